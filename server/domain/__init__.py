@@ -1,0 +1,1 @@
+"""The process engine: pure values and rules, no I/O."""

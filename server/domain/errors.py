@@ -1,0 +1,98 @@
+"""Expected failures of the process engine.
+
+Each error carries the data a client needs to act on it, not only prose.
+
+    DomainError
+    ├── NotFound                 an id names nothing (or nothing visible)
+    ├── InvalidValue             a value does not fit its field
+    ├── StageGateBlocked         required steps of the stage are not done
+    ├── InvalidTransition        the move is not allowed from the current state
+    ├── VersionConflict          the object changed since the caller read it
+    └── InvalidDefinition        a process definition breaks the rules
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from server.domain.process import Stage, Step
+
+
+class DomainError(Exception):
+    """Base class of every expected failure."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(DomainError):
+    def __init__(self, kind: str, id: object) -> None:
+        super().__init__(f"{kind} {id} not found")
+        self.kind = kind
+        self.id = str(id)
+
+
+class InvalidValue(DomainError):
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class StageGateBlocked(DomainError):
+    def __init__(self, stage: Stage, missing: Sequence[Step]) -> None:
+        names = ", ".join(step.field for step in missing)
+        super().__init__(f"stage {stage.key} has required steps not done: {names}")
+        self.stage = stage
+        self.missing = tuple(missing)
+
+
+class TransitionCode(enum.Enum):
+    """Why a transition was refused."""
+
+    NOT_ACTIVE = "NOT_ACTIVE"
+    ALREADY_ACTIVE = "ALREADY_ACTIVE"
+    LAST_STAGE = "LAST_STAGE"
+    NOT_LAST_STAGE = "NOT_LAST_STAGE"
+    NOT_ON_PATH = "NOT_ON_PATH"
+    STAGE_NOT_REACHED = "STAGE_NOT_REACHED"
+    UNKNOWN_STEP = "UNKNOWN_STEP"
+    ALREADY_RUNNING = "ALREADY_RUNNING"
+    WRONG_ENTITY = "WRONG_ENTITY"
+    PROCESS_UNAVAILABLE = "PROCESS_UNAVAILABLE"
+    NO_PROCESS = "NO_PROCESS"
+    IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
+
+
+class InvalidTransition(DomainError):
+    def __init__(self, code: TransitionCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class VersionConflict(DomainError):
+    def __init__(self, kind: str, id: object, *, current: int, expected: int | None) -> None:
+        super().__init__(f"{kind} {id} is at version {current}, not {expected}")
+        self.kind = kind
+        self.id = str(id)
+        self.current = current
+        self.expected = expected
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One broken rule in a definition; `path` points at what it concerns."""
+
+    path: str
+    message: str
+
+
+class InvalidDefinition(DomainError):
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        super().__init__("; ".join(f"{p.path}: {p.message}" for p in problems))
+        self.problems = tuple(problems)

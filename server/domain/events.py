@@ -1,0 +1,48 @@
+"""Events: one per successful change, the audit trail and the live feed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+
+class EventKind(enum.Enum):
+    RECORD_CREATED = "RECORD_CREATED"
+    RECORD_UPDATED = "RECORD_UPDATED"
+    INSTANCE_STARTED = "INSTANCE_STARTED"
+    STEP_COMPLETED = "STEP_COMPLETED"
+    STAGE_ADVANCED = "STAGE_ADVANCED"
+    STAGE_MOVED_BACK = "STAGE_MOVED_BACK"
+    INSTANCE_FINISHED = "INSTANCE_FINISHED"
+    INSTANCE_ABANDONED = "INSTANCE_ABANDONED"
+    INSTANCE_REACTIVATED = "INSTANCE_REACTIVATED"
+    PROCESS_SWITCHED = "PROCESS_SWITCHED"
+
+
+STAGE_KINDS = frozenset(
+    {
+        EventKind.INSTANCE_STARTED,
+        EventKind.STAGE_ADVANCED,
+        EventKind.STAGE_MOVED_BACK,
+        EventKind.INSTANCE_FINISHED,
+        EventKind.INSTANCE_ABANDONED,
+        EventKind.INSTANCE_REACTIVATED,
+    }
+)
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: EventKind
+    actor: str
+    at: dt.datetime
+    record_id: int | None = None
+    instance_id: int | None = None
+    process_id: int | None = None
+    from_stage: str | None = None
+    to_stage: str | None = None
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    seq: int | None = None

@@ -1,0 +1,258 @@
+"""A record's run through one process, and the moves the engine allows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from server.domain.errors import InvalidTransition, StageGateBlocked, TransitionCode
+from server.domain.events import Event, EventKind
+from server.domain.process import Process, ProcessStatus, Stage, missing_steps, next_stage
+from server.domain.record import Record, update_record
+
+
+class InstanceStatus(enum.Enum):
+    ACTIVE = "ACTIVE"
+    FINISHED = "FINISHED"
+    ABANDONED = "ABANDONED"
+
+
+@dataclass(frozen=True)
+class Visit:
+    """One stay in a stage; `n` orders the visits of an instance."""
+
+    n: int
+    stage: str
+    entered_at: dt.datetime
+    exited_at: dt.datetime | None
+    by: str
+
+
+@dataclass(frozen=True)
+class Instance:
+    id: int | None
+    process_id: int
+    process_version: int
+    record_id: int
+    status: InstanceStatus
+    active_stage: str
+    path: tuple[str, ...]
+    version: int
+    started_at: dt.datetime
+    active_since: dt.datetime
+    completed_at: dt.datetime | None = None
+    visits: tuple[Visit, ...] = ()
+
+
+def start(process: Process, record: Record, *, now: dt.datetime, by: str) -> tuple[Instance, Event]:
+    """A new instance at the process's first stage."""
+    if process.entity.key != record.entity:
+        raise InvalidTransition(
+            TransitionCode.WRONG_ENTITY,
+            f"process {process.key} runs on {process.entity.key}, not {record.entity}",
+        )
+    if process.status is not ProcessStatus.ACTIVE:
+        raise InvalidTransition(
+            TransitionCode.PROCESS_UNAVAILABLE, f"process {process.key} is not active"
+        )
+    assert process.id is not None and record.id is not None
+    first = process.first_stage.key
+    instance = Instance(
+        id=None,
+        process_id=process.id,
+        process_version=process.version,
+        record_id=record.id,
+        status=InstanceStatus.ACTIVE,
+        active_stage=first,
+        path=(first,),
+        version=1,
+        started_at=now,
+        active_since=now,
+        visits=(Visit(0, first, now, None, by),),
+    )
+    return instance, _event(None, instance, EventKind.INSTANCE_STARTED, now=now, by=by)
+
+
+def advance(
+    instance: Instance, process: Process, values: Mapping[str, Any], *, now: dt.datetime, by: str
+) -> tuple[Instance, Event]:
+    """Leave the active stage forward, to the stage branching picks."""
+    stage = _active(instance, process)
+    if stage.is_last:
+        raise InvalidTransition(
+            TransitionCode.LAST_STAGE, f"{stage.key} is the last stage; finish the instance instead"
+        )
+    _gate(stage, process, values)
+    target = next_stage(process, stage, values)
+    assert target is not None  # validation guarantees every target exists
+    moved = _enter(instance, target.key, (*instance.path, target.key), now=now, by=by)
+    return moved, _event(instance, moved, EventKind.STAGE_ADVANCED, now=now, by=by)
+
+
+def move_to(
+    instance: Instance, process: Process, stage_key: str, *, now: dt.datetime, by: str
+) -> tuple[Instance, Event]:
+    """Go back to a stage on the traversed path; values stay."""
+    stage = _active(instance, process)
+    if stage_key == instance.active_stage:
+        raise InvalidTransition(TransitionCode.NOT_ON_PATH, f"{stage_key} is the active stage")
+    if stage_key not in instance.path:
+        raise InvalidTransition(
+            TransitionCode.NOT_ON_PATH,
+            f"{stage_key} is not on the traversed path ({' > '.join(instance.path)})",
+        )
+    path = instance.path[: instance.path.index(stage_key) + 1]
+    moved = _enter(instance, stage_key, path, now=now, by=by)
+    return moved, _event(instance, moved, EventKind.STAGE_MOVED_BACK, now=now, by=by)
+
+
+def finish(
+    instance: Instance, process: Process, values: Mapping[str, Any], *, now: dt.datetime, by: str
+) -> tuple[Instance, Event]:
+    """Finish from a last stage whose required steps are done."""
+    stage = _active(instance, process)
+    if not stage.is_last:
+        raise InvalidTransition(
+            TransitionCode.NOT_LAST_STAGE, f"{stage.key} is not a last stage; advance first"
+        )
+    _gate(stage, process, values)
+    done = replace(
+        instance,
+        status=InstanceStatus.FINISHED,
+        version=instance.version + 1,
+        completed_at=now,
+        visits=_close(instance.visits, now),
+    )
+    return done, _event(instance, done, EventKind.INSTANCE_FINISHED, now=now, by=by)
+
+
+def abandon(instance: Instance, *, now: dt.datetime, by: str) -> tuple[Instance, Event]:
+    """Stop the instance wherever it is."""
+    if instance.status is not InstanceStatus.ACTIVE:
+        raise InvalidTransition(
+            TransitionCode.NOT_ACTIVE, f"instance is {instance.status.value.lower()}"
+        )
+    done = replace(
+        instance,
+        status=InstanceStatus.ABANDONED,
+        version=instance.version + 1,
+        completed_at=now,
+        visits=_close(instance.visits, now),
+    )
+    return done, _event(instance, done, EventKind.INSTANCE_ABANDONED, now=now, by=by)
+
+
+def reactivate(instance: Instance, *, now: dt.datetime, by: str) -> tuple[Instance, Event]:
+    """Bring a finished or abandoned instance back to its active stage."""
+    if instance.status is InstanceStatus.ACTIVE:
+        raise InvalidTransition(TransitionCode.ALREADY_ACTIVE, "instance is already active")
+    n = len(instance.visits)
+    back = replace(
+        instance,
+        status=InstanceStatus.ACTIVE,
+        version=instance.version + 1,
+        completed_at=None,
+        active_since=now,
+        visits=(*instance.visits, Visit(n, instance.active_stage, now, None, by)),
+    )
+    return back, _event(instance, back, EventKind.INSTANCE_REACTIVATED, now=now, by=by)
+
+
+def complete_step(
+    instance: Instance,
+    process: Process,
+    record: Record,
+    field: str,
+    value: Any,
+    *,
+    now: dt.datetime,
+    by: str,
+) -> tuple[Instance, Record, Event]:
+    """Set the value of a step on a stage the instance has reached."""
+    _active(instance, process)
+    stage = step_stage(process, field)
+    if stage is None:
+        raise InvalidTransition(
+            TransitionCode.UNKNOWN_STEP, f"process {process.key} has no step {field!r}"
+        )
+    if stage.key not in instance.path:
+        raise InvalidTransition(
+            TransitionCode.STAGE_NOT_REACHED, f"step {field!r} belongs to {stage.key}, not reached yet"
+        )
+    updated, event = update_record(
+        record,
+        process.entity,
+        values={field: value},
+        now=now,
+        by=by,
+        instance_id=instance.id,
+        kind=EventKind.STEP_COMPLETED,
+    )
+    event = replace(event, process_id=instance.process_id, to_stage=stage.key)
+    return replace(instance, version=instance.version + 1), updated, event
+
+
+def step_stage(process: Process, field: str) -> Stage | None:
+    """The first stage that asks for `field`."""
+    for stage in process.stages:
+        if any(step.field == field for step in stage.steps):
+            return stage
+    return None
+
+
+def _active(instance: Instance, process: Process) -> Stage:
+    if instance.status is not InstanceStatus.ACTIVE:
+        raise InvalidTransition(
+            TransitionCode.NOT_ACTIVE, f"instance is {instance.status.value.lower()}; reactivate it first"
+        )
+    stage = process.stage(instance.active_stage)
+    assert stage is not None, "an instance's active stage exists in its process version"
+    return stage
+
+
+def _gate(stage: Stage, process: Process, values: Mapping[str, Any]) -> None:
+    missing = missing_steps(stage, values, process.entity)
+    if missing:
+        raise StageGateBlocked(stage, missing)
+
+
+def _close(visits: tuple[Visit, ...], now: dt.datetime) -> tuple[Visit, ...]:
+    return tuple(replace(v, exited_at=now) if v.exited_at is None else v for v in visits)
+
+
+def _enter(
+    instance: Instance, stage: str, path: tuple[str, ...], *, now: dt.datetime, by: str
+) -> Instance:
+    visits = _close(instance.visits, now)
+    return replace(
+        instance,
+        active_stage=stage,
+        path=path,
+        version=instance.version + 1,
+        active_since=now,
+        visits=(*visits, Visit(len(visits), stage, now, None, by)),
+    )
+
+
+def _event(
+    before: Instance | None, after: Instance, kind: EventKind, *, now: dt.datetime, by: str
+) -> Event:
+    return Event(
+        kind=kind,
+        actor=by,
+        at=now,
+        record_id=after.record_id,
+        instance_id=after.id,
+        process_id=after.process_id,
+        from_stage=before.active_stage if before else None,
+        to_stage=after.active_stage,
+        before=_state(before) if before else None,
+        after=_state(after),
+    )
+
+
+def _state(instance: Instance) -> dict[str, Any]:
+    return {"stage": instance.active_stage, "status": instance.status.value, "path": list(instance.path)}

@@ -1,0 +1,140 @@
+"""The rules a process definition must obey before it can be published."""
+
+from __future__ import annotations
+
+import re
+
+from server.domain.conditions import check
+from server.domain.errors import Problem
+from server.domain.process import Branch, Process, Stage
+
+MAX_STAGES = 30
+MAX_STEPS = 30
+MAX_NAME = 100
+MAX_GUIDANCE = 2000
+KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+
+
+def validate(process: Process) -> tuple[Process, list[Problem]]:
+    """Check every rule; return the process with canonical condition values and all problems."""
+    problems: list[Problem] = []
+    if not KEY_PATTERN.match(process.key):
+        problems.append(Problem("key", "use 1-64 lowercase letters, digits, - or _"))
+    problems += _name(process.name, "name")
+    if not process.stages:
+        problems.append(Problem("stages", "a process needs at least one stage"))
+        return process, problems
+    if len(process.stages) > MAX_STAGES:
+        problems.append(Problem("stages", f"at most {MAX_STAGES} stages, got {len(process.stages)}"))
+    stages = []
+    seen: set[str] = set()
+    for i, stage in enumerate(process.stages):
+        path = f"stages[{i}]"
+        if stage.key in seen:
+            problems.append(Problem(f"{path}.key", f"duplicate stage key {stage.key!r}"))
+        seen.add(stage.key)
+        checked, found = _stage(process, stage, path)
+        stages.append(checked)
+        problems += found
+    process = Process(
+        key=process.key,
+        name=process.name,
+        entity=process.entity,
+        stages=tuple(stages),
+        description=process.description,
+        id=process.id,
+        version=process.version,
+        status=process.status,
+    )
+    if not any(p.message.startswith("unknown stage") for p in problems):
+        problems += _graph(process)
+    return process, problems
+
+
+def _name(name: str, path: str) -> list[Problem]:
+    if not name.strip():
+        return [Problem(path, "a name is required")]
+    if len(name) > MAX_NAME:
+        return [Problem(path, f"at most {MAX_NAME} characters")]
+    return []
+
+
+def _stage(process: Process, stage: Stage, path: str) -> tuple[Stage, list[Problem]]:
+    problems: list[Problem] = []
+    if not KEY_PATTERN.match(stage.key):
+        problems.append(Problem(f"{path}.key", "use 1-64 lowercase letters, digits, - or _"))
+    problems += _name(stage.name, f"{path}.name")
+    if len(stage.guidance) > MAX_GUIDANCE:
+        problems.append(Problem(f"{path}.guidance", f"at most {MAX_GUIDANCE} characters"))
+    if len(stage.steps) > MAX_STEPS:
+        problems.append(Problem(f"{path}.steps", f"at most {MAX_STEPS} steps, got {len(stage.steps)}"))
+    fields: set[str] = set()
+    for j, step in enumerate(stage.steps):
+        step_path = f"{path}.steps[{j}]"
+        if process.entity.field(step.field) is None:
+            msg = f"unknown field {step.field!r} of {process.entity.key}"
+            problems.append(Problem(f"{step_path}.field", msg))
+        if step.field in fields:
+            problems.append(Problem(f"{step_path}.field", f"field {step.field!r} asked twice"))
+        fields.add(step.field)
+    if stage.next is not None and process.stage(stage.next) is None:
+        problems.append(Problem(f"{path}.next", f"unknown stage {stage.next!r}"))
+    if stage.branches and stage.next is None:
+        problems.append(Problem(f"{path}.next", "a stage with branches needs a default next stage"))
+    branches = []
+    for j, branch in enumerate(stage.branches):
+        branch_path = f"{path}.branches[{j}]"
+        if process.stage(branch.to) is None:
+            problems.append(Problem(f"{branch_path}.to", f"unknown stage {branch.to!r}"))
+        when, found = check(branch.when, process.entity, f"{branch_path}.when")
+        problems += found
+        branches.append(Branch(when=when, to=branch.to))
+    checked = Stage(
+        key=stage.key,
+        name=stage.name,
+        category=stage.category,
+        guidance=stage.guidance,
+        steps=stage.steps,
+        next=stage.next,
+        branches=tuple(branches),
+    )
+    return checked, problems
+
+
+def _graph(process: Process) -> list[Problem]:
+    """Every stage reachable from the first; no cycle going forward."""
+    problems: list[Problem] = []
+    index = {s.key: i for i, s in enumerate(process.stages)}
+    reached: set[str] = set()
+    todo = [process.first_stage.key]
+    while todo:
+        key = todo.pop()
+        if key in reached:
+            continue
+        reached.add(key)
+        stage = process.stage(key)
+        if stage is not None:
+            todo += stage.targets()
+    for stage in process.stages:
+        if stage.key not in reached:
+            path = f"stages[{index[stage.key]}]"
+            problems.append(Problem(path, f"stage {stage.key!r} cannot be reached from the first stage"))
+
+    state: dict[str, int] = {}  # 1: on the current walk, 2: done
+
+    def walk(key: str, trail: list[str]) -> None:
+        state[key] = 1
+        stage = process.stage(key)
+        for target in stage.targets() if stage else []:
+            if state.get(target) == 1:
+                loop = " -> ".join([*trail[trail.index(target) :], target])
+                path = f"stages[{index[key]}]"
+                problems.append(Problem(path, f"cycle: {loop}"))
+            elif target not in state:
+                walk(target, [*trail, target])
+        state[key] = 2
+
+    for stage in process.stages:
+        if stage.key not in state:
+            walk(stage.key, [stage.key])
+    return problems
