@@ -104,8 +104,9 @@ def check(condition: Condition, entity: Entity, path: str) -> tuple[Condition, l
         if not condition.items:
             return condition, [Problem(path, "an all/any group needs at least one condition")]
         items, problems = [], []
+        group = "all" if isinstance(condition, All) else "any"
         for i, item in enumerate(condition.items):
-            checked, found = check(item, entity, f"{path}[{i}]")
+            checked, found = check(item, entity, f"{path}.{group}[{i}]")
             items.append(checked)
             problems += found
         return type(condition)(tuple(items)), problems
@@ -139,7 +140,7 @@ def _check_compare(cond: Compare, entity: Entity, path: str) -> tuple[Condition,
             value = coerce(field, cond.value)
     except InvalidValue as exc:
         return cond, [Problem(path, f"value does not fit {field.key}: {exc.reason}")]
-    if value is None:
+    if value is None or (isinstance(value, list) and None in value):
         return cond, [Problem(path, f"{cond.op.value} needs a value; use is_set for unset fields")]
     return Compare(cond.field, cond.op, value), []
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from server.domain.fields import Entity
     from server.domain.process import Stage, Step
 
 
@@ -45,11 +46,14 @@ class InvalidValue(DomainError):
 
 
 class StageGateBlocked(DomainError):
-    def __init__(self, stage: Stage, missing: Sequence[Step]) -> None:
+    def __init__(
+        self, stage: Stage, missing: Sequence[Step], entity: Entity | None = None
+    ) -> None:
         names = ", ".join(step.field for step in missing)
         super().__init__(f"stage {stage.key} has required steps not done: {names}")
         self.stage = stage
         self.missing = tuple(missing)
+        self.entity = entity
 
 
 class TransitionCode(enum.Enum):

@@ -132,6 +132,9 @@ def _money(field: Field, raw: Any) -> str:
 
 
 def _date(field: Field, raw: Any) -> str:
+    # YAML reads an unquoted 2024-06-30 as a date.
+    if isinstance(raw, dt.date) and not isinstance(raw, dt.datetime):
+        return raw.isoformat()
     if not isinstance(raw, str):
         raise InvalidValue(field.key, f"expected a date YYYY-MM-DD, got {_kind(raw)}")
     try:

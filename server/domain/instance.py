@@ -173,15 +173,19 @@ def complete_step(
 ) -> tuple[Instance, Record, Event]:
     """Set the value of a step on a stage the instance has reached."""
     _active(instance, process)
-    stage = step_stage(process, field)
-    if stage is None:
+    asking = [s for s in process.stages if any(step.field == field for step in s.steps)]
+    if not asking:
         raise InvalidTransition(
             TransitionCode.UNKNOWN_STEP, f"process {process.key} has no step {field!r}"
         )
-    if stage.key not in instance.path:
+    # Stages on different branches may ask the same field: any one on the path will do.
+    reached = [s for s in asking if s.key in instance.path]
+    if not reached:
         raise InvalidTransition(
-            TransitionCode.STAGE_NOT_REACHED, f"step {field!r} belongs to {stage.key}, not reached yet"
+            TransitionCode.STAGE_NOT_REACHED,
+            f"step {field!r} belongs to {asking[0].key}, not reached yet",
         )
+    stage = max(reached, key=lambda s: instance.path.index(s.key))
     updated, event = update_record(
         record,
         process.entity,
@@ -216,7 +220,7 @@ def _active(instance: Instance, process: Process) -> Stage:
 def _gate(stage: Stage, process: Process, values: Mapping[str, Any]) -> None:
     missing = missing_steps(stage, values, process.entity)
     if missing:
-        raise StageGateBlocked(stage, missing)
+        raise StageGateBlocked(stage, missing, process.entity)
 
 
 def _close(visits: tuple[Visit, ...], now: dt.datetime) -> tuple[Visit, ...]:
@@ -256,3 +260,28 @@ def _event(
 
 def _state(instance: Instance) -> dict[str, Any]:
     return {"stage": instance.active_stage, "status": instance.status.value, "path": list(instance.path)}
+
+
+def switch_to(
+    record: Record, target: Instance, *, now: dt.datetime, by: str
+) -> tuple[Record, Event]:
+    """Make `target` the instance the record's process bar shows; the old one keeps its state."""
+    if record.active_instance_id is not None and record.active_instance_id == target.id:
+        raise InvalidTransition(
+            TransitionCode.ALREADY_ACTIVE, "the record already runs this process"
+        )
+    switched = replace(
+        record, active_instance_id=target.id, version=record.version + 1, updated_at=now
+    )
+    event = Event(
+        kind=EventKind.PROCESS_SWITCHED,
+        actor=by,
+        at=now,
+        record_id=record.id,
+        instance_id=target.id,
+        process_id=target.process_id,
+        to_stage=target.active_stage,
+        before={"instanceId": record.active_instance_id},
+        after={"instanceId": target.id, "processId": target.process_id},
+    )
+    return switched, event

@@ -1,0 +1,87 @@
+"""Expected failures as union members, and the handlers that map domain errors to them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+
+from server.api.definitions import Stage, Step
+from server.api.enums import TransitionCode
+from server.domain import errors
+from server.domain.fields import Entity
+
+
+@strawberry.interface(description="An expected failure; nothing was changed.")
+class Error:
+    message: str
+
+
+@strawberry.type
+class NotFound(Error):
+    kind: str
+    id: str
+
+
+@strawberry.type
+class InvalidValue(Error):
+    field: str
+    reason: str
+
+
+@strawberry.type
+class StageGateBlocked(Error):
+    stage: Stage
+    missing_steps: list[Step]
+
+
+@strawberry.type
+class InvalidTransition(Error):
+    code: TransitionCode
+
+
+@strawberry.type
+class VersionConflict(Error):
+    kind: str
+    id: str
+    current_version: int
+    expected_version: int | None
+
+
+class _NotFound(strawberry.ExceptionHandler[errors.NotFound, NotFound]):
+    def handle(self, exception: errors.NotFound, **_: Any) -> NotFound:
+        return NotFound(message=exception.message, kind=exception.kind, id=exception.id)
+
+
+class _InvalidValue(strawberry.ExceptionHandler[errors.InvalidValue, InvalidValue]):
+    def handle(self, exception: errors.InvalidValue, **_: Any) -> InvalidValue:
+        return InvalidValue(message=exception.message, field=exception.field, reason=exception.reason)
+
+
+class _Blocked(strawberry.ExceptionHandler[errors.StageGateBlocked, StageGateBlocked]):
+    def handle(self, exception: errors.StageGateBlocked, **_: Any) -> StageGateBlocked:
+        entity = exception.entity or Entity("", "", ())
+        return StageGateBlocked(
+            message=exception.message,
+            stage=Stage.from_domain(exception.stage, entity),
+            missing_steps=[Step.from_domain(s, entity) for s in exception.missing],
+        )
+
+
+class _Transition(strawberry.ExceptionHandler[errors.InvalidTransition, InvalidTransition]):
+    def handle(self, exception: errors.InvalidTransition, **_: Any) -> InvalidTransition:
+        return InvalidTransition(message=exception.message, code=exception.code)
+
+
+class _Conflict(strawberry.ExceptionHandler[errors.VersionConflict, VersionConflict]):
+    def handle(self, exception: errors.VersionConflict, **_: Any) -> VersionConflict:
+        return VersionConflict(
+            message=exception.message,
+            kind=exception.kind,
+            id=exception.id,
+            current_version=exception.current,
+            expected_version=exception.expected,
+        )
+
+
+HANDLERS = (_NotFound(), _InvalidValue(), _Blocked(), _Transition(), _Conflict())

@@ -1,0 +1,193 @@
+"""Instances: what a process bar shows at a glance, and the events of their history."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+
+import strawberry
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from server.api.context import Context, ctx
+from server.api.definitions import Process, Stage, Step
+from server.api.enums import EventKind, InstanceStatus, StageState
+from server.api.records import Record
+from server.domain import events as domain_events
+from server.domain import instance as domain
+from server.domain import process as domain_process
+from server.domain.progress import Progress, progress
+
+
+@strawberry.type
+class StageProgress:
+    stage: Stage
+    state: StageState
+
+
+@strawberry.type(description="One stay of the instance in a stage.")
+class StageVisit:
+    stage: Stage
+    entered_at: dt.datetime
+    exited_at: dt.datetime | None
+    entered_by: str
+    duration_seconds: float = strawberry.field(description="Time spent, up to now if still there.")
+
+
+@strawberry.type(description="One change, numbered by a global, gap-free, increasing seq.")
+class Event:
+    seq: int
+    kind: EventKind
+    actor: str
+    at: dt.datetime
+    record_id: strawberry.ID | None
+    instance_id: strawberry.ID | None
+    process_id: strawberry.ID | None
+    from_stage: str | None
+    to_stage: str | None
+    before: JSON | None
+    after: JSON | None
+
+    @classmethod
+    def from_domain(cls, event: domain_events.Event) -> Event:
+        return cls(
+            seq=event.seq or 0,
+            kind=event.kind,
+            actor=event.actor,
+            at=event.at,
+            record_id=_id(event.record_id),
+            instance_id=_id(event.instance_id),
+            process_id=_id(event.process_id),
+            from_stage=event.from_stage,
+            to_stage=event.to_stage,
+            before=event.before,
+            after=event.after,
+        )
+
+
+@strawberry.type(description="A record's run through one process.")
+class Instance:
+    id: strawberry.ID
+    version: int
+    status: InstanceStatus
+    process_version: int
+    started_at: dt.datetime
+    active_since: dt.datetime
+    completed_at: dt.datetime | None
+    domain: strawberry.Private[domain.Instance]
+
+    @classmethod
+    def from_domain(cls, instance: domain.Instance) -> Instance:
+        return cls(
+            id=strawberry.ID(str(instance.id)),
+            version=instance.version,
+            status=instance.status,
+            process_version=instance.process_version,
+            started_at=instance.started_at,
+            active_since=instance.active_since,
+            completed_at=instance.completed_at,
+            domain=instance,
+        )
+
+    @strawberry.field(description="The process, as of the version this instance runs.")
+    async def process(self, info: Info) -> Process:
+        context = ctx(info)
+        definition = await _definition(context, self.domain)
+        current = await context.loaders.processes.load(self.domain.process_id)
+        status = current.status if current else definition.status
+        return _api_process(context, replace(definition, status=status))
+
+    @strawberry.field
+    async def record(self, info: Info) -> Record:
+        found = await ctx(info).loaders.records.load(self.domain.record_id)
+        assert found is not None, "an instance's record exists"
+        return Record.from_domain(found)
+
+    @strawberry.field(description="Every stage in bar order: traversed, active, upcoming, skipped.")
+    async def stages(self, info: Info) -> list[StageProgress]:
+        bar, stages = await self._bar(info)
+        return [StageProgress(stage=stages[s.stage.key], state=s.state) for s in bar.stages]
+
+    @strawberry.field
+    async def active_stage(self, info: Info) -> Stage:
+        bar, stages = await self._bar(info)
+        return stages[bar.active_stage.key]
+
+    @strawberry.field(description="Required steps of the active stage that are not done.")
+    async def missing_steps(self, info: Info) -> list[Step]:
+        bar, stages = await self._bar(info)
+        wanted = {s.field for s in bar.missing_steps}
+        return [s for s in stages[bar.active_stage.key].steps if s.field.key in wanted]
+
+    @strawberry.field(description="Where advanceStage would lead now, after branching.")
+    async def next_stage(self, info: Info) -> Stage | None:
+        bar, stages = await self._bar(info)
+        return stages[bar.next_stage.key] if bar.next_stage else None
+
+    @strawberry.field
+    async def can_advance(self, info: Info) -> bool:
+        return (await self._bar(info))[0].can_advance
+
+    @strawberry.field
+    async def can_finish(self, info: Info) -> bool:
+        return (await self._bar(info))[0].can_finish
+
+    @strawberry.field(description="The traversed stages, first to active.")
+    async def path(self, info: Info) -> list[Stage]:
+        _, stages = await self._bar(info)
+        return [stages[key] for key in self.domain.path]
+
+    @strawberry.field(description="Stage visits, oldest first, with time spent.")
+    async def history(self, info: Info) -> list[StageVisit]:
+        context = ctx(info)
+        assert self.domain.id is not None
+        visits = await context.loaders.visits.load(self.domain.id)
+        _, stages = await self._bar(info)
+        now = dt.datetime.now(dt.UTC)
+        return [
+            StageVisit(
+                stage=stages[v.stage],
+                entered_at=v.entered_at,
+                exited_at=v.exited_at,
+                entered_by=v.by,
+                duration_seconds=((v.exited_at or now) - v.entered_at).total_seconds(),
+            )
+            for v in visits
+        ]
+
+    @strawberry.field(description="The audit trail of this instance, oldest first.")
+    async def events(self, info: Info) -> list[Event]:
+        assert self.domain.id is not None
+        found = await ctx(info).loaders.events.load(self.domain.id)
+        return [Event.from_domain(e) for e in found]
+
+    async def _bar(self, info: Info) -> tuple[Progress, dict[str, Stage]]:
+        context = ctx(info)
+        definition = await _definition(context, self.domain)
+        record = await context.loaders.records.load(self.domain.record_id)
+        assert record is not None
+        key = ("bar", self.domain.id, self.domain.version, record.version)
+        if key not in context.memo:
+            api = _api_process(context, definition)
+            stages = {s.key: s for s in api.stages}
+            context.memo[key] = (progress(self.domain, definition, record.values), stages)
+        return context.memo[key]  # type: ignore[no-any-return]
+
+
+async def _definition(context: Context, instance: domain.Instance) -> domain_process.Process:
+    key = (instance.process_id, instance.process_version)
+    found = await context.loaders.versions.load(key)
+    assert found is not None, "an instance's process version exists"
+    return found
+
+
+def _api_process(context: Context, process: domain_process.Process) -> Process:
+    """One API value per process version and request, however many instances share it."""
+    key = ("process", process.id, process.version)
+    if key not in context.memo:
+        context.memo[key] = Process.from_domain(process)
+    return context.memo[key]  # type: ignore[no-any-return]
+
+
+def _id(value: int | None) -> strawberry.ID | None:
+    return strawberry.ID(str(value)) if value is not None else None

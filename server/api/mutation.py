@@ -1,0 +1,122 @@
+"""Mutations: each parses its input, calls one service and maps the result."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+
+from server.api import payloads as p
+from server.api.context import ctx
+from server.api.ids import parse_id, parse_optional
+from server.domain.errors import InvalidValue
+from server.services import instances, records
+
+
+def _instance_args(info: Info, input: p.InstanceInput) -> dict[str, Any]:
+    return {
+        "instance_id": parse_id("Instance", input.instance_id),
+        "expected_version": input.expected_version,
+        "by": ctx(info).actor,
+        "idempotency_key": input.idempotency_key,
+    }
+
+
+def _values(raw: Any) -> dict[str, Any]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise InvalidValue("values", "expected an object of field values by field key")
+    return raw
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation
+    async def start_instance(self, info: Info, input: p.StartInstanceInput) -> p.StartInstanceResult:
+        change = await instances.start_instance(
+            ctx(info).runtime,
+            record_id=parse_id("Record", input.record_id),
+            process_id=parse_optional("Process", input.process_id),
+            by=ctx(info).actor,
+            idempotency_key=input.idempotency_key,
+        )
+        return p.InstanceStarted.of(change)
+
+    @strawberry.mutation
+    async def complete_step(self, info: Info, input: p.CompleteStepInput) -> p.CompleteStepResult:
+        change = await instances.complete_step(
+            ctx(info).runtime, field=input.field, value=input.value, **_instance_args(info, input)
+        )
+        return p.StepCompleted.of(change)
+
+    @strawberry.mutation
+    async def advance_stage(self, info: Info, input: p.InstanceInput) -> p.AdvanceStageResult:
+        change = await instances.advance_stage(ctx(info).runtime, **_instance_args(info, input))
+        return p.StageAdvanced.of(change)
+
+    @strawberry.mutation(description="Go back to a stage on the traversed path; values stay.")
+    async def move_to_stage(self, info: Info, input: p.MoveToStageInput) -> p.MoveToStageResult:
+        change = await instances.move_to_stage(
+            ctx(info).runtime, stage=input.stage, **_instance_args(info, input)
+        )
+        return p.StageMoved.of(change)
+
+    @strawberry.mutation
+    async def finish_instance(self, info: Info, input: p.InstanceInput) -> p.FinishInstanceResult:
+        change = await instances.finish_instance(ctx(info).runtime, **_instance_args(info, input))
+        return p.InstanceFinished.of(change)
+
+    @strawberry.mutation
+    async def abandon_instance(self, info: Info, input: p.InstanceInput) -> p.AbandonInstanceResult:
+        change = await instances.abandon_instance(ctx(info).runtime, **_instance_args(info, input))
+        return p.InstanceAbandoned.of(change)
+
+    @strawberry.mutation
+    async def reactivate_instance(
+        self, info: Info, input: p.InstanceInput
+    ) -> p.ReactivateInstanceResult:
+        change = await instances.reactivate_instance(
+            ctx(info).runtime, **_instance_args(info, input)
+        )
+        return p.InstanceReactivated.of(change)
+
+    @strawberry.mutation(description="Show another process on a record; each keeps its state.")
+    async def switch_process(self, info: Info, input: p.SwitchProcessInput) -> p.SwitchProcessResult:
+        change = await instances.switch_process(
+            ctx(info).runtime,
+            record_id=parse_id("Record", input.record_id),
+            process_id=parse_id("Process", input.process_id),
+            expected_version=input.expected_version,
+            by=ctx(info).actor,
+            idempotency_key=input.idempotency_key,
+        )
+        return p.ProcessSwitched.of(change)
+
+    @strawberry.mutation
+    async def create_record(self, info: Info, input: p.CreateRecordInput) -> p.CreateRecordResult:
+        change = await records.create_record(
+            ctx(info).runtime,
+            entity=input.entity,
+            name=input.name,
+            owner=input.owner,
+            values=_values(input.values),
+            by=ctx(info).actor,
+            idempotency_key=input.idempotency_key,
+        )
+        return p.RecordCreated.of(change)
+
+    @strawberry.mutation
+    async def update_record(self, info: Info, input: p.UpdateRecordInput) -> p.UpdateRecordResult:
+        change = await records.update_record(
+            ctx(info).runtime,
+            record_id=parse_id("Record", input.record_id),
+            name=input.name,
+            owner=input.owner,
+            values=_values(input.values),
+            expected_version=input.expected_version,
+            by=ctx(info).actor,
+            idempotency_key=input.idempotency_key,
+        )
+        return p.RecordUpdated.of(change)

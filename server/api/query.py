@@ -1,0 +1,148 @@
+"""Queries."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+import strawberry
+from strawberry.types import Info
+
+from server.api.context import ctx
+from server.api.definitions import Entity, Process
+from server.api.enums import InstanceStatus
+from server.api.ids import parse_id, parse_optional
+from server.api.instances import Event, Instance
+from server.api.records import Record
+from server.domain.errors import DomainError
+from server.services import queries
+
+T = TypeVar("T")
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type
+class Edge(Generic[T]):
+    cursor: str
+    node: T
+
+
+@strawberry.type
+class Connection(Generic[T]):
+    edges: list[Edge[T]]
+    page_info: PageInfo
+    total_count: int
+
+
+def _connection(page: queries.Page, convert: Callable[[object], T]) -> Connection[T]:
+    edges = [Edge(cursor=queries.cursor_for(item.id), node=convert(item)) for item in page.items]  # type: ignore[attr-defined]
+    return Connection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=page.has_next, end_cursor=edges[-1].cursor if edges else None
+        ),
+        total_count=page.total,
+    )
+
+
+@strawberry.type
+class User:
+    name: str
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="Processes at their current version, in offering order.")
+    async def processes(self, info: Info, entity: str | None = None) -> list[Process]:
+        found = await ctx(info).runtime.catalog.list_processes(entity=entity)
+        return [Process.from_domain(p) for p in found]
+
+    @strawberry.field
+    async def process(self, info: Info, id: strawberry.ID) -> Process | None:
+        try:
+            return Process.from_domain(await ctx(info).runtime.catalog.process(parse_id("Process", id)))
+        except DomainError:
+            return None
+
+    @strawberry.field
+    async def entities(self, info: Info) -> list[Entity]:
+        found = await ctx(info).runtime.catalog.entities()
+        return [Entity.from_domain(e) for e in found.values()]
+
+    @strawberry.field
+    async def records(
+        self,
+        info: Info,
+        entity: str | None = None,
+        search: str | None = None,
+        owner: str | None = None,
+        first: int = 20,
+        after: str | None = None,
+    ) -> Connection[Record]:
+        page = await queries.list_records(
+            entity=entity, search=search, owner=owner, first=first, after=after
+        )
+        return _connection(page, Record.from_domain)  # type: ignore[arg-type]
+
+    @strawberry.field
+    async def record(self, info: Info, id: strawberry.ID) -> Record | None:
+        try:
+            return Record.from_domain(await queries.get_record(parse_id("Record", id)))
+        except DomainError:
+            return None
+
+    @strawberry.field
+    async def instances(
+        self,
+        info: Info,
+        process_id: strawberry.ID | None = None,
+        stage: str | None = None,
+        status: InstanceStatus | None = None,
+        record_id: strawberry.ID | None = None,
+        owner: str | None = None,
+        first: int = 20,
+        after: str | None = None,
+    ) -> Connection[Instance]:
+        page = await queries.list_instances(
+            process_id=parse_optional("Process", process_id),
+            stage=stage,
+            status=status,
+            record_id=parse_optional("Record", record_id),
+            owner=owner,
+            first=first,
+            after=after,
+        )
+        return _connection(page, Instance.from_domain)  # type: ignore[arg-type]
+
+    @strawberry.field
+    async def instance(self, info: Info, id: strawberry.ID) -> Instance | None:
+        try:
+            return Instance.from_domain(await queries.get_instance(parse_id("Instance", id)))
+        except DomainError:
+            return None
+
+    @strawberry.field(description="The audit trail after a seq, oldest first.")
+    async def events(
+        self,
+        info: Info,
+        after_seq: int = 0,
+        instance_id: strawberry.ID | None = None,
+        record_id: strawberry.ID | None = None,
+        first: int = 100,
+    ) -> list[Event]:
+        found = await queries.list_events(
+            after_seq=after_seq,
+            instance_id=parse_optional("Instance", instance_id),
+            record_id=parse_optional("Record", record_id),
+            first=first,
+        )
+        return [Event.from_domain(e) for e in found]
+
+    @strawberry.field(description="The acting user.")
+    def me(self, info: Info) -> User:
+        return User(name=ctx(info).actor)

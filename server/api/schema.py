@@ -1,0 +1,56 @@
+"""The GraphQL schema and the ASGI app that serves it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import strawberry
+from graphql import GraphQLError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.extensions import MaskErrors, ParserCache, ValidationCache
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+
+from server.api.context import Context, build_context
+from server.api.errors import HANDLERS
+from server.api.mutation import Mutation
+from server.api.query import Query
+from server.domain.errors import DomainError
+from server.services.runtime import Runtime
+
+
+def _should_mask(error: GraphQLError) -> bool:
+    """Hide unexpected failures; keep malformed requests and expected errors readable."""
+    original = error.original_error
+    return original is not None and not isinstance(original, DomainError | GraphQLError)
+
+
+schema = strawberry.Schema(
+    query=Query,
+    mutation=Mutation,
+    extensions=[
+        lambda: ParserCache(maxsize=512),
+        lambda: ValidationCache(maxsize=512),
+        lambda: MaskErrors(should_mask_error=_should_mask),
+    ],
+    exception_handlers=HANDLERS,
+)
+
+
+class StageflowGraphQL(GraphQL[Context, None]):
+    def __init__(self, runtime: Runtime, *, debug: bool) -> None:
+        super().__init__(
+            schema,
+            graphql_ide="graphiql" if debug else None,
+            subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
+            connection_init_wait_timeout=timedelta(seconds=10),
+            max_subscriptions_per_connection=20,
+        )
+        self.runtime = runtime
+
+    async def get_context(
+        self, request: Request | WebSocket, response: Response | WebSocket
+    ) -> Context:
+        return build_context(self.runtime, request, response)

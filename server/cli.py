@@ -1,0 +1,104 @@
+"""The `stageflow` command: serve, migrate, seed, export-schema."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from tortoise import Tortoise
+
+from server.db.config import ensure_database_dir, tortoise_config
+from server.settings import Settings
+
+
+async def migrate(settings: Settings) -> None:
+    """Apply every migration not applied yet."""
+    from tortoise.migrations.api import migrate as apply
+
+    ensure_database_dir(settings.database_url)
+    try:
+        await apply(config=tortoise_config(settings.database_url))
+    finally:
+        await Tortoise.close_connections()
+
+
+async def seed(settings: Settings, *, demo: bool) -> tuple[list[str], int]:
+    """Store the ready-to-use processes, and demo records if asked and none exist."""
+    from server.services.runtime import Runtime
+    from server.services.seed import seed as seed_processes
+    from server.services.seed import seed_demo
+
+    await Tortoise.init(config=tortoise_config(settings.database_url))
+    try:
+        runtime = Runtime.create()
+        added = await seed_processes(runtime)
+        records = await seed_demo(runtime) if demo else 0
+        return added, records
+    finally:
+        await Tortoise.close_connections()
+
+
+def export_schema(output: str | None) -> None:
+    from strawberry.printer import print_schema
+
+    from server.api.schema import schema
+
+    text = print_schema(schema) + "\n"
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+
+
+def serve(settings: Settings, *, workers: int) -> None:
+    import uvicorn
+
+    if workers > 1 and settings.is_sqlite:
+        raise SystemExit("SQLite serves one worker; use PostgreSQL for --workers > 1")
+    print(f"Stageflow on http://{settings.host}:{settings.port}/", flush=True)
+    uvicorn.run(
+        "server.app:app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=workers,
+        timeout_graceful_shutdown=5,
+        log_level="info",
+    )
+
+
+def _run(coro: Callable[[], Awaitable[Any]]) -> Any:
+    return asyncio.run(coro())  # type: ignore[arg-type]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="stageflow", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve_cmd = commands.add_parser("serve", help="serve the API and the web app")
+    serve_cmd.add_argument("--workers", type=int, default=1)
+    commands.add_parser("migrate", help="apply database migrations")
+    seed_cmd = commands.add_parser("seed", help="store the ready-to-use processes")
+    seed_cmd.add_argument("--demo", action="store_true", help="add demo records to an empty database")
+    schema_cmd = commands.add_parser("export-schema", help="print the GraphQL schema")
+    schema_cmd.add_argument("--output", help="write to this file instead of stdout")
+    args = parser.parse_args(argv)
+
+    settings = Settings.from_env()
+    if args.command == "serve":
+        serve(settings, workers=args.workers)
+    elif args.command == "migrate":
+        _run(lambda: migrate(settings))
+        print("migrations applied")
+    elif args.command == "seed":
+        added, records = _run(lambda: seed(settings, demo=args.demo))
+        print(f"processes added: {', '.join(added) or 'none'}; demo records added: {records}")
+    elif args.command == "export-schema":
+        export_schema(args.output)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""Tortoise configuration for a database URL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+MODELS = "server.db.models"
+
+
+def tortoise_config(database_url: str) -> dict[str, Any]:
+    return {
+        "connections": {"default": database_url},
+        "apps": {
+            "models": {
+                "models": [MODELS],
+                "default_connection": "default",
+                "migrations": "server.db.migrations",
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+def ensure_database_dir(database_url: str) -> None:
+    """Create the folder of an SQLite file, so a fresh checkout starts as it is."""
+    if not database_url.startswith("sqlite://"):
+        return
+    path = urlsplit(database_url).netloc + urlsplit(database_url).path
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _cli_config() -> dict[str, Any]:
+    from server.settings import Settings
+
+    return tortoise_config(Settings.from_env().database_url)
+
+
+# Read by the `tortoise` command (`tortoise -c server.db.config.TORTOISE_ORM makemigrations`).
+TORTOISE_ORM = _cli_config()

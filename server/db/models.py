@@ -1,0 +1,141 @@
+"""Tortoise models: the tables. Only `server.db` imports this module."""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class EntityRow(Model):
+    key = fields.CharField(max_length=64, primary_key=True)
+    name = fields.CharField(max_length=100)
+    fields_ = fields.JSONField(source_field="fields")
+
+    class Meta:
+        table = "entity"
+
+
+class ProcessRow(Model):
+    id = fields.IntField(primary_key=True)
+    key = fields.CharField(max_length=64, unique=True)
+    name = fields.CharField(max_length=100)
+    entity: fields.ForeignKeyRelation[EntityRow] = fields.ForeignKeyField(
+        "models.EntityRow", related_name="processes", on_delete=fields.RESTRICT
+    )
+    status = fields.CharField(max_length=16)
+    position = fields.IntField(default=0)
+    current_version = fields.IntField()
+    created_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField()
+
+    entity_id: str
+
+    class Meta:
+        table = "process"
+
+
+class ProcessVersionRow(Model):
+    id = fields.IntField(primary_key=True)
+    process: fields.ForeignKeyRelation[ProcessRow] = fields.ForeignKeyField(
+        "models.ProcessRow", related_name="versions", on_delete=fields.CASCADE
+    )
+    number = fields.IntField()
+    definition = fields.JSONField()
+    published_at = fields.DatetimeField()
+
+    process_id: int
+
+    class Meta:
+        table = "process_version"
+        unique_together = (("process", "number"),)
+
+
+class RecordRow(Model):
+    id = fields.IntField(primary_key=True)
+    entity: fields.ForeignKeyRelation[EntityRow] = fields.ForeignKeyField(
+        "models.EntityRow", related_name="records", on_delete=fields.RESTRICT
+    )
+    name = fields.CharField(max_length=200)
+    owner = fields.CharField(max_length=200, db_index=True)
+    values = fields.JSONField()
+    version = fields.IntField()
+    active_instance_id = fields.IntField(null=True)
+    created_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField()
+
+    entity_id: str
+
+    class Meta:
+        table = "record"
+
+
+class InstanceRow(Model):
+    id = fields.IntField(primary_key=True)
+    record: fields.ForeignKeyRelation[RecordRow] = fields.ForeignKeyField(
+        "models.RecordRow", related_name="instances", on_delete=fields.CASCADE
+    )
+    process: fields.ForeignKeyRelation[ProcessRow] = fields.ForeignKeyField(
+        "models.ProcessRow", related_name="instances", on_delete=fields.RESTRICT
+    )
+    process_version = fields.IntField()
+    status = fields.CharField(max_length=16, db_index=True)
+    active_stage = fields.CharField(max_length=64, db_index=True)
+    path = fields.JSONField()
+    version = fields.IntField()
+    started_at = fields.DatetimeField()
+    active_since = fields.DatetimeField()
+    completed_at = fields.DatetimeField(null=True)
+
+    record_id: int
+    process_id: int
+
+    class Meta:
+        table = "instance"
+        # One run per (record, process): switching back resumes it.
+        unique_together = (("record", "process"),)
+
+
+class VisitRow(Model):
+    id = fields.IntField(primary_key=True)
+    instance: fields.ForeignKeyRelation[InstanceRow] = fields.ForeignKeyField(
+        "models.InstanceRow", related_name="visits", on_delete=fields.CASCADE
+    )
+    n = fields.IntField()
+    stage = fields.CharField(max_length=64)
+    entered_at = fields.DatetimeField()
+    exited_at = fields.DatetimeField(null=True)
+    entered_by = fields.CharField(max_length=200)
+
+    instance_id: int
+
+    class Meta:
+        table = "stage_visit"
+        unique_together = (("instance", "n"),)
+
+
+class EventRow(Model):
+    seq = fields.BigIntField(primary_key=True, generated=False)
+    kind = fields.CharField(max_length=32)
+    actor = fields.CharField(max_length=200)
+    at = fields.DatetimeField()
+    record_id = fields.IntField(null=True, db_index=True)
+    instance_id = fields.IntField(null=True, db_index=True)
+    process_id = fields.IntField(null=True, db_index=True)
+    from_stage = fields.CharField(max_length=64, null=True)
+    to_stage = fields.CharField(max_length=64, null=True)
+    before = fields.JSONField(null=True)
+    after = fields.JSONField(null=True)
+    idempotency_key = fields.CharField(max_length=200, null=True, unique=True)
+
+    class Meta:
+        table = "event"
+
+
+# Gap-free counters: each writer holds the row lock of its counter until commit.
+class CounterRow(Model):
+
+    name = fields.CharField(max_length=32, primary_key=True)
+    value = fields.BigIntField()
+
+    class Meta:
+        table = "counter"

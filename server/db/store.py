@@ -1,0 +1,264 @@
+"""Reads and compare-and-set writes of records, instances and events."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+
+from tortoise.connection import get_connection
+
+from server.db import mapping
+from server.db.models import EventRow, InstanceRow, RecordRow, VisitRow
+from server.domain.errors import NotFound, VersionConflict
+from server.domain.events import Event
+from server.domain.instance import Instance, InstanceStatus, Visit
+from server.domain.record import Record
+
+
+@dataclass(frozen=True)
+class Page:
+    items: Sequence[object]
+    has_next: bool
+    total: int
+
+
+def cursor_for(id: int) -> str:
+    return base64.urlsafe_b64encode(f"c:{id}".encode()).decode()
+
+
+def id_from_cursor(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    try:
+        text = base64.urlsafe_b64decode(cursor.encode()).decode()
+        if not text.startswith("c:"):
+            raise ValueError(cursor)
+        return int(text[2:])
+    except ValueError:
+        raise NotFound("Cursor", cursor) from None
+
+
+# Records
+
+
+async def get_record(id: int) -> Record:
+    row = await RecordRow.get_or_none(id=id)
+    if row is None:
+        raise NotFound("Record", id)
+    return mapping.record(row)
+
+
+async def records_by_id(ids: Iterable[int]) -> dict[int, Record]:
+    rows = await RecordRow.filter(id__in=list(set(ids)))
+    return {row.id: mapping.record(row) for row in rows}
+
+
+async def insert_record(value: Record) -> Record:
+    row = await RecordRow.create(
+        entity_id=value.entity, created_at=value.created_at, **mapping.record_columns(value)
+    )
+    return replace(value, id=row.id)
+
+
+async def save_record(old: Record, new: Record) -> None:
+    """Write `new` only if the row is still at `old.version`."""
+    count = await RecordRow.filter(id=old.id, version=old.version).update(
+        **mapping.record_columns(new)
+    )
+    if count != 1:
+        await _conflict(RecordRow, "Record", old.id, old.version)
+
+
+async def guard_record(value: Record) -> None:
+    """Lock the record at the version a decision was made on, or conflict."""
+    count = await RecordRow.filter(id=value.id, version=value.version).update(version=value.version)
+    if count != 1:
+        await _conflict(RecordRow, "Record", value.id, value.version)
+
+
+async def list_records(
+    *, entity: str | None, search: str | None, owner: str | None, first: int, after: str | None
+) -> Page:
+    query = RecordRow.all()
+    if entity:
+        query = query.filter(entity_id=entity)
+    if owner:
+        query = query.filter(owner=owner)
+    if search:
+        query = query.filter(name__icontains=search)
+    return await _page(query, first, after, mapping.record)
+
+
+# Instances
+
+
+async def get_instance(id: int) -> Instance:
+    row = await InstanceRow.get_or_none(id=id)
+    if row is None:
+        raise NotFound("Instance", id)
+    visits = await VisitRow.filter(instance_id=id)
+    return mapping.instance(row, visits)
+
+
+async def find_instance(record_id: int, process_id: int) -> Instance | None:
+    row = await InstanceRow.get_or_none(record_id=record_id, process_id=process_id)
+    if row is None:
+        return None
+    return mapping.instance(row, await VisitRow.filter(instance_id=row.id))
+
+
+async def instances_by_id(ids: Iterable[int]) -> dict[int, Instance]:
+    rows = await InstanceRow.filter(id__in=list(set(ids)))
+    return {row.id: mapping.instance(row) for row in rows}
+
+
+async def instances_of_records(record_ids: Iterable[int]) -> dict[int, list[Instance]]:
+    rows = await InstanceRow.filter(record_id__in=list(set(record_ids))).order_by("id")
+    out: dict[int, list[Instance]] = {}
+    for row in rows:
+        out.setdefault(row.record_id, []).append(mapping.instance(row))
+    return out
+
+
+async def visits_of(instance_ids: Iterable[int]) -> dict[int, list[Visit]]:
+    rows = await VisitRow.filter(instance_id__in=list(set(instance_ids))).order_by("n")
+    out: dict[int, list[Visit]] = {}
+    for row in rows:
+        out.setdefault(row.instance_id, []).append(mapping.visit(row))
+    return out
+
+
+async def insert_instance(value: Instance) -> Instance:
+    row = await InstanceRow.create(
+        record_id=value.record_id,
+        process_id=value.process_id,
+        process_version=value.process_version,
+        started_at=value.started_at,
+        **mapping.instance_columns(value),
+    )
+    await _insert_visits(row.id, value.visits)
+    return replace(value, id=row.id)
+
+
+async def save_instance(old: Instance, new: Instance) -> None:
+    """Write `new` only if the row is still at `old.version`; record its stage visits."""
+    count = await InstanceRow.filter(id=old.id, version=old.version).update(
+        **mapping.instance_columns(new)
+    )
+    if count != 1:
+        await _conflict(InstanceRow, "Instance", old.id, old.version)
+    assert old.id is not None
+    for before, after in zip(old.visits, new.visits, strict=False):
+        if before.exited_at != after.exited_at:
+            await VisitRow.filter(instance_id=old.id, n=after.n).update(exited_at=after.exited_at)
+    await _insert_visits(old.id, new.visits[len(old.visits) :])
+
+
+async def list_instances(
+    *,
+    process_id: int | None,
+    stage: str | None,
+    status: InstanceStatus | None,
+    record_id: int | None,
+    owner: str | None,
+    first: int,
+    after: str | None,
+) -> Page:
+    query = InstanceRow.all()
+    if process_id is not None:
+        query = query.filter(process_id=process_id)
+    if stage:
+        query = query.filter(active_stage=stage)
+    if status is not None:
+        query = query.filter(status=status.value)
+    if record_id is not None:
+        query = query.filter(record_id=record_id)
+    if owner:
+        query = query.filter(record__owner=owner)
+    return await _page(query, first, after, mapping.instance)
+
+
+async def _insert_visits(instance_id: int, visits: Iterable[Visit]) -> None:
+    rows = [
+        VisitRow(
+            instance_id=instance_id,
+            n=v.n,
+            stage=v.stage,
+            entered_at=v.entered_at,
+            exited_at=v.exited_at,
+            entered_by=v.by,
+        )
+        for v in visits
+    ]
+    if rows:
+        await VisitRow.bulk_create(rows)
+
+
+# Events
+
+
+async def append_event(event: Event, *, idempotency_key: str | None = None) -> Event:
+    """Number the event with the next global seq and store it.
+
+    The counter row stays locked until commit, so seqs are gap-free and become
+    visible in order: a reader that saw seq n has seen every seq below n.
+    """
+    conn = get_connection("default")
+    rows = await conn.execute_query_dict(
+        "UPDATE counter SET value = value + 1 WHERE name = 'event' RETURNING value"
+    )
+    seq = int(rows[0]["value"])
+    await EventRow.create(
+        seq=seq,
+        kind=event.kind.value,
+        actor=event.actor,
+        at=event.at,
+        record_id=event.record_id,
+        instance_id=event.instance_id,
+        process_id=event.process_id,
+        from_stage=event.from_stage,
+        to_stage=event.to_stage,
+        before=event.before,
+        after=event.after,
+        idempotency_key=idempotency_key,
+    )
+    return replace(event, seq=seq)
+
+
+async def event_by_key(key: str) -> Event | None:
+    row = await EventRow.get_or_none(idempotency_key=key)
+    return mapping.event(row) if row else None
+
+
+async def events_after(
+    seq: int, *, instance_id: int | None = None, record_id: int | None = None, limit: int = 500
+) -> list[Event]:
+    query = EventRow.filter(seq__gt=seq)
+    if instance_id is not None:
+        query = query.filter(instance_id=instance_id)
+    if record_id is not None:
+        query = query.filter(record_id=record_id)
+    rows = await query.order_by("seq").limit(limit)
+    return [mapping.event(row) for row in rows]
+
+
+async def events_of_instances(instance_ids: Iterable[int]) -> dict[int, list[Event]]:
+    rows = await EventRow.filter(instance_id__in=list(set(instance_ids))).order_by("seq")
+    out: dict[int, list[Event]] = {}
+    for row in rows:
+        out.setdefault(row.instance_id, []).append(mapping.event(row))  # type: ignore[arg-type]
+    return out
+
+
+async def _page(query, first: int, after: str | None, convert) -> Page:  # type: ignore[no-untyped-def]
+    total = await query.count()
+    rows = await query.filter(id__gt=id_from_cursor(after)).order_by("id").limit(first + 1)
+    return Page(items=[convert(row) for row in rows[:first]], has_next=len(rows) > first, total=total)
+
+
+async def _conflict(model, kind: str, id: int | None, expected: int) -> None:  # type: ignore[no-untyped-def]
+    row = await model.get_or_none(id=id)
+    if row is None:
+        raise NotFound(kind, id)
+    raise VersionConflict(kind, id, current=row.version, expected=expected)

@@ -1,0 +1,1 @@
+"""Announcing committed events to live subscribers."""

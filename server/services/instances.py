@@ -1,0 +1,218 @@
+"""Use cases that move an instance through its process."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from tortoise.exceptions import IntegrityError
+
+from server.db import store
+from server.domain import instance as rules
+from server.domain.errors import InvalidTransition, TransitionCode
+from server.domain.events import Event, EventKind
+from server.domain.instance import Instance
+from server.domain.process import Process
+from server.domain.record import Record
+from server.services.runtime import Change, Runtime, check_version, commit, utcnow
+
+# A rule that moves an instance, given its process and the record's values.
+Move = Callable[[Instance, Process, Record, dt.datetime], tuple[Instance, Event]]
+
+
+async def start_instance(
+    rt: Runtime,
+    *,
+    record_id: int,
+    process_id: int | None,
+    by: str,
+    idempotency_key: str | None = None,
+) -> Change:
+    """Start a process on a record (default: the entity's first active process)."""
+
+    async def change() -> Change:
+        record = await store.get_record(record_id)
+        process = await _process_for(rt, record, process_id)
+        existing = await store.find_instance(record_id, process.id)  # type: ignore[arg-type]
+        if existing is not None:
+            raise InvalidTransition(
+                TransitionCode.ALREADY_RUNNING,
+                f"record {record_id} already runs {process.key} (instance {existing.id}); "
+                "switch to it instead",
+            )
+        return await _start(record, process, by=by)
+
+    return await _retry_once(
+        lambda: commit(
+            rt, change, kind=EventKind.INSTANCE_STARTED, by=by, idempotency_key=idempotency_key
+        )
+    )
+
+
+async def switch_process(
+    rt: Runtime,
+    *,
+    record_id: int,
+    process_id: int,
+    expected_version: int | None,
+    by: str,
+    idempotency_key: str | None = None,
+) -> Change:
+    """Show another process on the record, resuming its instance or starting one."""
+
+    async def change() -> Change:
+        record = await store.get_record(record_id)
+        check_version("Record", record.id, current=record.version, expected=expected_version)
+        process = await _process_for(rt, record, process_id)
+        target = await store.find_instance(record_id, process_id)
+        if target is None:
+            target, _ = rules.start(process, record, now=utcnow(), by=by)
+            target = await store.insert_instance(target)
+        switched, event = rules.switch_to(record, target, now=utcnow(), by=by)
+        await store.save_record(record, switched)
+        return Change(event=event, instance=target, record=switched)
+
+    return await _retry_once(
+        lambda: commit(
+            rt, change, kind=EventKind.PROCESS_SWITCHED, by=by, idempotency_key=idempotency_key
+        )
+    )
+
+
+async def complete_step(
+    rt: Runtime,
+    *,
+    instance_id: int,
+    field: str,
+    value: Any,
+    expected_version: int | None,
+    by: str,
+    idempotency_key: str | None = None,
+) -> Change:
+    """Set a step's value; the record's field changes for every process on it."""
+
+    async def change() -> Change:
+        instance, process, record = await _load(rt, instance_id, expected_version)
+        moved, updated, event = rules.complete_step(
+            instance, process, record, field, value, now=utcnow(), by=by
+        )
+        await store.save_record(record, updated)
+        await store.save_instance(instance, moved)
+        return Change(event=event, instance=moved, record=updated)
+
+    return await commit(
+        rt, change, kind=EventKind.STEP_COMPLETED, by=by, idempotency_key=idempotency_key
+    )
+
+
+async def advance_stage(rt: Runtime, **kw: Any) -> Change:
+    """Leave the active stage forward, through the gate and branching."""
+    return await _move(
+        rt,
+        lambda i, p, r, now: rules.advance(i, p, r.values, now=now, by=kw["by"]),
+        kind=EventKind.STAGE_ADVANCED,
+        reads_values=True,
+        **kw,
+    )
+
+
+async def move_to_stage(rt: Runtime, *, stage: str, **kw: Any) -> Change:
+    """Go back to a stage on the traversed path."""
+    return await _move(
+        rt,
+        lambda i, p, r, now: rules.move_to(i, p, stage, now=now, by=kw["by"]),
+        kind=EventKind.STAGE_MOVED_BACK,
+        **kw,
+    )
+
+
+async def finish_instance(rt: Runtime, **kw: Any) -> Change:
+    return await _move(
+        rt,
+        lambda i, p, r, now: rules.finish(i, p, r.values, now=now, by=kw["by"]),
+        kind=EventKind.INSTANCE_FINISHED,
+        reads_values=True,
+        **kw,
+    )
+
+
+async def abandon_instance(rt: Runtime, **kw: Any) -> Change:
+    return await _move(
+        rt,
+        lambda i, p, r, now: rules.abandon(i, now=now, by=kw["by"]),
+        kind=EventKind.INSTANCE_ABANDONED,
+        **kw,
+    )
+
+
+async def reactivate_instance(rt: Runtime, **kw: Any) -> Change:
+    return await _move(
+        rt,
+        lambda i, p, r, now: rules.reactivate(i, now=now, by=kw["by"]),
+        kind=EventKind.INSTANCE_REACTIVATED,
+        **kw,
+    )
+
+
+async def _move(
+    rt: Runtime,
+    move: Move,
+    *,
+    instance_id: int,
+    expected_version: int | None,
+    by: str,
+    kind: EventKind,
+    reads_values: bool = False,
+    idempotency_key: str | None = None,
+) -> Change:
+    async def change() -> Change:
+        instance, process, record = await _load(rt, instance_id, expected_version)
+        moved, event = move(instance, process, record, utcnow())
+        if reads_values:
+            # The gate read these values: a concurrent change to them is a conflict.
+            await store.guard_record(record)
+        await store.save_instance(instance, moved)
+        return Change(event=event, instance=moved, record=record)
+
+    return await commit(rt, change, kind=kind, by=by, idempotency_key=idempotency_key)
+
+
+async def _load(
+    rt: Runtime, instance_id: int, expected_version: int | None
+) -> tuple[Instance, Process, Record]:
+    instance = await store.get_instance(instance_id)
+    check_version("Instance", instance.id, current=instance.version, expected=expected_version)
+    process = await rt.catalog.process(instance.process_id, instance.process_version)
+    record = await store.get_record(instance.record_id)
+    return instance, process, record
+
+
+async def _process_for(rt: Runtime, record: Record, process_id: int | None) -> Process:
+    if process_id is not None:
+        return await rt.catalog.process(process_id)
+    process = await rt.catalog.default_process(record.entity)
+    if process is None:
+        raise InvalidTransition(
+            TransitionCode.NO_PROCESS, f"no active process runs on {record.entity}"
+        )
+    return process
+
+
+async def _start(record: Record, process: Process, *, by: str) -> Change:
+    now = utcnow()
+    instance, event = rules.start(process, record, now=now, by=by)
+    instance = await store.insert_instance(instance)
+    shown = replace(record, active_instance_id=instance.id, version=record.version + 1, updated_at=now)
+    await store.save_record(record, shown)
+    return Change(event=replace(event, instance_id=instance.id), instance=instance, record=shown)
+
+
+async def _retry_once(attempt: Callable[[], Any]) -> Change:
+    """A concurrent start of the same (record, process) breaks the unique constraint;
+    the second attempt then sees the instance the other request made."""
+    try:
+        return await attempt()  # type: ignore[no-any-return]
+    except IntegrityError:
+        return await attempt()  # type: ignore[no-any-return]

@@ -1,0 +1,81 @@
+"""Reads for the API: single objects, pages, and batches for DataLoaders."""
+
+from __future__ import annotations
+
+from server.db import store
+from server.db.store import Page, cursor_for
+from server.domain.errors import InvalidValue
+from server.domain.events import Event
+from server.domain.instance import InstanceStatus
+
+MAX_PAGE = 100
+
+__all__ = [
+    "Page",
+    "cursor_for",
+    "events_of_instances",
+    "get_instance",
+    "get_record",
+    "instances_by_id",
+    "instances_of_records",
+    "list_instances",
+    "list_records",
+    "records_by_id",
+    "visits_of",
+]
+
+get_instance = store.get_instance
+get_record = store.get_record
+instances_by_id = store.instances_by_id
+instances_of_records = store.instances_of_records
+records_by_id = store.records_by_id
+visits_of = store.visits_of
+events_of_instances = store.events_of_instances
+
+
+def check_page(first: int) -> int:
+    if not 1 <= first <= MAX_PAGE:
+        raise InvalidValue("first", f"a page holds 1 to {MAX_PAGE} items")
+    return first
+
+
+async def list_instances(
+    *,
+    process_id: int | None = None,
+    stage: str | None = None,
+    status: InstanceStatus | None = None,
+    record_id: int | None = None,
+    owner: str | None = None,
+    first: int = 20,
+    after: str | None = None,
+) -> Page:
+    return await store.list_instances(
+        process_id=process_id,
+        stage=stage,
+        status=status,
+        record_id=record_id,
+        owner=owner,
+        first=check_page(first),
+        after=after,
+    )
+
+
+async def list_records(
+    *,
+    entity: str | None = None,
+    search: str | None = None,
+    owner: str | None = None,
+    first: int = 20,
+    after: str | None = None,
+) -> Page:
+    return await store.list_records(
+        entity=entity, search=search, owner=owner, first=check_page(first), after=after
+    )
+
+
+async def list_events(
+    *, after_seq: int, instance_id: int | None, record_id: int | None, first: int
+) -> list[Event]:
+    return await store.events_after(
+        after_seq, instance_id=instance_id, record_id=record_id, limit=check_page(first)
+    )

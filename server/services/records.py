@@ -1,0 +1,71 @@
+"""Use cases on records."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from server.db import store
+from server.domain import record as rules
+from server.domain.events import EventKind
+from server.services.runtime import Change, Runtime, check_version, commit, utcnow
+
+
+async def create_record(
+    rt: Runtime,
+    *,
+    entity: str,
+    name: str,
+    owner: str | None,
+    values: Mapping[str, Any],
+    by: str,
+    idempotency_key: str | None = None,
+) -> Change:
+    async def change() -> Change:
+        now = utcnow()
+        record, event = rules.create_record(
+            await rt.catalog.entity(entity),
+            name=name,
+            owner=by if owner is None else owner,
+            values=values,
+            now=now,
+            by=by,
+        )
+        record = await store.insert_record(record)
+        return Change(event=replace(event, record_id=record.id), record=record)
+
+    return await commit(
+        rt, change, kind=EventKind.RECORD_CREATED, by=by, idempotency_key=idempotency_key
+    )
+
+
+async def update_record(
+    rt: Runtime,
+    *,
+    record_id: int,
+    name: str | None,
+    owner: str | None,
+    values: Mapping[str, Any] | None,
+    expected_version: int | None,
+    by: str,
+    idempotency_key: str | None = None,
+) -> Change:
+    async def change() -> Change:
+        record = await store.get_record(record_id)
+        check_version("Record", record.id, current=record.version, expected=expected_version)
+        updated, event = rules.update_record(
+            record,
+            await rt.catalog.entity(record.entity),
+            name=name,
+            owner=owner,
+            values=values,
+            now=utcnow(),
+            by=by,
+        )
+        await store.save_record(record, updated)
+        return Change(event=event, record=updated)
+
+    return await commit(
+        rt, change, kind=EventKind.RECORD_UPDATED, by=by, idempotency_key=idempotency_key
+    )

@@ -1,0 +1,83 @@
+"""Loading the ready-to-use processes, and demo records for a first run."""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from server.domain.definition import load_entities, load_process
+from server.domain.fields import Entity
+from server.domain.process import Process
+from server.services import instances, queries, records
+from server.services.runtime import Runtime, utcnow
+
+DEMO_USER = "demo"
+
+
+def template_files() -> dict[str, Any]:
+    """The shipped definitions by file name, parsed from YAML."""
+    folder = resources.files("server.templates")
+    return {
+        item.name: yaml.safe_load(item.read_text(encoding="utf-8"))
+        for item in sorted(folder.iterdir(), key=lambda i: i.name)
+        if item.name.endswith(".yaml")
+    }
+
+
+def templates() -> tuple[list[Entity], list[Process]]:
+    """The shipped entities and processes, validated."""
+    files = template_files()
+    entities = load_entities(files.pop("entities.yaml"))
+    by_key = {e.key: e for e in entities}
+    return entities, [load_process(data, by_key) for data in files.values()]
+
+
+# The order processes are offered in: the first of an entity is its default.
+_ORDER = ["opportunity-sales", "enterprise-deal", "lead-to-opportunity", "phone-to-case"]
+
+
+async def seed(rt: Runtime) -> list[str]:
+    """Store the entities and every shipped process not stored yet; return the keys added."""
+    entities, processes = templates()
+    for entity in entities:
+        await rt.catalog.save_entity(entity)
+    added = []
+    for process in sorted(processes, key=lambda p: (_position(p.key), p.key)):
+        if await rt.catalog.find_key(process.key) is None:
+            await rt.catalog.publish_new(process, position=_position(process.key), now=utcnow())
+            added.append(process.key)
+    return added
+
+
+async def seed_demo(rt: Runtime) -> int:
+    """A few records in various stages, so a first run shows a working board."""
+    page = await queries.list_records(first=1)
+    if page.items:
+        return 0
+    demo = [
+        ("opportunity", "Contoso - 50 laptops", {"estimated_budget": "65000", "purchase_timeframe": "This quarter"}, 0),
+        ("opportunity", "Fabrikam - fleet renewal", {"estimated_budget": "320000", "decision_maker_identified": True, "purchase_timeframe": "Next quarter"}, 1),
+        ("opportunity", "Northwind - support contract", {}, 0),
+        ("lead", "Adventure Works inbound", {"company_name": "Adventure Works"}, 0),
+        ("case", "Printer jams on tray 2", {"priority": "High", "origin": "Phone"}, 0),
+    ]
+    for entity, name, values, advances in demo:
+        created = await records.create_record(
+            rt, entity=entity, name=name, owner=DEMO_USER, values=values, by=DEMO_USER
+        )
+        assert created.record is not None and created.record.id is not None
+        started = await instances.start_instance(
+            rt, record_id=created.record.id, process_id=None, by=DEMO_USER
+        )
+        assert started.instance is not None
+        for _ in range(advances):
+            await instances.advance_stage(
+                rt, instance_id=started.instance.id, expected_version=None, by=DEMO_USER
+            )
+    return len(demo)
+
+
+def _position(key: str) -> int:
+    return _ORDER.index(key) if key in _ORDER else len(_ORDER)

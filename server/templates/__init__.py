@@ -1,0 +1,1 @@
+"""Ready-to-use entities and processes, as definition files."""
