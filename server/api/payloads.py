@@ -81,7 +81,7 @@ class UpdateRecordInput:
     idempotency_key: str | None = strawberry.field(default=None, description=_KEY)
 
 
-@strawberry.type
+@strawberry.interface(description="A committed change to an instance.")
 class InstanceChange:
     instance: Instance
     event: Event
@@ -92,7 +92,7 @@ class InstanceChange:
         return cls(instance=Instance.from_domain(change.instance), event=Event.from_domain(change.event))
 
 
-@strawberry.type
+@strawberry.interface(description="A committed change to a record.")
 class RecordChange:
     record: Record
     event: Event

@@ -1,0 +1,50 @@
+# Stageflow: `make run` serves a demo on SQLite; `make test` runs the whole suite.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PG_ADMIN_URL ?= postgres://postgres@127.0.0.1:5432/postgres
+
+.PHONY: run install test test-install test-postgres lint format schema clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e ".[test]"
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+
+run: install
+	$(BIN)/stageflow migrate
+	$(BIN)/stageflow seed --demo
+	$(BIN)/stageflow serve
+
+test-install: $(VENV)/.installed-test
+
+test: test-install lint
+	$(BIN)/pytest
+
+# The API and server suites again, on a PostgreSQL server (each test makes its own database).
+test-postgres: test-install
+	STAGEFLOW_TEST_POSTGRES=$(PG_ADMIN_URL) $(BIN)/pytest tests/api tests/e2e -m "not browser"
+
+lint: test-install
+	$(BIN)/ruff check server tests bench
+	$(BIN)/ruff format --check server tests bench
+	$(BIN)/mypy
+
+format: test-install
+	$(BIN)/ruff check --fix server tests bench
+	$(BIN)/ruff format server tests bench
+
+schema: install
+	$(BIN)/stageflow export-schema --output schema.graphql
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
