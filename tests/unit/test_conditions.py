@@ -182,18 +182,36 @@ def test_parse_reports_every_nested_problem_with_its_path():
     [
         (compare("colour", "eq", "red"), "unknown field 'colour' of deal"),
         (compare("title", "gt", "M"), "gt needs a number, money or date field; title is text"),
-        (compare("size", "lte", "Large"), "lte needs a number, money or date field; size is choice"),
-        (compare("signed", "lt", True), "lt needs a number, money or date field; signed is boolean"),
-        (compare("size", "contains", "ar"), "contains needs a text field and a non-empty text value"),
-        (compare("title", "contains", ""), "contains needs a text field and a non-empty text value"),
+        (
+            compare("size", "lte", "Large"),
+            "lte needs a number, money or date field; size is choice",
+        ),
+        (
+            compare("signed", "lt", True),
+            "lt needs a number, money or date field; signed is boolean",
+        ),
+        (
+            compare("size", "contains", "ar"),
+            "contains needs a text field and a non-empty text value",
+        ),
+        (
+            compare("title", "contains", ""),
+            "contains needs a text field and a non-empty text value",
+        ),
         (compare("title", "contains", 5), "contains needs a text field and a non-empty text value"),
         (compare("size", "in", "Large"), "in needs a non-empty list of values"),
         (compare("size", "in", []), "in needs a non-empty list of values"),
         (compare("size", "in", ["Large", None]), "in needs a value; use is_set for unset fields"),
         (compare("size", "in", ["Large", "Huge"]), "value does not fit size: expected one of"),
-        (compare("amount", "gte", "lots"), "value does not fit amount: expected an amount of money"),
+        (
+            compare("amount", "gte", "lots"),
+            "value does not fit amount: expected an amount of money",
+        ),
         (compare("amount", "gte", "1.005"), "value does not fit amount: amount has more than two"),
-        (compare("close_date", "gt", "next week"), "value does not fit close_date: expected a date"),
+        (
+            compare("close_date", "gt", "next week"),
+            "value does not fit close_date: expected a date",
+        ),
         (compare("seats", "eq", True), "value does not fit seats: expected a number"),
         (compare("signed", "eq", "yes"), "value does not fit signed: expected true or false"),
         (compare("size", "eq"), "eq needs a value; use is_set for unset fields"),
@@ -268,4 +286,3 @@ def test_dump_and_parse_round_trip(condition):
 def test_dump_leaves_out_a_missing_value():
     assert dump(compare("title", "is_set")) == {"field": "title", "op": "is_set"}
     assert dump(compare("seats", "eq", 0)) == {"field": "seats", "op": "eq", "value": 0}
-

@@ -15,7 +15,13 @@ def stage(key: str, **extra: Any) -> dict[str, Any]:
 
 
 def flow(*stages: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    return {"key": "deal-flow", "name": "Deal flow", "entity": "deal", "stages": list(stages), **extra}
+    return {
+        "key": "deal-flow",
+        "name": "Deal flow",
+        "entity": "deal",
+        "stages": list(stages),
+        **extra,
+    }
 
 
 def problems_of(data: Any, entity: Entity) -> list[Problem]:
@@ -60,7 +66,12 @@ RICH = flow(
             {"to": "propose", "when": {"field": "close_date", "op": "lt", "value": "2024-07-01"}},
         ],
     ),
-    stage("approve", category="APPROVAL", steps=[{"field": "signed", "required": True}], next="propose"),
+    stage(
+        "approve",
+        category="APPROVAL",
+        steps=[{"field": "signed", "required": True}],
+        next="propose",
+    ),
     stage("propose", category="PROPOSE", next="close"),
     stage("close", category="CLOSE", steps=[{"field": "sponsor", "required": True}]),
     description="Sell to a company.",
@@ -297,7 +308,11 @@ def test_dump_entity_round_trips():
         (
             {
                 "entities": [
-                    {"key": "deal", "name": "D", "fields": [{"key": "A b", "label": "A", "type": "text"}]}
+                    {
+                        "key": "deal",
+                        "name": "D",
+                        "fields": [{"key": "A b", "label": "A", "type": "text"}],
+                    }
                 ]
             },
             Problem("entities[0].fields[0].key", "use lowercase letters, digits, - or _"),
@@ -305,7 +320,11 @@ def test_dump_entity_round_trips():
         (
             {
                 "entities": [
-                    {"key": "deal", "name": "D", "fields": [{"key": "a", "label": "A", "type": "url"}]}
+                    {
+                        "key": "deal",
+                        "name": "D",
+                        "fields": [{"key": "a", "label": "A", "type": "url"}],
+                    }
                 ]
             },
             Problem(
@@ -316,7 +335,11 @@ def test_dump_entity_round_trips():
         (
             {
                 "entities": [
-                    {"key": "deal", "name": "D", "fields": [{"key": "a", "label": "A", "type": "choice"}]}
+                    {
+                        "key": "deal",
+                        "name": "D",
+                        "fields": [{"key": "a", "label": "A", "type": "choice"}],
+                    }
                 ]
             },
             Problem("entities[0].fields[0].choices", "a choice field needs a list of text choices"),

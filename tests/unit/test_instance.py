@@ -166,7 +166,9 @@ def test_move_to_goes_back_along_the_path(make_process, make_record):
     back, event = move_to(instance, process, "develop", now=at(9), by="cy")
     assert (back.active_stage, back.path) == ("develop", ("qualify", "develop"))
     assert (back.version, back.active_since) == (instance.version + 1, at(9))
-    assert back.visits[:-1] == tuple(replace(v, exited_at=v.exited_at or at(9)) for v in instance.visits)
+    assert back.visits[:-1] == tuple(
+        replace(v, exited_at=v.exited_at or at(9)) for v in instance.visits
+    )
     assert back.visits[-1] == Visit(4, "develop", at(9), None, "cy")
     assert (event.kind, event.from_stage, event.to_stage, event.actor) == (
         EventKind.STAGE_MOVED_BACK,
@@ -332,7 +334,10 @@ def test_complete_step_clears_with_none(make_process, make_record):
     instance = begin(process, make_record=make_record)
     _, updated, event = complete_step(instance, process, record, "size", None, now=at(1), by="ann")
     assert updated.values == {"amount": "10.00"}
-    assert (event.before, event.after) == ({"values": {"size": "Small"}}, {"values": {"size": None}})
+    assert (event.before, event.after) == (
+        {"values": {"size": "Small"}},
+        {"values": {"size": None}},
+    )
 
 
 def test_complete_step_on_an_earlier_stage_of_the_path(make_process, make_record):
@@ -358,7 +363,9 @@ def test_complete_step_refuses_a_stage_not_reached(make_process, make_record):
     process = make_process()
     instance = forward(begin(process, make_record=make_record), process, SMALL, "develop")
     record = make_record(SMALL)
-    code = code_of(complete_step, instance, process, record, "close_date", "2024-07-01", now=at(9), by="a")
+    code = code_of(
+        complete_step, instance, process, record, "close_date", "2024-07-01", now=at(9), by="a"
+    )
     assert code is TransitionCode.STAGE_NOT_REACHED
     # approve was skipped by the branch: its steps are not reachable either.
     code = code_of(complete_step, instance, process, record, "signed", True, now=at(9), by="a")
@@ -373,7 +380,9 @@ def test_complete_step_refuses_fields_the_process_does_not_ask(make_process, mak
     )
     instance = begin(process, make_record=make_record)
     for field in ["title", "colour"]:
-        code = code_of(complete_step, instance, process, make_record(), field, "x", now=at(1), by="a")
+        code = code_of(
+            complete_step, instance, process, make_record(), field, "x", now=at(1), by="a"
+        )
         assert code is TransitionCode.UNKNOWN_STEP
 
 

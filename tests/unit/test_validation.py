@@ -16,7 +16,13 @@ def stage(key: str, **extra: Any) -> dict[str, Any]:
 
 
 def flow(*stages: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    return {"key": "deal-flow", "name": "Deal flow", "entity": "deal", "stages": list(stages), **extra}
+    return {
+        "key": "deal-flow",
+        "name": "Deal flow",
+        "entity": "deal",
+        "stages": list(stages),
+        **extra,
+    }
 
 
 def branch(to: str, when: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -1,0 +1,110 @@
+"""Lists, filters, cursors, and a fixed number of SQL statements however long the list."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from documents import ADVANCE, CREATE_RECORD, START
+
+LIST = """
+query($first: Int!, $after: String, $stage: String, $status: InstanceStatus, $process: ID) {
+  instances(first: $first, after: $after, stage: $stage, status: $status, processId: $process) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    edges {
+      cursor
+      node {
+        id status activeSince
+        activeStage { key name }
+        stages { stage { key name steps { field { key label } required } } state }
+        missingSteps { field { key } }
+        nextStage { key }
+        canAdvance
+        history { stage { key } durationSeconds }
+        process { id name }
+        record { id name owner values }
+      }
+    }
+  }
+}
+"""
+
+
+async def _opportunities(gql: Any, count: int, *, advanced: int = 0) -> list[str]:
+    ids = []
+    for i in range(count):
+        created = await gql.execute(
+            CREATE_RECORD,
+            {
+                "input": {
+                    "entity": "opportunity",
+                    "name": f"Deal {i}",
+                    "values": {"estimated_budget": 1000 + i, "decision_maker_identified": True},
+                }
+            },
+        )
+        record_id = created["createRecord"]["record"]["id"]
+        started = await gql.execute(START, {"input": {"recordId": record_id}})
+        iid = started["startInstance"]["instance"]["id"]
+        if i < advanced:
+            await gql.execute(ADVANCE, {"input": {"instanceId": iid}})
+        ids.append(iid)
+    return ids
+
+
+async def test_listing_50_instances_costs_the_same_queries_as_listing_1(
+    gql: Any, count_queries: Any
+) -> None:
+    await _opportunities(gql, 50)
+    # Warm the cache of process definitions, which are immutable once published.
+    await gql.execute(LIST, {"first": 1})
+
+    with count_queries() as one:
+        small = await gql.execute(LIST, {"first": 1})
+    with count_queries() as fifty:
+        large = await gql.execute(LIST, {"first": 50})
+
+    assert len(small["instances"]["edges"]) == 1
+    assert len(large["instances"]["edges"]) == 50
+    assert all(e["node"]["record"]["name"] for e in large["instances"]["edges"])
+    assert len(one) > 0
+    assert len(fifty) == len(one), (one, fifty)
+
+
+async def test_filters_and_cursor_pagination(gql: Any) -> None:
+    ids = await _opportunities(gql, 7, advanced=3)
+
+    develop = await gql.execute(LIST, {"first": 10, "stage": "develop"})
+    assert develop["instances"]["totalCount"] == 3
+    assert {e["node"]["id"] for e in develop["instances"]["edges"]} == set(ids[:3])
+
+    seen: list[str] = []
+    after = None
+    while True:
+        page = (await gql.execute(LIST, {"first": 3, "after": after, "status": "ACTIVE"}))["instances"]
+        seen += [e["node"]["id"] for e in page["edges"]]
+        assert page["totalCount"] == 7
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert seen == ids
+
+    finished = await gql.execute(LIST, {"first": 10, "status": "FINISHED"})
+    assert finished["instances"]["totalCount"] == 0
+
+    bad_cursor = await gql.post(LIST, {"first": 3, "after": "bm9wZQ=="})
+    assert bad_cursor.json()["errors"][0]["message"].startswith("Cursor")
+
+
+async def test_records_search_and_entities(gql: Any) -> None:
+    await _opportunities(gql, 3)
+    data = await gql.execute(
+        """{ records(entity: "opportunity", search: "deal 1") { totalCount edges { node { name } } }
+             entities { key fields { key type choices } } me { name } }"""
+    )
+    assert [e["node"]["name"] for e in data["records"]["edges"]] == ["Deal 1"]
+    entities = {e["key"]: e for e in data["entities"]}
+    assert {"opportunity", "lead", "case"} <= entities.keys()
+    timeframe = next(f for f in entities["opportunity"]["fields"] if f["key"] == "purchase_timeframe")
+    assert timeframe["type"] == "CHOICE" and "This quarter" in timeframe["choices"]
+    assert data["me"]["name"] == "demo"
