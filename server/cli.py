@@ -82,7 +82,9 @@ def main(argv: list[str] | None = None) -> None:
     serve_cmd.add_argument("--workers", type=int, default=1)
     commands.add_parser("migrate", help="apply database migrations")
     seed_cmd = commands.add_parser("seed", help="store the ready-to-use processes")
-    seed_cmd.add_argument("--demo", action="store_true", help="add demo records to an empty database")
+    seed_cmd.add_argument(
+        "--demo", action="store_true", help="add demo records to an empty database"
+    )
     schema_cmd = commands.add_parser("export-schema", help="print the GraphQL schema")
     schema_cmd.add_argument("--output", help="write to this file instead of stdout")
     args = parser.parse_args(argv)

@@ -33,7 +33,9 @@ class Entity:
 
     @classmethod
     def from_domain(cls, entity: domain_fields.Entity) -> Entity:
-        return cls(key=entity.key, name=entity.name, fields=[Field.from_domain(f) for f in entity.fields])
+        return cls(
+            key=entity.key, name=entity.name, fields=[Field.from_domain(f) for f in entity.fields]
+        )
 
 
 @strawberry.type(description="A field of the record that a stage asks for.")

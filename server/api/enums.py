@@ -1,15 +1,33 @@
-"""Domain enums, exposed to GraphQL (defined once, in the domain)."""
+"""Domain enums, exposed to GraphQL: defined once, in the domain, and registered here."""
 
 from __future__ import annotations
 
 import strawberry
 
-from server.domain import errors, events, fields, instance, process, progress
+from server.domain.errors import TransitionCode
+from server.domain.events import EventKind
+from server.domain.fields import FieldType
+from server.domain.instance import InstanceStatus
+from server.domain.process import ProcessStatus, StageCategory
+from server.domain.progress import StageState
 
-FieldType = strawberry.enum(fields.FieldType, name="FieldType")
-StageCategory = strawberry.enum(process.StageCategory, name="StageCategory")
-ProcessStatus = strawberry.enum(process.ProcessStatus, name="ProcessStatus")
-InstanceStatus = strawberry.enum(instance.InstanceStatus, name="InstanceStatus")
-StageState = strawberry.enum(progress.StageState, name="StageState")
-EventKind = strawberry.enum(events.EventKind, name="EventKind")
-TransitionCode = strawberry.enum(errors.TransitionCode, name="TransitionCode")
+for _enum in (
+    FieldType,
+    StageCategory,
+    ProcessStatus,
+    InstanceStatus,
+    StageState,
+    EventKind,
+    TransitionCode,
+):
+    strawberry.enum(_enum)
+
+__all__ = [
+    "EventKind",
+    "FieldType",
+    "InstanceStatus",
+    "ProcessStatus",
+    "StageCategory",
+    "StageState",
+    "TransitionCode",
+]

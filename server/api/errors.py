@@ -55,7 +55,9 @@ class _NotFound(strawberry.ExceptionHandler[errors.NotFound, NotFound]):
 
 class _InvalidValue(strawberry.ExceptionHandler[errors.InvalidValue, InvalidValue]):
     def handle(self, exception: errors.InvalidValue, **_: Any) -> InvalidValue:
-        return InvalidValue(message=exception.message, field=exception.field, reason=exception.reason)
+        return InvalidValue(
+            message=exception.message, field=exception.field, reason=exception.reason
+        )
 
 
 class _Blocked(strawberry.ExceptionHandler[errors.StageGateBlocked, StageGateBlocked]):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import replace
+from typing import cast
 
 import strawberry
 from strawberry.scalars import JSON
@@ -14,8 +15,8 @@ from server.api.definitions import Process, Stage, Step
 from server.api.enums import EventKind, InstanceStatus, StageState
 from server.api.records import Record
 from server.domain import events as domain_events
-from server.domain import instance as domain
 from server.domain import process as domain_process
+from server.domain.instance import Instance as DomainInstance
 from server.domain.progress import Progress, progress
 
 
@@ -60,8 +61,8 @@ class Event:
             process_id=_id(event.process_id),
             from_stage=event.from_stage,
             to_stage=event.to_stage,
-            before=event.before,
-            after=event.after,
+            before=cast(JSON, event.before),
+            after=cast(JSON, event.after),
         )
 
 
@@ -74,10 +75,10 @@ class Instance:
     started_at: dt.datetime
     active_since: dt.datetime
     completed_at: dt.datetime | None
-    domain: strawberry.Private[domain.Instance]
+    domain: strawberry.Private[DomainInstance]
 
     @classmethod
-    def from_domain(cls, instance: domain.Instance) -> Instance:
+    def from_domain(cls, instance: DomainInstance) -> Instance:
         return cls(
             id=strawberry.ID(str(instance.id)),
             version=instance.version,
@@ -171,10 +172,10 @@ class Instance:
             api = _api_process(context, definition)
             stages = {s.key: s for s in api.stages}
             context.memo[key] = (progress(self.domain, definition, record.values), stages)
-        return context.memo[key]  # type: ignore[no-any-return]
+        return context.memo[key]
 
 
-async def _definition(context: Context, instance: domain.Instance) -> domain_process.Process:
+async def _definition(context: Context, instance: DomainInstance) -> domain_process.Process:
     key = (instance.process_id, instance.process_version)
     found = await context.loaders.versions.load(key)
     assert found is not None, "an instance's process version exists"
@@ -186,7 +187,7 @@ def _api_process(context: Context, process: domain_process.Process) -> Process:
     key = ("process", process.id, process.version)
     if key not in context.memo:
         context.memo[key] = Process.from_domain(process)
-    return context.memo[key]  # type: ignore[no-any-return]
+    return context.memo[key]
 
 
 def _id(value: int | None) -> strawberry.ID | None:

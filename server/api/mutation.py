@@ -34,7 +34,9 @@ def _values(raw: Any) -> dict[str, Any]:
 @strawberry.type
 class Mutation:
     @strawberry.mutation
-    async def start_instance(self, info: Info, input: p.StartInstanceInput) -> p.StartInstanceResult:
+    async def start_instance(
+        self, info: Info, input: p.StartInstanceInput
+    ) -> p.StartInstanceResult:
         change = await instances.start_instance(
             ctx(info).runtime,
             record_id=parse_id("Record", input.record_id),
@@ -83,7 +85,9 @@ class Mutation:
         return p.InstanceReactivated.of(change)
 
     @strawberry.mutation(description="Show another process on a record; each keeps its state.")
-    async def switch_process(self, info: Info, input: p.SwitchProcessInput) -> p.SwitchProcessResult:
+    async def switch_process(
+        self, info: Info, input: p.SwitchProcessInput
+    ) -> p.SwitchProcessResult:
         change = await instances.switch_process(
             ctx(info).runtime,
             record_id=parse_id("Record", input.record_id),

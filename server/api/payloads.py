@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Self
 
 import strawberry
 from strawberry.scalars import JSON
@@ -87,9 +87,11 @@ class InstanceChange:
     event: Event
 
     @classmethod
-    def of(cls, change: Change) -> InstanceChange:
+    def of(cls, change: Change) -> Self:
         assert change.instance is not None
-        return cls(instance=Instance.from_domain(change.instance), event=Event.from_domain(change.event))
+        return cls(
+            instance=Instance.from_domain(change.instance), event=Event.from_domain(change.event)
+        )
 
 
 @strawberry.interface(description="A committed change to a record.")
@@ -98,7 +100,7 @@ class RecordChange:
     event: Event
 
     @classmethod
-    def of(cls, change: Change) -> RecordChange:
+    def of(cls, change: Change) -> Self:
         assert change.record is not None
         return cls(record=Record.from_domain(change.record), event=Event.from_domain(change.event))
 

@@ -65,7 +65,9 @@ class Query:
     @strawberry.field
     async def process(self, info: Info, id: strawberry.ID) -> Process | None:
         try:
-            return Process.from_domain(await ctx(info).runtime.catalog.process(parse_id("Process", id)))
+            return Process.from_domain(
+                await ctx(info).runtime.catalog.process(parse_id("Process", id))
+            )
         except DomainError:
             return None
 

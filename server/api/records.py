@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from server.api.context import ctx
-from server.domain import record as domain
+from server.domain.record import Record as DomainRecord
 
 if TYPE_CHECKING:
     from server.api.instances import Instance
@@ -22,20 +22,22 @@ class Record:
     entity: str
     name: str
     owner: str
-    values: JSON = strawberry.field(description="Field values by field key; unset fields are absent.")
+    values: JSON = strawberry.field(
+        description="Field values by field key; unset fields are absent."
+    )
     version: int
     created_at: dt.datetime
     updated_at: dt.datetime
-    domain: strawberry.Private[domain.Record]
+    domain: strawberry.Private[DomainRecord]
 
     @classmethod
-    def from_domain(cls, record: domain.Record) -> Record:
+    def from_domain(cls, record: DomainRecord) -> Record:
         return cls(
             id=strawberry.ID(str(record.id)),
             entity=record.entity,
             name=record.name,
             owner=record.owner,
-            values=dict(record.values),
+            values=cast(JSON, dict(record.values)),
             version=record.version,
             created_at=record.created_at,
             updated_at=record.updated_at,

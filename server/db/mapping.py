@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from server.db.models import EntityRow, EventRow, InstanceRow, RecordRow, VisitRow
+from server.domain.definition import load_entities
 from server.domain.events import Event, EventKind
 from server.domain.fields import Entity
-from server.domain.definition import load_entities
 from server.domain.instance import Instance, InstanceStatus, Visit
 from server.domain.record import Record
-
-from server.db.models import EntityRow, EventRow, InstanceRow, RecordRow, VisitRow
 
 
 def entity(row: EntityRow) -> Entity:

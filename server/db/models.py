@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tortoise import fields
 from tortoise.models import Model
 
@@ -9,7 +11,7 @@ from tortoise.models import Model
 class EntityRow(Model):
     key = fields.CharField(max_length=64, primary_key=True)
     name = fields.CharField(max_length=100)
-    fields_ = fields.JSONField(source_field="fields")
+    fields_: Any = fields.JSONField(source_field="fields")
 
     class Meta:
         table = "entity"
@@ -40,7 +42,7 @@ class ProcessVersionRow(Model):
         "models.ProcessRow", related_name="versions", on_delete=fields.CASCADE
     )
     number = fields.IntField()
-    definition = fields.JSONField()
+    definition: Any = fields.JSONField()
     published_at = fields.DatetimeField()
 
     process_id: int
@@ -57,7 +59,7 @@ class RecordRow(Model):
     )
     name = fields.CharField(max_length=200)
     owner = fields.CharField(max_length=200, db_index=True)
-    values = fields.JSONField()
+    values: Any = fields.JSONField()
     version = fields.IntField()
     active_instance_id = fields.IntField(null=True)
     created_at = fields.DatetimeField()
@@ -80,7 +82,7 @@ class InstanceRow(Model):
     process_version = fields.IntField()
     status = fields.CharField(max_length=16, db_index=True)
     active_stage = fields.CharField(max_length=64, db_index=True)
-    path = fields.JSONField()
+    path: Any = fields.JSONField()
     version = fields.IntField()
     started_at = fields.DatetimeField()
     active_since = fields.DatetimeField()
@@ -123,8 +125,8 @@ class EventRow(Model):
     process_id = fields.IntField(null=True, db_index=True)
     from_stage = fields.CharField(max_length=64, null=True)
     to_stage = fields.CharField(max_length=64, null=True)
-    before = fields.JSONField(null=True)
-    after = fields.JSONField(null=True)
+    before: Any = fields.JSONField(null=True)
+    after: Any = fields.JSONField(null=True)
     idempotency_key = fields.CharField(max_length=200, null=True, unique=True)
 
     class Meta:
@@ -133,7 +135,6 @@ class EventRow(Model):
 
 # Gap-free counters: each writer holds the row lock of its counter until commit.
 class CounterRow(Model):
-
     name = fields.CharField(max_length=32, primary_key=True)
     value = fields.BigIntField()
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from tortoise.connection import get_connection
+from tortoise.models import Model
+from tortoise.queryset import QuerySet
 
 from server.db import mapping
 from server.db.models import EventRow, InstanceRow, RecordRow, VisitRow
@@ -251,14 +254,19 @@ async def events_of_instances(instance_ids: Iterable[int]) -> dict[int, list[Eve
     return out
 
 
-async def _page(query, first: int, after: str | None, convert) -> Page:  # type: ignore[no-untyped-def]
+async def _page(
+    query: QuerySet[Any], first: int, after: str | None, convert: Callable[[Any], object]
+) -> Page:
     total = await query.count()
     rows = await query.filter(id__gt=id_from_cursor(after)).order_by("id").limit(first + 1)
-    return Page(items=[convert(row) for row in rows[:first]], has_next=len(rows) > first, total=total)
+    return Page(
+        items=[convert(row) for row in rows[:first]], has_next=len(rows) > first, total=total
+    )
 
 
-async def _conflict(model, kind: str, id: int | None, expected: int) -> None:  # type: ignore[no-untyped-def]
+async def _conflict(model: type[Model], kind: str, id: int | None, expected: int) -> None:
     row = await model.get_or_none(id=id)
     if row is None:
         raise NotFound(kind, id)
-    raise VersionConflict(kind, id, current=row.version, expected=expected)
+    current: int = row.version  # type: ignore[attr-defined]
+    raise VersionConflict(kind, id, current=current, expected=expected)

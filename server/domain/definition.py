@@ -71,7 +71,9 @@ def load_entities(data: Any) -> list[Entity]:
         keys = [f.key for f in fields]
         for dup in {k for k in keys if keys.count(k) > 1}:
             problems.append(Problem(f"{path}.fields", f"duplicate field {dup!r}"))
-        entities.append(Entity(key=key, name=_str(raw, "name", path, problems), fields=tuple(fields)))
+        entities.append(
+            Entity(key=key, name=_str(raw, "name", path, problems), fields=tuple(fields))
+        )
     if problems:
         raise InvalidDefinition(problems)
     return entities

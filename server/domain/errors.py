@@ -46,9 +46,7 @@ class InvalidValue(DomainError):
 
 
 class StageGateBlocked(DomainError):
-    def __init__(
-        self, stage: Stage, missing: Sequence[Step], entity: Entity | None = None
-    ) -> None:
+    def __init__(self, stage: Stage, missing: Sequence[Step], entity: Entity | None = None) -> None:
         names = ", ".join(step.field for step in missing)
         super().__init__(f"stage {stage.key} has required steps not done: {names}")
         self.stage = stage

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -123,7 +123,9 @@ def _money(field: Field, raw: Any) -> str:
     try:
         amount = Decimal(str(raw).strip())
     except InvalidOperation:
-        raise InvalidValue(field.key, f"expected an amount of money, got {str(raw)[:40]!r}") from None
+        raise InvalidValue(
+            field.key, f"expected an amount of money, got {str(raw)[:40]!r}"
+        ) from None
     if not amount.is_finite() or abs(amount) >= MAX_MONEY:
         raise InvalidValue(field.key, "amount out of range")
     if amount != amount.quantize(Decimal("0.01")):
@@ -177,7 +179,7 @@ def _kind(raw: Any) -> str:
     return type(raw).__name__
 
 
-_COERCERS = {
+_COERCERS: dict[FieldType, Callable[[Field, Any], Any]] = {
     FieldType.TEXT: _text,
     FieldType.NUMBER: _number,
     FieldType.MONEY: _money,

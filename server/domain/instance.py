@@ -96,7 +96,7 @@ def move_to(
     instance: Instance, process: Process, stage_key: str, *, now: dt.datetime, by: str
 ) -> tuple[Instance, Event]:
     """Go back to a stage on the traversed path; values stay."""
-    stage = _active(instance, process)
+    _active(instance, process)
     if stage_key == instance.active_stage:
         raise InvalidTransition(TransitionCode.NOT_ON_PATH, f"{stage_key} is the active stage")
     if stage_key not in instance.path:
@@ -210,7 +210,8 @@ def step_stage(process: Process, field: str) -> Stage | None:
 def _active(instance: Instance, process: Process) -> Stage:
     if instance.status is not InstanceStatus.ACTIVE:
         raise InvalidTransition(
-            TransitionCode.NOT_ACTIVE, f"instance is {instance.status.value.lower()}; reactivate it first"
+            TransitionCode.NOT_ACTIVE,
+            f"instance is {instance.status.value.lower()}; reactivate it first",
         )
     stage = process.stage(instance.active_stage)
     assert stage is not None, "an instance's active stage exists in its process version"
@@ -259,7 +260,11 @@ def _event(
 
 
 def _state(instance: Instance) -> dict[str, Any]:
-    return {"stage": instance.active_stage, "status": instance.status.value, "path": list(instance.path)}
+    return {
+        "stage": instance.active_stage,
+        "status": instance.status.value,
+        "path": list(instance.path),
+    }
 
 
 def switch_to(

@@ -52,7 +52,9 @@ def progress(instance: Instance, process: Process, values: Mapping[str, Any]) ->
         cursor = next_stage(process, cursor, values)
     ordered = [StageProgress(process.stage(k), s) for k, s in states.items()]  # type: ignore[arg-type]
     ordered += [
-        StageProgress(stage, StageState.SKIPPED) for stage in process.stages if stage.key not in states
+        StageProgress(stage, StageState.SKIPPED)
+        for stage in process.stages
+        if stage.key not in states
     ]
     missing = missing_steps(active, values, process.entity)
     running = instance.status is InstanceStatus.ACTIVE

@@ -25,7 +25,9 @@ def validate(process: Process) -> tuple[Process, list[Problem]]:
         problems.append(Problem("stages", "a process needs at least one stage"))
         return process, problems
     if len(process.stages) > MAX_STAGES:
-        problems.append(Problem("stages", f"at most {MAX_STAGES} stages, got {len(process.stages)}"))
+        problems.append(
+            Problem("stages", f"at most {MAX_STAGES} stages, got {len(process.stages)}")
+        )
     stages = []
     seen: set[str] = set()
     for i, stage in enumerate(process.stages):
@@ -69,7 +71,9 @@ def _stage(process: Process, stage: Stage, path: str) -> tuple[Stage, list[Probl
     if len(stage.guidance) > MAX_GUIDANCE:
         problems.append(Problem(f"{path}.guidance", f"at most {MAX_GUIDANCE} characters"))
     if len(stage.steps) > MAX_STEPS:
-        problems.append(Problem(f"{path}.steps", f"at most {MAX_STEPS} steps, got {len(stage.steps)}"))
+        problems.append(
+            Problem(f"{path}.steps", f"at most {MAX_STEPS} steps, got {len(stage.steps)}")
+        )
     fields: set[str] = set()
     for j, step in enumerate(stage.steps):
         step_path = f"{path}.steps[{j}]"
@@ -120,7 +124,9 @@ def _graph(process: Process) -> list[Problem]:
     for stage in process.stages:
         if stage.key not in reached:
             path = f"stages[{index[stage.key]}]"
-            problems.append(Problem(path, f"stage {stage.key!r} cannot be reached from the first stage"))
+            problems.append(
+                Problem(path, f"stage {stage.key!r} cannot be reached from the first stage")
+            )
 
     state: dict[str, int] = {}  # 1: on the current walk, 2: done
 

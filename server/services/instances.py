@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -204,15 +204,17 @@ async def _start(record: Record, process: Process, *, by: str) -> Change:
     now = utcnow()
     instance, event = rules.start(process, record, now=now, by=by)
     instance = await store.insert_instance(instance)
-    shown = replace(record, active_instance_id=instance.id, version=record.version + 1, updated_at=now)
+    shown = replace(
+        record, active_instance_id=instance.id, version=record.version + 1, updated_at=now
+    )
     await store.save_record(record, shown)
     return Change(event=replace(event, instance_id=instance.id), instance=instance, record=shown)
 
 
-async def _retry_once(attempt: Callable[[], Any]) -> Change:
+async def _retry_once(attempt: Callable[[], Awaitable[Change]]) -> Change:
     """A concurrent start of the same (record, process) breaks the unique constraint;
     the second attempt then sees the instance the other request made."""
     try:
-        return await attempt()  # type: ignore[no-any-return]
+        return await attempt()
     except IntegrityError:
-        return await attempt()  # type: ignore[no-any-return]
+        return await attempt()

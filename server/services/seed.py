@@ -56,9 +56,23 @@ async def seed_demo(rt: Runtime) -> int:
     page = await queries.list_records(first=1)
     if page.items:
         return 0
-    demo = [
-        ("opportunity", "Contoso - 50 laptops", {"estimated_budget": "65000", "purchase_timeframe": "This quarter"}, 0),
-        ("opportunity", "Fabrikam - fleet renewal", {"estimated_budget": "320000", "decision_maker_identified": True, "purchase_timeframe": "Next quarter"}, 1),
+    demo: list[tuple[str, str, dict[str, Any], int]] = [
+        (
+            "opportunity",
+            "Contoso - 50 laptops",
+            {"estimated_budget": "65000", "purchase_timeframe": "This quarter"},
+            0,
+        ),
+        (
+            "opportunity",
+            "Fabrikam - fleet renewal",
+            {
+                "estimated_budget": "320000",
+                "decision_maker_identified": True,
+                "purchase_timeframe": "Next quarter",
+            },
+            1,
+        ),
         ("opportunity", "Northwind - support contract", {}, 0),
         ("lead", "Adventure Works inbound", {"company_name": "Adventure Works"}, 0),
         ("case", "Printer jams on tray 2", {"priority": "High", "origin": "Phone"}, 0),

@@ -39,6 +39,7 @@ def _errors(mutation: str) -> str:
     spreads = [f"... on {name} {{ {_ERROR_FIELDS[name]} }}" for name in _UNIONS[mutation]]
     return "... on Error { message }\n    " + "\n    ".join(spreads)
 
+
 PROCESSES = "{ processes { id key name entity { key } stages { key } } }"
 
 CREATE_RECORD = f"""

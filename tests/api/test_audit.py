@@ -144,7 +144,9 @@ async def test_concurrent_step_values_are_never_lost(gql: Any) -> None:
         for field, result in zip(fields, results, strict=True)
         if result["completeStep"]["__typename"] == "StepCompleted"
     }
-    lost = [r["completeStep"] for r in results if r["completeStep"]["__typename"] != "StepCompleted"]
+    lost = [
+        r["completeStep"] for r in results if r["completeStep"]["__typename"] != "StepCompleted"
+    ]
     assert all(r["__typename"] == "VersionConflict" for r in lost)
     values = (await gql.execute(INSTANCE, {"id": instance["id"]}))["instance"]["record"]["values"]
     # Every change that reported success is kept; a refused one left nothing behind.

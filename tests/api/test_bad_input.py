@@ -82,7 +82,11 @@ BAD_CALLS = [
         ADVANCE, {"expectedVersion": 99}, "VersionConflict", {"expectedVersion": 99}, id="stale"
     ),
     pytest.param(
-        MOVE_TO, {"stage": "propose"}, "InvalidTransition", {"code": "NOT_ON_PATH"}, id="not-on-path"
+        MOVE_TO,
+        {"stage": "propose"},
+        "InvalidTransition",
+        {"code": "NOT_ON_PATH"},
+        id="not-on-path",
     ),
     pytest.param(
         MOVE_TO, {"stage": "nowhere"}, "InvalidTransition", {"code": "NOT_ON_PATH"}, id="no-stage"
@@ -112,7 +116,9 @@ async def test_bad_instance_call_is_refused_and_changes_nothing(
 
 async def test_stale_version_reports_the_current_one(gql: Any) -> None:
     instance = await _started(gql)
-    result = (await gql.execute(ADVANCE, {"input": {"instanceId": instance["id"], "expectedVersion": 0}}))
+    result = await gql.execute(
+        ADVANCE, {"input": {"instanceId": instance["id"], "expectedVersion": 0}}
+    )
     conflict = result["advanceStage"]
     assert conflict["__typename"] == "VersionConflict"
     assert conflict["currentVersion"] == instance["version"]
@@ -126,7 +132,10 @@ async def test_bad_record_input_is_refused_and_writes_nothing(gql: Any) -> None:
         ({"entity": "opportunity", "name": "X", "values": {"probability": "high"}}, "InvalidValue"),
         ({"entity": "opportunity", "name": "X", "values": {"warp_factor": 9}}, "InvalidValue"),
         ({"entity": "opportunity", "name": "X", "values": [1, 2]}, "InvalidValue"),
-        ({"entity": "opportunity", "name": "X", "values": {"proposal_sent_date": "31/12/2026"}}, "InvalidValue"),
+        (
+            {"entity": "opportunity", "name": "X", "values": {"proposal_sent_date": "31/12/2026"}},
+            "InvalidValue",
+        ),
     ]
     for input, typename in cases:
         result = (await gql.execute(CREATE_RECORD, {"input": input}))["createRecord"]
@@ -139,13 +148,25 @@ async def test_update_record_with_stale_version_is_a_conflict(gql: Any) -> None:
     record = instance["record"]
     ok = await gql.execute(
         UPDATE_RECORD,
-        {"input": {"recordId": record["id"], "values": {"probability": 40}, "expectedVersion": record["version"]}},
+        {
+            "input": {
+                "recordId": record["id"],
+                "values": {"probability": 40},
+                "expectedVersion": record["version"],
+            }
+        },
     )
     assert ok["updateRecord"]["__typename"] == "RecordUpdated"
     assert ok["updateRecord"]["event"]["before"] == {"values": {"probability": None}}
     stale = await gql.execute(
         UPDATE_RECORD,
-        {"input": {"recordId": record["id"], "values": {"probability": 90}, "expectedVersion": record["version"]}},
+        {
+            "input": {
+                "recordId": record["id"],
+                "values": {"probability": 90},
+                "expectedVersion": record["version"],
+            }
+        },
     )
     assert stale["updateRecord"]["__typename"] == "VersionConflict"
     assert stale["updateRecord"]["currentVersion"] == record["version"] + 1

@@ -28,7 +28,13 @@ async def _process_ids(gql: Any) -> dict[str, str]:
 async def _new_opportunity(gql: Any, values: dict[str, Any] | None = None) -> str:
     data = await gql.execute(
         CREATE_RECORD,
-        {"input": {"entity": "opportunity", "name": "Contoso - 50 laptops", "values": values or {}}},
+        {
+            "input": {
+                "entity": "opportunity",
+                "name": "Contoso - 50 laptops",
+                "values": values or {},
+            }
+        },
     )
     assert data["createRecord"]["__typename"] == "RecordCreated", data
     return data["createRecord"]["record"]["id"]  # type: ignore[no-any-return]
@@ -185,7 +191,12 @@ async def test_branch_is_taken_by_the_data(gql: Any) -> None:
         for field in ("purchase_timeframe", "purchase_process", "decision_maker_identified"):
             await _steps(gql, iid, {field: common[field]})
         await _run(gql, ADVANCE, instanceId=iid)
-        for field in ("customer_need", "proposed_solution", "identify_stakeholders", "executive_sponsor"):
+        for field in (
+            "customer_need",
+            "proposed_solution",
+            "identify_stakeholders",
+            "executive_sponsor",
+        ):
             await _steps(gql, iid, {field: common[field]})
         await _run(gql, ADVANCE, instanceId=iid)
         result = await _steps(

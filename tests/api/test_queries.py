@@ -69,6 +69,7 @@ async def test_listing_50_instances_costs_the_same_queries_as_listing_1(
     assert all(e["node"]["record"]["name"] for e in large["instances"]["edges"])
     assert len(one) > 0
     assert len(fifty) == len(one), (one, fifty)
+    print(f"statements: first=1 -> {len(one)}, first=50 -> {len(fifty)}")
 
 
 async def test_filters_and_cursor_pagination(gql: Any) -> None:
@@ -81,7 +82,9 @@ async def test_filters_and_cursor_pagination(gql: Any) -> None:
     seen: list[str] = []
     after = None
     while True:
-        page = (await gql.execute(LIST, {"first": 3, "after": after, "status": "ACTIVE"}))["instances"]
+        page = (await gql.execute(LIST, {"first": 3, "after": after, "status": "ACTIVE"}))[
+            "instances"
+        ]
         seen += [e["node"]["id"] for e in page["edges"]]
         assert page["totalCount"] == 7
         if not page["pageInfo"]["hasNextPage"]:
@@ -105,6 +108,8 @@ async def test_records_search_and_entities(gql: Any) -> None:
     assert [e["node"]["name"] for e in data["records"]["edges"]] == ["Deal 1"]
     entities = {e["key"]: e for e in data["entities"]}
     assert {"opportunity", "lead", "case"} <= entities.keys()
-    timeframe = next(f for f in entities["opportunity"]["fields"] if f["key"] == "purchase_timeframe")
+    timeframe = next(
+        f for f in entities["opportunity"]["fields"] if f["key"] == "purchase_timeframe"
+    )
     assert timeframe["type"] == "CHOICE" and "This quarter" in timeframe["choices"]
     assert data["me"]["name"] == "demo"
