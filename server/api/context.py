@@ -83,6 +83,11 @@ class Context:
     loaders: Loaders
     memo: dict[Any, Any] = field(default_factory=dict)
 
+    def refresh(self) -> None:
+        """Forget what was read: a websocket's context outlives many events."""
+        self.loaders = Loaders(self.runtime)
+        self.memo = {}
+
 
 def build_context(
     runtime: Runtime, request: Request | WebSocket, response: Response | WebSocket | None

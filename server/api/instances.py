@@ -48,6 +48,21 @@ class Event:
     to_stage: str | None
     before: JSON | None
     after: JSON | None
+    domain: strawberry.Private[domain_events.Event]
+
+    @strawberry.field(description="The instance as it is now, after this change.")
+    async def instance(self, info: Info) -> Instance | None:
+        if self.domain.instance_id is None:
+            return None
+        found = await ctx(info).loaders.instances.load(self.domain.instance_id)
+        return Instance.from_domain(found) if found else None
+
+    @strawberry.field(description="The record as it is now, after this change.")
+    async def record(self, info: Info) -> Record | None:
+        if self.domain.record_id is None:
+            return None
+        found = await ctx(info).loaders.records.load(self.domain.record_id)
+        return Record.from_domain(found) if found else None
 
     @classmethod
     def from_domain(cls, event: domain_events.Event) -> Event:
@@ -63,6 +78,7 @@ class Event:
             to_stage=event.to_stage,
             before=cast(JSON, event.before),
             after=cast(JSON, event.after),
+            domain=event,
         )
 
 

@@ -17,6 +17,7 @@ from server.api.context import Context, build_context
 from server.api.errors import HANDLERS
 from server.api.mutation import Mutation
 from server.api.query import Query
+from server.api.subscription import Subscription
 from server.domain.errors import DomainError
 from server.services.runtime import Runtime
 
@@ -30,6 +31,7 @@ def _should_mask(error: GraphQLError) -> bool:
 schema = strawberry.Schema(
     query=Query,
     mutation=Mutation,
+    subscription=Subscription,
     extensions=[
         lambda: ParserCache(maxsize=512),
         lambda: ValidationCache(maxsize=512),

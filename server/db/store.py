@@ -229,15 +229,30 @@ async def append_event(event: Event, *, idempotency_key: str | None = None) -> E
     return replace(event, seq=seq)
 
 
+async def last_seq() -> int:
+    """The newest committed seq."""
+    rows = await get_connection("default").execute_query_dict(
+        "SELECT value FROM counter WHERE name = 'event'"
+    )
+    return int(rows[0]["value"])
+
+
 async def event_by_key(key: str) -> Event | None:
     row = await EventRow.get_or_none(idempotency_key=key)
     return mapping.event(row) if row else None
 
 
 async def events_after(
-    seq: int, *, instance_id: int | None = None, record_id: int | None = None, limit: int = 500
+    seq: int,
+    *,
+    instance_id: int | None = None,
+    record_id: int | None = None,
+    process_id: int | None = None,
+    limit: int = 500,
 ) -> list[Event]:
     query = EventRow.filter(seq__gt=seq)
+    if process_id is not None:
+        query = query.filter(process_id=process_id)
     if instance_id is not None:
         query = query.filter(instance_id=instance_id)
     if record_id is not None:

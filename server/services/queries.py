@@ -13,11 +13,13 @@ MAX_PAGE = 100
 __all__ = [
     "Page",
     "cursor_for",
+    "events_after",
     "events_of_instances",
     "get_instance",
     "get_record",
     "instances_by_id",
     "instances_of_records",
+    "last_seq",
     "list_instances",
     "list_records",
     "records_by_id",
@@ -25,6 +27,8 @@ __all__ = [
 ]
 
 get_instance = store.get_instance
+last_seq = store.last_seq
+events_after = store.events_after
 get_record = store.get_record
 instances_by_id = store.instances_by_id
 instances_of_records = store.instances_of_records

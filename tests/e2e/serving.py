@@ -8,6 +8,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
+
 BIN = Path(sys.executable).parent
 
 
@@ -30,3 +32,13 @@ def stageflow(*args: str, env: dict[str, str]) -> str:
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
+
+
+def graphql(server: Server, query: str, **variables: object) -> dict[str, object]:
+    """POST a document to the running server; insist on an answer without errors."""
+    response = httpx.post(
+        f"{server.url}/graphql", json={"query": query, "variables": variables}, timeout=30
+    )
+    payload = response.json()
+    assert "errors" not in payload, payload
+    return payload["data"]  # type: ignore[no-any-return]

@@ -1,0 +1,121 @@
+"""Live events over graphql-transport-ws against a real server: live, replayed, in order."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from serving import Server, graphql
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
+
+PROTOCOL = "graphql-transport-ws"
+
+START = """
+mutation($record: ID!) { startInstance(input: {recordId: $record}) {
+  ... on InstanceStarted { instance { id } } } }
+"""
+CREATE = """
+mutation { createRecord(input: {entity: "opportunity", name: "Live deal",
+  values: {estimated_budget: 1000, decision_maker_identified: true}}) {
+  ... on RecordCreated { record { id } } } }
+"""
+ADVANCE = """
+mutation($id: ID!) { advanceStage(input: {instanceId: $id}) { __typename } }
+"""
+STEP = """
+mutation($id: ID!, $value: JSON) {
+  completeStep(input: {instanceId: $id, field: "estimated_budget", value: $value}) { __typename }
+}
+"""
+LAST_SEQ = "{ events(afterSeq: 0, first: 100) { seq } }"
+STAGE_CHANGED = """
+subscription($id: ID) { stageChanged(instanceId: $id) {
+  seq kind actor fromStage toStage instance { id activeStage { key } version } } }
+"""
+INSTANCE_EVENTS = """
+subscription($id: ID!, $after: Int) { instanceEvents(instanceId: $id, afterSeq: $after) {
+  seq kind after } }
+"""
+
+
+def _instance(server: Server) -> str:
+    record = graphql(server, CREATE)["createRecord"]["record"]["id"]  # type: ignore[index]
+    return graphql(server, START, record=record)["startInstance"]["instance"]["id"]  # type: ignore[index,no-any-return]
+
+
+@contextmanager
+def _socket(server: Server) -> Iterator[ClientConnection]:
+    url = server.url.replace("http://", "ws://") + "/graphql"
+    with connect(url, subprotocols=[PROTOCOL], origin=server.url) as ws:  # type: ignore[arg-type]
+        ws.send(json.dumps({"type": "connection_init", "payload": {}}))
+        assert json.loads(ws.recv(timeout=5))["type"] == "connection_ack"
+        yield ws
+
+
+def _subscribe(ws: ClientConnection, op: str, query: str, **variables: Any) -> None:
+    ws.send(
+        json.dumps(
+            {"id": op, "type": "subscribe", "payload": {"query": query, "variables": variables}}
+        )
+    )
+
+
+def _next(ws: ClientConnection, timeout: float = 5) -> dict[str, Any]:
+    while True:
+        message = json.loads(ws.recv(timeout=timeout))
+        if message["type"] == "ping":
+            ws.send(json.dumps({"type": "pong"}))
+            continue
+        assert message["type"] == "next", message
+        assert "errors" not in message["payload"], message
+        return message["payload"]["data"]  # type: ignore[no-any-return]
+
+
+def test_stage_change_arrives_live(server: Server) -> None:
+    iid = _instance(server)
+    with _socket(server) as ws:
+        _subscribe(ws, "1", STAGE_CHANGED, id=iid)
+        graphql(server, STEP, id=iid, value=2000)  # not a stage change: not sent
+        assert graphql(server, ADVANCE, id=iid)["advanceStage"]["__typename"] == "StageAdvanced"  # type: ignore[index]
+        event = _next(ws)["stageChanged"]
+    assert event["kind"] == "STAGE_ADVANCED"
+    assert (event["fromStage"], event["toStage"]) == ("qualify", "develop")
+    assert event["instance"] == {"id": iid, "activeStage": {"key": "develop"}, "version": 3}
+    assert event["actor"] == "demo"
+
+
+def test_reconnect_with_after_seq_receives_exactly_what_was_missed(server: Server) -> None:
+    iid = _instance(server)
+    seen = graphql(server, LAST_SEQ)["events"]
+    last = seen[-1]["seq"]  # type: ignore[index]
+
+    for value in range(1, 101):  # made while no client listens
+        graphql(server, STEP, id=iid, value=value)
+
+    with _socket(server) as ws:
+        _subscribe(ws, "r", INSTANCE_EVENTS, id=iid, after=last)
+        replayed = [_next(ws)["instanceEvents"] for _ in range(100)]
+        graphql(server, STEP, id=iid, value=101)
+        live = _next(ws)["instanceEvents"]
+        with pytest.raises(TimeoutError):
+            _next(ws, timeout=0.5)
+
+    assert [e["seq"] for e in replayed] == list(range(last + 1, last + 101))
+    assert [e["after"]["values"]["estimated_budget"] for e in replayed] == [
+        f"{v}.00" for v in range(1, 101)
+    ]
+    assert live["seq"] == last + 101
+
+
+def test_only_the_graphql_transport_ws_protocol_is_spoken(server: Server) -> None:
+    url = server.url.replace("http://", "ws://") + "/graphql"
+    legacy = connect(url, subprotocols=["graphql-ws"])  # type: ignore[list-item]
+    with legacy as ws, pytest.raises(ConnectionClosed) as closed:
+        ws.send(json.dumps({"type": "connection_init", "payload": {}}))
+        ws.recv(timeout=5)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4406
