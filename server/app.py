@@ -16,6 +16,7 @@ from tortoise.contrib.starlette import RegisterTortoise
 
 from server.api.schema import StageflowGraphQL
 from server.db.config import ensure_database_dir, tortoise_config
+from server.events.postgres import PostgresRelay
 from server.services.runtime import Runtime
 from server.settings import Settings
 
@@ -31,7 +32,17 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         ensure_database_dir(settings.database_url)
         async with RegisterTortoise(app, config=tortoise_config(settings.database_url)):
-            yield
+            relay = (
+                None if settings.is_sqlite else PostgresRelay(settings.database_url, runtime.bus)
+            )
+            if relay is not None:
+                await relay.start()
+            app.state.relay = relay
+            try:
+                yield
+            finally:
+                if relay is not None:
+                    await relay.stop()
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})

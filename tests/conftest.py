@@ -35,6 +35,16 @@ async def _admin(sql: str) -> None:
         await conn.close()
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """PostgreSQL-only tests belong to `make test-postgres`; elsewhere they are not collected."""
+    if POSTGRES_ADMIN:
+        return
+    kept = [item for item in items if item.get_closest_marker("postgres") is None]
+    if len(kept) != len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in kept])
+        items[:] = kept
+
+
 @pytest.fixture(scope="session")
 def template_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A migrated, empty database to copy for each test."""

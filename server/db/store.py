@@ -212,6 +212,9 @@ async def append_event(event: Event, *, idempotency_key: str | None = None) -> E
         "UPDATE counter SET value = value + 1 WHERE name = 'event' RETURNING value"
     )
     seq = int(rows[0]["value"])
+    if conn.capabilities.dialect == "postgres":
+        # Delivered to every listening process when, and only if, this transaction commits.
+        await conn.execute_query("SELECT pg_notify('stageflow_events', $1)", [str(seq)])
     await EventRow.create(
         seq=seq,
         kind=event.kind.value,

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,3 +45,44 @@ def graphql(server: Server, query: str, **variables: object) -> dict[str, object
     payload = response.json()
     assert "errors" not in payload, payload
     return payload["data"]  # type: ignore[no-any-return]
+
+
+def start_server(database_url: str, log: Path, *, workers: int = 1, demo: bool = True) -> Server:
+    """Migrate, seed and serve on a free port; return once ready."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "STAGEFLOW_DATABASE_URL": database_url,
+        "STAGEFLOW_HOST": "127.0.0.1",
+        "STAGEFLOW_PORT": str(port),
+    }
+    stageflow("migrate", env=env)
+    stageflow("seed", *(["--demo"] if demo else []), env=env)
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [str(BIN / "stageflow"), "serve", "--workers", str(workers)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        assert process.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, "server did not become ready: " + log.read_text()
+        time.sleep(0.1)
+    return Server(url=url, process=process, log=log)
+
+
+def stop_server(server: Server) -> None:
+    server.process.send_signal(signal.SIGINT)
+    try:
+        server.process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()

@@ -1,0 +1,66 @@
+"""Several server processes on one PostgreSQL database: a change made through any of
+them reaches subscribers on all of them, within the second (LISTEN/NOTIFY, not polling)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from serving import graphql, start_server, stop_server
+from test_live import ADVANCE, STAGE_CHANGED, STEP, _instance, _next, _socket, _subscribe
+
+pytestmark = pytest.mark.postgres
+
+# Far below the followers' safety poll (5 s): only a notification is this fast.
+PROMPT = 1.5
+
+
+def test_change_on_one_host_reaches_a_subscriber_on_another(
+    database_url: str, tmp_path: Path
+) -> None:
+    a = start_server(database_url, tmp_path / "a.log")
+    b = start_server(database_url, tmp_path / "b.log", demo=False)
+    try:
+        iid = _instance(a)
+        with _socket(a) as ws:
+            _subscribe(ws, "1", STAGE_CHANGED, id=iid)
+            time.sleep(0.2)
+            started = time.monotonic()
+            assert graphql(b, ADVANCE, id=iid)["advanceStage"]["__typename"] == "StageAdvanced"  # type: ignore[index]
+            event = _next(ws, timeout=PROMPT)["stageChanged"]
+            elapsed = time.monotonic() - started
+        assert event["kind"] == "STAGE_ADVANCED"
+        assert event["instance"]["activeStage"]["key"] == "develop"
+        assert elapsed < PROMPT
+    finally:
+        stop_server(a)
+        stop_server(b)
+
+
+def test_workers_of_one_server_all_deliver(database_url: str, tmp_path: Path) -> None:
+    server = start_server(database_url, tmp_path / "w.log", workers=2)
+    try:
+        iid = _instance(server)
+        with _socket(server) as ws:
+            ws.send(
+                json.dumps(
+                    {
+                        "id": "e",
+                        "type": "subscribe",
+                        "payload": {
+                            "query": "subscription($id: ID!) { instanceEvents(instanceId: $id) { seq } }",
+                            "variables": {"id": iid},
+                        },
+                    }
+                )
+            )
+            time.sleep(0.2)
+            seqs = []
+            for value in range(20):  # new connections: the kernel spreads them over the workers
+                graphql(server, STEP, id=iid, value=value)
+                seqs.append(_next(ws, timeout=PROMPT)["instanceEvents"]["seq"])
+        assert seqs == sorted(seqs) and len(set(seqs)) == 20
+    finally:
+        stop_server(server)
