@@ -26,7 +26,7 @@ WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 def create_app(settings: Settings) -> Starlette:
     """Build the app; nothing connects until the lifespan starts."""
     runtime = Runtime.create()
-    graphql = StageflowGraphQL(runtime, debug=settings.debug)
+    graphql = StageflowGraphQL(runtime, settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

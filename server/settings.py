@@ -15,6 +15,9 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     debug: bool = False
+    # Websockets: seconds to send connection_init, and active operations per connection.
+    ws_init_timeout: float = 10.0
+    ws_max_subscriptions: int = 20
 
     @property
     def is_sqlite(self) -> bool:
@@ -28,4 +31,6 @@ class Settings:
             host=env.get("STAGEFLOW_HOST") or "127.0.0.1",
             port=int(env.get("STAGEFLOW_PORT") or 8000),
             debug=(env.get("STAGEFLOW_DEBUG") or "").lower() in {"1", "true", "yes"},
+            ws_init_timeout=float(env.get("STAGEFLOW_WS_INIT_TIMEOUT") or 10.0),
+            ws_max_subscriptions=int(env.get("STAGEFLOW_WS_MAX_SUBSCRIPTIONS") or 20),
         )

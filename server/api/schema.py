@@ -20,6 +20,7 @@ from server.api.query import Query
 from server.api.subscription import Subscription
 from server.domain.errors import DomainError
 from server.services.runtime import Runtime
+from server.settings import Settings
 
 
 def _should_mask(error: GraphQLError) -> bool:
@@ -42,13 +43,14 @@ schema = strawberry.Schema(
 
 
 class StageflowGraphQL(GraphQL[Context, None]):
-    def __init__(self, runtime: Runtime, *, debug: bool) -> None:
+    def __init__(self, runtime: Runtime, settings: Settings) -> None:
         super().__init__(
             schema,
-            graphql_ide="graphiql" if debug else None,
+            graphql_ide="graphiql" if settings.debug else None,
+            # Only the current protocol: the legacy graphql-ws one is refused.
             subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
-            connection_init_wait_timeout=timedelta(seconds=10),
-            max_subscriptions_per_connection=20,
+            connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout),
+            max_subscriptions_per_connection=settings.ws_max_subscriptions,
         )
         self.runtime = runtime
 

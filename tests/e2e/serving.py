@@ -47,7 +47,14 @@ def graphql(server: Server, query: str, **variables: object) -> dict[str, object
     return payload["data"]  # type: ignore[no-any-return]
 
 
-def start_server(database_url: str, log: Path, *, workers: int = 1, demo: bool = True) -> Server:
+def start_server(
+    database_url: str,
+    log: Path,
+    *,
+    workers: int = 1,
+    demo: bool = True,
+    extra_env: dict[str, str] | None = None,
+) -> Server:
     """Migrate, seed and serve on a free port; return once ready."""
     port = free_port()
     env = {
@@ -55,6 +62,7 @@ def start_server(database_url: str, log: Path, *, workers: int = 1, demo: bool =
         "STAGEFLOW_DATABASE_URL": database_url,
         "STAGEFLOW_HOST": "127.0.0.1",
         "STAGEFLOW_PORT": str(port),
+        **(extra_env or {}),
     }
     stageflow("migrate", env=env)
     stageflow("seed", *(["--demo"] if demo else []), env=env)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
-from serving import Server, graphql
+from serving import Server, graphql, start_server, stop_server
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
@@ -119,3 +120,27 @@ def test_only_the_graphql_transport_ws_protocol_is_spoken(server: Server) -> Non
         ws.recv(timeout=5)
     assert closed.value.rcvd is not None
     assert closed.value.rcvd.code == 4406
+
+
+def test_limits_close_idle_sockets_and_cap_subscriptions(database_url: str, tmp_path: Path) -> None:
+    limits = {"STAGEFLOW_WS_INIT_TIMEOUT": "0.5", "STAGEFLOW_WS_MAX_SUBSCRIPTIONS": "2"}
+    server = start_server(database_url, tmp_path / "limits.log", extra_env=limits)
+    try:
+        url = server.url.replace("http://", "ws://") + "/graphql"
+        silent = connect(url, subprotocols=[PROTOCOL])  # type: ignore[list-item]
+        with silent as ws, pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=5)  # never sends connection_init
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4408
+
+        iid = _instance(server)
+        with _socket(server) as ws:
+            for op in ("1", "2", "3"):
+                _subscribe(ws, op, STAGE_CHANGED, id=iid)
+            refused = json.loads(ws.recv(timeout=5))
+            assert refused["type"] == "error" and refused["id"] == "3"
+            graphql(server, ADVANCE, id=iid)
+            received = {json.loads(ws.recv(timeout=5))["id"] for _ in range(2)}
+            assert received == {"1", "2"}
+        assert server.process.poll() is None
+    finally:
+        stop_server(server)
