@@ -55,13 +55,16 @@ class PostgresRelay:
         while True:
             try:
                 await self._listen()
+                log.warning("event relay connection closed; reconnecting")
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("event relay lost its connection: %s; reconnecting", exc)
             self.connected.clear()
             await asyncio.sleep(self._retry)
 
     async def _listen(self) -> None:
-        conn = await asyncpg.connect(self._dsn)
+        conn = await asyncpg.connect(
+            self._dsn, server_settings={"application_name": "stageflow-relay"}
+        )
         lost = asyncio.Event()
         try:
             conn.add_termination_listener(lambda _conn: lost.set())

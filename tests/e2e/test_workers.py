@@ -3,13 +3,17 @@ them reaches subscribers on all of them, within the second (LISTEN/NOTIFY, not p
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from pathlib import Path
 
+import asyncpg
 import pytest
 from serving import graphql, start_server, stop_server
 from test_live import ADVANCE, STAGE_CHANGED, STEP, _instance, _next, _socket, _subscribe
+
+from server.events.postgres import asyncpg_dsn
 
 pytestmark = pytest.mark.postgres
 
@@ -64,3 +68,49 @@ def test_workers_of_one_server_all_deliver(database_url: str, tmp_path: Path) ->
         assert seqs == sorted(seqs) and len(set(seqs)) == 20
     finally:
         stop_server(server)
+
+
+def test_relay_reconnects_and_catches_up_after_losing_its_connection(
+    database_url: str, tmp_path: Path
+) -> None:
+    a = start_server(database_url, tmp_path / "a.log")
+    b = start_server(database_url, tmp_path / "b.log", demo=False)
+    try:
+        iid = _instance(a)
+        with _socket(a) as ws:
+            _subscribe(ws, "1", STAGE_CHANGED, id=iid)
+            time.sleep(0.2)
+            asyncio.run(_terminate_relays(database_url))
+            # Made while the listener is down: arrives once it is back, from the rows.
+            graphql(b, STEP, id=iid, value=2000)
+            graphql(b, ADVANCE, id=iid)
+            missed = _next(ws, timeout=4)["stageChanged"]
+            time.sleep(1.5)
+            graphql(b, MOVE_BACK, id=iid)
+            started = time.monotonic()
+            live = _next(ws, timeout=PROMPT)["stageChanged"]
+            elapsed = time.monotonic() - started
+        assert missed["kind"] == "STAGE_ADVANCED"
+        assert live["kind"] == "STAGE_MOVED_BACK" and live["seq"] > missed["seq"]
+        assert elapsed < PROMPT
+        assert "reconnecting" in a.log.read_text()
+    finally:
+        stop_server(a)
+        stop_server(b)
+
+
+MOVE_BACK = """
+mutation($id: ID!) { moveToStage(input: {instanceId: $id, stage: "qualify"}) { __typename } }
+"""
+
+
+async def _terminate_relays(database_url: str) -> None:
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        killed = await conn.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE application_name = 'stageflow-relay' AND datname = current_database()"
+        )
+        assert killed >= 2
+    finally:
+        await conn.close()
