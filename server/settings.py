@@ -18,6 +18,7 @@ class Settings:
     # Websockets: seconds to send connection_init, and active operations per connection.
     ws_init_timeout: float = 10.0
     ws_max_subscriptions: int = 20
+    ws_ping_interval: float = 15.0
 
     @property
     def is_sqlite(self) -> bool:
@@ -33,4 +34,5 @@ class Settings:
             debug=(env.get("STAGEFLOW_DEBUG") or "").lower() in {"1", "true", "yes"},
             ws_init_timeout=float(env.get("STAGEFLOW_WS_INIT_TIMEOUT") or 10.0),
             ws_max_subscriptions=int(env.get("STAGEFLOW_WS_MAX_SUBSCRIPTIONS") or 20),
+            ws_ping_interval=float(env.get("STAGEFLOW_WS_PING_INTERVAL") or 15.0),
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import timedelta
 
 import strawberry
@@ -12,6 +14,9 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.extensions import MaskErrors, ParserCache, ValidationCache
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
 
 from server.api.context import Context, build_context
 from server.api.errors import HANDLERS
@@ -42,7 +47,35 @@ schema = strawberry.Schema(
 )
 
 
+class _KeepAliveHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    """graphql-transport-ws with server pings, so idle proxies keep the socket open
+    and a dead peer is noticed."""
+
+    _pinger: asyncio.Task[None] | None = None
+
+    def on_request_accepted(self) -> None:
+        super().on_request_accepted()
+        self._pinger = asyncio.create_task(self._ping())
+
+    async def _ping(self) -> None:
+        interval = self.view.ping_interval  # type: ignore[attr-defined]
+        with contextlib.suppress(Exception):
+            while True:
+                await asyncio.sleep(interval)
+                if self.connection_acknowledged:
+                    await self.send_message({"type": "ping"})
+
+    async def shutdown(self) -> None:
+        if self._pinger is not None:
+            self._pinger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pinger
+        await super().shutdown()
+
+
 class StageflowGraphQL(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = _KeepAliveHandler
+
     def __init__(self, runtime: Runtime, settings: Settings) -> None:
         super().__init__(
             schema,
@@ -53,6 +86,7 @@ class StageflowGraphQL(GraphQL[Context, None]):
             max_subscriptions_per_connection=settings.ws_max_subscriptions,
         )
         self.runtime = runtime
+        self.ping_interval = settings.ws_ping_interval
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket

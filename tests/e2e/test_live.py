@@ -76,6 +76,12 @@ def _next(ws: ClientConnection, timeout: float = 5) -> dict[str, Any]:
         return message["payload"]["data"]  # type: ignore[no-any-return]
 
 
+def _skip_pings(ws: ClientConnection) -> dict[str, Any]:
+    while (message := json.loads(ws.recv(timeout=5)))["type"] == "ping":
+        ws.send(json.dumps({"type": "pong"}))
+    return message  # type: ignore[no-any-return]
+
+
 def test_stage_change_arrives_live(server: Server) -> None:
     iid = _instance(server)
     with _socket(server) as ws:
@@ -123,7 +129,11 @@ def test_only_the_graphql_transport_ws_protocol_is_spoken(server: Server) -> Non
 
 
 def test_limits_close_idle_sockets_and_cap_subscriptions(database_url: str, tmp_path: Path) -> None:
-    limits = {"STAGEFLOW_WS_INIT_TIMEOUT": "0.5", "STAGEFLOW_WS_MAX_SUBSCRIPTIONS": "2"}
+    limits = {
+        "STAGEFLOW_WS_INIT_TIMEOUT": "0.5",
+        "STAGEFLOW_WS_MAX_SUBSCRIPTIONS": "2",
+        "STAGEFLOW_WS_PING_INTERVAL": "0.3",
+    }
     server = start_server(database_url, tmp_path / "limits.log", extra_env=limits)
     try:
         url = server.url.replace("http://", "ws://") + "/graphql"
@@ -132,14 +142,18 @@ def test_limits_close_idle_sockets_and_cap_subscriptions(database_url: str, tmp_
             ws.recv(timeout=5)  # never sends connection_init
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4408
 
+        with _socket(server) as ws:
+            # The server pings an idle, acknowledged connection.
+            assert json.loads(ws.recv(timeout=3)) == {"type": "ping"}
+
         iid = _instance(server)
         with _socket(server) as ws:
             for op in ("1", "2", "3"):
                 _subscribe(ws, op, STAGE_CHANGED, id=iid)
-            refused = json.loads(ws.recv(timeout=5))
+            refused = _skip_pings(ws)
             assert refused["type"] == "error" and refused["id"] == "3"
             graphql(server, ADVANCE, id=iid)
-            received = {json.loads(ws.recv(timeout=5))["id"] for _ in range(2)}
+            received = {_skip_pings(ws)["id"] for _ in range(2)}
             assert received == {"1", "2"}
         assert server.process.poll() is None
     finally:
