@@ -41,6 +41,7 @@ def create_app(settings: Settings) -> Starlette:
             try:
                 yield
             finally:
+                await runtime.hub.stop()
                 if relay is not None:
                     await relay.stop()
 

@@ -33,7 +33,7 @@ async def _stream(
 ) -> AsyncGenerator[Event, None]:
     context = ctx(info)
     feed = follow(
-        context.runtime.bus,
+        context.runtime.hub,
         after_seq=after_seq,
         keep=keep,
         record_id=record_id,

@@ -16,16 +16,19 @@ from server.domain.events import Event, EventKind
 from server.domain.instance import Instance
 from server.domain.record import Record
 from server.events.bus import LocalBus
+from server.events.feed import Hub
 
 
 @dataclass(frozen=True)
 class Runtime:
     catalog: Catalog
     bus: LocalBus
+    hub: Hub
 
     @classmethod
     def create(cls) -> Runtime:
-        return cls(catalog=Catalog(), bus=LocalBus())
+        bus = LocalBus()
+        return cls(catalog=Catalog(), bus=bus, hub=Hub(bus))
 
 
 @dataclass(frozen=True)
