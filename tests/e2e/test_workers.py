@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
 import pytest
-from serving import graphql, start_server, stop_server
+from serving import Server, graphql, start_server, stop_server
 from test_live import ADVANCE, STAGE_CHANGED, STEP, _instance, _next, _socket, _subscribe
+from websockets.sync.client import ClientConnection
 
 from server.events.postgres import asyncpg_dsn
 
@@ -21,9 +23,11 @@ pytestmark = pytest.mark.postgres
 PROMPT = 1.5
 
 
-def test_change_on_one_host_reaches_a_subscriber_on_another(
+@pytest.fixture
+def hosts(
     database_url: str, tmp_path: Path
-) -> None:
+) -> Iterator[tuple[Server, Server, str, ClientConnection]]:
+    """Two servers on one database, and a socket on the first subscribed to an instance."""
     a = start_server(database_url, tmp_path / "a.log")
     b = start_server(database_url, tmp_path / "b.log", demo=False)
     try:
@@ -31,16 +35,23 @@ def test_change_on_one_host_reaches_a_subscriber_on_another(
         with _socket(a) as ws:
             _subscribe(ws, "1", STAGE_CHANGED, id=iid)
             time.sleep(0.2)
-            started = time.monotonic()
-            assert graphql(b, ADVANCE, id=iid)["advanceStage"]["__typename"] == "StageAdvanced"  # type: ignore[index]
-            event = _next(ws, timeout=PROMPT)["stageChanged"]
-            elapsed = time.monotonic() - started
-        assert event["kind"] == "STAGE_ADVANCED"
-        assert event["instance"]["activeStage"]["key"] == "develop"
-        assert elapsed < PROMPT
+            yield a, b, iid, ws
     finally:
         stop_server(a)
         stop_server(b)
+
+
+def test_change_on_one_host_reaches_a_subscriber_on_another(
+    hosts: tuple[Server, Server, str, ClientConnection],
+) -> None:
+    _, b, iid, ws = hosts
+    started = time.monotonic()
+    assert graphql(b, ADVANCE, id=iid)["advanceStage"]["__typename"] == "StageAdvanced"  # type: ignore[index]
+    event = _next(ws, timeout=PROMPT)["stageChanged"]
+    elapsed = time.monotonic() - started
+    assert event["kind"] == "STAGE_ADVANCED"
+    assert event["instance"]["activeStage"]["key"] == "develop"
+    assert elapsed < PROMPT
 
 
 def test_workers_of_one_server_all_deliver(database_url: str, tmp_path: Path) -> None:
@@ -71,32 +82,23 @@ def test_workers_of_one_server_all_deliver(database_url: str, tmp_path: Path) ->
 
 
 def test_relay_reconnects_and_catches_up_after_losing_its_connection(
-    database_url: str, tmp_path: Path
+    hosts: tuple[Server, Server, str, ClientConnection], database_url: str
 ) -> None:
-    a = start_server(database_url, tmp_path / "a.log")
-    b = start_server(database_url, tmp_path / "b.log", demo=False)
-    try:
-        iid = _instance(a)
-        with _socket(a) as ws:
-            _subscribe(ws, "1", STAGE_CHANGED, id=iid)
-            time.sleep(0.2)
-            asyncio.run(_terminate_relays(database_url))
-            # Made while the listener is down: arrives once it is back, from the rows.
-            graphql(b, STEP, id=iid, value=2000)
-            graphql(b, ADVANCE, id=iid)
-            missed = _next(ws, timeout=4)["stageChanged"]
-            time.sleep(1.5)
-            graphql(b, MOVE_BACK, id=iid)
-            started = time.monotonic()
-            live = _next(ws, timeout=PROMPT)["stageChanged"]
-            elapsed = time.monotonic() - started
-        assert missed["kind"] == "STAGE_ADVANCED"
-        assert live["kind"] == "STAGE_MOVED_BACK" and live["seq"] > missed["seq"]
-        assert elapsed < PROMPT
-        assert "reconnecting" in a.log.read_text()
-    finally:
-        stop_server(a)
-        stop_server(b)
+    a, b, iid, ws = hosts
+    asyncio.run(_terminate_relays(database_url))
+    # Made while the listener is down: arrives once it is back, from the rows.
+    graphql(b, STEP, id=iid, value=2000)
+    graphql(b, ADVANCE, id=iid)
+    missed = _next(ws, timeout=4)["stageChanged"]
+    time.sleep(1.5)
+    graphql(b, MOVE_BACK, id=iid)
+    started = time.monotonic()
+    live = _next(ws, timeout=PROMPT)["stageChanged"]
+    elapsed = time.monotonic() - started
+    assert missed["kind"] == "STAGE_ADVANCED"
+    assert live["kind"] == "STAGE_MOVED_BACK" and live["seq"] > missed["seq"]
+    assert elapsed < PROMPT
+    assert "reconnecting" in a.log.read_text()
 
 
 MOVE_BACK = """
