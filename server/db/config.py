@@ -31,13 +31,3 @@ def ensure_database_dir(database_url: str) -> None:
     path = urlsplit(database_url).netloc + urlsplit(database_url).path
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-
-
-def _cli_config() -> dict[str, Any]:
-    from server.settings import Settings
-
-    return tortoise_config(Settings.from_env().database_url)
-
-
-# Read by the `tortoise` command (`tortoise -c server.db.config.TORTOISE_ORM makemigrations`).
-TORTOISE_ORM = _cli_config()

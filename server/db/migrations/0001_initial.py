@@ -31,7 +31,7 @@ class Migration(migrations.Migration):
         ops.CreateModel(
             name='EventRow',
             fields=[
-                ('seq', fields.BigIntField(primary_key=True, unique=True, db_index=True)),
+                ('seq', fields.BigIntField(generated=False, primary_key=True, unique=True, db_index=True)),
                 ('kind', fields.CharField(max_length=32)),
                 ('actor', fields.CharField(max_length=200)),
                 ('at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
