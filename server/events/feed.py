@@ -46,14 +46,14 @@ class Hub:
         self._poll = poll_seconds
         self._followers: set[_Follower] = set()
         self._task: asyncio.Task[None] | None = None
-        self._ready = asyncio.Event()
+        self._starting = asyncio.Lock()
 
     async def join(self) -> _Follower:
         """A new follower; every event after `self.cursor` will reach its queue."""
-        if self._task is None:
-            self.cursor = await queries.last_seq()
-            self._ready.set()
-            self._task = asyncio.create_task(self._run(), name="stageflow-event-hub")
+        async with self._starting:  # followers joining at once start one reader, not several
+            if self._task is None:
+                self.cursor = await queries.last_seq()
+                self._task = asyncio.create_task(self._run(), name="stageflow-event-hub")
         follower = _Follower()
         self._followers.add(follower)
         return follower
