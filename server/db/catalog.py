@@ -31,23 +31,31 @@ class Catalog:
             raise NotFound("Entity", key)
         return mapping.entity(row)
 
-    async def process(self, process_id: int, version: int | None = None) -> Process:
-        """A process at `version` (default: its current one), with its current status."""
-        found = await self.processes([process_id], version)
+    async def process(self, process_id: int) -> Process:
+        """A process at its current version, with its current status."""
+        found = await self.processes([process_id])
         if process_id not in found:
             raise NotFound("Process", process_id)
         return found[process_id]
 
-    async def processes(self, ids: Iterable[int], version: int | None = None) -> dict[int, Process]:
-        """Processes by id at their current version, or all at `version`."""
+    async def processes(self, ids: Iterable[int]) -> dict[int, Process]:
+        """Processes by id at their current version, with their current status."""
         rows = await ProcessRow.filter(id__in=list(set(ids)))
-        wanted = {row.id: version or row.current_version for row in rows}
-        versions = await self.versions(wanted.items())
+        versions = await self.versions((row.id, row.current_version) for row in rows)
         return {
-            row.id: replace(versions[(row.id, wanted[row.id])], status=ProcessStatus(row.status))
+            row.id: replace(
+                versions[(row.id, row.current_version)], status=ProcessStatus(row.status)
+            )
             for row in rows
-            if (row.id, wanted[row.id]) in versions
+            if (row.id, row.current_version) in versions
         }
+
+    async def version(self, process_id: int, version: int) -> Process:
+        """The definition a running instance follows (its status plays no part in moves)."""
+        found = await self.versions([(process_id, version)])
+        if (process_id, version) not in found:
+            raise NotFound("Process", process_id)
+        return found[(process_id, version)]
 
     async def versions(self, keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], Process]:
         """Process versions by (process id, version number), in one query for those not cached."""

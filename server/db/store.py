@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from tortoise.connection import get_connection
 from tortoise.models import Model
@@ -17,6 +17,9 @@ from server.domain.errors import NotFound, VersionConflict
 from server.domain.events import Event
 from server.domain.instance import Instance, InstanceStatus, Visit
 from server.domain.record import Record
+
+R = TypeVar("R")
+V = TypeVar("V")
 
 
 @dataclass(frozen=True)
@@ -100,15 +103,12 @@ async def get_instance(id: int) -> Instance:
     row = await InstanceRow.get_or_none(id=id)
     if row is None:
         raise NotFound("Instance", id)
-    visits = await VisitRow.filter(instance_id=id)
-    return mapping.instance(row, visits)
+    return await _with_visits(row)
 
 
 async def find_instance(record_id: int, process_id: int) -> Instance | None:
     row = await InstanceRow.get_or_none(record_id=record_id, process_id=process_id)
-    if row is None:
-        return None
-    return mapping.instance(row, await VisitRow.filter(instance_id=row.id))
+    return await _with_visits(row) if row else None
 
 
 async def instances_by_id(ids: Iterable[int]) -> dict[int, Instance]:
@@ -118,18 +118,12 @@ async def instances_by_id(ids: Iterable[int]) -> dict[int, Instance]:
 
 async def instances_of_records(record_ids: Iterable[int]) -> dict[int, list[Instance]]:
     rows = await InstanceRow.filter(record_id__in=list(set(record_ids))).order_by("id")
-    out: dict[int, list[Instance]] = {}
-    for row in rows:
-        out.setdefault(row.record_id, []).append(mapping.instance(row))
-    return out
+    return _grouped(rows, lambda row: row.record_id, mapping.instance)
 
 
 async def visits_of(instance_ids: Iterable[int]) -> dict[int, list[Visit]]:
     rows = await VisitRow.filter(instance_id__in=list(set(instance_ids))).order_by("n")
-    out: dict[int, list[Visit]] = {}
-    for row in rows:
-        out.setdefault(row.instance_id, []).append(mapping.visit(row))
-    return out
+    return _grouped(rows, lambda row: row.instance_id, mapping.visit)
 
 
 async def insert_instance(value: Instance) -> Instance:
@@ -266,9 +260,20 @@ async def events_after(
 
 async def events_of_instances(instance_ids: Iterable[int]) -> dict[int, list[Event]]:
     rows = await EventRow.filter(instance_id__in=list(set(instance_ids))).order_by("seq")
-    out: dict[int, list[Event]] = {}
+    return _grouped(rows, lambda row: row.instance_id, mapping.event)
+
+
+async def _with_visits(row: InstanceRow) -> Instance:
+    return mapping.instance(row, await VisitRow.filter(instance_id=row.id))
+
+
+def _grouped(
+    rows: Iterable[R], key: Callable[[R], Any], convert: Callable[[R], V]
+) -> dict[int, list[V]]:
+    """Rows converted and grouped by `key`, keeping their order."""
+    out: dict[int, list[V]] = {}
     for row in rows:
-        out.setdefault(row.instance_id, []).append(mapping.event(row))  # type: ignore[arg-type]
+        out.setdefault(key(row), []).append(convert(row))
     return out
 
 

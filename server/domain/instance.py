@@ -199,14 +199,6 @@ def complete_step(
     return replace(instance, version=instance.version + 1), updated, event
 
 
-def step_stage(process: Process, field: str) -> Stage | None:
-    """The first stage that asks for `field`."""
-    for stage in process.stages:
-        if any(step.field == field for step in stage.steps):
-            return stage
-    return None
-
-
 def _active(instance: Instance, process: Process) -> Stage:
     if instance.status is not InstanceStatus.ACTIVE:
         raise InvalidTransition(
@@ -271,7 +263,7 @@ def switch_to(
     record: Record, target: Instance, *, now: dt.datetime, by: str
 ) -> tuple[Record, Event]:
     """Make `target` the instance the record's process bar shows; the old one keeps its state."""
-    if record.active_instance_id is not None and record.active_instance_id == target.id:
+    if record.active_instance_id == target.id:
         raise InvalidTransition(
             TransitionCode.ALREADY_ACTIVE, "the record already runs this process"
         )

@@ -50,7 +50,8 @@ def validate(process: Process) -> tuple[Process, list[Problem]]:
     )
     # The graph walk recurses; past the stage limit it is not worth (or safe) doing.
     too_many = len(process.stages) > MAX_STAGES
-    if not too_many and not any(p.message.startswith("unknown stage") for p in problems):
+    dangling = any(process.stage(t) is None for s in process.stages for t in s.targets())
+    if not too_many and not dangling:
         problems += _graph(process)
     return process, problems
 

@@ -37,7 +37,6 @@ class PostgresRelay:
         self._retry = retry_seconds
         self._task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
-        self.connections = 0
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="stageflow-postgres-relay")
@@ -69,7 +68,6 @@ class PostgresRelay:
         try:
             conn.add_termination_listener(lambda _conn: lost.set())
             await conn.add_listener(CHANNEL, self._on_notify)
-            self.connections += 1
             self.connected.set()
             # Whatever committed while no one listened: followers re-read from the rows.
             newest = await conn.fetchval("SELECT value FROM counter WHERE name = 'event'")

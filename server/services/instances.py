@@ -18,8 +18,8 @@ from server.domain.process import Process
 from server.domain.record import Record
 from server.services.runtime import Change, Runtime, check_version, commit, utcnow
 
-# A rule that moves an instance, given its process and the record's values.
-Move = Callable[[Instance, Process, Record, dt.datetime], tuple[Instance, Event]]
+# A rule that moves an instance: (instance, process, record, now, by) -> (moved, event).
+Move = Callable[[Instance, Process, Record, dt.datetime, str], tuple[Instance, Event]]
 
 
 async def start_instance(
@@ -111,7 +111,7 @@ async def advance_stage(rt: Runtime, **kw: Any) -> Change:
     """Leave the active stage forward, through the gate and branching."""
     return await _move(
         rt,
-        lambda i, p, r, now: rules.advance(i, p, r.values, now=now, by=kw["by"]),
+        lambda i, p, r, now, by: rules.advance(i, p, r.values, now=now, by=by),
         kind=EventKind.STAGE_ADVANCED,
         reads_values=True,
         **kw,
@@ -122,7 +122,7 @@ async def move_to_stage(rt: Runtime, *, stage: str, **kw: Any) -> Change:
     """Go back to a stage on the traversed path."""
     return await _move(
         rt,
-        lambda i, p, r, now: rules.move_to(i, p, stage, now=now, by=kw["by"]),
+        lambda i, p, r, now, by: rules.move_to(i, p, stage, now=now, by=by),
         kind=EventKind.STAGE_MOVED_BACK,
         **kw,
     )
@@ -131,7 +131,7 @@ async def move_to_stage(rt: Runtime, *, stage: str, **kw: Any) -> Change:
 async def finish_instance(rt: Runtime, **kw: Any) -> Change:
     return await _move(
         rt,
-        lambda i, p, r, now: rules.finish(i, p, r.values, now=now, by=kw["by"]),
+        lambda i, p, r, now, by: rules.finish(i, p, r.values, now=now, by=by),
         kind=EventKind.INSTANCE_FINISHED,
         reads_values=True,
         **kw,
@@ -141,7 +141,7 @@ async def finish_instance(rt: Runtime, **kw: Any) -> Change:
 async def abandon_instance(rt: Runtime, **kw: Any) -> Change:
     return await _move(
         rt,
-        lambda i, p, r, now: rules.abandon(i, now=now, by=kw["by"]),
+        lambda i, p, r, now, by: rules.abandon(i, now=now, by=by),
         kind=EventKind.INSTANCE_ABANDONED,
         **kw,
     )
@@ -150,7 +150,7 @@ async def abandon_instance(rt: Runtime, **kw: Any) -> Change:
 async def reactivate_instance(rt: Runtime, **kw: Any) -> Change:
     return await _move(
         rt,
-        lambda i, p, r, now: rules.reactivate(i, now=now, by=kw["by"]),
+        lambda i, p, r, now, by: rules.reactivate(i, now=now, by=by),
         kind=EventKind.INSTANCE_REACTIVATED,
         **kw,
     )
@@ -169,7 +169,7 @@ async def _move(
 ) -> Change:
     async def change() -> Change:
         instance, process, record = await _load(rt, instance_id, expected_version)
-        moved, event = move(instance, process, record, utcnow())
+        moved, event = move(instance, process, record, utcnow(), by)
         if reads_values:
             # The gate read these values: a concurrent change to them is a conflict.
             await store.guard_record(record)
@@ -184,7 +184,7 @@ async def _load(
 ) -> tuple[Instance, Process, Record]:
     instance = await store.get_instance(instance_id)
     check_version("Instance", instance.id, current=instance.version, expected=expected_version)
-    process = await rt.catalog.process(instance.process_id, instance.process_version)
+    process = await rt.catalog.version(instance.process_id, instance.process_version)
     record = await store.get_record(instance.record_id)
     return instance, process, record
 
