@@ -6,6 +6,9 @@ client sockets; each round makes one change (an advanceStage / moveToStage on
 Stageflow, a POST on the bare app) and waits until every socket has it. Reports
 delivered events per second and change-to-delivery p50/p99 for both, and the ratio.
 
+Subscribers are live-only by default, so identical subscriptions share one execution;
+`--replay` gives each an `afterSeq`, so each executes the document on its own.
+
 Run: `.venv/bin/python bench/fanout.py --subscribers 1000 --rounds 20`
 """
 
@@ -119,7 +122,20 @@ async def _measure(sockets, trigger, rounds: int) -> tuple[list[float], float]: 
     return latencies, time.perf_counter() - started
 
 
-async def main(subscribers: int, rounds: int, with_instance: bool) -> None:
+async def _wait_subscribed(http: httpx.AsyncClient, count: int) -> dict[str, float]:
+    """Until the server's gauges count every subscription."""
+    names = ("stageflow_ws_operations", "stageflow_shared_subscribers")
+    for _ in range(600):
+        text = (await http.get("/metrics")).text
+        pairs = (line.split() for line in text.splitlines() if line and line[0] != "#")
+        gauges = {name: float(value) for name, value in pairs}
+        if sum(gauges[name] for name in names) >= count:
+            return gauges
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"{count} subscriptions never registered")
+
+
+async def main(subscribers: int, rounds: int, with_instance: bool, replay: bool) -> None:
     folder = Path(tempfile.mkdtemp())
     server = start_server(
         f"sqlite://{folder}/bench.db",
@@ -153,7 +169,7 @@ async def main(subscribers: int, rounds: int, with_instance: bool) -> None:
                     "type": "subscribe",
                     "payload": {
                         "query": SUBSCRIPTION % selection,
-                        "variables": {"id": iid, "after": after},
+                        "variables": {"id": iid, "after": after if replay else None},
                     },
                 }
             )
@@ -162,7 +178,7 @@ async def main(subscribers: int, rounds: int, with_instance: bool) -> None:
             sockets = await _clients(ws_url, subscribers, init)
             for ws in sockets:
                 await ws.send(subscribe)
-            await asyncio.sleep(1)
+            gauges = await _wait_subscribed(http, subscribers)
             forward = [True]
 
             async def change() -> None:
@@ -213,7 +229,13 @@ async def main(subscribers: int, rounds: int, with_instance: bool) -> None:
             for ws in sockets:
                 await ws.close()
 
-        print(f"{subscribers} subscribers, {rounds} changes, instance selected: {with_instance}")
+        print(
+            f"{subscribers} subscribers, {rounds} changes, instance selected: {with_instance}, "
+            f"replay: {replay}; executions shared by "
+            f"{gauges['stageflow_shared_subscribers']:.0f} sockets in "
+            f"{gauges['stageflow_shared_streams']:.0f} stream(s), "
+            f"{gauges['stageflow_ws_operations']:.0f} on their own"
+        )
         ours = _report("stageflow", stageflow, stageflow_elapsed)
         theirs = _report("bare starlette", baseline, baseline_elapsed)
         print(f"{'rate ratio':>22}: {ours / theirs:9.2f}")
@@ -228,5 +250,6 @@ if __name__ == "__main__":
     parser.add_argument("--subscribers", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--with-instance", action="store_true")
+    parser.add_argument("--replay", action="store_true", help="subscribe with afterSeq")
     args = parser.parse_args()
-    asyncio.run(main(args.subscribers, args.rounds, args.with_instance))
+    asyncio.run(main(args.subscribers, args.rounds, args.with_instance, args.replay))

@@ -56,10 +56,20 @@ def create_app(settings: Settings) -> Starlette:
         return JSONResponse({"status": "ready"})
 
     async def metrics(request: Request) -> Response:
+        fanout = graphql.fanout
         lines = [
             "# HELP stageflow_last_event_seq The last event seq announced by this process.",
             "# TYPE stageflow_last_event_seq gauge",
             f"stageflow_last_event_seq {runtime.bus.last_seq}",
+            "# HELP stageflow_ws_operations Websocket operations running on their own.",
+            "# TYPE stageflow_ws_operations gauge",
+            f"stageflow_ws_operations {fanout.solo}",
+            "# HELP stageflow_shared_streams Live subscriptions executed once for many sockets.",
+            "# TYPE stageflow_shared_streams gauge",
+            f"stageflow_shared_streams {fanout.streams}",
+            "# HELP stageflow_shared_subscribers Websocket operations following a shared stream.",
+            "# TYPE stageflow_shared_subscribers gauge",
+            f"stageflow_shared_subscribers {fanout.shared}",
         ]
         return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
 

@@ -83,6 +83,17 @@ class Context:
     loaders: Loaders
     memo: dict[Any, Any] = field(default_factory=dict)
 
+    @classmethod
+    def for_stream(cls, context: Context) -> Context:
+        """A context of its own for a stream shared by many sockets of one actor."""
+        return cls(
+            request=context.request,
+            response=None,
+            runtime=context.runtime,
+            actor=context.actor,
+            loaders=Loaders(context.runtime),
+        )
+
     def refresh(self) -> None:
         """Forget what was read: a websocket's context outlives many events."""
         self.loaders = Loaders(self.runtime)

@@ -16,10 +16,12 @@ from strawberry.extensions import MaskErrors, ParserCache, ValidationCache
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
+    Operation,
 )
 
 from server.api.context import Context, build_context
 from server.api.errors import HANDLERS
+from server.api.fanout import Fanout
 from server.api.mutation import Mutation
 from server.api.query import Query
 from server.api.subscription import Subscription
@@ -47,9 +49,9 @@ schema = strawberry.Schema(
 )
 
 
-class _KeepAliveHandler(BaseGraphQLTransportWSHandler[Context, None]):
-    """graphql-transport-ws with server pings, so idle proxies keep the socket open
-    and a dead peer is noticed."""
+class _Handler(BaseGraphQLTransportWSHandler[Context, None]):
+    """graphql-transport-ws with server pings, so idle proxies keep the socket open and a
+    dead peer is noticed, and with identical live subscriptions sharing one execution."""
 
     _pinger: asyncio.Task[None] | None = None
 
@@ -65,6 +67,19 @@ class _KeepAliveHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 if self.connection_acknowledged:
                     await self.send_message({"type": "ping"})
 
+    async def run_operation(self, operation: Operation[Context, None]) -> None:
+        """Live-only subscriptions identical to others follow one shared execution."""
+        fanout: Fanout = self.view.fanout  # type: ignore[attr-defined]
+        key = fanout.key(operation, self.context)
+        if key is not None:
+            await fanout.follow(key, self, operation)
+            return
+        fanout.solo += 1
+        try:
+            await super().run_operation(operation)
+        finally:
+            fanout.solo -= 1
+
     async def shutdown(self) -> None:
         if self._pinger is not None:
             self._pinger.cancel()
@@ -74,7 +89,7 @@ class _KeepAliveHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
 
 class StageflowGraphQL(GraphQL[Context, None]):
-    graphql_transport_ws_handler_class = _KeepAliveHandler
+    graphql_transport_ws_handler_class = _Handler
 
     def __init__(self, runtime: Runtime, settings: Settings) -> None:
         super().__init__(
@@ -87,6 +102,7 @@ class StageflowGraphQL(GraphQL[Context, None]):
         )
         self.runtime = runtime
         self.ping_interval = settings.ws_ping_interval
+        self.fanout = Fanout(schema)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket

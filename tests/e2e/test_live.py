@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from serving import Server, graphql, start_server, stop_server
 from websockets.exceptions import ConnectionClosed
@@ -26,6 +28,9 @@ mutation { createRecord(input: {entity: "opportunity", name: "Live deal",
 """
 ADVANCE = """
 mutation($id: ID!) { advanceStage(input: {instanceId: $id}) { __typename } }
+"""
+BACK = """
+mutation($id: ID!) { moveToStage(input: {instanceId: $id, stage: "qualify"}) { __typename } }
 """
 STEP = """
 mutation($id: ID!, $value: JSON) {
@@ -158,3 +163,96 @@ def test_limits_close_idle_sockets_and_cap_subscriptions(database_url: str, tmp_
         assert server.process.poll() is None
     finally:
         stop_server(server)
+
+
+def _gauges(server: Server) -> dict[str, float]:
+    text = httpx.get(server.url + "/metrics", timeout=5).text
+    pairs = (line.split() for line in text.splitlines() if line and not line.startswith("#"))
+    return {name: float(value) for name, value in pairs}
+
+
+def _wait_for_gauges(server: Server, **expected: float) -> None:
+    deadline = time.monotonic() + 5
+    while (seen := {k: _gauges(server)[f"stageflow_{k}"] for k in expected}) != expected:
+        assert time.monotonic() < deadline, f"gauges {seen}, expected {expected}"
+        time.sleep(0.05)
+
+
+def _raw_next(ws: ClientConnection) -> str:
+    while (message := json.loads(text := ws.recv(timeout=5)))["type"] == "ping":
+        ws.send(json.dumps({"type": "pong"}))
+    assert message["type"] == "next", message
+    return text  # type: ignore[return-value]
+
+
+def test_identical_live_subscriptions_share_one_execution(server: Server) -> None:
+    iid = _instance(server)
+    with _socket(server) as a, _socket(server) as b, _socket(server) as c:
+        for ws in (a, b, c):
+            _subscribe(ws, "live", STAGE_CHANGED, id=iid)
+        _subscribe(c, "replay", INSTANCE_EVENTS, id=iid, after=0)  # a replay runs on its own
+        for _ in range(2):  # the replayed record creation and start
+            _raw_next(c)
+        _wait_for_gauges(server, shared_streams=1, shared_subscribers=3, ws_operations=1)
+
+        graphql(server, ADVANCE, id=iid)
+        texts = [_raw_next(ws) for ws in (a, b)]
+        third = [json.loads(_raw_next(c)) for _ in range(2)]
+        # One execution, one encoding: the same text on every socket.
+        assert texts[0] == texts[1]
+        by_op = {m["id"]: m["payload"]["data"] for m in third}
+        assert by_op["live"] == json.loads(texts[0])["payload"]["data"]
+        assert by_op["replay"]["instanceEvents"]["kind"] == "STAGE_ADVANCED"
+        assert json.loads(texts[0])["payload"]["data"]["stageChanged"]["instance"] == {
+            "id": iid,
+            "activeStage": {"key": "develop"},
+            "version": 2,
+        }
+
+        # A socket that completes its operation leaves the stream; the others stay on it.
+        a.send(json.dumps({"id": "live", "type": "complete"}))
+        _wait_for_gauges(server, shared_streams=1, shared_subscribers=2)
+        graphql(server, BACK, id=iid)
+        assert json.loads(_raw_next(b))["payload"]["data"]["stageChanged"]["toStage"] == "qualify"
+        with pytest.raises(TimeoutError):
+            a.recv(timeout=0.5)
+    # The last socket gone, the stream stops.
+    _wait_for_gauges(server, shared_streams=0, shared_subscribers=0, ws_operations=0)
+
+
+def test_other_variables_or_another_actor_get_a_stream_of_their_own(server: Server) -> None:
+    first, second = _instance(server), _instance(server)
+    url = server.url.replace("http://", "ws://") + "/graphql"
+    with (
+        _socket(server) as a,
+        _socket(server) as b,
+        connect(url, subprotocols=[PROTOCOL], additional_headers={"X-Stageflow-User": "ana"}) as c,  # type: ignore[list-item]
+    ):
+        c.send(json.dumps({"type": "connection_init", "payload": {}}))
+        assert json.loads(c.recv(timeout=5))["type"] == "connection_ack"
+        _subscribe(a, "1", STAGE_CHANGED, id=first)
+        _subscribe(b, "1", STAGE_CHANGED, id=second)
+        _subscribe(c, "1", STAGE_CHANGED, id=first)
+        _wait_for_gauges(server, shared_streams=3, shared_subscribers=3)
+        graphql(server, ADVANCE, id=second)
+        assert (
+            json.loads(_raw_next(b))["payload"]["data"]["stageChanged"]["instance"]["id"] == second
+        )
+        with pytest.raises(TimeoutError):
+            a.recv(timeout=0.5)
+
+
+def test_a_shared_operation_that_fails_answers_every_socket(server: Server) -> None:
+    with _socket(server) as a, _socket(server) as b:
+        for ws in (a, b):
+            _subscribe(ws, "bad", "subscription { stageChanged { seq nope } }")
+            _subscribe(ws, "gone", STAGE_CHANGED, id="999999")
+        for ws in (a, b):
+            messages = [_skip_pings(ws) for _ in range(3)]
+            invalid = next(m for m in messages if m["id"] == "bad")
+            assert invalid["type"] == "error"
+            assert "nope" in invalid["payload"][0]["message"]
+            missing = [m for m in messages if m["id"] == "gone"]
+            assert [m["type"] for m in missing] == ["next", "complete"]
+            assert missing[0]["payload"]["errors"][0]["message"].startswith("Instance")
+    _wait_for_gauges(server, shared_streams=0, shared_subscribers=0)
