@@ -1,4 +1,4 @@
-"""The `stageflow` command: serve, migrate, seed, export-schema."""
+"""The `stageflow` command: serve, migrate, seed, export and import processes, export-schema."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Any
 from tortoise import Tortoise
 
 from server.db.config import ensure_database_dir, tortoise_config
+from server.domain.errors import DomainError
 from server.settings import Settings
 
 
@@ -38,6 +39,51 @@ async def seed(settings: Settings, *, demo: bool) -> tuple[list[str], int]:
         added = await seed_processes(runtime)
         records = await seed_demo(runtime) if demo else 0
         return added, records
+    finally:
+        await Tortoise.close_connections()
+
+
+async def export_process(settings: Settings, *, key: str, version: int | None, fmt: str) -> str:
+    """A published process in file form, as YAML or JSON text."""
+    from server.domain.files import dump_text
+    from server.services import design
+    from server.services.runtime import Runtime
+
+    await Tortoise.init(config=tortoise_config(settings.database_url))
+    try:
+        runtime = Runtime.create()
+        process_id = await runtime.catalog.find_key(key)
+        if process_id is None:
+            raise SystemExit(f"no process {key!r}")
+        try:
+            data = await design.export_process(runtime, process_id=process_id, version=version)
+        except DomainError as error:
+            raise SystemExit(error.message) from None
+        return dump_text(data, fmt)
+    finally:
+        await Tortoise.close_connections()
+
+
+async def import_process(settings: Settings, *, path: Path, publish: bool, by: str) -> str:
+    """Validate a process file and store it; on any problem print them all and write nothing."""
+    from server.domain.errors import InvalidDefinition
+    from server.domain.files import format_of, load_text
+    from server.services import design
+    from server.services.runtime import Runtime
+
+    await Tortoise.init(config=tortoise_config(settings.database_url))
+    try:
+        runtime = Runtime.create()
+        try:
+            data = load_text(path.read_text(encoding="utf-8"), format_of(path.name))
+            draft = await design.import_process(runtime, definition=data, publish=publish, by=by)
+        except InvalidDefinition as error:
+            lines = [f"{path}: {p.path or '(file)'}: {p.message}" for p in error.problems]
+            raise SystemExit("\n".join(lines)) from None
+        except DomainError as error:
+            raise SystemExit(f"{path}: {error.message}") from None
+        state = f"published as version {draft.based_on}" if publish else "saved as a draft"
+        return f"{draft.key} {state}"
     finally:
         await Tortoise.close_connections()
 
@@ -85,6 +131,15 @@ def main(argv: list[str] | None = None) -> None:
     seed_cmd.add_argument(
         "--demo", action="store_true", help="add demo records to an empty database"
     )
+    export_cmd = commands.add_parser("export", help="write a process as a YAML or JSON file")
+    export_cmd.add_argument("key", help="the process key")
+    export_cmd.add_argument("--version", type=int, help="a published version (default: current)")
+    export_cmd.add_argument("--format", choices=["yaml", "json"], default="yaml")
+    export_cmd.add_argument("--output", help="write to this file instead of stdout")
+    import_cmd = commands.add_parser("import", help="read a process from a YAML or JSON file")
+    import_cmd.add_argument("file", type=Path)
+    import_cmd.add_argument("--publish", action="store_true", help="publish it at once")
+    import_cmd.add_argument("--user", default="admin", help="who the audit trail names")
     schema_cmd = commands.add_parser("export-schema", help="print the GraphQL schema")
     schema_cmd.add_argument("--output", help="write to this file instead of stdout")
     args = parser.parse_args(argv)
@@ -98,6 +153,19 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "seed":
         added, records = _run(lambda: seed(settings, demo=args.demo))
         print(f"processes added: {', '.join(added) or 'none'}; demo records added: {records}")
+    elif args.command == "export":
+        fmt = args.format
+        text = _run(lambda: export_process(settings, key=args.key, version=args.version, fmt=fmt))
+        if args.output:
+            Path(args.output).write_text(text, encoding="utf-8")
+        else:
+            sys.stdout.write(text)
+    elif args.command == "import":
+        print(
+            _run(
+                lambda: import_process(settings, path=args.file, publish=args.publish, by=args.user)
+            )
+        )
     elif args.command == "export-schema":
         export_schema(args.output)
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+from typing import Any, cast
 
 import strawberry
 from strawberry.scalars import JSON
+from strawberry.types import Info
 
 from server.api.enums import FieldType, ProcessStatus, StageCategory
 from server.domain import conditions
 from server.domain import fields as domain_fields
 from server.domain import process as domain
+from server.domain.definition import dump_process
+from server.domain.draft import Draft, problems_of
 
 
 @strawberry.type
@@ -92,6 +96,9 @@ class Process:
     version: int
     entity: Entity
     stages: list[Stage]
+    definition: JSON = strawberry.field(
+        description="This version in file form: what exportProcess writes and importProcess reads."
+    )
 
     @classmethod
     def from_domain(cls, process: domain.Process) -> Process:
@@ -104,7 +111,67 @@ class Process:
             version=process.version,
             entity=Entity.from_domain(process.entity),
             stages=[Stage.from_domain(s, process.entity) for s in process.stages],
+            definition=cast(JSON, dump_process(process)),
         )
+
+    @strawberry.field(description="Every published version, oldest first.")
+    async def versions(self, info: Info) -> list[ProcessVersion]:
+        found = await info.context.runtime.catalog.version_list(int(self.id))
+        return [ProcessVersion(number=n, published_at=at, published_by=by) for n, at, by in found]
+
+    @strawberry.field(description="The open draft, if a designer is changing this process.")
+    async def draft(self, info: Info) -> ProcessDraft | None:
+        found: Draft = await info.context.runtime.catalog.draft(int(self.id))
+        return ProcessDraft.from_domain(found) if found.updated_at is not None else None
+
+
+@strawberry.type
+class ProcessVersion:
+    number: int
+    published_at: dt.datetime
+    published_by: str
+
+
+@strawberry.type(description="One broken rule; `path` points at what it concerns.")
+class Problem:
+    path: str = strawberry.field(description="e.g. stages[1].steps[0].field; empty: the whole.")
+    message: str
+
+
+@strawberry.type(description="A process being designed; it may break rules until published.")
+class ProcessDraft:
+    process_id: strawberry.ID
+    key: str
+    name: str
+    entity: str
+    status: ProcessStatus
+    definition: JSON = strawberry.field(description="The definition in file form.")
+    version: int = strawberry.field(description="Pass as expectedVersion to edit or publish.")
+    based_on: int = strawberry.field(description="The version it will follow; 0: never published.")
+    updated_at: dt.datetime | None
+    updated_by: str | None
+
+    @classmethod
+    def from_domain(cls, draft: Draft) -> ProcessDraft:
+        return cls(
+            process_id=strawberry.ID(str(draft.process_id)),
+            key=draft.key,
+            name=draft.name,
+            entity=draft.entity,
+            status=draft.status,
+            definition=cast(JSON, draft.definition),
+            version=draft.version,
+            based_on=draft.based_on,
+            updated_at=draft.updated_at,
+            updated_by=draft.updated_by,
+        )
+
+    @strawberry.field(description="Everything publishing would refuse, all at once.")
+    async def problems(self, info: Info) -> list[Problem]:
+        entities = await info.context.runtime.catalog.entities()
+        return [
+            Problem(path=p.path, message=p.message) for p in problems_of(self.definition, entities)
+        ]
 
 
 def _when(condition: conditions.Condition) -> Any:

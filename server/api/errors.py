@@ -6,7 +6,7 @@ from typing import Any
 
 import strawberry
 
-from server.api.definitions import Stage, Step
+from server.api.definitions import Problem, Stage, Step
 from server.api.enums import TransitionCode
 from server.domain import errors
 from server.domain.fields import Entity
@@ -48,6 +48,47 @@ class VersionConflict(Error):
     expected_version: int | None
 
 
+@strawberry.type(description="A definition breaks rules; every problem is listed at once.")
+class InvalidDefinition(Error):
+    problems: list[Problem]
+
+
+@strawberry.type(description="A stage mapping would strand instances; nothing was migrated.")
+class InvalidMigration(Error):
+    problems: list[Problem]
+
+
+@strawberry.type(description="Published processes rely on the field as it is.")
+class FieldInUse(Error):
+    entity_key: str
+    field: str
+    processes: list[str]
+
+
+def _problems(exception: errors.InvalidDefinition | errors.InvalidMigration) -> list[Problem]:
+    return [Problem(path=p.path, message=p.message) for p in exception.problems]
+
+
+class _InvalidDefinition(strawberry.ExceptionHandler[errors.InvalidDefinition, InvalidDefinition]):
+    def handle(self, exception: errors.InvalidDefinition, **_: Any) -> InvalidDefinition:
+        return InvalidDefinition(message=exception.message, problems=_problems(exception))
+
+
+class _InvalidMigration(strawberry.ExceptionHandler[errors.InvalidMigration, InvalidMigration]):
+    def handle(self, exception: errors.InvalidMigration, **_: Any) -> InvalidMigration:
+        return InvalidMigration(message=exception.message, problems=_problems(exception))
+
+
+class _FieldInUse(strawberry.ExceptionHandler[errors.FieldInUse, FieldInUse]):
+    def handle(self, exception: errors.FieldInUse, **_: Any) -> FieldInUse:
+        return FieldInUse(
+            message=exception.message,
+            entity_key=exception.entity,
+            field=exception.field,
+            processes=list(exception.processes),
+        )
+
+
 class _NotFound(strawberry.ExceptionHandler[errors.NotFound, NotFound]):
     def handle(self, exception: errors.NotFound, **_: Any) -> NotFound:
         return NotFound(message=exception.message, kind=exception.kind, id=exception.id)
@@ -86,4 +127,13 @@ class _Conflict(strawberry.ExceptionHandler[errors.VersionConflict, VersionConfl
         )
 
 
-HANDLERS = (_NotFound(), _InvalidValue(), _Blocked(), _Transition(), _Conflict())
+HANDLERS = (
+    _NotFound(),
+    _InvalidValue(),
+    _Blocked(),
+    _Transition(),
+    _Conflict(),
+    _InvalidDefinition(),
+    _InvalidMigration(),
+    _FieldInUse(),
+)

@@ -9,6 +9,7 @@ from strawberry.types import Info
 
 from server.api import payloads as p
 from server.api.context import ctx
+from server.api.design import DesignMutation
 from server.api.ids import parse_id, parse_optional
 from server.domain.errors import InvalidValue
 from server.services import instances, records
@@ -32,7 +33,7 @@ def _values(raw: Any) -> dict[str, Any]:
 
 
 @strawberry.type
-class Mutation:
+class Mutation(DesignMutation):
     @strawberry.mutation
     async def start_instance(
         self, info: Info, input: p.StartInstanceInput

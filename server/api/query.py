@@ -10,6 +10,7 @@ from strawberry.types import Info
 
 from server.api.context import ctx
 from server.api.definitions import Entity, Process
+from server.api.design import DesignQuery
 from server.api.enums import InstanceStatus
 from server.api.ids import parse_id, parse_optional
 from server.api.instances import Event, Instance
@@ -56,7 +57,7 @@ class User:
 
 
 @strawberry.type
-class Query:
+class Query(DesignQuery):
     @strawberry.field(description="Processes at their current version, in offering order.")
     async def processes(self, info: Info, entity: str | None = None) -> list[Process]:
         found = await ctx(info).runtime.catalog.list_processes(entity=entity)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import replace
+from typing import Any
 
 from server.db import mapping
 from server.db.models import EntityRow, ProcessRow, ProcessVersionRow
 from server.domain.definition import dump_entity, dump_process, load_process
-from server.domain.errors import NotFound
+from server.domain.draft import Draft
+from server.domain.errors import NotFound, VersionConflict
 from server.domain.fields import Entity
 from server.domain.process import Process, ProcessStatus
 
@@ -75,7 +77,7 @@ class Catalog:
 
     async def list_processes(self, *, entity: str | None = None) -> list[Process]:
         """Every process at its current version, in the order designers set."""
-        query = ProcessRow.all().order_by("position", "id")
+        query = ProcessRow.filter(current_version__gt=0).order_by("position", "id")
         if entity is not None:
             query = query.filter(entity_id=entity)
         rows = await query
@@ -118,3 +120,128 @@ class Catalog:
     async def find_key(self, key: str) -> int | None:
         row = await ProcessRow.get_or_none(key=key)
         return row.id if row else None
+
+    # Design: drafts, publishing, status and order
+
+    async def create_draft(
+        self, data: dict[str, Any], *, key: str, entity: str, by: str, now: dt.datetime
+    ) -> Draft:
+        last = await ProcessRow.filter(entity_id=entity).order_by("-position").first()
+        row = await ProcessRow.create(
+            key=key,
+            name=str(data.get("name") or key)[:100],
+            entity_id=entity,
+            status=ProcessStatus.DRAFT.value,
+            position=(last.position + 1) if last else 0,
+            current_version=0,
+            created_at=now,
+            updated_at=now,
+            draft=data,
+            draft_version=1,
+            draft_updated_at=now,
+            draft_updated_by=by,
+        )
+        return _draft(row)
+
+    async def draft(self, process_id: int) -> Draft:
+        """The process as designers edit it: its open draft, else its current version."""
+        row = await ProcessRow.get_or_none(id=process_id)
+        if row is None:
+            raise NotFound("Process", process_id)
+        if row.draft is None:
+            current = await self.version(row.id, row.current_version)
+            row.draft = dump_process(current)
+            return replace(_draft(row), updated_at=None, updated_by=None)
+        return _draft(row)
+
+    async def drafts(self, *, first: int) -> list[Draft]:
+        """Open drafts, oldest process first."""
+        rows = await ProcessRow.filter(draft__not_isnull=True).order_by("id").limit(first)
+        return [_draft(row) for row in rows]
+
+    async def save_draft(
+        self, draft: Draft, data: dict[str, Any] | None, *, by: str, now: dt.datetime
+    ) -> Draft:
+        """Replace (or with None, discard) the draft if no one else changed it since."""
+        count = await ProcessRow.filter(id=draft.process_id, draft_version=draft.version).update(
+            draft=data,
+            draft_version=draft.version + 1,
+            draft_updated_at=now if data is not None else None,
+            draft_updated_by=by if data is not None else None,
+            updated_at=now,
+        )
+        if count != 1:
+            await self._draft_conflict(draft)
+        return await self.draft(draft.process_id)
+
+    async def publish(
+        self, draft: Draft, process: Process, *, by: str, now: dt.datetime
+    ) -> Process:
+        """The draft becomes the next version; the versions before it stay as they were."""
+        number = draft.based_on + 1
+        status = ProcessStatus.ACTIVE if draft.status is ProcessStatus.DRAFT else draft.status
+        count = await ProcessRow.filter(id=draft.process_id, draft_version=draft.version).update(
+            name=process.name,
+            current_version=number,
+            status=status.value,
+            draft=None,
+            draft_version=draft.version + 1,
+            draft_updated_at=None,
+            draft_updated_by=None,
+            updated_at=now,
+        )
+        if count != 1:
+            await self._draft_conflict(draft)
+        await ProcessVersionRow.create(
+            process_id=draft.process_id,
+            number=number,
+            definition=dump_process(process),
+            published_at=now,
+            published_by=by,
+        )
+        return replace(process, id=draft.process_id, version=number, status=status)
+
+    async def set_status(self, process_id: int, status: ProcessStatus, *, now: dt.datetime) -> None:
+        await ProcessRow.filter(id=process_id).update(status=status.value, updated_at=now)
+
+    async def set_order(self, ids: list[int]) -> None:
+        for position, process_id in enumerate(ids):
+            await ProcessRow.filter(id=process_id).update(position=position)
+
+    async def version_list(self, process_id: int) -> list[tuple[int, dt.datetime, str]]:
+        """(number, published at, published by) of every version, oldest first."""
+        rows = await ProcessVersionRow.filter(process_id=process_id).order_by("number")
+        return [(row.number, row.published_at, row.published_by) for row in rows]
+
+    async def published(self, entity: str) -> list[Process]:
+        """Every published version of every process of an entity."""
+        rows = await ProcessVersionRow.filter(process__entity_id=entity).values_list(
+            "process_id", "number"
+        )
+        return list((await self.versions((pid, n) for pid, n in rows)).values())
+
+    def forget(self) -> None:
+        """Drop parsed versions: an entity they were read with has changed."""
+        self._versions.clear()
+
+    async def _draft_conflict(self, draft: Draft) -> None:
+        row = await ProcessRow.get_or_none(id=draft.process_id)
+        if row is None:
+            raise NotFound("Process", draft.process_id)
+        raise VersionConflict(
+            "ProcessDraft", draft.process_id, current=row.draft_version, expected=draft.version
+        )
+
+
+def _draft(row: ProcessRow) -> Draft:
+    return Draft(
+        process_id=row.id,
+        key=row.key,
+        entity=row.entity_id,
+        definition=row.draft,
+        version=row.draft_version,
+        based_on=row.current_version,
+        status=ProcessStatus(row.status),
+        updated_at=row.draft_updated_at,
+        updated_by=row.draft_updated_by,
+    )

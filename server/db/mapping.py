@@ -62,6 +62,7 @@ def instance(row: InstanceRow, visits: Iterable[VisitRow] = ()) -> Instance:
 
 def instance_columns(value: Instance) -> dict[str, Any]:
     return {
+        "process_version": value.process_version,
         "status": value.status.value,
         "active_stage": value.active_stage,
         "path": list(value.path),

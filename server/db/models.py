@@ -26,9 +26,16 @@ class ProcessRow(Model):
     )
     status = fields.CharField(max_length=16)
     position = fields.IntField(default=0)
+    # 0 until the first version is published.
     current_version = fields.IntField()
     created_at = fields.DatetimeField()
     updated_at = fields.DatetimeField()
+    # The definition being designed, in file form; may break rules until published.
+    draft: Any = fields.JSONField(null=True)
+    # Bumped by every draft edit and by publishing: the designer's compare-and-set token.
+    draft_version = fields.IntField(default=0, db_default=0)
+    draft_updated_at = fields.DatetimeField(null=True)
+    draft_updated_by = fields.CharField(max_length=200, null=True)
 
     entity_id: str
 
@@ -44,6 +51,7 @@ class ProcessVersionRow(Model):
     number = fields.IntField()
     definition: Any = fields.JSONField()
     published_at = fields.DatetimeField()
+    published_by = fields.CharField(max_length=200, default="system", db_default="system")
 
     process_id: int
 

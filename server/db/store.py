@@ -93,7 +93,7 @@ async def list_records(
         query = query.filter(owner=owner)
     if search:
         query = query.filter(name__icontains=search)
-    return await _page(query, first, after, mapping.record)
+    return await page_of(query, first, after, mapping.record)
 
 
 # Instances
@@ -109,6 +109,13 @@ async def get_instance(id: int) -> Instance:
 async def find_instance(record_id: int, process_id: int) -> Instance | None:
     row = await InstanceRow.get_or_none(record_id=record_id, process_id=process_id)
     return await _with_visits(row) if row else None
+
+
+async def instances_on(process_id: int, version: int) -> list[Instance]:
+    """Every instance following one version of a process, with its visits."""
+    rows = await InstanceRow.filter(process_id=process_id, process_version=version).order_by("id")
+    visits = await visits_of(row.id for row in rows)
+    return [replace(mapping.instance(row), visits=tuple(visits.get(row.id, []))) for row in rows]
 
 
 async def instances_by_id(ids: Iterable[int]) -> dict[int, Instance]:
@@ -130,7 +137,6 @@ async def insert_instance(value: Instance) -> Instance:
     row = await InstanceRow.create(
         record_id=value.record_id,
         process_id=value.process_id,
-        process_version=value.process_version,
         started_at=value.started_at,
         **mapping.instance_columns(value),
     )
@@ -173,7 +179,7 @@ async def list_instances(
         query = query.filter(record_id=record_id)
     if owner:
         query = query.filter(record__owner=owner)
-    return await _page(query, first, after, mapping.instance)
+    return await page_of(query, first, after, mapping.instance)
 
 
 async def _insert_visits(instance_id: int, visits: Iterable[Visit]) -> None:
@@ -277,7 +283,7 @@ def _grouped(
     return out
 
 
-async def _page(
+async def page_of(
     query: QuerySet[Any], first: int, after: str | None, convert: Callable[[Any], object]
 ) -> Page:
     total = await query.count()

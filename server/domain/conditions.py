@@ -25,6 +25,10 @@ class Operator(enum.Enum):
 
 _ORDERED_OPS = frozenset({Operator.GT, Operator.GTE, Operator.LT, Operator.LTE})
 
+# Groups (all / any / not) nest at most this deep; reading stops there, so a hostile
+# file cannot make the engine recurse without end.
+MAX_DEPTH = 8
+
 
 @dataclass(frozen=True)
 class Compare:
@@ -145,23 +149,25 @@ def _check_compare(cond: Compare, entity: Entity, path: str) -> tuple[Condition,
     return Compare(cond.field, cond.op, value), []
 
 
-def parse(data: Any, path: str) -> tuple[Condition | None, list[Problem]]:
-    """Read a condition from its file form."""
+def parse(data: Any, path: str, *, depth: int = 0) -> tuple[Condition | None, list[Problem]]:
+    """Read a condition from its file form; `depth` counts the groups around it."""
     if not isinstance(data, dict):
         return None, [Problem(path, "a condition is a mapping")]
     groups = [k for k in ("all", "any", "not") if k in data]
     if groups:
         if len(data) != 1:
             return None, [Problem(path, "a group holds exactly one of all, any or not")]
+        if depth >= MAX_DEPTH:
+            return None, [Problem(path, f"groups (all, any, not) nest at most {MAX_DEPTH} deep")]
         key = groups[0]
         if key == "not":
-            inner, problems = parse(data["not"], f"{path}.not")
+            inner, problems = parse(data["not"], f"{path}.not", depth=depth + 1)
             return (Not(inner) if inner else None), problems
         if not isinstance(data[key], list):
             return None, [Problem(path, f"{key} takes a list of conditions")]
         items, problems = [], []
         for i, raw in enumerate(data[key]):
-            item, found = parse(raw, f"{path}.{key}[{i}]")
+            item, found = parse(raw, f"{path}.{key}[{i}]", depth=depth + 1)
             problems += found
             if item is not None:
                 items.append(item)
@@ -169,7 +175,9 @@ def parse(data: Any, path: str) -> tuple[Condition | None, list[Problem]]:
         return (None if problems else group), problems
     unknown = set(data) - {"field", "op", "value"}
     if unknown:
-        return None, [Problem(path, f"unknown keys in condition: {', '.join(sorted(unknown))}")]
+        return None, [
+            Problem(path, f"unknown keys in condition: {', '.join(sorted(map(str, unknown)))}")
+        ]
     field, op = data.get("field"), data.get("op")
     if not isinstance(field, str) or not field:
         return None, [Problem(path, "a comparison needs a field")]

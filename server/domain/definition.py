@@ -2,26 +2,44 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from server.domain import conditions
 from server.domain.errors import InvalidDefinition, Problem
 from server.domain.fields import Entity, Field, FieldType
 from server.domain.process import Branch, Process, Stage, StageCategory, Step
-from server.domain.validation import KEY_PATTERN, validate
+from server.domain.validation import KEY_PATTERN, Gaps, validate
 
-_PROCESS_KEYS = {"key", "name", "entity", "description", "stages"}
-_STAGE_KEYS = {"key", "name", "category", "guidance", "steps", "next", "branches"}
+_PROCESS_KEYS = ("key", "name", "entity", "description", "stages")
+_STAGE_KEYS = ("key", "name", "category", "guidance", "steps", "next", "branches")
+_STEP_KEYS = ("field", "required")
+_BRANCH_KEYS = ("to", "when")
+
+# More problems than this only bury the first ones; a hostile file could produce millions.
+MAX_PROBLEMS = 100
+
+# Stands in for a condition that could not be read; its problem is reported already.
+_UNREAD = conditions.All(())
 
 
 def load_process(data: Any, entities: Mapping[str, Entity]) -> Process:
-    """Read and validate a process; raise InvalidDefinition listing every problem."""
-    process, problems = _parse_process(data, entities)
-    if process is not None and not problems:
-        process, problems = validate(process)
+    """Read and validate a process; raise InvalidDefinition listing every problem.
+
+    What can be read is checked against every rule, so one call reports mistakes in the
+    file's shape and broken rules together, in document order.
+    """
+    found = _Found()
+    process = _process(data, entities, found)
+    problems = found.problems
+    if process is not None:
+        gaps = Gaps(frozenset(found.gaps), entity=process.entity.key not in entities)
+        process, broken = validate(process, gaps=gaps)
+        problems = sorted([*problems, *broken], key=_position)
     if problems or process is None:
-        raise InvalidDefinition(problems)
+        raise InvalidDefinition(_capped(problems))
     return process
 
 
@@ -53,7 +71,7 @@ def dump_process(process: Process) -> dict[str, Any]:
 
 def load_entities(data: Any) -> list[Entity]:
     """Read the entity catalogue; raise InvalidDefinition listing every problem."""
-    problems: list[Problem] = []
+    found = _Found()
     if not isinstance(data, dict) or not isinstance(data.get("entities"), list):
         raise InvalidDefinition([Problem("entities", "expected a list of entities")])
     entities = []
@@ -61,21 +79,19 @@ def load_entities(data: Any) -> list[Entity]:
     for i, raw in enumerate(data["entities"]):
         path = f"entities[{i}]"
         if not isinstance(raw, dict) or not isinstance(raw.get("fields"), list):
-            problems.append(Problem(path, "an entity has a key, a name and a list of fields"))
+            found.add(path, "an entity has a key, a name and a list of fields")
             continue
-        key = _str(raw, "key", path, problems)
+        key = _str(raw, "key", path, found)
         if key in seen:
-            problems.append(Problem(f"{path}.key", f"duplicate entity {key!r}"))
+            found.add(f"{path}.key", f"duplicate entity {key!r}")
         seen.add(key)
-        fields = [_field(f, f"{path}.fields[{j}]", problems) for j, f in enumerate(raw["fields"])]
+        fields = [_field(f, f"{path}.fields[{j}]", found) for j, f in enumerate(raw["fields"])]
         keys = [f.key for f in fields]
         for dup in {k for k in keys if keys.count(k) > 1}:
-            problems.append(Problem(f"{path}.fields", f"duplicate field {dup!r}"))
-        entities.append(
-            Entity(key=key, name=_str(raw, "name", path, problems), fields=tuple(fields))
-        )
-    if problems:
-        raise InvalidDefinition(problems)
+            found.add(f"{path}.fields", f"duplicate field {dup!r}")
+        entities.append(Entity(key=key, name=_str(raw, "name", path, found), fields=tuple(fields)))
+    if found.problems:
+        raise InvalidDefinition(found.problems)
     return entities
 
 
@@ -89,120 +105,199 @@ def dump_entity(entity: Entity) -> dict[str, Any]:
     return {"key": entity.key, "name": entity.name, "fields": fields}
 
 
-def _field(raw: Any, path: str, problems: list[Problem]) -> Field:
+def _field(raw: Any, path: str, found: _Found) -> Field:
     if not isinstance(raw, dict):
-        problems.append(Problem(path, "a field is a mapping"))
+        found.add(path, "a field is a mapping")
         return Field("", "", FieldType.TEXT)
-    key = _str(raw, "key", path, problems)
+    key = _str(raw, "key", path, found)
     if key and not KEY_PATTERN.match(key):
-        problems.append(Problem(f"{path}.key", "use lowercase letters, digits, - or _"))
+        found.add(f"{path}.key", "use lowercase letters, digits, - or _")
     try:
         field_type = FieldType(raw.get("type"))
     except ValueError:
         names = ", ".join(t.value for t in FieldType)
-        problems.append(Problem(f"{path}.type", f"unknown type {raw.get('type')!r}; use {names}"))
+        found.add(f"{path}.type", f"unknown type {raw.get('type')!r}; use {names}")
         field_type = FieldType.TEXT
     choices = raw.get("choices") or []
     if field_type is FieldType.CHOICE and (
         not isinstance(choices, list) or not choices or not all(isinstance(c, str) for c in choices)
     ):
-        problems.append(Problem(f"{path}.choices", "a choice field needs a list of text choices"))
+        found.add(f"{path}.choices", "a choice field needs a list of text choices")
         choices = []
-    return Field(key, _str(raw, "label", path, problems), field_type, tuple(choices))
+    return Field(key, _str(raw, "label", path, found), field_type, tuple(choices))
 
 
-def _parse_process(
-    data: Any, entities: Mapping[str, Entity]
-) -> tuple[Process | None, list[Problem]]:
+@dataclass
+class _Found:
+    """Problems met while reading, and the paths of the parts replaced by a placeholder."""
+
+    problems: list[Problem] = field(default_factory=list)
+    gaps: set[str] = field(default_factory=set)
+
+    def add(self, path: str, message: str, *, gap: bool = True) -> None:
+        self.problems.append(Problem(path, message))
+        if gap:
+            self.gaps.add(path)
+
+
+def _process(data: Any, entities: Mapping[str, Entity], found: _Found) -> Process | None:
     if not isinstance(data, dict):
-        return None, [Problem("", "a process definition is a mapping")]
-    problems: list[Problem] = []
-    unknown = set(data) - _PROCESS_KEYS
-    if unknown:
-        problems.append(Problem("", f"unknown keys: {', '.join(sorted(map(str, unknown)))}"))
-    key = _str(data, "key", "", problems)
-    name = _str(data, "name", "", problems)
-    description = data.get("description") or ""
-    if not isinstance(description, str):
-        problems.append(Problem("description", "expected text"))
-        description = ""
-    entity_key = _str(data, "entity", "", problems)
+        found.add("", "a process definition is a mapping")
+        return None
+    _unknown_keys(data, _PROCESS_KEYS, "", found)
+    key = _str(data, "key", "", found)
+    name = _str(data, "name", "", found)
+    description = _text(data, "description", "", found)
+    entity_key = _str(data, "entity", "", found)
     entity = entities.get(entity_key)
     if entity is None and entity_key:
-        problems.append(Problem("entity", f"unknown entity {entity_key!r}"))
+        found.add("entity", f"unknown entity {entity_key!r}")
     raw_stages = data.get("stages")
     if not isinstance(raw_stages, list):
-        problems.append(Problem("stages", "a process needs a list of stages"))
+        found.add("stages", "a process needs a list of stages")
         raw_stages = []
-    stages = [_stage(raw, f"stages[{i}]", problems) for i, raw in enumerate(raw_stages)]
-    if entity is None or problems:
-        return None, problems
-    process = Process(
+    stages = tuple(_stage(raw, f"stages[{i}]", found) for i, raw in enumerate(raw_stages))
+    return Process(
         key=key,
         name=name,
-        entity=entity,
-        stages=tuple(s for s in stages if s is not None),
+        # An unknown entity is reported; the rules about its fields are skipped.
+        entity=entity or Entity(entity_key, entity_key, ()),
+        stages=stages,
         description=description,
     )
-    return process, problems
 
 
-def _stage(raw: Any, path: str, problems: list[Problem]) -> Stage | None:
+def _stage(raw: Any, path: str, found: _Found) -> Stage:
     if not isinstance(raw, dict):
-        problems.append(Problem(path, "a stage is a mapping"))
-        return None
-    unknown = set(raw) - _STAGE_KEYS
-    if unknown:
-        problems.append(Problem(path, f"unknown keys: {', '.join(sorted(map(str, unknown)))}"))
+        found.add(path, "a stage is a mapping")
+        return Stage(key="", name="", category=StageCategory.QUALIFY)
+    _unknown_keys(raw, _STAGE_KEYS, path, found)
+    key = _str(raw, "key", path, found)
+    name = _str(raw, "name", path, found)
     try:
         category = StageCategory(raw.get("category"))
     except ValueError:
         names = ", ".join(c.value for c in StageCategory)
         msg = f"unknown category {raw.get('category')!r}; use one of {names}"
-        problems.append(Problem(f"{path}.category", msg))
+        found.add(f"{path}.category", msg)
         category = StageCategory.QUALIFY
-    steps = []
-    for j, step in enumerate(raw.get("steps") or []):
-        step_path = f"{path}.steps[{j}]"
-        if not isinstance(step, dict) or not isinstance(step.get("field"), str):
-            problems.append(Problem(step_path, "a step names a field"))
-            continue
-        required = step.get("required", False)
-        if not isinstance(required, bool):
-            problems.append(Problem(f"{step_path}.required", "expected true or false"))
-        steps.append(Step(field=step["field"], required=required is True))
-    branches = []
-    for j, branch in enumerate(raw.get("branches") or []):
-        branch_path = f"{path}.branches[{j}]"
-        if not isinstance(branch, dict) or not isinstance(branch.get("to"), str):
-            problems.append(Problem(branch_path, "a branch has a target stage `to` and a `when`"))
-            continue
-        when, found = conditions.parse(branch.get("when"), f"{branch_path}.when")
-        problems += found
-        if when is not None:
-            branches.append(Branch(when=when, to=branch["to"]))
+    guidance = _text(raw, "guidance", path, found)
+    steps = tuple(
+        _step(item, item_path, found) for item_path, item in _items(raw, "steps", path, found)
+    )
     next_key = raw.get("next")
     if next_key is not None and not isinstance(next_key, str):
-        problems.append(Problem(f"{path}.next", "expected a stage key"))
+        found.add(f"{path}.next", "expected a stage key")
         next_key = None
-    guidance = raw.get("guidance") or ""
-    if not isinstance(guidance, str):
-        problems.append(Problem(f"{path}.guidance", "expected text"))
-        guidance = ""
+    branches = tuple(
+        _branch(item, item_path, found) for item_path, item in _items(raw, "branches", path, found)
+    )
     return Stage(
-        key=_str(raw, "key", path, problems),
-        name=_str(raw, "name", path, problems),
+        key=key,
+        name=name,
         category=category,
         guidance=guidance,
-        steps=tuple(steps),
+        steps=steps,
         next=next_key,
-        branches=tuple(branches),
+        branches=branches,
     )
 
 
-def _str(raw: dict[str, Any], key: str, path: str, problems: list[Problem]) -> str:
+def _step(raw: Any, path: str, found: _Found) -> Step:
+    if not isinstance(raw, dict) or not isinstance(raw.get("field"), str) or not raw["field"]:
+        found.add(path, "a step names a field")
+        return Step(field="")
+    _unknown_keys(raw, _STEP_KEYS, path, found)
+    required = raw.get("required", False)
+    if not isinstance(required, bool):
+        found.add(f"{path}.required", "expected true or false")
+    return Step(field=raw["field"], required=required is True)
+
+
+def _branch(raw: Any, path: str, found: _Found) -> Branch:
+    if not isinstance(raw, dict):
+        found.add(path, "a branch is a mapping with `to` and `when`")
+        return Branch(when=_UNREAD, to="")
+    _unknown_keys(raw, _BRANCH_KEYS, path, found)
+    to = raw.get("to")
+    if not isinstance(to, str) or not to:
+        found.add(f"{path}.to", "a branch needs a target stage `to`")
+        to = ""
+    if raw.get("when") is None:
+        # Without a condition the branch would always be taken, like the stage's `next`.
+        found.add(f"{path}.when", "a stage has one default, its `next`; this branch needs a `when`")
+        return Branch(when=_UNREAD, to=to)
+    when, problems = conditions.parse(raw["when"], f"{path}.when")
+    for problem in problems:
+        found.add(problem.path, problem.message)
+    if when is None:
+        found.gaps.add(f"{path}.when")
+        return Branch(when=_UNREAD, to=to)
+    return Branch(when=when, to=to)
+
+
+def _items(raw: dict[str, Any], key: str, path: str, found: _Found) -> list[tuple[str, Any]]:
+    """The entries of an optional list in a stage, each with its path."""
+    items = raw.get(key)
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        found.add(f"{path}.{key}", f"expected a list of {key}")
+        return []
+    return [(f"{path}.{key}[{i}]", item) for i, item in enumerate(items)]
+
+
+def _unknown_keys(raw: dict[Any, Any], known: tuple[str, ...], path: str, found: _Found) -> None:
+    unknown = set(raw) - set(known)
+    if unknown:
+        # The rest of the part is still read, so this is no gap.
+        found.add(path, f"unknown keys: {', '.join(sorted(map(str, unknown)))}", gap=False)
+
+
+def _text(raw: dict[str, Any], key: str, path: str, found: _Found) -> str:
+    """An optional text; missing is empty."""
     value = raw.get(key)
-    if not isinstance(value, str) or not value.strip():
-        problems.append(Problem(f"{path}.{key}" if path else key, f"{key} is required"))
-        return ""
-    return value
+    if value is None or isinstance(value, str):
+        return value or ""
+    found.add(f"{path}.{key}" if path else key, "expected text")
+    return ""
+
+
+# Where a path sits in a file written in the canonical order: the parts of the process,
+# a stage, a step and a branch each keep their relative order in this one list.
+_ORDER = {
+    name: rank
+    for rank, name in enumerate(
+        (
+            *("key", "name", "entity", "category", "description", "guidance", "stages"),
+            *("steps", "field", "required", "next", "branches", "to", "when"),
+        )
+    )
+}
+_PART = re.compile(r"\[(\d+)\]|([^.\[]+)")
+
+
+def _position(problem: Problem) -> tuple[tuple[int, int, str], ...]:
+    return tuple(
+        (0, int(index), "") if index else (1, _ORDER.get(name, len(_ORDER)), name)
+        for index, name in _PART.findall(problem.path)
+    )
+
+
+def _capped(problems: list[Problem]) -> list[Problem]:
+    if len(problems) <= MAX_PROBLEMS:
+        return problems
+    more = len(problems) - MAX_PROBLEMS
+    return [*problems[:MAX_PROBLEMS], Problem("", f"{more} more problems not listed")]
+
+
+def _str(raw: dict[str, Any], key: str, path: str, found: _Found) -> str:
+    """A required text."""
+    value = raw.get(key)
+    if isinstance(value, str) and value.strip():
+        return value
+    where = f"{path}.{key}" if path else key
+    found.add(
+        where, f"{key} is required" if value is None or isinstance(value, str) else "expected text"
+    )
+    return ""

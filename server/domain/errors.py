@@ -8,7 +8,9 @@ Each error carries the data a client needs to act on it, not only prose.
     ├── StageGateBlocked         required steps of the stage are not done
     ├── InvalidTransition        the move is not allowed from the current state
     ├── VersionConflict          the object changed since the caller read it
-    └── InvalidDefinition        a process definition breaks the rules
+    ├── InvalidDefinition        a process definition breaks the rules
+    ├── InvalidMigration         a stage mapping would strand instances
+    └── FieldInUse               a field's type cannot change under published processes
 """
 
 from __future__ import annotations
@@ -98,3 +100,18 @@ class InvalidDefinition(DomainError):
     def __init__(self, problems: Sequence[Problem]) -> None:
         super().__init__("; ".join(f"{p.path}: {p.message}" for p in problems))
         self.problems = tuple(problems)
+
+
+class InvalidMigration(DomainError):
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        super().__init__("; ".join(f"{p.path}: {p.message}" for p in problems))
+        self.problems = tuple(problems)
+
+
+class FieldInUse(DomainError):
+    def __init__(self, entity: str, field: str, processes: Sequence[str]) -> None:
+        names = ", ".join(processes)
+        super().__init__(f"{entity}.{field} is used by published processes: {names}")
+        self.entity = entity
+        self.field = field
+        self.processes = tuple(processes)

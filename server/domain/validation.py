@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from server.domain.conditions import check
 from server.domain.errors import Problem
@@ -10,20 +11,45 @@ from server.domain.process import Branch, Process, Stage
 
 MAX_STAGES = 30
 MAX_STEPS = 30
+MAX_BRANCHES = 10
 MAX_NAME = 100
+MAX_DESCRIPTION = 2000
 MAX_GUIDANCE = 2000
 KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 
+_PATH_PARTS = re.compile(r"[.\[]")
 
-def validate(process: Process) -> tuple[Process, list[Problem]]:
+
+@dataclass(frozen=True)
+class Gaps:
+    """The parts reading the file form could not supply, each already reported.
+
+    `paths` name the parts replaced by a placeholder (`stages[1]`, `stages[0].next`); a rule
+    faulting one of them, or anything inside, would only repeat that problem. `entity` is
+    true when the entity is unknown: the rules about its fields are skipped.
+    """
+
+    paths: frozenset[str] = frozenset()
+    entity: bool = False
+
+    def cover(self, path: str) -> bool:
+        """Whether `path` is a gap or lies inside one."""
+        ends = [m.start() for m in _PATH_PARTS.finditer(path)]
+        return any(path[:end] in self.paths for end in [*ends, len(path)])
+
+
+def validate(process: Process, *, gaps: Gaps | None = None) -> tuple[Process, list[Problem]]:
     """Check every rule; return the process with canonical condition values and all problems."""
+    gaps = gaps or Gaps()
     problems: list[Problem] = []
     if not KEY_PATTERN.match(process.key):
         problems.append(Problem("key", "use 1-64 lowercase letters, digits, - or _"))
     problems += _name(process.name, "name")
+    if len(process.description) > MAX_DESCRIPTION:
+        problems.append(Problem("description", f"at most {MAX_DESCRIPTION} characters"))
     if not process.stages:
         problems.append(Problem("stages", "a process needs at least one stage"))
-        return process, problems
+        return process, _uncovered(problems, gaps)
     if len(process.stages) > MAX_STAGES:
         problems.append(
             Problem("stages", f"at most {MAX_STAGES} stages, got {len(process.stages)}")
@@ -35,7 +61,7 @@ def validate(process: Process) -> tuple[Process, list[Problem]]:
         if stage.key in seen:
             problems.append(Problem(f"{path}.key", f"duplicate stage key {stage.key!r}"))
         seen.add(stage.key)
-        checked, found = _stage(process, stage, path)
+        checked, found = _stage(process, stage, path, gaps)
         stages.append(checked)
         problems += found
     process = Process(
@@ -48,12 +74,18 @@ def validate(process: Process) -> tuple[Process, list[Problem]]:
         version=process.version,
         status=process.status,
     )
-    # The graph walk recurses; past the stage limit it is not worth (or safe) doing.
+    # The graph walk recurses; past the stage limit it is not worth (or safe) doing. With a
+    # stage missing or a target unknown, unreachable stages would only echo that mistake.
     too_many = len(process.stages) > MAX_STAGES
+    unkeyed = any(not s.key for s in process.stages)
     dangling = any(process.stage(t) is None for s in process.stages for t in s.targets())
-    if not too_many and not dangling:
+    if not too_many and not unkeyed and not dangling:
         problems += _graph(process)
-    return process, problems
+    return process, _uncovered(problems, gaps)
+
+
+def _uncovered(problems: list[Problem], gaps: Gaps) -> list[Problem]:
+    return [p for p in problems if not gaps.cover(p.path)] if gaps.paths else problems
 
 
 def _name(name: str, path: str) -> list[Problem]:
@@ -64,7 +96,7 @@ def _name(name: str, path: str) -> list[Problem]:
     return []
 
 
-def _stage(process: Process, stage: Stage, path: str) -> tuple[Stage, list[Problem]]:
+def _stage(process: Process, stage: Stage, path: str, gaps: Gaps) -> tuple[Stage, list[Problem]]:
     problems: list[Problem] = []
     if not KEY_PATTERN.match(stage.key):
         problems.append(Problem(f"{path}.key", "use 1-64 lowercase letters, digits, - or _"))
@@ -78,7 +110,7 @@ def _stage(process: Process, stage: Stage, path: str) -> tuple[Stage, list[Probl
     fields: set[str] = set()
     for j, step in enumerate(stage.steps):
         step_path = f"{path}.steps[{j}]"
-        if process.entity.field(step.field) is None:
+        if not gaps.entity and process.entity.field(step.field) is None:
             msg = f"unknown field {step.field!r} of {process.entity.key}"
             problems.append(Problem(f"{step_path}.field", msg))
         if step.field in fields:
@@ -88,13 +120,21 @@ def _stage(process: Process, stage: Stage, path: str) -> tuple[Stage, list[Probl
         problems.append(Problem(f"{path}.next", f"unknown stage {stage.next!r}"))
     if stage.branches and stage.next is None:
         problems.append(Problem(f"{path}.next", "a stage with branches needs a default next stage"))
+    if len(stage.branches) > MAX_BRANCHES:
+        problems.append(
+            Problem(
+                f"{path}.branches", f"at most {MAX_BRANCHES} branches, got {len(stage.branches)}"
+            )
+        )
     branches = []
     for j, branch in enumerate(stage.branches):
         branch_path = f"{path}.branches[{j}]"
         if process.stage(branch.to) is None:
             problems.append(Problem(f"{branch_path}.to", f"unknown stage {branch.to!r}"))
-        when, found = check(branch.when, process.entity, f"{branch_path}.when")
-        problems += found
+        when = branch.when
+        if not gaps.entity and not gaps.cover(f"{branch_path}.when"):
+            when, found = check(branch.when, process.entity, f"{branch_path}.when")
+            problems += found
         branches.append(Branch(when=when, to=branch.to))
     checked = Stage(
         key=stage.key,

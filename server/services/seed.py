@@ -5,10 +5,9 @@ from __future__ import annotations
 from importlib import resources
 from typing import Any
 
-import yaml
-
 from server.domain.definition import load_entities, load_process
 from server.domain.fields import Entity
+from server.domain.files import load_text
 from server.domain.process import Process
 from server.services import instances, queries, records
 from server.services.runtime import Runtime, utcnow
@@ -20,7 +19,7 @@ def template_files() -> dict[str, Any]:
     """The shipped definitions by file name, parsed from YAML."""
     folder = resources.files("server.templates")
     return {
-        item.name: yaml.safe_load(item.read_text(encoding="utf-8"))
+        item.name: load_text(item.read_text(encoding="utf-8"), "yaml")
         for item in sorted(folder.iterdir(), key=lambda i: i.name)
         if item.name.endswith(".yaml")
     }

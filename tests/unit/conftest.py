@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from server.domain.definition import load_entities, load_process
 from server.domain.fields import Entity, Field, FieldType
+from server.domain.files import load_text
 from server.domain.process import Process
 from server.domain.record import Record, create_record
 
@@ -122,7 +122,7 @@ def make_record() -> Callable[..., Record]:
 @pytest.fixture(scope="session")
 def catalogue() -> dict[str, Entity]:
     """The shipped entities, by key."""
-    data = yaml.safe_load((TEMPLATES / "entities.yaml").read_text(encoding="utf-8"))
+    data = load_text((TEMPLATES / "entities.yaml").read_text(encoding="utf-8"), "yaml")
     return {entity.key: entity for entity in load_entities(data)}
 
 
@@ -130,6 +130,6 @@ def catalogue() -> dict[str, Entity]:
 def template_data() -> dict[str, Any]:
     """The file form of every shipped process, by file name."""
     return {
-        name: yaml.safe_load((TEMPLATES / name).read_text(encoding="utf-8"))
+        name: load_text((TEMPLATES / name).read_text(encoding="utf-8"), "yaml")
         for name in TEMPLATE_FILES
     }

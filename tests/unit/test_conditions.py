@@ -3,6 +3,7 @@ import datetime as dt
 import pytest
 
 from server.domain.conditions import (
+    MAX_DEPTH,
     All,
     AnyOf,
     Compare,
@@ -14,6 +15,7 @@ from server.domain.conditions import (
     fields_of,
     parse,
 )
+from server.domain.errors import Problem
 
 
 def compare(field: str, op: str, value: object = None) -> Compare:
@@ -162,6 +164,35 @@ def test_parse_refuses_malformed_conditions(data, message):
     assert len(problems) == 1
     assert problems[0].path == "stages[0].branches[0].when"
     assert problems[0].message.startswith(message)
+
+
+def test_parse_reads_groups_nested_up_to_the_limit_and_refuses_one_more():
+    def nested(depth: int) -> dict:
+        data: dict = {"field": "title", "op": "is_set"}
+        for i in range(depth):
+            data = {"not": data} if i % 2 else {"all": [data]}
+        return data
+
+    condition, problems = parse(nested(MAX_DEPTH), "when")
+    assert problems == []
+    assert condition is not None and fields_of(condition) == {"title"}
+    condition, problems = parse(nested(MAX_DEPTH + 1), "when")
+    assert condition is None
+    assert problems == [
+        Problem(
+            "when.all[0].not.all[0].not.all[0].not.all[0].not",
+            "groups (all, any, not) nest at most 8 deep",
+        )
+    ]
+
+
+def test_parse_refuses_a_hostile_nesting_without_recursing_through_it():
+    data: dict = {"field": "title", "op": "is_set"}
+    for _ in range(100_000):
+        data = {"not": data}
+    condition, problems = parse(data, "when")
+    assert condition is None
+    assert [p.message for p in problems] == ["groups (all, any, not) nest at most 8 deep"]
 
 
 def test_parse_reports_every_nested_problem_with_its_path():

@@ -24,6 +24,9 @@ def flow(*stages: dict[str, Any], **extra: Any) -> dict[str, Any]:
     }
 
 
+IS_SET = {"when": {"field": "title", "op": "is_set"}}
+
+
 def problems_of(data: Any, entity: Entity) -> list[Problem]:
     with pytest.raises(InvalidDefinition) as exc:
         load_process(data, {entity.key: entity})
@@ -170,8 +173,31 @@ stages:
             Problem("stages[0].steps[0].required", "expected true or false"),
         ),
         (
-            flow(stage("a", next="b", branches=[{"when": {"field": "title", "op": "is_set"}}])),
-            Problem("stages[0].branches[0]", "a branch has a target stage `to` and a `when`"),
+            flow(
+                stage("a", next="b", branches=[{"when": {"field": "title", "op": "is_set"}}]),
+                stage("b"),
+            ),
+            Problem("stages[0].branches[0].to", "a branch needs a target stage `to`"),
+        ),
+        (
+            flow(stage("a", next="b", branches=["b"]), stage("b")),
+            Problem("stages[0].branches[0]", "a branch is a mapping with `to` and `when`"),
+        ),
+        (
+            flow(stage("a", next="b", branches=[{**IS_SET, "to": "b", "if": 1}]), stage("b")),
+            Problem("stages[0].branches[0]", "unknown keys: if"),
+        ),
+        (
+            flow(stage("a", steps=[{"field": "title", "requried": True}])),
+            Problem("stages[0].steps[0]", "unknown keys: requried"),
+        ),
+        (
+            flow(stage("a", steps="title")),
+            Problem("stages[0].steps", "expected a list of steps"),
+        ),
+        (
+            flow(stage("a", next="b", branches={"to": "b"}), stage("b")),
+            Problem("stages[0].branches", "expected a list of branches"),
         ),
         (flow(stage("a", next=2)), Problem("stages[0].next", "expected a stage key")),
         (flow(stage("a", guidance=3)), Problem("stages[0].guidance", "expected text")),
@@ -191,7 +217,7 @@ stages:
             ),
         ),
         (
-            flow(stage("a", next="b", branches=[{"to": "b"}]), stage("b")),
+            flow(stage("a", next="b", branches=[{"to": "b", "when": "always"}]), stage("b")),
             Problem("stages[0].branches[0].when", "a condition is a mapping"),
         ),
     ],
@@ -215,13 +241,15 @@ def test_every_malformed_part_is_reported_at_once(deal):
             ),
         ],
     }
-    assert [p.path for p in problems_of(data, deal)] == [
-        "",
-        "name",
-        "stages[0].category",
-        "stages[1]",
-        "stages[1].steps[0]",
-        "stages[1].branches[0].when.any[0]",
+    assert [(p.path, p.message[:30]) for p in problems_of(data, deal)] == [
+        ("", "unknown keys: colour"),
+        ("name", "name is required"),
+        ("stages[0].category", "unknown category 'WIN'; use on"),
+        ("stages[1]", "unknown keys: owner"),
+        ("stages[1]", "cycle: qualify -> close -> qua"),
+        ("stages[1].steps[0]", "a step names a field"),
+        ("stages[1].next", "a stage with branches needs a "),
+        ("stages[1].branches[0].when.any[0]", "unknown operator 'like'; use o"),
     ]
 
 

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from server.domain.definition import dump_process, load_process
+from server.domain.files import dump_text, load_text
 from server.domain.instance import advance, start
 from server.domain.process import next_stage
 from server.domain.record import create_record
@@ -46,6 +47,22 @@ def test_each_template_round_trips(name, template_data, catalogue):
     assert load_process(dumped, catalogue) == process
     assert dump_process(load_process(dumped, catalogue)) == dumped
     assert load_process(yaml.safe_load(yaml.safe_dump(dumped)), catalogue) == process
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_each_template_is_stored_in_the_canonical_text_form(name, catalogue):
+    text = (TEMPLATES / name).read_text(encoding="utf-8")
+    process = load_process(load_text(text, "yaml"), catalogue)
+    assert dump_text(dump_process(process), "yaml") == text
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_each_template_round_trips_through_json(name, template_data, catalogue):
+    dumped = dump_process(load_process(template_data[name], catalogue))
+    assert dumped == template_data[name]
+    text = dump_text(dumped, "json")
+    assert load_text(text, "json") == dumped
+    assert dump_process(load_process(load_text(text, "json"), catalogue)) == dumped
 
 
 def test_opportunity_sales_is_the_classic_four_stages(template_data, catalogue):

@@ -4,11 +4,17 @@ from typing import Any
 import pytest
 
 from server.domain.conditions import Compare, Operator
-from server.domain.definition import load_process
+from server.domain.definition import MAX_PROBLEMS, load_process
 from server.domain.errors import InvalidDefinition, Problem
 from server.domain.fields import Entity, Field, FieldType
 from server.domain.process import Branch, Process, ProcessStatus, Stage, StageCategory
-from server.domain.validation import MAX_STAGES, MAX_STEPS, validate
+from server.domain.validation import (
+    MAX_BRANCHES,
+    MAX_DESCRIPTION,
+    MAX_STAGES,
+    MAX_STEPS,
+    validate,
+)
 
 
 def stage(key: str, **extra: Any) -> dict[str, Any]:
@@ -193,6 +199,77 @@ def test_at_most_thirty_steps_in_a_stage():
     ]
 
 
+def test_at_most_ten_branches_in_a_stage(deal):
+    def fan(n: int) -> list[dict[str, Any]]:
+        targets = [f"t{i}" for i in range(n)]
+        return [
+            stage("a", next="z", branches=[branch(t) for t in targets]),
+            *(stage(t, next="z") for t in targets),
+            stage("z"),
+        ]
+
+    ok = load_process(flow(*fan(MAX_BRANCHES)), {"deal": deal})
+    assert len(ok.stages[0].branches) == MAX_BRANCHES
+    assert problems_of(flow(*fan(MAX_BRANCHES + 1)), deal) == [
+        Problem("stages[0].branches", "at most 10 branches, got 11")
+    ]
+
+
+def test_a_description_of_at_most_two_thousand_characters(deal):
+    ok = load_process(flow(stage("a"), description="d" * MAX_DESCRIPTION), {"deal": deal})
+    assert len(ok.description) == MAX_DESCRIPTION
+    assert problems_of(flow(stage("a"), description="d" * (MAX_DESCRIPTION + 1)), deal) == [
+        Problem("description", "at most 2000 characters")
+    ]
+
+
+def test_a_hostile_file_gets_a_bounded_list_of_problems(deal):
+    problems = problems_of(flow(*["not a stage"] * 500), deal)
+    assert len(problems) == MAX_PROBLEMS + 1
+    assert problems[0] == Problem("stages", "at most 30 stages, got 500")
+    assert problems[-1] == Problem("", "401 more problems not listed")
+
+
+def test_an_unknown_entity_skips_the_rules_about_its_fields(deal):
+    when = {"field": "colour", "op": "gt", "value": "red"}
+    stages = [
+        stage("a", steps=[{"field": "colour"}, {"field": "colour"}], next="b"),
+        stage("b", next="c", branches=[branch("nowhere", when)]),
+        stage("c"),
+    ]
+    assert problems_of(flow(*stages, entity="ticket"), deal) == [
+        Problem("entity", "unknown entity 'ticket'"),
+        Problem("stages[0].steps[1].field", "field 'colour' asked twice"),
+        Problem("stages[1].branches[0].to", "unknown stage 'nowhere'"),
+    ]
+
+
+def test_a_stage_that_cannot_be_read_leaves_no_follow_on_problems(deal):
+    # Without stage 1, stage 2 would look unreachable; without a key, stage 3 too.
+    stages = [
+        stage("a", next="b"),
+        ["b"],
+        {"name": "C", "category": "CLOSE", "next": "d"},
+        stage("d"),
+    ]
+    assert problems_of(flow(*stages), deal) == [
+        Problem("stages[0].next", "unknown stage 'b'"),
+        Problem("stages[1]", "a stage is a mapping"),
+        Problem("stages[2].key", "key is required"),
+    ]
+
+
+def test_a_branch_with_a_broken_condition_still_counts_as_a_route(deal):
+    when = {"field": "amount", "op": "between", "value": [1, 2]}
+    stages = [stage("a", next="c", branches=[branch("b", when)]), stage("b", next="c"), stage("c")]
+    assert problems_of(flow(*stages), deal) == [
+        Problem(
+            "stages[0].branches[0].when",
+            "unknown operator 'between'; use one of eq, ne, gt, gte, lt, lte, in, contains, is_set",
+        )
+    ]
+
+
 @pytest.mark.parametrize(
     ("changes", "problem"),
     [
@@ -231,9 +308,9 @@ def test_every_problem_is_reported_at_once(deal):
             "stages[1].branches[0].when.any[1]",
             "gt needs a number, money or date field; title is text",
         ),
-        Problem("stages[3].next", "a stage with branches needs a default next stage"),
-        Problem("stages[3]", "stage 'orphan' cannot be reached from the first stage"),
         Problem("stages[2]", "cycle: develop -> approve -> develop"),
+        Problem("stages[3]", "stage 'orphan' cannot be reached from the first stage"),
+        Problem("stages[3].next", "a stage with branches needs a default next stage"),
     ]
 
 

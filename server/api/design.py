@@ -1,0 +1,358 @@
+"""Designing processes through the API: drafts, publishing, migration, files and fields."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, cast
+
+import strawberry
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from server.api.context import ctx
+from server.api.definitions import Entity, Problem, Process, ProcessDraft, Step
+from server.api.enums import FieldType
+from server.api.errors import (
+    FieldInUse,
+    InvalidDefinition,
+    InvalidMigration,
+    InvalidValue,
+    NotFound,
+    VersionConflict,
+)
+from server.api.ids import parse_id
+from server.api.instances import Instance
+from server.domain.errors import DomainError
+from server.services import design, queries
+
+# Inputs
+
+
+@strawberry.input
+class CreateProcessInput:
+    definition: JSON | None = strawberry.field(
+        default=None, description="The definition in file form; it may be incomplete."
+    )
+    template: str | None = strawberry.field(
+        default=None, description="Start from this ready-to-use process instead."
+    )
+    key: str | None = strawberry.field(default=None, description="The new process's key.")
+
+
+@strawberry.input
+class UpdateProcessInput:
+    process_id: strawberry.ID
+    definition: JSON
+    expected_version: int | None = strawberry.field(
+        default=None, description="The draft version read; refuse if someone saved since."
+    )
+
+
+@strawberry.input
+class DraftInput:
+    process_id: strawberry.ID
+    expected_version: int | None = None
+
+
+@strawberry.input
+class StageMapping:
+    from_: str = strawberry.field(name="from")
+    to: str
+
+
+@strawberry.input
+class MigrateInstancesInput:
+    process_id: strawberry.ID
+    from_version: int
+    to_version: int
+    stage_mapping: list[StageMapping] = strawberry.field(
+        default_factory=list,
+        description="Where instances on a stage go; unmapped stages keep their key.",
+    )
+    dry_run: bool = strawberry.field(default=True, description="Only report what would happen.")
+
+
+@strawberry.input
+class ImportProcessInput:
+    definition: JSON
+    publish: bool = False
+
+
+@strawberry.input
+class SaveFieldInput:
+    entity: str
+    key: str
+    label: str
+    type: FieldType
+    choices: list[str] | None = None
+
+
+# Results
+
+
+@strawberry.type
+class Template:
+    key: str
+    name: str
+    entity: str
+    description: str
+    definition: JSON
+
+
+@strawberry.type
+class ProcessDraftSaved:
+    draft: ProcessDraft
+
+
+@strawberry.type
+class ProcessPublished:
+    process: Process
+
+
+@strawberry.type
+class ProcessStatusChanged:
+    process: Process
+
+
+@strawberry.type
+class ProcessesReordered:
+    processes: list[Process]
+
+
+@strawberry.type
+class MigratedInstance:
+    instance: Instance = strawberry.field(description="As it is (or would be) after migrating.")
+    from_stage: str
+    to_stage: str
+    missing_steps: list[Step] = strawberry.field(
+        description="Required steps of the new stage not done."
+    )
+
+
+@strawberry.type
+class InstancesMigrated:
+    dry_run: bool
+    instances: list[MigratedInstance]
+
+
+@strawberry.type
+class ProcessImported:
+    process: Process | None = strawberry.field(description="Set when published.")
+    draft: ProcessDraft | None = strawberry.field(description="Set when left as a draft.")
+
+
+@strawberry.type
+class FieldSaved:
+    entity: Entity
+
+
+SaveDraftResult = Annotated[
+    ProcessDraftSaved | InvalidDefinition | NotFound | VersionConflict,
+    strawberry.union("SaveDraftResult"),
+]
+PublishProcessResult = Annotated[
+    ProcessPublished | InvalidDefinition | NotFound | VersionConflict,
+    strawberry.union("PublishProcessResult"),
+]
+ProcessStatusResult = Annotated[
+    ProcessStatusChanged | NotFound, strawberry.union("ProcessStatusResult")
+]
+ReorderProcessesResult = Annotated[
+    ProcessesReordered | InvalidValue, strawberry.union("ReorderProcessesResult")
+]
+MigrateInstancesResult = Annotated[
+    InstancesMigrated | InvalidMigration | NotFound | VersionConflict,
+    strawberry.union("MigrateInstancesResult"),
+]
+ImportProcessResult = Annotated[
+    ProcessImported | InvalidDefinition | NotFound | VersionConflict,
+    strawberry.union("ImportProcessResult"),
+]
+SaveFieldResult = Annotated[
+    FieldSaved | InvalidDefinition | FieldInUse | NotFound, strawberry.union("SaveFieldResult")
+]
+
+
+def _template(t: design.Template) -> Template:
+    data: dict[str, Any] = t.definition
+    return Template(
+        key=t.key,
+        name=data.get("name", t.key),
+        entity=data.get("entity", ""),
+        description=data.get("description", ""),
+        definition=cast(JSON, data),
+    )
+
+
+@strawberry.type
+class DesignQuery:
+    @strawberry.field(description="Ready-to-use processes to start a design from.")
+    def templates(self) -> list[Template]:
+        return [_template(t) for t in design.templates()]
+
+    @strawberry.field(description="Open drafts, new processes and edits of published ones.")
+    async def drafts(self, info: Info, first: int = 50) -> list[ProcessDraft]:
+        found = await ctx(info).runtime.catalog.drafts(first=queries.check_page(first))
+        return [ProcessDraft.from_domain(d) for d in found]
+
+    @strawberry.field(
+        description="A process as a designer edits it: its draft, else its current version."
+    )
+    async def design(self, info: Info, process_id: strawberry.ID) -> ProcessDraft | None:
+        try:
+            draft = await ctx(info).runtime.catalog.draft(parse_id("Process", process_id))
+        except DomainError:
+            return None
+        return ProcessDraft.from_domain(draft)
+
+    @strawberry.field(description="A published version in file form (default: the current one).")
+    async def export_process(
+        self, info: Info, process_id: strawberry.ID, version: int | None = None
+    ) -> JSON | None:
+        try:
+            data = await design.export_process(
+                ctx(info).runtime, process_id=parse_id("Process", process_id), version=version
+            )
+            return cast(JSON, data)
+        except DomainError:
+            return None
+
+
+@strawberry.type
+class DesignMutation:
+    @strawberry.mutation(description="A new process as a draft, from a definition or a template.")
+    async def create_process(self, info: Info, input: CreateProcessInput) -> SaveDraftResult:
+        draft = await design.create_process(
+            ctx(info).runtime,
+            definition=input.definition,
+            template=input.template,
+            key=input.key,
+            by=ctx(info).actor,
+        )
+        return ProcessDraftSaved(draft=ProcessDraft.from_domain(draft))
+
+    @strawberry.mutation(
+        description="Save the draft; a published process gets a draft, its version stays."
+    )
+    async def update_process(self, info: Info, input: UpdateProcessInput) -> SaveDraftResult:
+        draft = await design.update_process(
+            ctx(info).runtime,
+            process_id=parse_id("Process", input.process_id),
+            definition=input.definition,
+            expected_version=input.expected_version,
+            by=ctx(info).actor,
+        )
+        return ProcessDraftSaved(draft=ProcessDraft.from_domain(draft))
+
+    @strawberry.mutation(description="Drop the open draft of a published process.")
+    async def discard_draft(self, info: Info, input: DraftInput) -> SaveDraftResult:
+        draft = await design.discard_draft(
+            ctx(info).runtime,
+            process_id=parse_id("Process", input.process_id),
+            expected_version=input.expected_version,
+            by=ctx(info).actor,
+        )
+        return ProcessDraftSaved(draft=ProcessDraft.from_domain(draft))
+
+    @strawberry.mutation(description="Validate the draft and make it the next immutable version.")
+    async def publish_process(self, info: Info, input: DraftInput) -> PublishProcessResult:
+        process = await design.publish_process(
+            ctx(info).runtime,
+            process_id=parse_id("Process", input.process_id),
+            expected_version=input.expected_version,
+            by=ctx(info).actor,
+        )
+        return ProcessPublished(process=Process.from_domain(process))
+
+    @strawberry.mutation(description="No new instances; running ones carry on.")
+    async def deactivate_process(
+        self, info: Info, process_id: strawberry.ID
+    ) -> ProcessStatusResult:
+        return await _set_active(info, process_id, active=False)
+
+    @strawberry.mutation(description="Offer the process for new instances again.")
+    async def activate_process(self, info: Info, process_id: strawberry.ID) -> ProcessStatusResult:
+        return await _set_active(info, process_id, active=True)
+
+    @strawberry.mutation(
+        description="The order processes are offered in; the first active one is the default."
+    )
+    async def reorder_processes(
+        self, info: Info, entity: str, process_ids: list[strawberry.ID]
+    ) -> ReorderProcessesResult:
+        found = await design.reorder_processes(
+            ctx(info).runtime,
+            entity=entity,
+            process_ids=[parse_id("Process", i) for i in process_ids],
+        )
+        return ProcessesReordered(processes=[Process.from_domain(p) for p in found])
+
+    @strawberry.mutation(
+        description="Move instances between versions; one event per instance moved."
+    )
+    async def migrate_instances(
+        self, info: Info, input: MigrateInstancesInput
+    ) -> MigrateInstancesResult:
+        outcomes = await design.migrate_instances(
+            ctx(info).runtime,
+            process_id=parse_id("Process", input.process_id),
+            from_version=input.from_version,
+            to_version=input.to_version,
+            stage_mapping={m.from_: m.to for m in input.stage_mapping},
+            dry_run=input.dry_run,
+            by=ctx(info).actor,
+        )
+        target = await ctx(info).runtime.catalog.version(
+            parse_id("Process", input.process_id), input.to_version
+        )
+        return InstancesMigrated(
+            dry_run=input.dry_run,
+            instances=[
+                MigratedInstance(
+                    instance=Instance.from_domain(o.after),
+                    from_stage=o.before.active_stage,
+                    to_stage=o.after.active_stage,
+                    missing_steps=[Step.from_domain(s, target.entity) for s in o.missing],
+                )
+                for o in outcomes
+            ],
+        )
+
+    @strawberry.mutation(
+        description="A process from its file form; nothing is written if it breaks a rule."
+    )
+    async def import_process(self, info: Info, input: ImportProcessInput) -> ImportProcessResult:
+        draft = await design.import_process(
+            ctx(info).runtime,
+            definition=input.definition,
+            publish=input.publish,
+            by=ctx(info).actor,
+        )
+        if input.publish:
+            process = await ctx(info).runtime.catalog.process(draft.process_id)
+            return ProcessImported(process=Process.from_domain(process), draft=None)
+        return ProcessImported(process=None, draft=ProcessDraft.from_domain(draft))
+
+    @strawberry.mutation(description="Add a field to an entity or change one.")
+    async def save_field(self, info: Info, input: SaveFieldInput) -> SaveFieldResult:
+        field: dict[str, Any] = {"key": input.key, "label": input.label, "type": input.type.value}
+        if input.choices is not None:
+            field["choices"] = input.choices
+        entity = await design.save_field(
+            ctx(info).runtime, entity=input.entity, field=field, by=ctx(info).actor
+        )
+        return FieldSaved(entity=Entity.from_domain(entity))
+
+
+async def _set_active(
+    info: Info, process_id: strawberry.ID, *, active: bool
+) -> ProcessStatusChanged:
+    process = await design.set_active(
+        ctx(info).runtime,
+        process_id=parse_id("Process", process_id),
+        active=active,
+        by=ctx(info).actor,
+    )
+    return ProcessStatusChanged(process=Process.from_domain(process))
+
+
+__all__ = ["DesignMutation", "DesignQuery", "Problem"]

@@ -1,0 +1,113 @@
+"""Moving running instances from one published version of a process to another."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from server.domain.errors import InvalidMigration, Problem
+from server.domain.events import Event, EventKind
+from server.domain.instance import Instance, InstanceStatus, Visit
+from server.domain.process import Process, Step, missing_steps
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What migrating one instance does: where it lands and what it then lacks."""
+
+    before: Instance
+    after: Instance
+    missing: tuple[Step, ...]
+
+
+def check_mapping(
+    mapping: Mapping[str, str], source: Process, target: Process, instances: Sequence[Instance]
+) -> list[Problem]:
+    """Every reason the mapping cannot be applied to these instances, all at once."""
+    problems: list[Problem] = []
+    for i, (old, new) in enumerate(mapping.items()):
+        if source.stage(old) is None:
+            msg = f"version {source.version} has no stage {old!r}"
+            problems.append(Problem(f"stageMapping[{i}].from", msg))
+        if target.stage(new) is None:
+            msg = f"version {target.version} has no stage {new!r}"
+            problems.append(Problem(f"stageMapping[{i}].to", msg))
+    if problems:
+        return problems
+    stranded: dict[str, list[int]] = {}
+    for instance in instances:
+        if target.stage(mapping.get(instance.active_stage, instance.active_stage)) is None:
+            stranded.setdefault(instance.active_stage, []).append(instance.id or 0)
+    for stage, ids in stranded.items():
+        msg = (
+            f"version {target.version} has no stage {stage!r}, where {len(ids)} instance(s) "
+            f"stand ({', '.join(map(str, ids[:10]))}); map it to a stage of version {target.version}"
+        )
+        problems.append(Problem(f"stageMapping.{stage}", msg))
+    return problems
+
+
+def migrate(
+    instance: Instance,
+    target: Process,
+    mapping: Mapping[str, str],
+    values: Mapping[str, Any],
+    *,
+    now: dt.datetime,
+    by: str,
+) -> Outcome:
+    """The instance on `target`, its stage and path translated by `mapping`."""
+    stage_key = mapping.get(instance.active_stage, instance.active_stage)
+    stage = target.stage(stage_key)
+    if stage is None:
+        raise InvalidMigration([Problem("stageMapping", f"no stage {stage_key!r}")])
+    path: list[str] = []
+    for old in instance.path:
+        new = mapping.get(old, old)
+        if target.stage(new) is not None and new not in path:
+            path.append(new)
+    if stage_key in path:
+        del path[path.index(stage_key) + 1 :]
+    else:
+        path.append(stage_key)
+    moved = stage_key != instance.active_stage
+    visits = instance.visits
+    if moved and instance.status is InstanceStatus.ACTIVE:
+        closed = tuple(
+            replace(v, exited_at=now) if v.exited_at is None else v for v in instance.visits
+        )
+        visits = (*closed, Visit(len(closed), stage_key, now, None, by))
+    after = replace(
+        instance,
+        process_version=target.version,
+        active_stage=stage_key,
+        path=tuple(path),
+        version=instance.version + 1,
+        active_since=now if moved else instance.active_since,
+        visits=visits,
+    )
+    missing = missing_steps(stage, values, target.entity)
+    return Outcome(before=instance, after=after, missing=missing)
+
+
+def event(outcome: Outcome, *, now: dt.datetime, by: str) -> Event:
+    before, after = outcome.before, outcome.after
+    return Event(
+        kind=EventKind.INSTANCE_MIGRATED,
+        actor=by,
+        at=now,
+        record_id=after.record_id,
+        instance_id=after.id,
+        process_id=after.process_id,
+        from_stage=before.active_stage,
+        to_stage=after.active_stage,
+        before={"version": before.process_version, "stage": before.active_stage},
+        after={
+            "version": after.process_version,
+            "stage": after.active_stage,
+            "path": list(after.path),
+            "missing": [step.field for step in outcome.missing],
+        },
+    )

@@ -1,0 +1,240 @@
+"""Designing processes: drafts, publishing, status and order, migration, files, fields."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from server.db import store
+from server.domain import draft as drafts
+from server.domain import migration
+from server.domain.definition import dump_entity, dump_process, load_entities, load_process
+from server.domain.draft import Draft
+from server.domain.errors import (
+    FieldInUse,
+    InvalidDefinition,
+    InvalidMigration,
+    InvalidValue,
+    NotFound,
+    Problem,
+)
+from server.domain.events import Event, EventKind
+from server.domain.fields import Entity
+from server.domain.process import Process, ProcessStatus
+from server.services import seed
+from server.services.runtime import Change, Runtime, check_version, commit, utcnow
+
+
+@dataclass(frozen=True)
+class Template:
+    key: str
+    definition: dict[str, Any]
+
+
+def templates() -> list[Template]:
+    """The ready-to-use processes a designer can start from."""
+    files = seed.template_files()
+    files.pop("entities.yaml", None)
+    return [Template(key=data["key"], definition=data) for data in files.values()]
+
+
+async def create_process(
+    rt: Runtime, *, definition: Any, template: str | None, key: str | None, by: str
+) -> Draft:
+    """A new process, as a draft: from a definition, or from a template under a new key."""
+    if template is not None:
+        found = {t.key: t for t in templates()}.get(template)
+        if found is None:
+            raise NotFound("Template", template)
+        definition = copy.deepcopy(found.definition)
+        definition["key"] = key or definition["key"]
+    elif key is not None and isinstance(definition, dict):
+        definition = {**definition, "key": key}
+    entities = await rt.catalog.entities()
+    process_key, entity = drafts.identity(definition, entities)
+    if await rt.catalog.find_key(process_key) is not None:
+        raise InvalidDefinition([Problem("key", f"a process {process_key!r} exists already")])
+    try:
+        return await rt.catalog.create_draft(
+            definition, key=process_key, entity=entity, by=by, now=utcnow()
+        )
+    except IntegrityError:  # created by someone else meanwhile
+        raise InvalidDefinition(
+            [Problem("key", f"a process {process_key!r} exists already")]
+        ) from None
+
+
+async def update_process(
+    rt: Runtime, *, process_id: int, definition: Any, expected_version: int | None, by: str
+) -> Draft:
+    """Replace the draft; editing a published process opens a draft, the version stays."""
+    draft = await rt.catalog.draft(process_id)
+    check_version("ProcessDraft", process_id, current=draft.version, expected=expected_version)
+    drafts.check_identity(
+        definition, key=draft.key, entity=draft.entity, published=draft.based_on > 0
+    )
+    return await rt.catalog.save_draft(draft, definition, by=by, now=utcnow())
+
+
+async def discard_draft(
+    rt: Runtime, *, process_id: int, expected_version: int | None, by: str
+) -> Draft:
+    """Drop the open draft of a published process; the process is as it was."""
+    draft = await rt.catalog.draft(process_id)
+    check_version("ProcessDraft", process_id, current=draft.version, expected=expected_version)
+    if draft.based_on == 0:
+        raise InvalidDefinition([Problem("", "a process never published has only its draft")])
+    return await rt.catalog.save_draft(draft, None, by=by, now=utcnow())
+
+
+async def publish_process(
+    rt: Runtime, *, process_id: int, expected_version: int | None, by: str
+) -> Process:
+    """Validate the draft (every problem at once) and make it the next immutable version."""
+    draft = await rt.catalog.draft(process_id)
+    check_version("ProcessDraft", process_id, current=draft.version, expected=expected_version)
+    if draft.updated_at is None:
+        raise InvalidDefinition([Problem("", "nothing to publish: the process has no draft")])
+    process = load_process(draft.definition, await rt.catalog.entities())
+    published: list[Process] = []
+
+    async def change() -> Change:
+        now = utcnow()
+        published.append(await rt.catalog.publish(draft, process, by=by, now=now))
+        event = Event(
+            kind=EventKind.PROCESS_PUBLISHED,
+            actor=by,
+            at=now,
+            process_id=process_id,
+            before={"version": draft.based_on},
+            after={"version": draft.based_on + 1},
+        )
+        return Change(event=event)
+
+    await commit(rt, change, kind=EventKind.PROCESS_PUBLISHED, by=by, idempotency_key=None)
+    return published[0]
+
+
+async def set_active(rt: Runtime, *, process_id: int, active: bool, by: str) -> Process:
+    """Deactivate: no new instances (running ones carry on). Activate: offered again."""
+    process = await rt.catalog.process(process_id)
+    status = ProcessStatus.ACTIVE if active else ProcessStatus.INACTIVE
+    if process.status is status:
+        return process
+    kind = EventKind.PROCESS_ACTIVATED if active else EventKind.PROCESS_DEACTIVATED
+
+    async def change() -> Change:
+        now = utcnow()
+        await rt.catalog.set_status(process_id, status, now=now)
+        before, after = {"status": process.status.value}, {"status": status.value}
+        event = Event(kind, by, now, process_id=process_id, before=before, after=after)
+        return Change(event=event)
+
+    await commit(rt, change, kind=kind, by=by, idempotency_key=None)
+    return await rt.catalog.process(process_id)
+
+
+async def reorder_processes(rt: Runtime, *, entity: str, process_ids: list[int]) -> list[Process]:
+    """Set the order processes are offered in; the first active one is the default."""
+    current = await rt.catalog.list_processes(entity=entity)
+    known = [p.id for p in current]
+    if sorted(process_ids) != sorted(known):  # type: ignore[type-var]
+        raise InvalidValue("processIds", f"list each published process of {entity} once")
+    async with in_transaction():
+        await rt.catalog.set_order(process_ids)
+    return await rt.catalog.list_processes(entity=entity)
+
+
+async def migrate_instances(
+    rt: Runtime,
+    *,
+    process_id: int,
+    from_version: int,
+    to_version: int,
+    stage_mapping: Mapping[str, str],
+    dry_run: bool,
+    by: str,
+) -> list[migration.Outcome]:
+    """Move every instance on one version to another; a dry run only reports."""
+    if from_version == to_version:
+        raise InvalidMigration([Problem("toVersion", "choose another version")])
+    source = await rt.catalog.version(process_id, from_version)
+    target = await rt.catalog.version(process_id, to_version)
+    instances = await store.instances_on(process_id, from_version)
+    problems = migration.check_mapping(stage_mapping, source, target, instances)
+    if problems:
+        raise InvalidMigration(problems)
+    records = await store.records_by_id(i.record_id for i in instances)
+    now = utcnow()
+    outcomes = [
+        migration.migrate(i, target, stage_mapping, records[i.record_id].values, now=now, by=by)
+        for i in instances
+    ]
+    if dry_run or not outcomes:
+        return outcomes
+    async with in_transaction():
+        events = []
+        for outcome in outcomes:
+            await store.save_instance(outcome.before, outcome.after)
+            event = migration.event(outcome, now=now, by=by)
+            events.append(await store.append_event(event))
+    await rt.bus.publish(events[-1].seq or 0)
+    return outcomes
+
+
+async def import_process(rt: Runtime, *, definition: Any, publish: bool, by: str) -> Draft:
+    """A process from its file form: validated first, nothing written if it breaks a rule.
+
+    A new key makes a new process; a known key becomes the draft of that process.
+    """
+    entities = await rt.catalog.entities()
+    load_process(definition, entities)  # raises with every problem
+    key, _ = drafts.identity(definition, entities)
+    existing = await rt.catalog.find_key(key)
+    if existing is None:
+        draft = await create_process(rt, definition=definition, template=None, key=None, by=by)
+    else:
+        draft = await update_process(
+            rt, process_id=existing, definition=definition, expected_version=None, by=by
+        )
+    if publish:
+        await publish_process(
+            rt, process_id=draft.process_id, expected_version=draft.version, by=by
+        )
+        return await rt.catalog.draft(draft.process_id)
+    return draft
+
+
+async def export_process(rt: Runtime, *, process_id: int, version: int | None) -> dict[str, Any]:
+    """The file form of a published version (default: the current one)."""
+    process = await rt.catalog.process(process_id)
+    if version is not None and version != process.version:
+        process = await rt.catalog.version(process_id, version)
+    return dump_process(process)
+
+
+async def save_field(rt: Runtime, *, entity: str, field: dict[str, Any], by: str) -> Entity:
+    """Add a field to an entity or change one; a type published processes rely on stays."""
+    current = await rt.catalog.entity(entity)
+    data = dump_entity(current)
+    fields = [f for f in data["fields"] if f["key"] != field.get("key")]
+    position = next((i for i, f in enumerate(data["fields"]) if f["key"] == field.get("key")), None)
+    fields.insert(len(fields) if position is None else position, field)
+    data["fields"] = fields
+    updated = load_entities({"entities": [data]})[0]
+    old = current.field(str(field.get("key")))
+    new = updated.field(str(field.get("key")))
+    assert new is not None
+    if old is not None and (old.type != new.type or not set(old.choices) <= set(new.choices)):
+        users = [p for p in await rt.catalog.published(entity) if drafts.uses_field(p, new.key)]
+        if users:
+            names = sorted({f"{p.name} v{p.version}" for p in users})
+            raise FieldInUse(entity, new.key, names)
+    await rt.catalog.save_entity(updated)
+    rt.catalog.forget()
+    return updated
