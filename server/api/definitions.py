@@ -96,9 +96,7 @@ class Process:
     version: int
     entity: Entity
     stages: list[Stage]
-    definition: JSON = strawberry.field(
-        description="This version in file form: what exportProcess writes and importProcess reads."
-    )
+    source: strawberry.Private[domain.Process]
 
     @classmethod
     def from_domain(cls, process: domain.Process) -> Process:
@@ -111,8 +109,14 @@ class Process:
             version=process.version,
             entity=Entity.from_domain(process.entity),
             stages=[Stage.from_domain(s, process.entity) for s in process.stages],
-            definition=cast(JSON, dump_process(process)),
+            source=process,
         )
+
+    @strawberry.field(
+        description="This version in file form: what exportProcess writes and importProcess reads."
+    )
+    def definition(self) -> JSON:
+        return cast(JSON, dump_process(self.source))
 
     @strawberry.field(description="Every published version, oldest first.")
     async def versions(self, info: Info) -> list[ProcessVersion]:
@@ -122,7 +126,7 @@ class Process:
     @strawberry.field(description="The open draft, if a designer is changing this process.")
     async def draft(self, info: Info) -> ProcessDraft | None:
         found: Draft = await info.context.runtime.catalog.draft(int(self.id))
-        return ProcessDraft.from_domain(found) if found.updated_at is not None else None
+        return ProcessDraft.from_domain(found) if found.open else None
 
 
 @strawberry.type

@@ -141,23 +141,23 @@ class Catalog:
             draft_updated_at=now,
             draft_updated_by=by,
         )
-        return _draft(row)
+        return mapping.draft(row)
 
     async def draft(self, process_id: int) -> Draft:
         """The process as designers edit it: its open draft, else its current version."""
         row = await ProcessRow.get_or_none(id=process_id)
         if row is None:
             raise NotFound("Process", process_id)
-        if row.draft is None:
-            current = await self.version(row.id, row.current_version)
-            row.draft = dump_process(current)
-            return replace(_draft(row), updated_at=None, updated_by=None)
-        return _draft(row)
+        draft = mapping.draft(row)
+        if draft.open:
+            return draft
+        current = await self.version(row.id, row.current_version)
+        return replace(draft, definition=dump_process(current))
 
     async def drafts(self, *, first: int) -> list[Draft]:
         """Open drafts, oldest process first."""
         rows = await ProcessRow.filter(draft__not_isnull=True).order_by("id").limit(first)
-        return [_draft(row) for row in rows]
+        return [mapping.draft(row) for row in rows]
 
     async def save_draft(
         self, draft: Draft, data: dict[str, Any] | None, *, by: str, now: dt.datetime
@@ -231,17 +231,3 @@ class Catalog:
         raise VersionConflict(
             "ProcessDraft", draft.process_id, current=row.draft_version, expected=draft.version
         )
-
-
-def _draft(row: ProcessRow) -> Draft:
-    return Draft(
-        process_id=row.id,
-        key=row.key,
-        entity=row.entity_id,
-        definition=row.draft,
-        version=row.draft_version,
-        based_on=row.current_version,
-        status=ProcessStatus(row.status),
-        updated_at=row.draft_updated_at,
-        updated_by=row.draft_updated_by,
-    )

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from server.db.models import EntityRow, EventRow, InstanceRow, RecordRow, VisitRow
+from server.db.models import EntityRow, EventRow, InstanceRow, ProcessRow, RecordRow, VisitRow
 from server.domain.definition import load_entities
+from server.domain.draft import Draft
 from server.domain.events import Event, EventKind
 from server.domain.fields import Entity
 from server.domain.instance import Instance, InstanceStatus, Visit
+from server.domain.process import ProcessStatus
 from server.domain.record import Record
 
 
@@ -95,4 +97,19 @@ def event(row: EventRow) -> Event:
         to_stage=row.to_stage,
         before=row.before,
         after=row.after,
+    )
+
+
+def draft(row: ProcessRow) -> Draft:
+    return Draft(
+        process_id=row.id,
+        key=row.key,
+        entity=row.entity_id,
+        definition=row.draft,
+        version=row.draft_version,
+        based_on=row.current_version,
+        status=ProcessStatus(row.status),
+        updated_at=row.draft_updated_at,
+        updated_by=row.draft_updated_by,
+        open=row.draft is not None,
     )

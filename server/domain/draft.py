@@ -17,6 +17,8 @@ from server.domain.validation import KEY_PATTERN
 
 @dataclass(frozen=True)
 class Draft:
+    """`open`: a designer's draft exists; otherwise this is the current version as a start."""
+
     process_id: int
     key: str
     entity: str
@@ -26,6 +28,7 @@ class Draft:
     status: ProcessStatus
     updated_at: dt.datetime | None
     updated_by: str | None
+    open: bool
 
     @property
     def name(self) -> str:

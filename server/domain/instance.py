@@ -88,7 +88,7 @@ def advance(
     _gate(stage, process, values)
     target = next_stage(process, stage, values)
     assert target is not None  # validation guarantees every target exists
-    moved = _enter(instance, target.key, (*instance.path, target.key), now=now, by=by)
+    moved = enter_stage(instance, target.key, (*instance.path, target.key), now=now, by=by)
     return moved, _event(instance, moved, EventKind.STAGE_ADVANCED, now=now, by=by)
 
 
@@ -105,7 +105,7 @@ def move_to(
             f"{stage_key} is not on the traversed path ({' > '.join(instance.path)})",
         )
     path = instance.path[: instance.path.index(stage_key) + 1]
-    moved = _enter(instance, stage_key, path, now=now, by=by)
+    moved = enter_stage(instance, stage_key, path, now=now, by=by)
     return moved, _event(instance, moved, EventKind.STAGE_MOVED_BACK, now=now, by=by)
 
 
@@ -220,9 +220,10 @@ def _close(visits: tuple[Visit, ...], now: dt.datetime) -> tuple[Visit, ...]:
     return tuple(replace(v, exited_at=now) if v.exited_at is None else v for v in visits)
 
 
-def _enter(
+def enter_stage(
     instance: Instance, stage: str, path: tuple[str, ...], *, now: dt.datetime, by: str
 ) -> Instance:
+    """The instance in `stage`: the open stay closed, a new one begun."""
     visits = _close(instance.visits, now)
     return replace(
         instance,

@@ -9,7 +9,7 @@ from typing import Any
 
 from server.domain.errors import InvalidMigration, Problem
 from server.domain.events import Event, EventKind
-from server.domain.instance import Instance, InstanceStatus, Visit
+from server.domain.instance import Instance, InstanceStatus, enter_stage
 from server.domain.process import Process, Step, missing_steps
 
 
@@ -72,22 +72,13 @@ def migrate(
         del path[path.index(stage_key) + 1 :]
     else:
         path.append(stage_key)
-    moved = stage_key != instance.active_stage
-    visits = instance.visits
-    if moved and instance.status is InstanceStatus.ACTIVE:
-        closed = tuple(
-            replace(v, exited_at=now) if v.exited_at is None else v for v in instance.visits
+    if stage_key != instance.active_stage and instance.status is InstanceStatus.ACTIVE:
+        after = enter_stage(instance, stage_key, tuple(path), now=now, by=by)
+    else:  # the same stay goes on, or none is open
+        after = replace(
+            instance, active_stage=stage_key, path=tuple(path), version=instance.version + 1
         )
-        visits = (*closed, Visit(len(closed), stage_key, now, None, by))
-    after = replace(
-        instance,
-        process_version=target.version,
-        active_stage=stage_key,
-        path=tuple(path),
-        version=instance.version + 1,
-        active_since=now if moved else instance.active_since,
-        visits=visits,
-    )
+    after = replace(after, process_version=target.version)
     missing = missing_steps(stage, values, target.entity)
     return Outcome(before=instance, after=after, missing=missing)
 

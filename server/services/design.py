@@ -73,8 +73,7 @@ async def update_process(
     rt: Runtime, *, process_id: int, definition: Any, expected_version: int | None, by: str
 ) -> Draft:
     """Replace the draft; editing a published process opens a draft, the version stays."""
-    draft = await rt.catalog.draft(process_id)
-    check_version("ProcessDraft", process_id, current=draft.version, expected=expected_version)
+    draft = await _draft_at(rt, process_id, expected_version)
     drafts.check_identity(
         definition, key=draft.key, entity=draft.entity, published=draft.based_on > 0
     )
@@ -85,20 +84,25 @@ async def discard_draft(
     rt: Runtime, *, process_id: int, expected_version: int | None, by: str
 ) -> Draft:
     """Drop the open draft of a published process; the process is as it was."""
-    draft = await rt.catalog.draft(process_id)
-    check_version("ProcessDraft", process_id, current=draft.version, expected=expected_version)
+    draft = await _draft_at(rt, process_id, expected_version)
     if draft.based_on == 0:
         raise InvalidDefinition([Problem("", "a process never published has only its draft")])
     return await rt.catalog.save_draft(draft, None, by=by, now=utcnow())
+
+
+async def _draft_at(rt: Runtime, process_id: int, expected_version: int | None) -> Draft:
+    """The process as designers edit it, refused if it changed since the caller read it."""
+    draft = await rt.catalog.draft(process_id)
+    check_version("ProcessDraft", process_id, current=draft.version, expected=expected_version)
+    return draft
 
 
 async def publish_process(
     rt: Runtime, *, process_id: int, expected_version: int | None, by: str
 ) -> Process:
     """Validate the draft (every problem at once) and make it the next immutable version."""
-    draft = await rt.catalog.draft(process_id)
-    check_version("ProcessDraft", process_id, current=draft.version, expected=expected_version)
-    if draft.updated_at is None:
+    draft = await _draft_at(rt, process_id, expected_version)
+    if not draft.open:
         raise InvalidDefinition([Problem("", "nothing to publish: the process has no draft")])
     process = load_process(draft.definition, await rt.catalog.entities())
     published: list[Process] = []
