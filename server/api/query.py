@@ -77,18 +77,30 @@ class Query(DesignQuery):
         found = await ctx(info).runtime.catalog.entities()
         return [Entity.from_domain(e) for e in found.values()]
 
-    @strawberry.field
+    @strawberry.field(
+        description="Records; processId, stage and status filter by the instance the bar shows."
+    )
     async def records(
         self,
         info: Info,
         entity: str | None = None,
         search: str | None = None,
         owner: str | None = None,
+        process_id: strawberry.ID | None = None,
+        stage: str | None = None,
+        status: InstanceStatus | None = None,
         first: int = 20,
         after: str | None = None,
     ) -> Connection[Record]:
         page = await queries.list_records(
-            entity=entity, search=search, owner=owner, first=first, after=after
+            entity=entity,
+            search=search,
+            owner=owner,
+            process_id=parse_optional("Process", process_id),
+            stage=stage,
+            status=status,
+            first=first,
+            after=after,
         )
         return _connection(page, Record.from_domain)  # type: ignore[arg-type]
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from tortoise.connection import get_connection
+from tortoise.expressions import Subquery
 from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
@@ -84,8 +85,15 @@ async def guard_record(value: Record) -> None:
 
 
 async def list_records(
-    *, entity: str | None, search: str | None, owner: str | None, first: int, after: str | None
+    *,
+    entity: str | None,
+    search: str | None,
+    owner: str | None,
+    shown: InstanceFilter,
+    first: int,
+    after: str | None,
 ) -> Page:
+    """Records, filtered by what they hold and by the instance their process bar shows."""
     query = RecordRow.all()
     if entity:
         query = query.filter(entity_id=entity)
@@ -93,10 +101,33 @@ async def list_records(
         query = query.filter(owner=owner)
     if search:
         query = query.filter(name__icontains=search)
+    if shown:
+        bars = InstanceRow.filter(**shown.lookups()).values("id")
+        query = query.filter(active_instance_id__in=Subquery(bars))
     return await page_of(query, first, after, mapping.record)
 
 
 # Instances
+
+
+@dataclass(frozen=True)
+class InstanceFilter:
+    process_id: int | None = None
+    stage: str | None = None
+    status: InstanceStatus | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.lookups())
+
+    def lookups(self) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        if self.process_id is not None:
+            found["process_id"] = self.process_id
+        if self.stage:
+            found["active_stage"] = self.stage
+        if self.status is not None:
+            found["status"] = self.status.value
+        return found
 
 
 async def get_instance(id: int) -> Instance:
@@ -168,13 +199,7 @@ async def list_instances(
     first: int,
     after: str | None,
 ) -> Page:
-    query = InstanceRow.all()
-    if process_id is not None:
-        query = query.filter(process_id=process_id)
-    if stage:
-        query = query.filter(active_stage=stage)
-    if status is not None:
-        query = query.filter(status=status.value)
+    query = InstanceRow.filter(**InstanceFilter(process_id, stage, status).lookups())
     if record_id is not None:
         query = query.filter(record_id=record_id)
     if owner:

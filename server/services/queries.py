@@ -69,11 +69,19 @@ async def list_records(
     entity: str | None = None,
     search: str | None = None,
     owner: str | None = None,
+    process_id: int | None = None,
+    stage: str | None = None,
+    status: InstanceStatus | None = None,
     first: int = 20,
     after: str | None = None,
 ) -> Page:
     return await store.list_records(
-        entity=entity, search=search, owner=owner, first=check_page(first), after=after
+        entity=entity,
+        search=search,
+        owner=owner,
+        shown=store.InstanceFilter(process_id, stage, status),
+        first=check_page(first),
+        after=after,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from documents import ADVANCE, CREATE_RECORD, START
+from documents import ABANDON, ADVANCE, CREATE_RECORD, START, SWITCH
 
 LIST = """
 query($first: Int!, $after: String, $stage: String, $status: InstanceStatus, $process: ID) {
@@ -113,3 +113,38 @@ async def test_records_search_and_entities(gql: Any) -> None:
     )
     assert timeframe["type"] == "CHOICE" and "This quarter" in timeframe["choices"]
     assert data["me"]["name"] == "demo"
+
+
+RECORDS = """
+query($process: ID, $stage: String, $status: InstanceStatus, $owner: String) {
+  records(entity: "opportunity", processId: $process, stage: $stage, status: $status,
+          owner: $owner) {
+    totalCount edges { node { name activeInstance { process { key } activeStage { key } } } }
+  }
+}
+"""
+
+
+async def test_records_filter_by_the_instance_their_bar_shows(gql: Any) -> None:
+    ids = await _opportunities(gql, 5, advanced=2)
+    await gql.execute(ABANDON, {"input": {"instanceId": ids[4]}})
+    processes = await gql.execute('{ processes(entity: "opportunity") { id key } }')
+    sales, other = (p["id"] for p in processes["processes"][:2])
+    # Deal 3 now shows another process; its Opportunity Sales run still sits on qualify.
+    record_3 = (
+        await gql.execute("query($id: ID!) { instance(id: $id) { record { id } } }", {"id": ids[3]})
+    )["instance"]
+    await gql.execute(SWITCH, {"input": {"recordId": record_3["record"]["id"], "processId": other}})
+
+    async def names(**filters: Any) -> list[str]:
+        found = (await gql.execute(RECORDS, filters))["records"]
+        assert found["totalCount"] == len(found["edges"])
+        return [edge["node"]["name"] for edge in found["edges"]]
+
+    assert await names(stage="develop") == ["Deal 0", "Deal 1"]
+    assert await names(process=sales, stage="qualify") == ["Deal 2", "Deal 4"]
+    assert await names(process=sales, stage="qualify", status="ACTIVE") == ["Deal 2"]
+    assert await names(status="ABANDONED") == ["Deal 4"]
+    assert await names(process=other) == ["Deal 3"]
+    assert await names(process=sales, owner="nobody") == []
+    assert len(await names()) == 5
