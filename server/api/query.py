@@ -158,6 +158,13 @@ class Query(DesignQuery):
         )
         return [Event.from_domain(e) for e in found]
 
+    @strawberry.field(
+        description="The newest event's seq: subscribe with it as afterSeq to miss nothing "
+        "that happens after a read made in the same request."
+    )
+    async def last_event_seq(self, info: Info) -> int:
+        return await queries.last_seq()
+
     @strawberry.field(description="The acting user.")
     def me(self, info: Info) -> User:
         return User(name=ctx(info).actor)

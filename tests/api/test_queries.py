@@ -148,3 +148,11 @@ async def test_records_filter_by_the_instance_their_bar_shows(gql: Any) -> None:
     assert await names(process=other) == ["Deal 3"]
     assert await names(process=sales, owner="nobody") == []
     assert len(await names()) == 5
+
+
+async def test_last_event_seq_is_the_newest_event(gql: Any) -> None:
+    empty = await gql.execute("{ lastEventSeq }")
+    await _opportunities(gql, 2, advanced=1)
+    # Two records created, two instances started, one advance.
+    data = await gql.execute("{ lastEventSeq events(afterSeq: 0, first: 100) { seq } }")
+    assert data["lastEventSeq"] == data["events"][-1]["seq"] == empty["lastEventSeq"] + 5
