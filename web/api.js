@@ -1,11 +1,182 @@
-// The one module that talks to the network: GraphQL over HTTP on the same origin.
+// The one module that talks to the network: GraphQL over HTTP, and subscriptions over
+// graphql-transport-ws, on the same origin.
+
+const USER_KEY = "stageflow.user";
+
+export function currentUser() {
+  return localStorage.getItem(USER_KEY) || "demo";
+}
+
+export function setUser(name) {
+  const clean = name.trim().slice(0, 200);
+  if (clean) localStorage.setItem(USER_KEY, clean);
+  else localStorage.removeItem(USER_KEY);
+}
+
+export class ApiError extends Error {}
+
 export async function graphql(query, variables = {}) {
-  const response = await fetch("/graphql", {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ query, variables }),
-  });
-  const payload = await response.json();
-  if (payload.errors) throw new Error(payload.errors.map((e) => e.message).join("; "));
+  let response;
+  try {
+    response = await fetch("/graphql", {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-stageflow-user": currentUser() },
+      body: JSON.stringify({ query, variables }),
+    });
+  } catch (error) {
+    throw new ApiError(`The server cannot be reached (${error.message})`);
+  }
+  let payload;
+  try {
+    payload = await response.json();
+  } catch {
+    throw new ApiError(`The server answered ${response.status} without data`);
+  }
+  if (payload.errors) throw new ApiError(payload.errors.map((e) => e.message).join("; "));
   return payload.data;
 }
+
+// A result union member is a success when it has no `message` (every error type has one).
+export function refused(result) {
+  return result && typeof result.message === "string" ? result : null;
+}
+
+const RETRY_MS = [250, 500, 1000, 2000, 4000];
+
+// One websocket for every subscription of the page. After a dropped connection it
+// reconnects and resubscribes each operation with afterSeq set to the last event it
+// delivered, so nothing in between is missed; an operation that never received an
+// event asks its owner to reload instead (onReset).
+class Live {
+  constructor() {
+    this.socket = null;
+    this.ready = false;
+    this.nextId = 1;
+    this.operations = new Map();
+    this.attempt = 0;
+    this.listeners = new Set();
+    this.state = "closed";
+    this.timer = null;
+  }
+
+  onState(listener) {
+    this.listeners.add(listener);
+    listener(this.state);
+    return () => this.listeners.delete(listener);
+  }
+
+  setState(state) {
+    this.state = state;
+    for (const listener of this.listeners) listener(state);
+  }
+
+  subscribe(query, variables, { onEvent, onReset = () => {}, onError = () => {} }) {
+    const id = String(this.nextId++);
+    const operation = { query, variables, onEvent, onReset, onError, lastSeq: variables.afterSeq ?? null };
+    this.operations.set(id, operation);
+    if (this.ready) this.send(id, operation);
+    else this.connect();
+    return () => {
+      this.operations.delete(id);
+      if (this.ready) this.socket.send(JSON.stringify({ id, type: "complete" }));
+    };
+  }
+
+  send(id, operation) {
+    const variables = { ...operation.variables };
+    if (operation.lastSeq === null) delete variables.afterSeq;
+    else variables.afterSeq = operation.lastSeq;
+    this.socket.send(JSON.stringify({ id, type: "subscribe", payload: { query: operation.query, variables } }));
+  }
+
+  connect() {
+    if (this.socket || this.timer) return;
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const socket = new WebSocket(`${scheme}://${location.host}/graphql`, "graphql-transport-ws");
+    this.socket = socket;
+    this.setState(this.attempt ? "reconnecting" : "connecting");
+    socket.addEventListener("open", () => socket.send(JSON.stringify({ type: "connection_init", payload: {} })));
+    socket.addEventListener("message", (message) => {
+      if (socket === this.socket) this.receive(JSON.parse(message.data));
+    });
+    socket.addEventListener("close", () => this.dropped(socket));
+  }
+
+  receive(message) {
+    if (message.type === "connection_ack") {
+      const resumed = this.attempt > 0;
+      this.ready = true;
+      this.attempt = 0;
+      this.setState("open");
+      for (const [id, operation] of this.operations) {
+        if (resumed && operation.lastSeq === null) operation.onReset();
+        this.send(id, operation);
+      }
+    } else if (message.type === "ping") {
+      this.socket.send(JSON.stringify({ type: "pong" }));
+    } else if (message.type === "next") {
+      const operation = this.operations.get(message.id);
+      if (!operation) return;
+      if (message.payload.errors) {
+        operation.onError(message.payload.errors.map((e) => e.message).join("; "));
+        return;
+      }
+      const event = Object.values(message.payload.data)[0];
+      if (operation.lastSeq !== null && event.seq <= operation.lastSeq) return;
+      operation.lastSeq = event.seq;
+      operation.onEvent(event);
+    } else if (message.type === "error") {
+      const operation = this.operations.get(message.id);
+      if (operation) operation.onError(message.payload.map((e) => e.message).join("; "));
+    }
+  }
+
+  dropped(socket) {
+    if (this.socket !== socket) return;
+    this.socket = null;
+    this.ready = false;
+    if (this.operations.size === 0) {
+      this.setState("closed");
+      return;
+    }
+    this.setState("reconnecting");
+    const wait = RETRY_MS[Math.min(this.attempt, RETRY_MS.length - 1)];
+    this.attempt += 1;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.connect();
+    }, wait);
+  }
+
+  // Drops the connection as a network failure would, staying offline for `pauseMs`;
+  // the page then reconnects by itself and catches up.
+  interrupt(pauseMs = 0) {
+    if (!this.socket) return;
+    const socket = this.socket;
+    this.dropped(socket);
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.connect();
+    }, pauseMs);
+    socket.close();
+  }
+}
+
+export const live = new Live();
+
+// The gate's refusal as people read it.
+export function gateMessage(refusal) {
+  const missing = refusal.missingSteps.map((m) => m.field.label).join(", ");
+  return `${refusal.stage.name} cannot be left yet. Missing: ${missing}.`;
+}
+
+// Query documents and mutations the pages share.
+
+// Selections of refusals; a union may only name the members it has.
+export const RESULT_ERRORS = "... on Error { message }";
+export const GATE = "... on StageGateBlocked { stage { name } missingSteps { field { key label } } }";
+export const CONFLICT = "... on VersionConflict { currentVersion }";
+
+export const EVENT_FIELDS = `seq kind actor at recordId instanceId processId fromStage toStage before after
+  record { id name }`;

@@ -1,38 +1,78 @@
-// Lists the processes with their stages as a process bar; server data goes in as text.
-import { graphql } from "./api.js";
+// Wires the page: the route in the URL picks a view; the header holds the acting user
+// and the live connection's state; notices say what others changed.
+import { currentUser, live, setUser } from "./api.js";
+import { el } from "./dom.js";
 
-const PROCESSES = `{ processes { id name description entity { name } stages { key name category } } }`;
+// Each view is a module loaded when first shown: `show(container, params, page)` renders
+// it and may return what to do when leaving it.
+const ROUTES = [
+  [/^#\/records\/(\d+)$/, "./record.js", "records"],
+  [/^#\/records$/, "./records.js", "records"],
+  [/^#\/board(?:\/(\d+))?$/, "./board.js", "board"],
+  [/^#\/designer(?:\/(\d+))?$/, "./designer.js", "designer"],
+];
 
-function el(tag, attrs = {}, text = "") {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, value);
-  if (text) node.textContent = text;
-  return node;
+const NOTICE_MS = 8000;
+let leave = () => {};
+
+export function notify(text) {
+  const notices = document.getElementById("notices");
+  const notice = el("p", { class: "notice" }, text);
+  notices.append(notice);
+  setTimeout(() => notice.remove(), NOTICE_MS);
 }
 
-function renderProcess(process) {
-  const item = el("li", { class: "process", "data-process": process.id });
-  item.append(el("h3", {}, process.name));
-  item.append(el("p", { class: "entity" }, process.entity.name));
-  item.append(el("p", { class: "description" }, process.description));
-  const bar = el("ol", { class: "bar", "aria-label": `${process.name} stages` });
-  for (const stage of process.stages) {
-    bar.append(el("li", { class: "stage", "data-category": stage.category }, stage.name));
+async function route() {
+  const hash = location.hash || "#/records";
+  leave();
+  leave = () => {};
+  const view = document.getElementById("view");
+  view.replaceChildren();
+  for (const [pattern, path, nav] of ROUTES) {
+    const match = hash.match(pattern);
+    if (!match) continue;
+    for (const link of document.querySelectorAll("[data-nav]")) {
+      if (link.dataset.nav === nav) link.setAttribute("aria-current", "page");
+      else link.removeAttribute("aria-current");
+    }
+    const shown = hash;
+    try {
+      const module = await import(path);
+      const stop = await module.show(view, match.slice(1), { notify });
+      if (location.hash === shown || (shown === "#/records" && !location.hash)) {
+        if (typeof stop === "function") leave = stop;
+      } else if (typeof stop === "function") {
+        stop();
+      }
+    } catch (error) {
+      view.replaceChildren(el("h1", {}, "Something went wrong"), el("p", { role: "alert" }, error.message));
+    }
+    return;
   }
-  item.append(bar);
-  return item;
+  view.append(el("h1", {}, "Not found"), el("p", {}, el("a", { href: "#/records" }, "Back to records")));
 }
 
-async function main() {
-  const status = document.getElementById("status");
-  const list = document.getElementById("processes");
-  try {
-    const data = await graphql(PROCESSES);
-    list.replaceChildren(...data.processes.map(renderProcess));
-    status.textContent = `${data.processes.length} processes`;
-  } catch (error) {
-    status.textContent = `Could not load processes: ${error.message}`;
-  }
+function main() {
+  const input = document.getElementById("user-name");
+  input.value = currentUser();
+  document.getElementById("user-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    setUser(input.value);
+    input.value = currentUser();
+    route();
+  });
+  input.addEventListener("change", () => {
+    setUser(input.value);
+    input.value = currentUser();
+  });
+  const state = document.getElementById("live-state");
+  live.onState((value) => {
+    state.dataset.state = value;
+    state.textContent = { open: "Live", connecting: "Connecting…", reconnecting: "Reconnecting…", closed: "Live: off" }[value];
+  });
+  window.stageflowLive = live;
+  window.addEventListener("hashchange", route);
+  route();
 }
 
 main();

@@ -1,52 +1,367 @@
-"""The page served at / loads in a real browser and shows the processes from the API."""
+"""The web app in a real browser against a real server: records, the process bar, the
+board, live updates between two people, and hostile values shown as text."""
 
 from __future__ import annotations
 
-import os
-import shutil
+from typing import Any
 
-import pytest
-from serving import Server
+import httpx
+from browsing import needs_browser, open_page, screenshot
+from serving import Server, graphql
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
+pytestmark = needs_browser
 
-pytestmark = [
-    pytest.mark.browser,
-    # In CI a missing browser is a failure, not a skip.
-    pytest.mark.skipif(
-        shutil.which("chromium") is None and not os.environ.get("CI"),
-        reason="Chromium is not installed: run `apt-get install -y chromium` to run browser tests",
-    ),
-]
+HOSTILE = "<img src=x onerror=alert(1)>"
+
+RECORDS = """{ records(entity: "opportunity", first: 50) { edges { node {
+  id name activeInstance { id version activeStage { key } status process { key } } } } } }"""
+
+SET = """mutation($input: CompleteStepInput!) { completeStep(input: $input) {
+  __typename ... on Error { message } } }"""
+ADVANCE = """mutation($input: InstanceInput!) { advanceStage(input: $input) {
+  __typename ... on Error { message } } }"""
 
 
-def test_page_lists_processes_with_their_stages(server: Server) -> None:
-    from playwright.sync_api import sync_playwright
+def records_by_name(server: Server) -> dict[str, Any]:
+    data = graphql(server, RECORDS)
+    return {edge["node"]["name"]: edge["node"] for edge in data["records"]["edges"]}  # type: ignore[index]
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            page = browser.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.goto(server.url + "/")
-            page.wait_for_selector("#processes > li")
-            names = page.locator(".process h3").all_text_contents()
-            assert names[:2] == ["Opportunity Sales", "Enterprise Deal"]
-            stages = page.locator("[data-process='1'] .bar li").all_text_contents()
-            assert stages == ["Qualify", "Develop", "Propose", "Close"]
-            assert page.locator("#status").text_content() == f"{len(names)} processes"
-            assert errors == []
-        finally:
-            browser.close()
+
+def as_user(server: Server, user: str, query: str, **variables: object) -> dict[str, Any]:
+    response = httpx.post(
+        f"{server.url}/graphql",
+        json={"query": query, "variables": variables},
+        headers={"x-stageflow-user": user},
+        timeout=30,
+    )
+    payload = response.json()
+    assert "errors" not in payload, payload
+    return payload["data"]  # type: ignore[no-any-return]
+
+
+def bar(page: Any) -> list[tuple[str, str]]:
+    """(stage name, state) for each chevron of the bar."""
+    items = page.locator("ol.bar > li")
+    return [
+        (items.nth(i).locator(".name").text_content(), items.nth(i).get_attribute("data-state"))
+        for i in range(items.count())
+    ]
+
+
+def active_stage(page: Any) -> Any:
+    return page.locator("ol.bar > li[aria-current='step'] .name")
+
+
+def wait_for_active(page: Any, name: str) -> None:
+    page.wait_for_function(
+        "name => document.querySelector(\"ol.bar > li[aria-current='step'] .name\")"
+        "?.textContent === name",
+        arg=name,
+    )
+
+
+def test_a_user_qualifies_an_opportunity_through_the_bar(server: Server, browser: Any) -> None:
+    page, errors = open_page(browser, server.url + "/#/records", user="ana")
+    page.get_by_label("Name", exact=True).fill("Litware - 20 desks")
+    page.get_by_role("button", name="Create record").click()
+
+    page.wait_for_selector("ol.bar > li")
+    assert page.locator("#record-name").text_content() == "Litware - 20 desks"
+    assert bar(page) == [
+        ("Qualify", "ACTIVE"),
+        ("Develop", "UPCOMING"),
+        ("Propose", "UPCOMING"),
+        ("Close", "UPCOMING"),
+    ]
+    assert page.locator("ol.bar > li[aria-current='step']").count() == 1
+    assert "active for less than a day" in page.locator("ol.bar > li.active").text_content()
+    guidance = page.locator(".guidance").text_content()
+    assert guidance.startswith("Confirm the customer has budget")
+
+    # Next stage is refused until the required steps are done, and says which.
+    next_stage = page.get_by_role("button", name="Next stage")
+    assert next_stage.is_disabled()
+    gate = page.locator("#gate")
+    assert gate.text_content() == "Missing: Estimated budget, Decision maker identified"
+    assert page.locator(".step:has(#step-estimated_budget) .required").count() == 1
+    assert page.locator(".step:has(#step-purchase_timeframe) .required").count() == 0
+    assert page.locator("#step-estimated_budget").get_attribute("type") == "number"
+    assert page.locator("#step-purchase_timeframe").evaluate("e => e.tagName") == "SELECT"
+
+    page.locator("#step-estimated_budget").fill("48000")
+    page.locator("#step-estimated_budget").press("Tab")
+    page.wait_for_function(
+        "document.getElementById('gate').textContent === 'Missing: Decision maker identified'"
+    )
+    assert next_stage.is_disabled()
+    page.locator("#step-purchase_timeframe").select_option("This quarter")
+    page.locator("#step-decision_maker_identified").select_option("Yes")
+    page.wait_for_function("!document.querySelector('button.primary').disabled")
+    assert gate.text_content() == ""
+    assert page.get_by_role("button", name="Next stage").text_content() == "Next stage → Develop"
+
+    page.get_by_role("button", name="Next stage").click()
+    wait_for_active(page, "Develop")
+    assert bar(page)[:2] == [("Qualify", "DONE"), ("Develop", "ACTIVE")]
+    assert page.locator("ol.bar > li.done .mark").text_content() == "✓"
+    history = page.locator(".history tbody tr")
+    assert history.count() == 2
+    assert history.nth(0).locator("td").nth(2).text_content() == "ana"
+    screenshot(page, "record")
+
+    # The server holds what the page showed, done by the user who did it.
+    record = records_by_name(server)["Litware - 20 desks"]
+    assert record["activeInstance"]["activeStage"]["key"] == "develop"
+    events = graphql(
+        server,
+        "query($id: ID!) { instance(id: $id) { events { kind actor } } }",
+        id=record["activeInstance"]["id"],
+    )
+    trail = [(e["kind"], e["actor"]) for e in events["instance"]["events"]]  # type: ignore[index]
+    assert trail == [
+        ("INSTANCE_STARTED", "ana"),
+        ("STEP_COMPLETED", "ana"),
+        ("STEP_COMPLETED", "ana"),
+        ("STEP_COMPLETED", "ana"),
+        ("STAGE_ADVANCED", "ana"),
+    ]
+
+    # Back to a traversed stage: open it on the bar, then move back; values stay.
+    page.locator("ol.bar > li[data-stage='qualify'] button").click()
+    assert page.locator("#step-estimated_budget").input_value() == "48000.00"
+    page.get_by_role("button", name="Back to Qualify").click()
+    wait_for_active(page, "Qualify")
+    assert page.locator("#step-estimated_budget").input_value() == "48000.00"
+    assert errors == []
+
+
+def test_finish_abandon_reactivate_and_switch_process(server: Server, browser: Any) -> None:
+    fabrikam = records_by_name(server)["Fabrikam - fleet renewal"]
+    instance = fabrikam["activeInstance"]["id"]
+    page, errors = open_page(browser, f"{server.url}/#/records/{fabrikam['id']}", user="ana")
+    page.wait_for_selector("ol.bar > li")
+
+    # Abandon, then reactivate: the run keeps its place.
+    page.get_by_role("button", name="Abandon").click()
+    page.wait_for_selector(".badge.abandoned")
+    assert page.get_by_role("button", name="Next stage").count() == 0
+    page.get_by_role("button", name="Reactivate").click()
+    page.wait_for_selector(".badge.active")
+    assert active_stage(page).text_content() == "Develop"
+
+    # Switch to another process and back: each keeps its own state.
+    page.locator("#switch-process").select_option(label="Enterprise Deal")
+    page.get_by_role("button", name="Switch process").click()
+    page.wait_for_function("document.getElementById('process-name').textContent.startsWith('Ent')")
+    assert bar(page)[0][1] == "ACTIVE"
+    page.locator("#switch-process").select_option(label="Opportunity Sales")
+    page.get_by_role("button", name="Switch process").click()
+    page.wait_for_function("document.getElementById('process-name').textContent.startsWith('Opp')")
+    assert active_stage(page).text_content() == "Develop"
+
+    # Through Develop and Propose by the API; the page follows live; Finish on the last stage.
+    for steps in (
+        {"customer_need": "Replace 120 vans"},
+        {"develop_proposal": True, "present_proposal": True},
+        {"present_final_proposal": True},
+    ):
+        for field, value in steps.items():
+            step = {"instanceId": instance, "field": field, "value": value}
+            done = as_user(server, "ben", SET, input=step)
+            assert done["completeStep"]["__typename"] == "StepCompleted", done
+        if "present_final_proposal" not in steps:
+            done = as_user(server, "ben", ADVANCE, input={"instanceId": instance})
+            assert done["advanceStage"]["__typename"] == "StageAdvanced", done
+    wait_for_active(page, "Close")
+    assert page.get_by_role("button", name="Next stage").count() == 0
+    page.wait_for_function(
+        "document.querySelector('#step-present_final_proposal').value === 'true'"
+    )
+    page.get_by_role("button", name="Finish").click()
+    page.wait_for_selector(".badge.finished")
+    assert page.get_by_role("button", name="Reactivate").is_visible()
+    assert page.get_by_role("button", name="Finish").count() == 0
+    final = records_by_name(server)["Fabrikam - fleet renewal"]["activeInstance"]
+    assert final["status"] == "FINISHED" and final["process"]["key"] == "opportunity-sales"
+    assert errors == []
+
+
+def test_another_users_change_shows_live_and_after_a_dropped_connection(
+    server: Server, browser: Any
+) -> None:
+    contoso = records_by_name(server)["Contoso - 50 laptops"]
+    url = f"{server.url}/#/records/{contoso['id']}"
+    ana, ana_errors = open_page(browser, url, user="ana")
+    ben, ben_errors = open_page(browser, url, user="ben")
+    for page in (ana, ben):
+        page.wait_for_selector("ol.bar > li[aria-current='step']")
+        page.wait_for_selector("#live-state[data-state='open']")
+    assert active_stage(ben).text_content() == "Qualify"
+
+    # Ana completes the last required step and advances; Ben's bar follows, with a notice.
+    ana.locator("#step-decision_maker_identified").select_option("Yes")
+    ana.wait_for_function("!document.querySelector('button.primary').disabled")
+    ben.wait_for_function("document.getElementById('gate').textContent === ''")
+    assert ben.locator("#step-decision_maker_identified").input_value() == "true"
+    ben.evaluate(
+        """() => { window.moved = null; new MutationObserver(() => {
+             const active = document.querySelector("ol.bar > li[aria-current='step'] .name");
+             if (!window.moved && active && active.textContent === 'Develop') {
+               window.moved = Date.now();
+             }
+           }).observe(document.getElementById('view'), { childList: true, subtree: true }); }"""
+    )
+    clicked = ana.evaluate(
+        "() => { document.querySelector('button.primary').click(); return Date.now(); }"
+    )
+    ben.wait_for_function("window.moved !== null", timeout=5000)
+    latency_ms = ben.evaluate("window.moved") - clicked
+    print(f"live update reached the other page in {latency_ms} ms")
+    assert latency_ms < 1000
+    assert bar(ben)[:2] == [("Qualify", "DONE"), ("Develop", "ACTIVE")]
+    notices = ben.locator(".notice").all_text_contents()
+    assert "ana advanced Contoso - 50 laptops from Qualify to Develop" in notices
+    assert any(n.startswith("ana filled in a step of Contoso") for n in notices)
+    # Ana's own page does not announce her own changes back to her.
+    assert ana.locator(".notice").count() == 0
+
+    # Ben's connection drops; meanwhile Ana moves the record back. Ben catches up.
+    ben.evaluate("window.stageflowLive.interrupt(1500)")
+    ben.wait_for_selector("#live-state[data-state='reconnecting']")
+    moved_back = as_user(
+        server,
+        "ana",
+        """mutation($input: MoveToStageInput!) { moveToStage(input: $input) { __typename } }""",
+        input={"instanceId": contoso["activeInstance"]["id"], "stage": "qualify"},
+    )
+    assert moved_back["moveToStage"]["__typename"] == "StageMoved"
+    assert ben.locator("#live-state").get_attribute("data-state") == "reconnecting"
+    assert active_stage(ben).text_content() == "Develop"
+    ben.wait_for_selector("#live-state[data-state='open']", timeout=5000)
+    wait_for_active(ben, "Qualify")
+    assert "ana moved back Contoso - 50 laptops from Develop to Qualify" in (
+        ben.locator(".notice").all_text_contents()
+    )
+    assert ana_errors == [] and ben_errors == []
+
+
+def test_hostile_values_show_as_text(server: Server, browser: Any) -> None:
+    created = graphql(
+        server,
+        """mutation($input: CreateRecordInput!) { createRecord(input: $input) {
+             ... on RecordCreated { record { id } } } }""",
+        input={
+            "entity": "opportunity",
+            "name": HOSTILE,
+            "owner": HOSTILE,
+            "values": {"customer_need": HOSTILE, "purchase_process": "Committee"},
+        },
+    )
+    record_id = created["createRecord"]["record"]["id"]  # type: ignore[index]
+    graphql(
+        server,
+        "mutation($input: StartInstanceInput!) { startInstance(input: $input) { __typename } }",
+        input={"recordId": record_id},
+    )
+    page, errors = open_page(browser, server.url + "/#/records")
+    page.wait_for_selector(f"tr[data-record='{record_id}']")
+    assert page.locator(f"tr[data-record='{record_id}'] a").text_content() == HOSTILE
+    page.locator(f"tr[data-record='{record_id}'] a").click()
+    page.wait_for_selector("ol.bar > li")
+    assert page.locator("#record-name").text_content() == HOSTILE
+    assert page.locator("dd[data-field='customer_need']").text_content() == HOSTILE
+    assert HOSTILE in page.locator(".meta").first.text_content()
+    assert page.evaluate("document.querySelectorAll('img').length") == 0
+    assert errors == []  # no alert dialog, no script error
+
+
+def test_records_filter_and_search(server: Server, browser: Any) -> None:
+    page, errors = open_page(browser, server.url + "/#/records")
+    page.wait_for_selector("table.records tbody tr")
+    names = page.locator("table.records tbody tr td:first-child")
+    assert sorted(names.all_text_contents()) == [
+        "Contoso - 50 laptops",
+        "Fabrikam - fleet renewal",
+        "Northwind - support contract",
+    ]
+
+    def wait_for_names(*expected: str) -> None:
+        page.wait_for_function(
+            "expected => JSON.stringify([...document.querySelectorAll("
+            "'table.records tbody tr td:first-child')].map(td => td.textContent))"
+            " === JSON.stringify(expected)",
+            arg=list(expected),
+        )
+
+    page.locator("#filter-process").select_option(label="Opportunity Sales")
+    page.locator("#filter-stage").select_option(label="Develop")
+    wait_for_names("Fabrikam - fleet renewal")
+    page.locator("#filter-stage").select_option(label="Any stage")
+    page.locator("#filter-search").fill("north")
+    wait_for_names("Northwind - support contract")
+    page.locator("#filter-search").fill("")
+    page.locator("#filter-entity").select_option(label="Case")
+    wait_for_names("Printer jams on tray 2")
+    assert page.locator("#filter-process").input_value() == ""
+    page.locator("#filter-status").select_option("FINISHED")
+    page.wait_for_selector("text=0 records")
+    assert errors == []
+
+
+def test_board_moves_cards_and_shows_the_gate(server: Server, browser: Any) -> None:
+    page, errors = open_page(browser, server.url + "/#/board", user="ana")
+    page.wait_for_selector(".column .card")
+
+    def counts() -> dict[str, int]:
+        columns = page.locator(".column")
+        return {
+            columns.nth(i).get_attribute("data-stage"): int(
+                columns.nth(i).locator(".count").text_content()
+            )
+            for i in range(columns.count())
+        }
+
+    def wait_for_count(stage: str, count: int) -> None:
+        page.wait_for_function(
+            "([stage, count]) => document.querySelector(`.column[data-stage='${stage}'] .count`)"
+            "?.textContent === String(count)",
+            arg=[stage, count],
+        )
+
+    assert counts() == {"qualify": 2, "develop": 1, "propose": 0, "close": 0}
+    assert page.locator(".column[data-stage='develop'] .card a").text_content() == (
+        "Fabrikam - fleet renewal"
+    )
+    screenshot(page, "board")
+
+    # Contoso lacks a required step: the gate's answer is shown and nothing moves.
+    page.get_by_role("button", name="Advance Contoso - 50 laptops").click()
+    refusal = page.locator(".refusal")
+    refusal.wait_for()
+    assert refusal.text_content() == (
+        "Contoso - 50 laptops: Qualify cannot be left yet. Missing: Decision maker identified."
+    )
+    assert counts() == {"qualify": 2, "develop": 1, "propose": 0, "close": 0}
+
+    # Someone else completes it and advances; the board follows live, with a notice.
+    contoso = records_by_name(server)["Contoso - 50 laptops"]["activeInstance"]["id"]
+    step = {"instanceId": contoso, "field": "decision_maker_identified", "value": True}
+    as_user(server, "ben", SET, input=step)
+    as_user(server, "ben", ADVANCE, input={"instanceId": contoso})
+    wait_for_count("develop", 2)
+    assert "ben advanced Contoso - 50 laptops from Qualify to Develop" in (
+        page.locator(".notice").all_text_contents()
+    )
+
+    # Dragging a card back along its path is a moveToStage.
+    card = page.locator(".card", has_text="Contoso - 50 laptops")
+    card.drag_to(page.locator(".column[data-stage='qualify']"))
+    wait_for_count("qualify", 2)
+    assert counts() == {"qualify": 2, "develop": 1, "propose": 0, "close": 0}
+    # Forward past the stage its values lead to is refused on the page.
+    card = page.locator(".card", has_text="Northwind - support contract")
+    card.drag_to(page.locator(".column[data-stage='close']"))
+    assert refusal.text_content() == (
+        "Northwind - support contract can only go forward to Develop, the stage its values lead to."
+    )
+    assert errors == []

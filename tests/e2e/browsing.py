@@ -1,0 +1,66 @@
+"""Debian's Chromium driven by Playwright, for the browser tests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+# In CI a missing browser is a failure, not a skip.
+needs_browser = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        shutil.which("chromium") is None and not os.environ.get("CI"),
+        reason="Chromium is not installed: run `apt-get update && apt-get install -y chromium` "
+        "to run the browser tests",
+    ),
+]
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def open_page(browser: Any, url: str, user: str = "demo") -> tuple[Any, list[str]]:
+    """A page in a context of its own, working as `user`; the list collects page errors."""
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    context.add_init_script(f"localStorage.setItem('stageflow.user', {user!r})")
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("dialog", lambda dialog: errors.append(f"dialog: {dialog.message}"))
+    page.goto(url)
+    return page, errors
+
+
+def screenshot(page: Any, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)

@@ -1,0 +1,83 @@
+// Building DOM nodes from server data: every string goes in as text, never as markup.
+
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === false || value === null || value === undefined) continue;
+    if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+    else if (name === "value") node.value = value;
+    else if (name === "checked") node.checked = Boolean(value);
+    else node.setAttribute(name, value === true ? "" : String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+export function days(since, now = new Date()) {
+  const count = Math.floor((now - new Date(since)) / 86_400_000);
+  if (count < 1) return "less than a day";
+  return count === 1 ? "1 day" : `${count} days`;
+}
+
+export function duration(seconds) {
+  if (seconds < 60) return `${Math.round(seconds)} s`;
+  if (seconds < 3600) return `${Math.round(seconds / 60)} min`;
+  if (seconds < 86_400) return `${(seconds / 3600).toFixed(1)} h`;
+  return `${(seconds / 86_400).toFixed(1)} days`;
+}
+
+export function when(at) {
+  return new Date(at).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+}
+
+export function titleCase(word) {
+  return word.charAt(0) + word.slice(1).toLowerCase();
+}
+
+// A field value as people read it; money keeps its two decimals.
+export function display(field, value) {
+  if (value === undefined || value === null || value === "") return "—";
+  switch (field.type) {
+    case "BOOLEAN":
+      return value ? "Yes" : "No";
+    case "MONEY":
+      return Number(value).toLocaleString(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+    default:
+      return String(value);
+  }
+}
+
+// The input for a step, fitting the field's type; `read()` gives the value to send.
+export function fieldInput(field, value, id) {
+  const common = { id, name: field.key, "data-field": field.key };
+  let input;
+  switch (field.type) {
+    case "BOOLEAN":
+      input = el("select", common,
+        el("option", { value: "" }, "—"),
+        el("option", { value: "true" }, "Yes"),
+        el("option", { value: "false" }, "No"));
+      input.value = value === true ? "true" : value === false ? "false" : "";
+      return { input, read: () => (input.value === "" ? null : input.value === "true") };
+    case "CHOICE":
+      input = el("select", common, el("option", { value: "" }, "—"),
+        field.choices.map((choice) => el("option", { value: choice }, choice)));
+      input.value = value ?? "";
+      return { input, read: () => input.value || null };
+    case "NUMBER":
+      input = el("input", { ...common, type: "number", step: "any", value: value ?? "" });
+      return { input, read: () => (input.value === "" ? null : Number(input.value)) };
+    case "MONEY":
+      input = el("input", { ...common, type: "number", step: "0.01", min: "0", value: value ?? "" });
+      return { input, read: () => (input.value === "" ? null : input.value) };
+    case "DATE":
+      input = el("input", { ...common, type: "date", value: value ?? "" });
+      return { input, read: () => input.value || null };
+    default:
+      input = el("input", { ...common, type: "text", value: value ?? "" });
+      return { input, read: () => (input.value.trim() === "" ? null : input.value) };
+  }
+}
