@@ -9,11 +9,17 @@ from typing import Any
 
 from server.db import mapping
 from server.db.models import EntityRow, ProcessRow, ProcessVersionRow
+from server.domain.access import User
 from server.domain.definition import dump_entity, dump_process, load_process
 from server.domain.draft import Draft
 from server.domain.errors import NotFound, VersionConflict
 from server.domain.fields import Entity
 from server.domain.process import Process, ProcessStatus
+
+
+def _current(version: Process, row: ProcessRow) -> Process:
+    """A parsed version with what the process row says now: status and roles."""
+    return replace(version, status=ProcessStatus(row.status), roles=tuple(row.roles or ()))
 
 
 class Catalog:
@@ -45,9 +51,7 @@ class Catalog:
         rows = await ProcessRow.filter(id__in=list(set(ids)))
         versions = await self.versions((row.id, row.current_version) for row in rows)
         return {
-            row.id: replace(
-                versions[(row.id, row.current_version)], status=ProcessStatus(row.status)
-            )
+            row.id: _current(versions[(row.id, row.current_version)], row)
             for row in rows
             if (row.id, row.current_version) in versions
         }
@@ -82,17 +86,29 @@ class Catalog:
             query = query.filter(entity_id=entity)
         rows = await query
         versions = await self.versions((row.id, row.current_version) for row in rows)
-        return [
-            replace(versions[(row.id, row.current_version)], status=ProcessStatus(row.status))
-            for row in rows
-        ]
+        return [_current(versions[(row.id, row.current_version)], row) for row in rows]
 
-    async def default_process(self, entity: str) -> Process | None:
-        """The first active process of an entity."""
+    async def default_process(
+        self, entity: str, runnable: set[int] | None = None
+    ) -> Process | None:
+        """The first active process of an entity among those runnable (None: any)."""
         for process in await self.list_processes(entity=entity):
-            if process.status is ProcessStatus.ACTIVE:
+            if process.status is ProcessStatus.ACTIVE and (
+                runnable is None or process.id in runnable
+            ):
                 return process
         return None
+
+    async def runnable_ids(self, user: User) -> set[int] | None:
+        """Ids of the processes the user may run; None: every process (an admin)."""
+        if user.is_admin:
+            return None
+        rows = await ProcessRow.all().values_list("id", "roles")
+        return {id for id, roles in rows if user.may_run(roles or ())}
+
+    async def set_roles(self, process_id: int, roles: list[str]) -> None:
+        if not await ProcessRow.filter(id=process_id).update(roles=roles):
+            raise NotFound("Process", process_id)
 
     async def save_entity(self, entity: Entity) -> None:
         data = dump_entity(entity)

@@ -36,6 +36,8 @@ class ProcessRow(Model):
     draft_version = fields.IntField(default=0, db_default=0)
     draft_updated_at = fields.DatetimeField(null=True)
     draft_updated_by = fields.CharField(max_length=200, null=True)
+    # Roles that may run the process; empty: every signed-in user.
+    roles: Any = fields.JSONField(default=list, db_default="[]")
 
     entity_id: str
 
@@ -148,3 +150,48 @@ class CounterRow(Model):
 
     class Meta:
         table = "counter"
+
+
+class UserRow(Model):
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=100, unique=True)
+    password_hash = fields.CharField(max_length=200)
+    # "admin", "designer" or "user", then team roles that processes name.
+    roles: Any = fields.JSONField()
+    active = fields.BooleanField(default=True)
+    version = fields.IntField(default=1)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "account"
+
+
+# A sign-in session (cookie) or an API token (bearer), stored as a hash of its secret.
+class CredentialRow(Model):
+    id = fields.IntField(primary_key=True)
+    user: fields.ForeignKeyRelation[UserRow] = fields.ForeignKeyField(
+        "models.UserRow", related_name="credentials", on_delete=fields.CASCADE
+    )
+    kind = fields.CharField(max_length=16)
+    label = fields.CharField(max_length=100)
+    secret_hash = fields.CharField(max_length=64, unique=True)
+    # Sessions only: the token a cookie-authenticated mutation must echo in a header.
+    csrf = fields.CharField(max_length=64, null=True)
+    created_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField(null=True)
+    revoked_at = fields.DatetimeField(null=True)
+
+    user_id: int
+
+    class Meta:
+        table = "credential"
+
+
+# A failed sign-in, counted per user name and per address to slow down guessing.
+class SignInFailureRow(Model):
+    id = fields.IntField(primary_key=True)
+    key = fields.CharField(max_length=160, db_index=True)
+    at = fields.DatetimeField(db_index=True)
+
+    class Meta:
+        table = "sign_in_failure"

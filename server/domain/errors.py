@@ -10,7 +10,10 @@ Each error carries the data a client needs to act on it, not only prose.
     ├── VersionConflict          the object changed since the caller read it
     ├── InvalidDefinition        a process definition breaks the rules
     ├── InvalidMigration         a stage mapping would strand instances
-    └── FieldInUse               a field's type cannot change under published processes
+    ├── FieldInUse               a field's type cannot change under published processes
+    ├── Unauthenticated          no valid session or token (or a wrong password)
+    ├── Forbidden                signed in, but the role does not allow it
+    └── RateLimited              too many failed sign-ins; try again later
 """
 
 from __future__ import annotations
@@ -115,3 +118,19 @@ class FieldInUse(DomainError):
         self.entity = entity
         self.field = field
         self.processes = tuple(processes)
+
+
+class Unauthenticated(DomainError):
+    def __init__(self, message: str = "sign in first") -> None:
+        super().__init__(message)
+
+
+class Forbidden(DomainError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+
+
+class RateLimited(DomainError):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many failed sign-ins; try again in {retry_after} s")
+        self.retry_after = retry_after

@@ -23,6 +23,11 @@ class EventKind(enum.Enum):
     PROCESS_PUBLISHED = "PROCESS_PUBLISHED"
     PROCESS_DEACTIVATED = "PROCESS_DEACTIVATED"
     PROCESS_ACTIVATED = "PROCESS_ACTIVATED"
+    PROCESS_ROLES_CHANGED = "PROCESS_ROLES_CHANGED"
+    USER_CREATED = "USER_CREATED"
+    USER_UPDATED = "USER_UPDATED"
+    CREDENTIAL_CREATED = "CREDENTIAL_CREATED"
+    CREDENTIAL_REVOKED = "CREDENTIAL_REVOKED"
 
 
 STAGE_KINDS = frozenset(
@@ -34,6 +39,24 @@ STAGE_KINDS = frozenset(
         EventKind.INSTANCE_ABANDONED,
         EventKind.INSTANCE_REACTIVATED,
         EventKind.INSTANCE_MIGRATED,
+    }
+)
+
+# Changes to who may see what: open connections re-check their access on these.
+ACCESS_KINDS = frozenset(
+    {
+        EventKind.PROCESS_ROLES_CHANGED,
+        EventKind.USER_UPDATED,
+        EventKind.CREDENTIAL_REVOKED,
+    }
+)
+# About accounts, not records: only admins read them in the audit trail.
+ACCOUNT_KINDS = frozenset(
+    {
+        EventKind.USER_CREATED,
+        EventKind.USER_UPDATED,
+        EventKind.CREDENTIAL_CREATED,
+        EventKind.CREDENTIAL_REVOKED,
     }
 )
 

@@ -74,6 +74,8 @@ class Process:
     id: int | None = None
     version: int = 1
     status: ProcessStatus = ProcessStatus.ACTIVE
+    # Roles that may run it (empty: everyone signed in); not part of a version.
+    roles: tuple[str, ...] = ()
     _by_key: Mapping[str, Stage] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

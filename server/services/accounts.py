@@ -1,0 +1,243 @@
+"""Accounts: users, sign-in with sessions, API tokens, and who may run which process.
+
+Passwords are hashed with Argon2id. Session and token secrets are 256 random bits,
+stored as SHA-256 hashes: a stolen table holds nothing that signs anyone in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from server.db import accounts
+from server.db.accounts import Credential
+from server.domain.access import (
+    BaseRole,
+    User,
+    check_name,
+    check_password,
+    check_roles,
+)
+from server.domain.errors import Forbidden, NotFound, RateLimited, Unauthenticated
+from server.domain.events import Event, EventKind
+from server.services.runtime import Change, Runtime, commit, utcnow
+
+SESSION = "session"
+TOKEN = "token"
+SESSION_DAYS = 14
+TOKEN_PREFIX = "sf_"
+
+_hasher = PasswordHasher()
+# Verified against when the name is unknown, so both answers take as long.
+_UNKNOWN = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@dataclass(frozen=True)
+class SignInLimits:
+    """Failed sign-ins allowed per user name and per address within `window`."""
+
+    per_user: int = 5
+    per_address: int = 20
+    window: dt.timedelta = dt.timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class Issued:
+    """A new credential and its secret, which is shown once and never stored."""
+
+    credential: Credential
+    secret: str
+
+
+def secret_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+async def hash_password(password: str) -> str:
+    return await asyncio.to_thread(_hasher.hash, check_password(password))
+
+
+async def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return await asyncio.to_thread(_hasher.verify, password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _event(kind: EventKind, by: str, **after: object) -> Event:
+    return Event(kind, by, utcnow(), after=dict(after))
+
+
+async def create_user(
+    rt: Runtime,
+    *,
+    name: str,
+    password: str,
+    role: BaseRole = BaseRole.USER,
+    teams: Iterable[str] = (),
+    by: str,
+) -> User:
+    user = User(id=0, name=check_name(name), role=role, teams=frozenset(check_roles(teams)))
+    password_hash = await hash_password(password)
+    made: list[User] = []
+
+    async def change() -> Change:
+        made.append(await accounts.insert_user(user, password_hash, utcnow()))
+        return Change(event=_event(EventKind.USER_CREATED, by, userId=made[0].id, name=user.name))
+
+    await commit(rt, change, kind=EventKind.USER_CREATED, by=by, idempotency_key=None)
+    return made[0]
+
+
+async def update_user(
+    rt: Runtime,
+    *,
+    user_id: int,
+    role: BaseRole | None = None,
+    teams: Iterable[str] | None = None,
+    active: bool | None = None,
+    password: str | None = None,
+    by: str,
+) -> User:
+    """Change roles, activity or password. Open connections re-check access at once."""
+    user = await accounts.user_by_id(user_id)
+    changed = replace(
+        user,
+        role=role or user.role,
+        teams=frozenset(check_roles(teams)) if teams is not None else user.teams,
+        active=user.active if active is None else active,
+    )
+    password_hash = await hash_password(password) if password is not None else None
+
+    async def change() -> Change:
+        await accounts.update_user(changed, password_hash)
+        after = {"userId": user.id, "roles": sorted(changed.roles), "active": changed.active}
+        return Change(event=_event(EventKind.USER_UPDATED, by, **after))
+
+    await commit(rt, change, kind=EventKind.USER_UPDATED, by=by, idempotency_key=None)
+    return changed
+
+
+async def _issue(rt: Runtime, user: User, *, kind: str, label: str) -> Issued:
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    now = utcnow()
+    expires = now + dt.timedelta(days=SESSION_DAYS) if kind == SESSION else None
+    csrf = secrets.token_urlsafe(32) if kind == SESSION else None
+    issued: list[Credential] = []
+
+    async def change() -> Change:
+        credential = await accounts.insert_credential(
+            user,
+            kind=kind,
+            label=label,
+            secret_hash=secret_hash(secret),
+            csrf=csrf,
+            now=now,
+            expires_at=expires,
+        )
+        issued.append(credential)
+        event = _event(
+            EventKind.CREDENTIAL_CREATED, user.name, credentialId=credential.id, kind=kind
+        )
+        return Change(event=event)
+
+    await commit(rt, change, kind=EventKind.CREDENTIAL_CREATED, by=user.name, idempotency_key=None)
+    return Issued(issued[0], secret)
+
+
+async def sign_in(
+    rt: Runtime, *, name: str, password: str, address: str, limits: SignInLimits
+) -> Issued:
+    """A session for the right name and password; failures are counted and limited."""
+    now = utcnow()
+    keys = [f"user:{name.strip().lower()[:100]}", f"ip:{address}"]
+    since = now - limits.window
+    for key, limit in zip(keys, (limits.per_user, limits.per_address), strict=True):
+        if await accounts.failures_since(key, since) >= limit:
+            raise RateLimited(int(limits.window.total_seconds()))
+    found = await accounts.user_by_name(name.strip())
+    user, password_hash = found if found else (None, _UNKNOWN)
+    right = await _verify(password_hash, password)
+    if user is None or not right or not user.active:
+        await accounts.add_failure(keys, now)
+        await accounts.forget_failures_before(now - limits.window)
+        raise Unauthenticated("wrong name or password")
+    return await _issue(rt, user, kind=SESSION, label="web sign-in")
+
+
+async def create_token(rt: Runtime, user: User, *, label: str) -> Issued:
+    label = label.strip()[:100] or "API token"
+    return await _issue(rt, user, kind=TOKEN, label=label)
+
+
+async def revoke(rt: Runtime, credential_id: int, *, by: User) -> Credential:
+    """Revoke a session or token: the holder's own, or anyone's by an admin."""
+    credential = await accounts.credential_by_id(credential_id)
+    if credential is None or (credential.user.id != by.id and not by.is_admin):
+        raise NotFound("Token", credential_id)
+    now = utcnow()
+
+    async def change() -> Change:
+        await accounts.revoke(credential_id, now)
+        after = {"credentialId": credential_id, "userId": credential.user.id}
+        return Change(event=_event(EventKind.CREDENTIAL_REVOKED, by.name, **after))
+
+    if credential.revoked_at is None:
+        await commit(
+            rt, change, kind=EventKind.CREDENTIAL_REVOKED, by=by.name, idempotency_key=None
+        )
+    return replace(credential, revoked_at=credential.revoked_at or now)
+
+
+async def authenticate(secret: str) -> Credential | None:
+    """The valid credential a secret stands for, else None."""
+    if not secret.startswith(TOKEN_PREFIX) or len(secret) > 100:
+        return None
+    credential = await accounts.credential_by_secret(secret_hash(secret))
+    if credential is None or not credential.valid_at(utcnow()):
+        return None
+    return credential
+
+
+async def still_valid(credential_id: int) -> Credential | None:
+    credential = await accounts.credential_by_id(credential_id)
+    return credential if credential and credential.valid_at(utcnow()) else None
+
+
+def require_admin(user: User) -> None:
+    if not user.is_admin:
+        raise Forbidden("only an admin may manage users")
+
+
+async def set_process_roles(rt: Runtime, *, process_id: int, roles: Iterable[str], by: str) -> None:
+    """Who may run a process; empty: every signed-in user."""
+    process = await rt.catalog.process(process_id)
+    wanted = list(check_roles(roles))
+
+    async def change() -> Change:
+        await rt.catalog.set_roles(process_id, wanted)
+        event = Event(
+            EventKind.PROCESS_ROLES_CHANGED,
+            by,
+            utcnow(),
+            process_id=process_id,
+            before={"roles": list(process.roles)},
+            after={"roles": wanted},
+        )
+        return Change(event=event)
+
+    await commit(rt, change, kind=EventKind.PROCESS_ROLES_CHANGED, by=by, idempotency_key=None)
+
+
+async def user_named(name: str) -> User:
+    found = await accounts.user_by_name(name)
+    if found is None:
+        raise NotFound("User", name)
+    return found[0]
