@@ -144,7 +144,7 @@ async def _issue(rt: Runtime, user: User, *, kind: str, label: str) -> Issued:
         )
         issued.append(credential)
         event = _event(
-            EventKind.CREDENTIAL_CREATED, user.name, credentialId=credential.id, kind=kind
+            EventKind.CREDENTIAL_CREATED, user.name, credentialId=credential.id, credential=kind
         )
         return Change(event=event)
 
