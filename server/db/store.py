@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from tortoise.connection import get_connection
-from tortoise.expressions import Subquery
+from tortoise.expressions import Q, Subquery
 from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
@@ -92,9 +92,10 @@ async def list_records(
     shown: InstanceFilter,
     first: int,
     after: str | None,
+    visible: Visible = None,
 ) -> Page:
     """Records, filtered by what they hold and by the instance their process bar shows."""
-    query = RecordRow.all()
+    query = visible_records(visible)
     if entity:
         query = query.filter(entity_id=entity)
     if owner:
@@ -105,6 +106,42 @@ async def list_records(
         bars = InstanceRow.filter(**shown.lookups()).values("id")
         query = query.filter(active_instance_id__in=Subquery(bars))
     return await page_of(query, first, after, mapping.record)
+
+
+# What a user may see: records and instances of the processes they may run.
+
+# Ids of the processes a user may run; None: every process (an admin).
+Visible = set[int] | None
+
+
+def visible_instances(visible: Visible) -> QuerySet[InstanceRow]:
+    if visible is None:
+        return InstanceRow.all()
+    return InstanceRow.filter(process_id__in=sorted(visible))
+
+
+def visible_records(visible: Visible) -> QuerySet[RecordRow]:
+    """Records whose process bar shows a process the user may run, or no process."""
+    if visible is None:
+        return RecordRow.all()
+    bars = visible_instances(visible).values("id")
+    return RecordRow.filter(Q(active_instance_id=None) | Q(active_instance_id__in=Subquery(bars)))
+
+
+def visible_events(visible: Visible) -> QuerySet[EventRow]:
+    """Events of visible instances and records, and of processes the user may run.
+
+    Events about accounts concern no record or process: only admins see them.
+    """
+    if visible is None:
+        return EventRow.all()
+    instances = visible_instances(visible).values("id")
+    records = visible_records(visible).values("id")
+    return EventRow.filter(
+        Q(instance_id__in=Subquery(instances))
+        | Q(instance_id=None, record_id__in=Subquery(records))
+        | Q(instance_id=None, record_id=None, process_id__in=sorted(visible))
+    )
 
 
 # Instances
@@ -198,8 +235,9 @@ async def list_instances(
     owner: str | None,
     first: int,
     after: str | None,
+    visible: Visible = None,
 ) -> Page:
-    query = InstanceRow.filter(**InstanceFilter(process_id, stage, status).lookups())
+    query = visible_instances(visible).filter(**InstanceFilter(process_id, stage, status).lookups())
     if record_id is not None:
         query = query.filter(record_id=record_id)
     if owner:
@@ -277,8 +315,9 @@ async def events_after(
     record_id: int | None = None,
     process_id: int | None = None,
     limit: int = 500,
+    visible: Visible = None,
 ) -> list[Event]:
-    query = EventRow.filter(seq__gt=seq)
+    query = visible_events(visible).filter(seq__gt=seq)
     if process_id is not None:
         query = query.filter(process_id=process_id)
     if instance_id is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from server.db import store
-from server.db.store import Page, cursor_for
+from server.db.store import Page, Visible, cursor_for
 from server.domain.errors import InvalidValue
 from server.domain.events import Event
 from server.domain.instance import InstanceStatus
@@ -52,6 +52,7 @@ async def list_instances(
     owner: str | None = None,
     first: int = 20,
     after: str | None = None,
+    visible: Visible = None,
 ) -> Page:
     return await store.list_instances(
         process_id=process_id,
@@ -61,6 +62,7 @@ async def list_instances(
         owner=owner,
         first=check_page(first),
         after=after,
+        visible=visible,
     )
 
 
@@ -74,6 +76,7 @@ async def list_records(
     status: InstanceStatus | None = None,
     first: int = 20,
     after: str | None = None,
+    visible: Visible = None,
 ) -> Page:
     return await store.list_records(
         entity=entity,
@@ -82,12 +85,22 @@ async def list_records(
         shown=store.InstanceFilter(process_id, stage, status),
         first=check_page(first),
         after=after,
+        visible=visible,
     )
 
 
 async def list_events(
-    *, after_seq: int, instance_id: int | None, record_id: int | None, first: int
+    *,
+    after_seq: int,
+    instance_id: int | None,
+    record_id: int | None,
+    first: int,
+    visible: Visible = None,
 ) -> list[Event]:
     return await store.events_after(
-        after_seq, instance_id=instance_id, record_id=record_id, limit=check_page(first)
+        after_seq,
+        instance_id=instance_id,
+        record_id=record_id,
+        limit=check_page(first),
+        visible=visible,
     )
