@@ -14,6 +14,7 @@ from starlette.staticfiles import StaticFiles
 from tortoise.connection import get_connection
 from tortoise.contrib.starlette import RegisterTortoise
 
+from server.api.body_limit import BodyLimit
 from server.api.schema import StageflowGraphQL
 from server.db.config import ensure_database_dir, tortoise_config
 from server.events.postgres import PostgresRelay
@@ -74,7 +75,11 @@ def create_app(settings: Settings) -> Starlette:
         return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
 
     routes = [
-        Route("/graphql", graphql, methods=["GET", "POST"]),
+        Route(
+            "/graphql",
+            BodyLimit(graphql, max_bytes=settings.max_body_bytes),
+            methods=["GET", "POST"],
+        ),
         WebSocketRoute("/graphql", graphql),
         Route("/healthz", healthz),
         Route("/readyz", readyz),

@@ -113,6 +113,7 @@ def serve(settings: Settings, *, workers: int) -> None:
         port=settings.port,
         workers=workers,
         timeout_graceful_shutdown=5,
+        ws_max_size=settings.ws_max_message_bytes,
         log_level="info",
     )
 

@@ -19,6 +19,15 @@ class Settings:
     ws_init_timeout: float = 10.0
     ws_max_subscriptions: int = 20
     ws_ping_interval: float = 15.0
+    # What one request may ask for; each refusal happens before any resolver runs.
+    max_depth: int = 15
+    max_aliases: int = 30
+    max_fields: int = 300
+    max_tokens: int = 3000
+    max_query_length: int = 50_000  # characters of the GraphQL document
+    max_cost: int = 20_000
+    max_body_bytes: int = 1024 * 1024  # a POST to /graphql
+    ws_max_message_bytes: int = 1024 * 1024
 
     @property
     def is_sqlite(self) -> bool:
@@ -35,4 +44,14 @@ class Settings:
             ws_init_timeout=float(env.get("STAGEFLOW_WS_INIT_TIMEOUT") or 10.0),
             ws_max_subscriptions=int(env.get("STAGEFLOW_WS_MAX_SUBSCRIPTIONS") or 20),
             ws_ping_interval=float(env.get("STAGEFLOW_WS_PING_INTERVAL") or 15.0),
+            max_depth=int(env.get("STAGEFLOW_MAX_DEPTH") or cls.max_depth),
+            max_aliases=int(env.get("STAGEFLOW_MAX_ALIASES") or cls.max_aliases),
+            max_fields=int(env.get("STAGEFLOW_MAX_FIELDS") or cls.max_fields),
+            max_tokens=int(env.get("STAGEFLOW_MAX_TOKENS") or cls.max_tokens),
+            max_query_length=int(env.get("STAGEFLOW_MAX_QUERY_LENGTH") or cls.max_query_length),
+            max_cost=int(env.get("STAGEFLOW_MAX_COST") or cls.max_cost),
+            max_body_bytes=int(env.get("STAGEFLOW_MAX_BODY_BYTES") or cls.max_body_bytes),
+            ws_max_message_bytes=int(
+                env.get("STAGEFLOW_WS_MAX_MESSAGE_BYTES") or cls.ws_max_message_bytes
+            ),
         )

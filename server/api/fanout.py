@@ -31,6 +31,7 @@ from strawberry.types.execution import ExecutionResult, PreExecutionError
 from strawberry.utils.aio import aclosing
 
 from server.api.context import Context
+from server.api.limits import Limits
 
 if TYPE_CHECKING:
     from strawberry.schema import BaseSchema
@@ -47,14 +48,20 @@ REPLAY_ARGUMENT = "afterSeq"
 
 
 @lru_cache(maxsize=512)
-def _replay_variables(query: str, operation_name: str | None) -> tuple[str, ...] | None:
+def _replay_variables(
+    query: str, operation_name: str | None, limits: Limits | None
+) -> tuple[str, ...] | None:
     """The variables that must be null for this operation to be live-only.
 
-    None when the operation cannot be shared: not a subscription, not parseable,
-    a literal replay seq, or a root selection other than plain fields.
+    None when the operation cannot be shared: not a subscription, not parseable within
+    the limits, a literal replay seq, or a root selection other than plain fields.
     """
     try:
-        document = parse(query)
+        document = parse(
+            query,
+            max_tokens=limits.max_tokens if limits else None,
+            max_source_length=limits.max_query_length if limits else None,
+        )
     except GraphQLError:
         return None
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
@@ -116,8 +123,9 @@ class _Stream:
 class Fanout:
     """The shared streams of one app."""
 
-    def __init__(self, schema: BaseSchema) -> None:
+    def __init__(self, schema: BaseSchema, *, limits: Limits | None = None) -> None:
         self.schema = schema
+        self.limits = limits
         self._streams: dict[_Key, _Stream] = {}
         self.solo = 0
 
@@ -131,7 +139,7 @@ class Fanout:
 
     def key(self, operation: Operation[Context, None], context: Context) -> _Key | None:
         """The group this operation belongs to, or None if it must run on its own."""
-        replay = _replay_variables(operation.query, operation.operation_name)
+        replay = _replay_variables(operation.query, operation.operation_name, self.limits)
         if replay is None:
             return None
         variables = operation.variables or {}

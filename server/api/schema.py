@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import timedelta
+from typing import Any
 
 import strawberry
 from graphql import GraphQLError
@@ -12,16 +13,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
-from strawberry.extensions import MaskErrors, ParserCache, ValidationCache
+from strawberry.extensions import MaskErrors, MaxTokensLimiter, ParserCache, ValidationCache
+from strawberry.schema.config import StrawberryConfig
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     Operation,
 )
+from strawberry.types import ExecutionContext
 
 from server.api.context import Context, build_context
 from server.api.errors import HANDLERS
 from server.api.fanout import Fanout
+from server.api.limits import Limits, QueryLimits, validation_rules, word_for_clients
 from server.api.mutation import Mutation
 from server.api.query import Query
 from server.api.subscription import Subscription
@@ -31,22 +35,57 @@ from server.settings import Settings
 
 
 def _should_mask(error: GraphQLError) -> bool:
-    """Hide unexpected failures; keep malformed requests and expected errors readable."""
+    """Hide unexpected failures; keep malformed requests, refusals and expected errors readable.
+
+    A GraphQLError may wrap another failure (graphql-core wraps what a resolver raises, and
+    may wrap that again): the innermost one decides.
+    """
     original = error.original_error
+    while isinstance(original, GraphQLError) and original.original_error is not None:
+        original = original.original_error
     return original is not None and not isinstance(original, DomainError | GraphQLError)
 
 
-schema = strawberry.Schema(
-    query=Query,
-    mutation=Mutation,
-    subscription=Subscription,
-    extensions=[
-        lambda: ParserCache(maxsize=512),
-        lambda: ValidationCache(maxsize=512),
-        lambda: MaskErrors(should_mask_error=_should_mask),
-    ],
-    exception_handlers=HANDLERS,
-)
+class _Schema(strawberry.Schema):
+    """Logs each error in full, then words it for clients."""
+
+    def __init__(self, *, limits: Limits, debug: bool, **options: Any) -> None:
+        super().__init__(**options)
+        self.limits = limits
+        self.debug = debug
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        super().process_errors(errors, execution_context)
+        for error in errors:
+            word_for_clients(error, self.limits, suggestions=self.debug)
+
+
+def build_schema(settings: Settings) -> strawberry.Schema:
+    """The schema with the limits of `settings`; introspection and suggestions only in debug."""
+    limits = Limits.from_settings(settings)
+    rules = validation_rules(limits, introspection=settings.debug)
+    return _Schema(
+        limits=limits,
+        debug=settings.debug,
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        config=StrawberryConfig(disable_field_suggestions=not settings.debug),
+        extensions=[
+            lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
+            lambda: ParserCache(maxsize=512),
+            lambda: ValidationCache(maxsize=512),
+            lambda: QueryLimits(limits, rules),  # after ValidationCache: see QueryLimits
+            lambda: MaskErrors(should_mask_error=_should_mask),
+        ],
+        exception_handlers=HANDLERS,
+    )
+
+
+# For printing the schema (`stageflow export-schema`); the app builds its own from its settings.
+schema = build_schema(Settings())
 
 
 class _Handler(BaseGraphQLTransportWSHandler[Context, None]):
@@ -92,6 +131,7 @@ class StageflowGraphQL(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = _Handler
 
     def __init__(self, runtime: Runtime, settings: Settings) -> None:
+        schema = build_schema(settings)
         super().__init__(
             schema,
             graphql_ide="graphiql" if settings.debug else None,
@@ -102,7 +142,7 @@ class StageflowGraphQL(GraphQL[Context, None]):
         )
         self.runtime = runtime
         self.ping_interval = settings.ws_ping_interval
-        self.fanout = Fanout(schema)
+        self.fanout = Fanout(schema, limits=Limits.from_settings(settings))
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
