@@ -1,9 +1,11 @@
-"""The `stageflow` command: serve, migrate, seed, export and import processes, export-schema."""
+"""The `stageflow` command: serve, migrate, seed, users and tokens, export and import
+processes, export-schema."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -13,6 +15,7 @@ from tortoise import Tortoise
 
 from server.db.config import ensure_database_dir, tortoise_config
 from server.domain.errors import DomainError
+from server.services.seed import DEMO_PASSWORD
 from server.settings import Settings
 
 
@@ -27,20 +30,65 @@ async def migrate(settings: Settings) -> None:
         await Tortoise.close_connections()
 
 
-async def seed(settings: Settings, *, demo: bool) -> tuple[list[str], int]:
-    """Store the ready-to-use processes, and demo records if asked and none exist."""
+async def seed(settings: Settings, *, demo: bool) -> tuple[list[str], int, list[str]]:
+    """Store the ready-to-use processes; for a demo, users and records if there are none."""
     from server.services.runtime import Runtime
     from server.services.seed import seed as seed_processes
-    from server.services.seed import seed_demo
+    from server.services.seed import seed_demo, seed_demo_users
 
     await Tortoise.init(config=tortoise_config(settings.database_url))
     try:
         runtime = Runtime.create()
         added = await seed_processes(runtime)
+        users = await seed_demo_users(runtime) if demo else []
         records = await seed_demo(runtime) if demo else 0
-        return added, records
+        return added, records, users
     finally:
         await Tortoise.close_connections()
+
+
+async def create_user(
+    settings: Settings, *, name: str, password: str, role: str, teams: list[str]
+) -> str:
+    from server.domain.access import BaseRole
+    from server.services import accounts
+    from server.services.runtime import Runtime
+
+    await Tortoise.init(config=tortoise_config(settings.database_url))
+    try:
+        user = await accounts.create_user(
+            Runtime.create(),
+            name=name,
+            password=password,
+            role=BaseRole(role),
+            teams=teams,
+            by="stageflow user create",
+        )
+        return f"user {user.name} created ({', '.join(sorted(user.roles))})"
+    finally:
+        await Tortoise.close_connections()
+
+
+async def create_token(settings: Settings, *, name: str, label: str) -> str:
+    from server.services import accounts
+    from server.services.runtime import Runtime
+
+    await Tortoise.init(config=tortoise_config(settings.database_url))
+    try:
+        user = await accounts.user_named(name)
+        issued = await accounts.create_token(Runtime.create(), user, label=label)
+        return issued.secret
+    finally:
+        await Tortoise.close_connections()
+
+
+def _password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Again: ") != first:
+        raise SystemExit("the passwords differ")
+    return first
 
 
 async def export_process(settings: Settings, *, key: str, version: int | None, fmt: str) -> str:
@@ -141,6 +189,24 @@ def main(argv: list[str] | None = None) -> None:
     import_cmd.add_argument("file", type=Path)
     import_cmd.add_argument("--publish", action="store_true", help="publish it at once")
     import_cmd.add_argument("--user", default="admin", help="who the audit trail names")
+    user_cmd = commands.add_parser("user", help="manage users")
+    user_sub = user_cmd.add_subparsers(dest="action", required=True)
+    create_cmd = user_sub.add_parser("create", help="add a user (asks for the password)")
+    create_cmd.add_argument("name")
+    level = create_cmd.add_mutually_exclusive_group()
+    level.add_argument("--admin", action="store_true", help="may do everything, users too")
+    level.add_argument("--designer", action="store_true", help="may design processes")
+    create_cmd.add_argument(
+        "--role", action="append", default=[], help="a team role processes name (repeatable)"
+    )
+    create_cmd.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    token_cmd = commands.add_parser("token", help="manage API tokens")
+    token_sub = token_cmd.add_subparsers(dest="action", required=True)
+    token_create = token_sub.add_parser("create", help="print a new API token for a user")
+    token_create.add_argument("name", help="the user's name")
+    token_create.add_argument("--label", default="command line")
     schema_cmd = commands.add_parser("export-schema", help="print the GraphQL schema")
     schema_cmd.add_argument("--output", help="write to this file instead of stdout")
     args = parser.parse_args(argv)
@@ -152,8 +218,10 @@ def main(argv: list[str] | None = None) -> None:
         _run(lambda: migrate(settings))
         print("migrations applied")
     elif args.command == "seed":
-        added, records = _run(lambda: seed(settings, demo=args.demo))
+        added, records, users = _run(lambda: seed(settings, demo=args.demo))
         print(f"processes added: {', '.join(added) or 'none'}; demo records added: {records}")
+        if users:
+            print(f"demo sign-in: {', '.join(users)}, each with the password {DEMO_PASSWORD!r}")
     elif args.command == "export":
         fmt = args.format
         text = _run(lambda: export_process(settings, key=args.key, version=args.version, fmt=fmt))
@@ -167,6 +235,24 @@ def main(argv: list[str] | None = None) -> None:
                 lambda: import_process(settings, path=args.file, publish=args.publish, by=args.user)
             )
         )
+    elif args.command == "user":
+        role = "admin" if args.admin else "designer" if args.designer else "user"
+        password = _password(args.password_stdin)
+        try:
+            print(
+                _run(
+                    lambda: create_user(
+                        settings, name=args.name, password=password, role=role, teams=args.role
+                    )
+                )
+            )
+        except DomainError as error:
+            raise SystemExit(f"not created: {error.message}") from None
+    elif args.command == "token":
+        try:
+            print(_run(lambda: create_token(settings, name=args.name, label=args.label)))
+        except DomainError as error:
+            raise SystemExit(error.message) from None
     elif args.command == "export-schema":
         export_schema(args.output)
 

@@ -28,6 +28,14 @@ class Settings:
     max_cost: int = 20_000
     max_body_bytes: int = 1024 * 1024  # a POST to /graphql
     ws_max_message_bytes: int = 1024 * 1024
+    # Sign-in: failures allowed per user name and per address within the window.
+    sign_in_per_user: int = 5
+    sign_in_per_address: int = 20
+    sign_in_window_seconds: int = 900
+    # Mark the session cookie Secure (serve over HTTPS, as production should).
+    secure_cookies: bool = False
+    # Other origins whose pages may open the websocket (same origin always may).
+    allowed_origins: tuple[str, ...] = ()
 
     @property
     def is_sqlite(self) -> bool:
@@ -40,7 +48,7 @@ class Settings:
             database_url=env.get("STAGEFLOW_DATABASE_URL") or DEFAULT_DATABASE_URL,
             host=env.get("STAGEFLOW_HOST") or "127.0.0.1",
             port=int(env.get("STAGEFLOW_PORT") or 8000),
-            debug=(env.get("STAGEFLOW_DEBUG") or "").lower() in {"1", "true", "yes"},
+            debug=_flag(env.get("STAGEFLOW_DEBUG")),
             ws_init_timeout=float(env.get("STAGEFLOW_WS_INIT_TIMEOUT") or 10.0),
             ws_max_subscriptions=int(env.get("STAGEFLOW_WS_MAX_SUBSCRIPTIONS") or 20),
             ws_ping_interval=float(env.get("STAGEFLOW_WS_PING_INTERVAL") or 15.0),
@@ -54,4 +62,21 @@ class Settings:
             ws_max_message_bytes=int(
                 env.get("STAGEFLOW_WS_MAX_MESSAGE_BYTES") or cls.ws_max_message_bytes
             ),
+            sign_in_per_user=int(env.get("STAGEFLOW_SIGN_IN_PER_USER") or cls.sign_in_per_user),
+            sign_in_per_address=int(
+                env.get("STAGEFLOW_SIGN_IN_PER_ADDRESS") or cls.sign_in_per_address
+            ),
+            sign_in_window_seconds=int(
+                env.get("STAGEFLOW_SIGN_IN_WINDOW_SECONDS") or cls.sign_in_window_seconds
+            ),
+            secure_cookies=_flag(env.get("STAGEFLOW_SECURE_COOKIES")),
+            allowed_origins=tuple(
+                o.strip()
+                for o in (env.get("STAGEFLOW_ALLOWED_ORIGINS") or "").split(",")
+                if o.strip()
+            ),
         )
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").lower() in {"1", "true", "yes"}

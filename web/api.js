@@ -1,28 +1,22 @@
 // The one module that talks to the network: GraphQL over HTTP, and subscriptions over
 // graphql-transport-ws, on the same origin.
 
-const USER_KEY = "stageflow.user";
+// The signed-in user (from `me`), and the CSRF token every mutation sends with the cookie.
+export const session = { user: null, csrf: null };
 
-export function currentUser() {
-  return localStorage.getItem(USER_KEY) || "demo";
+export class ApiError extends Error {
+  constructor(message, code = null) {
+    super(message);
+    this.code = code;
+  }
 }
-
-export function setUser(name) {
-  const clean = name.trim().slice(0, 200);
-  if (clean) localStorage.setItem(USER_KEY, clean);
-  else localStorage.removeItem(USER_KEY);
-}
-
-export class ApiError extends Error {}
 
 export async function graphql(query, variables = {}) {
+  const headers = { "content-type": "application/json" };
+  if (session.csrf) headers["x-csrf-token"] = session.csrf;
   let response;
   try {
-    response = await fetch("/graphql", {
-      method: "POST",
-      headers: { "content-type": "application/json", "x-stageflow-user": currentUser() },
-      body: JSON.stringify({ query, variables }),
-    });
+    response = await fetch("/graphql", { method: "POST", headers, body: JSON.stringify({ query, variables }) });
   } catch (error) {
     throw new ApiError(`The server cannot be reached (${error.message})`);
   }
@@ -32,8 +26,46 @@ export async function graphql(query, variables = {}) {
   } catch {
     throw new ApiError(`The server answered ${response.status} without data`);
   }
-  if (payload.errors) throw new ApiError(payload.errors.map((e) => e.message).join("; "));
+  if (payload.errors) {
+    const code = payload.errors[0].extensions?.code ?? null;
+    if (code === "UNAUTHENTICATED") signedOut();
+    throw new ApiError(payload.errors.map((e) => e.message).join("; "), code);
+  }
   return payload.data;
+}
+
+const ME = "{ me { id name role roles csrfToken } }";
+
+// Who is signed in (null: nobody), remembered for the requests that follow.
+export async function loadSession() {
+  const { me } = await graphql(ME);
+  session.user = me;
+  session.csrf = me?.csrfToken ?? null;
+  return me;
+}
+
+const SIGN_IN = `mutation($input: SignInInput!) { signIn(input: $input) {
+  __typename ... on SignedIn { user { id name role roles csrfToken } }
+  ... on Error { message } } }`;
+
+export async function signIn(name, password) {
+  const { signIn: result } = await graphql(SIGN_IN, { input: { name, password } });
+  if (result.__typename !== "SignedIn") return result.message;
+  session.user = result.user;
+  session.csrf = result.user.csrfToken;
+  return null;
+}
+
+export async function signOut() {
+  await graphql("mutation { signOut { user { name } } }");
+  signedOut();
+}
+
+function signedOut() {
+  session.user = null;
+  session.csrf = null;
+  live.close();
+  window.dispatchEvent(new Event("stageflow:signed-out"));
 }
 
 // A result union member is a success when it has no `message` (every error type has one).
@@ -146,6 +178,14 @@ class Live {
       this.timer = null;
       this.connect();
     }, wait);
+  }
+
+  // Ends every subscription and the connection (on sign-out).
+  close() {
+    this.operations.clear();
+    clearTimeout(this.timer);
+    this.timer = null;
+    if (this.socket) this.socket.close();
   }
 
   // Drops the connection as a network failure would, staying offline for `pauseMs`;

@@ -1,6 +1,6 @@
 // Wires the page: the route in the URL picks a view; the header holds the acting user
 // and the live connection's state; notices say what others changed.
-import { currentUser, live, setUser } from "./api.js";
+import { live, loadSession, session, signOut } from "./api.js";
 import { el } from "./dom.js";
 
 // Each view is a module loaded when first shown: `show(container, params, page)` renders
@@ -24,6 +24,11 @@ export function notify(text) {
 
 async function route() {
   const hash = location.hash || "#/records";
+  showUser();
+  if (!session.user) {
+    showSignIn();
+    return;
+  }
   leave();
   leave = () => {};
   const view = document.getElementById("view");
@@ -52,19 +57,36 @@ async function route() {
   view.append(el("h1", {}, "Not found"), el("p", {}, el("a", { href: "#/records" }, "Back to records")));
 }
 
-function main() {
-  const input = document.getElementById("user-name");
-  input.value = currentUser();
-  document.getElementById("user-form").addEventListener("submit", (event) => {
-    event.preventDefault();
-    setUser(input.value);
-    input.value = currentUser();
-    route();
+// Nobody signed in: the sign-in form, then the page that was asked for.
+async function showSignIn() {
+  leave();
+  leave = () => {};
+  showUser();
+  const view = document.getElementById("view");
+  const module = await import("./signin.js");
+  await module.show(view, [], {
+    async signedIn() {
+      await loadSession();
+      route();
+    },
   });
-  input.addEventListener("change", () => {
-    setUser(input.value);
-    input.value = currentUser();
+}
+
+function showUser() {
+  const user = session.user;
+  document.querySelector(".top nav").hidden = !user;
+  document.querySelector(".user").hidden = !user;
+  document.getElementById("user-name").textContent = user ? `${user.name} (${user.role.toLowerCase()})` : "";
+  for (const link of document.querySelectorAll("[data-designers]")) {
+    link.hidden = !user || user.role === "USER";
+  }
+}
+
+async function main() {
+  document.getElementById("sign-out").addEventListener("click", async () => {
+    await signOut();
   });
+  window.addEventListener("stageflow:signed-out", () => showSignIn());
   const state = document.getElementById("live-state");
   live.onState((value) => {
     state.dataset.state = value;
@@ -72,6 +94,12 @@ function main() {
   });
   window.stageflowLive = live;
   window.addEventListener("hashchange", route);
+  try {
+    await loadSession();
+  } catch {
+    // Signed out or unreachable: the sign-in form says more.
+  }
+  showUser();
   route();
 }
 

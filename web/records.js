@@ -1,5 +1,5 @@
 // The records of an entity: search and filters, a new record started on a process.
-import { currentUser, EVENT_FIELDS, graphql, live, refused, RESULT_ERRORS } from "./api.js";
+import { EVENT_FIELDS, graphql, live, refused, RESULT_ERRORS } from "./api.js";
 import { describe, ifByOthers, track } from "./changes.js";
 import { days, el, titleCase, when } from "./dom.js";
 
@@ -177,7 +177,7 @@ function newRecordForm(catalog) {
     event.preventDefault();
     message.textContent = "";
     try {
-      const created = (await track(graphql(CREATE, { input: { entity: entity.value, name: name.value, owner: currentUser() } }))).createRecord;
+      const created = (await track(graphql(CREATE, { input: { entity: entity.value, name: name.value } }))).createRecord;
       if (refused(created)) {
         message.textContent = created.message;
         return;

@@ -12,18 +12,24 @@ from starlette.websockets import WebSocket
 from strawberry.dataloader import DataLoader
 from strawberry.types import Info
 
+from server.db.accounts import Credential
+from server.db.store import Visible
+from server.domain.access import User
+from server.domain.errors import NotFound, Unauthenticated
 from server.domain.events import Event
 from server.domain.instance import Instance, Visit
 from server.domain.process import Process
 from server.domain.record import Record
-from server.services import queries
+from server.services import accounts, queries
+from server.services.accounts import SignInLimits
 from server.services.runtime import Runtime
 
 K = TypeVar("K")
 V = TypeVar("V")
 
-ACTOR_HEADER = "x-stageflow-user"
-DEFAULT_ACTOR = "demo"
+SESSION_COOKIE = "stageflow_session"
+CSRF_HEADER = "x-csrf-token"
+ANONYMOUS = "anonymous"
 
 
 def _ordered(keys: Iterable[K], found: Mapping[K, V], default: Any = None) -> list[V]:
@@ -79,20 +85,92 @@ class Context:
     request: Request | WebSocket
     response: Response | WebSocket | None
     runtime: Runtime
-    actor: str
     loaders: Loaders
+    # Who is signed in, and how: a session cookie (which mutations must pair with the
+    # CSRF header) or a bearer token (HTTP header, or `token` in connection_init).
+    credential: Credential | None = None
+    via_cookie: bool = False
+    sign_in_limits: SignInLimits = field(default_factory=SignInLimits)
+    secure_cookie: bool = False
+    connection_params: dict[str, Any] | None = None
     memo: dict[Any, Any] = field(default_factory=dict)
 
     @classmethod
     def for_stream(cls, context: Context) -> Context:
-        """A context of its own for a stream shared by many sockets of one actor."""
+        """A context of its own for a stream shared by many sockets of one credential."""
         return cls(
             request=context.request,
             response=None,
             runtime=context.runtime,
-            actor=context.actor,
             loaders=Loaders(context.runtime),
+            credential=context.credential,
+            via_cookie=context.via_cookie,
         )
+
+    @property
+    def user(self) -> User | None:
+        return self.credential.user if self.credential else None
+
+    @property
+    def actor(self) -> str:
+        return self.credential.user.name if self.credential else ANONYMOUS
+
+    @property
+    def address(self) -> str:
+        client = self.request.client
+        return client.host if client else "unknown"
+
+    def require_credential(self) -> Credential:
+        if self.credential is None:
+            raise Unauthenticated()
+        return self.credential
+
+    def require_user(self) -> User:
+        return self.require_credential().user
+
+    async def visible(self) -> Visible:
+        """Ids of the processes this user may run (None: all); read once per request."""
+        if "visible" not in self.memo:
+            self.memo["visible"] = await self.runtime.catalog.runnable_ids(self.require_user())
+        visible: Visible = self.memo["visible"]
+        return visible
+
+    async def sees_process(self, process_id: int) -> bool:
+        visible = await self.visible()
+        return visible is None or process_id in visible
+
+    async def recheck(self) -> None:
+        """Before each event of a long-lived operation: is the credential still good?"""
+        if self.credential is None:
+            raise Unauthenticated()
+        fresh = await accounts.still_valid(self.credential.id)
+        if fresh is None:
+            self.credential = None
+            raise Unauthenticated("the session or token was revoked")
+        self.credential = fresh
+        self.memo.pop("visible", None)
+
+    def set_session_cookie(self, secret: str, *, max_age: int) -> None:
+        if isinstance(self.response, Response):
+            self.response.set_cookie(
+                SESSION_COOKIE,
+                secret,
+                max_age=max_age,
+                httponly=True,
+                samesite="strict",
+                secure=self.secure_cookie,
+                path="/",
+            )
+
+    def clear_session_cookie(self) -> None:
+        if isinstance(self.response, Response):
+            self.response.delete_cookie(
+                SESSION_COOKIE,
+                httponly=True,
+                samesite="strict",
+                secure=self.secure_cookie,
+                path="/",
+            )
 
     def refresh(self) -> None:
         """Forget what was read: a websocket's context outlives many events."""
@@ -100,20 +178,60 @@ class Context:
         self.memo = {}
 
 
-def build_context(
-    runtime: Runtime, request: Request | WebSocket, response: Response | WebSocket | None
+def bearer(headers: Mapping[str, str]) -> str | None:
+    scheme, _, secret = (headers.get("authorization") or "").partition(" ")
+    return secret.strip() if scheme.lower() == "bearer" and secret.strip() else None
+
+
+async def build_context(
+    runtime: Runtime,
+    request: Request | WebSocket,
+    response: Response | WebSocket | None,
+    *,
+    sign_in_limits: SignInLimits | None = None,
+    secure_cookie: bool = False,
 ) -> Context:
-    # Until accounts exist, the acting user is a label the client gives.
-    actor = (request.headers.get(ACTOR_HEADER) or DEFAULT_ACTOR).strip()[:200] or DEFAULT_ACTOR
-    return Context(
+    """Who asks: a bearer token wins over the session cookie."""
+    context = Context(
         request=request,
         response=response,
         runtime=runtime,
-        actor=actor,
         loaders=Loaders(runtime),
+        sign_in_limits=sign_in_limits or SignInLimits(),
+        secure_cookie=secure_cookie,
     )
+    token = bearer(request.headers)
+    if token is not None:
+        context.credential = await accounts.authenticate(token)
+        if context.credential is not None and context.credential.kind != accounts.TOKEN:
+            context.credential = None
+    elif (cookie := request.cookies.get(SESSION_COOKIE)) is not None:
+        credential = await accounts.authenticate(cookie)
+        if credential is not None and credential.kind == accounts.SESSION:
+            context.credential = credential
+            context.via_cookie = True
+    return context
 
 
 def ctx(info: Info) -> Context:
     context: Context = info.context
     return context
+
+
+async def visible_instance(context: Context, instance_id: int) -> Instance:
+    """The instance, if this user may run its process; else it is not found."""
+    instance = await queries.get_instance(instance_id)
+    if not await context.sees_process(instance.process_id):
+        raise NotFound("Instance", instance_id)
+    return instance
+
+
+async def visible_record(context: Context, record_id: int) -> Record:
+    """The record, if it has no run yet or a run of a process this user may run."""
+    record = await queries.get_record(record_id)
+    if record.active_instance_id is None or await context.visible() is None:
+        return record
+    for instance in await context.loaders.record_instances.load(record_id):
+        if await context.sees_process(instance.process_id):
+            return record
+    raise NotFound("Record", record_id)

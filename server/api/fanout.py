@@ -1,7 +1,7 @@
 """Live subscriptions shared: identical operations run once, every socket gets the same text.
 
 A live-only subscription (no `afterSeq`) sent by many sockets with the same document,
-operation name, variables and acting user has one answer per event. The first such
+operation name, variables and credential (session or token) has one answer per event. The first such
 operation opens a shared stream that executes the document once per event, encodes
 the payload once, and sends it to every socket following the stream, each under its
 own operation id. Operations with a replay (`afterSeq` set) run on their own, because
@@ -94,7 +94,8 @@ class _Key:
     query: str
     operation_name: str | None
     variables: str
-    actor: str
+    # Sharing stays within one credential: what it may see, and when it is revoked.
+    credential: int | None
 
 
 @dataclass(eq=False)
@@ -149,7 +150,8 @@ class Fanout:
             canonical = json.dumps(variables, sort_keys=True, separators=(",", ":"))
         except (TypeError, ValueError):
             return None
-        return _Key(operation.query, operation.operation_name, canonical, context.actor)
+        credential = context.credential.id if context.credential else None
+        return _Key(operation.query, operation.operation_name, canonical, credential)
 
     async def follow(
         self, key: _Key, handler: Handler, operation: Operation[Context, None]

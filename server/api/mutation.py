@@ -8,18 +8,23 @@ import strawberry
 from strawberry.types import Info
 
 from server.api import payloads as p
-from server.api.context import ctx
+from server.api.accounts import AccountMutation
+from server.api.context import ctx, visible_instance, visible_record
 from server.api.design import DesignMutation
 from server.api.ids import parse_id, parse_optional
 from server.domain.errors import InvalidValue
 from server.services import instances, records
 
 
-def _instance_args(info: Info, input: p.InstanceInput) -> dict[str, Any]:
+async def _instance_args(info: Info, input: p.InstanceInput) -> dict[str, Any]:
+    """The arguments of a move, once the instance is one the user may see."""
+    context = ctx(info)
+    instance_id = parse_id("Instance", input.instance_id)
+    await visible_instance(context, instance_id)
     return {
-        "instance_id": parse_id("Instance", input.instance_id),
+        "instance_id": instance_id,
         "expected_version": input.expected_version,
-        "by": ctx(info).actor,
+        "by": context.actor,
         "idempotency_key": input.idempotency_key,
     }
 
@@ -33,47 +38,59 @@ def _values(raw: Any) -> dict[str, Any]:
 
 
 @strawberry.type
-class Mutation(DesignMutation):
+class Mutation(DesignMutation, AccountMutation):
     @strawberry.mutation
     async def start_instance(
         self, info: Info, input: p.StartInstanceInput
     ) -> p.StartInstanceResult:
+        context = ctx(info)
+        record = await visible_record(context, parse_id("Record", input.record_id))
         change = await instances.start_instance(
-            ctx(info).runtime,
-            record_id=parse_id("Record", input.record_id),
+            context.runtime,
+            record_id=record.id,  # type: ignore[arg-type]
             process_id=parse_optional("Process", input.process_id),
-            by=ctx(info).actor,
+            by=context.actor,
             idempotency_key=input.idempotency_key,
+            runnable=await context.visible(),
         )
         return p.InstanceStarted.of(change)
 
     @strawberry.mutation
     async def complete_step(self, info: Info, input: p.CompleteStepInput) -> p.CompleteStepResult:
         change = await instances.complete_step(
-            ctx(info).runtime, field=input.field, value=input.value, **_instance_args(info, input)
+            ctx(info).runtime,
+            field=input.field,
+            value=input.value,
+            **await _instance_args(info, input),
         )
         return p.StepCompleted.of(change)
 
     @strawberry.mutation
     async def advance_stage(self, info: Info, input: p.InstanceInput) -> p.AdvanceStageResult:
-        change = await instances.advance_stage(ctx(info).runtime, **_instance_args(info, input))
+        change = await instances.advance_stage(
+            ctx(info).runtime, **await _instance_args(info, input)
+        )
         return p.StageAdvanced.of(change)
 
     @strawberry.mutation(description="Go back to a stage on the traversed path; values stay.")
     async def move_to_stage(self, info: Info, input: p.MoveToStageInput) -> p.MoveToStageResult:
         change = await instances.move_to_stage(
-            ctx(info).runtime, stage=input.stage, **_instance_args(info, input)
+            ctx(info).runtime, stage=input.stage, **await _instance_args(info, input)
         )
         return p.StageMoved.of(change)
 
     @strawberry.mutation
     async def finish_instance(self, info: Info, input: p.InstanceInput) -> p.FinishInstanceResult:
-        change = await instances.finish_instance(ctx(info).runtime, **_instance_args(info, input))
+        change = await instances.finish_instance(
+            ctx(info).runtime, **await _instance_args(info, input)
+        )
         return p.InstanceFinished.of(change)
 
     @strawberry.mutation
     async def abandon_instance(self, info: Info, input: p.InstanceInput) -> p.AbandonInstanceResult:
-        change = await instances.abandon_instance(ctx(info).runtime, **_instance_args(info, input))
+        change = await instances.abandon_instance(
+            ctx(info).runtime, **await _instance_args(info, input)
+        )
         return p.InstanceAbandoned.of(change)
 
     @strawberry.mutation
@@ -81,7 +98,7 @@ class Mutation(DesignMutation):
         self, info: Info, input: p.InstanceInput
     ) -> p.ReactivateInstanceResult:
         change = await instances.reactivate_instance(
-            ctx(info).runtime, **_instance_args(info, input)
+            ctx(info).runtime, **await _instance_args(info, input)
         )
         return p.InstanceReactivated.of(change)
 
@@ -89,13 +106,16 @@ class Mutation(DesignMutation):
     async def switch_process(
         self, info: Info, input: p.SwitchProcessInput
     ) -> p.SwitchProcessResult:
+        context = ctx(info)
+        record = await visible_record(context, parse_id("Record", input.record_id))
         change = await instances.switch_process(
-            ctx(info).runtime,
-            record_id=parse_id("Record", input.record_id),
+            context.runtime,
+            record_id=record.id,  # type: ignore[arg-type]
             process_id=parse_id("Process", input.process_id),
             expected_version=input.expected_version,
-            by=ctx(info).actor,
+            by=context.actor,
             idempotency_key=input.idempotency_key,
+            runnable=await context.visible(),
         )
         return p.ProcessSwitched.of(change)
 
@@ -114,9 +134,11 @@ class Mutation(DesignMutation):
 
     @strawberry.mutation
     async def update_record(self, info: Info, input: p.UpdateRecordInput) -> p.UpdateRecordResult:
+        context = ctx(info)
+        record = await visible_record(context, parse_id("Record", input.record_id))
         change = await records.update_record(
-            ctx(info).runtime,
-            record_id=parse_id("Record", input.record_id),
+            context.runtime,
+            record_id=record.id,  # type: ignore[arg-type]
             name=input.name,
             owner=input.owner,
             values=_values(input.values),

@@ -8,7 +8,8 @@ from typing import Generic, TypeVar
 import strawberry
 from strawberry.types import Info
 
-from server.api.context import ctx
+from server.api.accounts import AccountQuery, User
+from server.api.context import ctx, visible_instance, visible_record
 from server.api.definitions import Entity, Process
 from server.api.design import DesignQuery
 from server.api.enums import InstanceStatus
@@ -52,23 +53,26 @@ def _connection(page: queries.Page, convert: Callable[[object], T]) -> Connectio
 
 
 @strawberry.type
-class User:
-    name: str
-
-
-@strawberry.type
-class Query(DesignQuery):
-    @strawberry.field(description="Processes at their current version, in offering order.")
+class Query(DesignQuery, AccountQuery):
+    @strawberry.field(
+        description="Processes at their current version, in offering order: those you may "
+        "run (designers and admins: all)."
+    )
     async def processes(self, info: Info, entity: str | None = None) -> list[Process]:
-        found = await ctx(info).runtime.catalog.list_processes(entity=entity)
+        context = ctx(info)
+        found = await context.runtime.catalog.list_processes(entity=entity)
+        if not context.require_user().designs:
+            found = [p for p in found if p.id is not None and await context.sees_process(p.id)]
         return [Process.from_domain(p) for p in found]
 
     @strawberry.field
     async def process(self, info: Info, id: strawberry.ID) -> Process | None:
+        context = ctx(info)
         try:
-            return Process.from_domain(
-                await ctx(info).runtime.catalog.process(parse_id("Process", id))
-            )
+            pid = parse_id("Process", id)
+            if not context.require_user().designs and not await context.sees_process(pid):
+                return None
+            return Process.from_domain(await context.runtime.catalog.process(pid))
         except DomainError:
             return None
 
@@ -101,13 +105,14 @@ class Query(DesignQuery):
             status=status,
             first=first,
             after=after,
+            visible=await ctx(info).visible(),
         )
         return _connection(page, Record.from_domain)  # type: ignore[arg-type]
 
     @strawberry.field
     async def record(self, info: Info, id: strawberry.ID) -> Record | None:
         try:
-            return Record.from_domain(await queries.get_record(parse_id("Record", id)))
+            return Record.from_domain(await visible_record(ctx(info), parse_id("Record", id)))
         except DomainError:
             return None
 
@@ -131,13 +136,14 @@ class Query(DesignQuery):
             owner=owner,
             first=first,
             after=after,
+            visible=await ctx(info).visible(),
         )
         return _connection(page, Instance.from_domain)  # type: ignore[arg-type]
 
     @strawberry.field
     async def instance(self, info: Info, id: strawberry.ID) -> Instance | None:
         try:
-            return Instance.from_domain(await queries.get_instance(parse_id("Instance", id)))
+            return Instance.from_domain(await visible_instance(ctx(info), parse_id("Instance", id)))
         except DomainError:
             return None
 
@@ -155,6 +161,7 @@ class Query(DesignQuery):
             instance_id=parse_optional("Instance", instance_id),
             record_id=parse_optional("Record", record_id),
             first=first,
+            visible=await ctx(info).visible(),
         )
         return [Event.from_domain(e) for e in found]
 
@@ -165,6 +172,10 @@ class Query(DesignQuery):
     async def last_event_seq(self, info: Info) -> int:
         return await queries.last_seq()
 
-    @strawberry.field(description="The acting user.")
-    def me(self, info: Info) -> User:
-        return User(name=ctx(info).actor)
+    @strawberry.field(description="The signed-in user; null when nobody is.")
+    def me(self, info: Info) -> User | None:
+        context = ctx(info)
+        if context.credential is None:
+            return None
+        csrf = context.credential.csrf if context.via_cookie else None
+        return User.from_domain(context.credential.user, csrf)

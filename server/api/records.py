@@ -52,8 +52,11 @@ class Record:
 
         if self.domain.active_instance_id is None:
             return None
-        found = await ctx(info).loaders.instances.load(self.domain.active_instance_id)
-        return Instance.from_domain(found) if found else None
+        context = ctx(info)
+        found = await context.loaders.instances.load(self.domain.active_instance_id)
+        if found is None or not await context.sees_process(found.process_id):
+            return None
+        return Instance.from_domain(found)
 
     @strawberry.field(description="Every process run on this record, one per process.")
     async def instances(
@@ -62,5 +65,6 @@ class Record:
         from server.api.instances import Instance
 
         assert self.domain.id is not None
-        found = await ctx(info).loaders.record_instances.load(self.domain.id)
-        return [Instance.from_domain(i) for i in found]
+        context = ctx(info)
+        found = await context.loaders.record_instances.load(self.domain.id)
+        return [Instance.from_domain(i) for i in found if await context.sees_process(i.process_id)]

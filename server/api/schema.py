@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.extensions import MaskErrors, MaxTokensLimiter, ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
@@ -22,14 +23,17 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 )
 from strawberry.types import ExecutionContext
 
-from server.api.context import Context, build_context
+from server.api.access import FORBIDDEN, UNAUTHENTICATED, AccessPolicy
+from server.api.context import Context, bearer, build_context
 from server.api.errors import HANDLERS
 from server.api.fanout import Fanout
 from server.api.limits import Limits, QueryLimits, validation_rules, word_for_clients
 from server.api.mutation import Mutation
 from server.api.query import Query
 from server.api.subscription import Subscription
-from server.domain.errors import DomainError
+from server.domain.errors import DomainError, Forbidden, Unauthenticated
+from server.services import accounts
+from server.services.accounts import SignInLimits
 from server.services.runtime import Runtime
 from server.settings import Settings
 
@@ -60,6 +64,18 @@ class _Schema(strawberry.Schema):
         super().process_errors(errors, execution_context)
         for error in errors:
             word_for_clients(error, self.limits, suggestions=self.debug)
+            _code_refusal(error)
+
+
+def _code_refusal(error: GraphQLError) -> None:
+    """A resolver's Unauthenticated or Forbidden carries its code, like the policy's."""
+    original = error.original_error
+    while isinstance(original, GraphQLError) and original.original_error is not None:
+        original = original.original_error
+    if isinstance(original, Unauthenticated):
+        error.extensions = {**(error.extensions or {}), "code": UNAUTHENTICATED}
+    elif isinstance(original, Forbidden):
+        error.extensions = {**(error.extensions or {}), "code": FORBIDDEN}
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
@@ -78,6 +94,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
             lambda: ParserCache(maxsize=512),
             lambda: ValidationCache(maxsize=512),
             lambda: QueryLimits(limits, rules),  # after ValidationCache: see QueryLimits
+            AccessPolicy,  # after the limits: a document past them is refused unread
             lambda: MaskErrors(should_mask_error=_should_mask),
         ],
         exception_handlers=HANDLERS,
@@ -139,12 +156,41 @@ class StageflowGraphQL(GraphQL[Context, None]):
             subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
             connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout),
             max_subscriptions_per_connection=settings.ws_max_subscriptions,
+            allowed_origins=settings.allowed_origins,
         )
         self.runtime = runtime
+        self.sign_in_limits = SignInLimits(
+            per_user=settings.sign_in_per_user,
+            per_address=settings.sign_in_per_address,
+            window=timedelta(seconds=settings.sign_in_window_seconds),
+        )
+        self.secure_cookies = settings.secure_cookies
         self.ping_interval = settings.ws_ping_interval
         self.fanout = Fanout(schema, limits=Limits.from_settings(settings))
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
-        return build_context(self.runtime, request, response)
+        return await build_context(
+            self.runtime,
+            request,
+            response,
+            sign_in_limits=self.sign_in_limits,
+            secure_cookie=self.secure_cookies,
+        )
+
+    async def on_ws_connect(self, context: Context) -> dict[str, object] | None:
+        """A socket signs in with `token` in connection_init, else with the session
+        cookie (the handshake's origin was checked); without either it is closed."""
+        params = context.connection_params or {}
+        token = params.get("token") or bearer(
+            {"authorization": str(params.get("Authorization") or params.get("authorization") or "")}
+        )
+        if token:
+            credential = await accounts.authenticate(str(token))
+            if credential is None or credential.kind != accounts.TOKEN:
+                raise ConnectionRejectionError({"message": "the token is not valid"})
+            context.credential, context.via_cookie = credential, False
+        elif context.credential is None:
+            raise ConnectionRejectionError({"message": "sign in first"})
+        return None

@@ -121,11 +121,11 @@ def visible_instances(visible: Visible) -> QuerySet[InstanceRow]:
 
 
 def visible_records(visible: Visible) -> QuerySet[RecordRow]:
-    """Records whose process bar shows a process the user may run, or no process."""
+    """Records with no process yet, or with a run of a process the user may run."""
     if visible is None:
         return RecordRow.all()
-    bars = visible_instances(visible).values("id")
-    return RecordRow.filter(Q(active_instance_id=None) | Q(active_instance_id__in=Subquery(bars)))
+    runs = visible_instances(visible).values("record_id")
+    return RecordRow.filter(Q(active_instance_id=None) | Q(id__in=Subquery(runs)))
 
 
 def visible_events(visible: Visible) -> QuerySet[EventRow]:

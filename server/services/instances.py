@@ -11,7 +11,7 @@ from tortoise.exceptions import IntegrityError
 
 from server.db import store
 from server.domain import instance as rules
-from server.domain.errors import InvalidTransition, TransitionCode
+from server.domain.errors import InvalidTransition, NotFound, TransitionCode
 from server.domain.events import Event, EventKind
 from server.domain.instance import Instance
 from server.domain.process import Process
@@ -29,12 +29,16 @@ async def start_instance(
     process_id: int | None,
     by: str,
     idempotency_key: str | None = None,
+    runnable: set[int] | None = None,
 ) -> Change:
-    """Start a process on a record (default: the entity's first active process)."""
+    """Start a process on a record (default: the entity's first active process).
+
+    `runnable` limits the processes to those the acting user may run (None: all).
+    """
 
     async def change() -> Change:
         record = await store.get_record(record_id)
-        process = await _process_for(rt, record, process_id)
+        process = await _process_for(rt, record, process_id, runnable)
         existing = await store.find_instance(record_id, process.id)  # type: ignore[arg-type]
         if existing is not None:
             raise InvalidTransition(
@@ -59,13 +63,14 @@ async def switch_process(
     expected_version: int | None,
     by: str,
     idempotency_key: str | None = None,
+    runnable: set[int] | None = None,
 ) -> Change:
     """Show another process on the record, resuming its instance or starting one."""
 
     async def change() -> Change:
         record = await store.get_record(record_id)
         check_version("Record", record.id, current=record.version, expected=expected_version)
-        process = await _process_for(rt, record, process_id)
+        process = await _process_for(rt, record, process_id, runnable)
         target = await store.find_instance(record_id, process_id)
         if target is None:
             target, _ = rules.start(process, record, now=utcnow(), by=by)
@@ -189,10 +194,14 @@ async def _load(
     return instance, process, record
 
 
-async def _process_for(rt: Runtime, record: Record, process_id: int | None) -> Process:
+async def _process_for(
+    rt: Runtime, record: Record, process_id: int | None, runnable: set[int] | None
+) -> Process:
     if process_id is not None:
+        if runnable is not None and process_id not in runnable:
+            raise NotFound("Process", process_id)
         return await rt.catalog.process(process_id)
-    process = await rt.catalog.default_process(record.entity)
+    process = await rt.catalog.default_process(record.entity, runnable)
     if process is None:
         raise InvalidTransition(
             TransitionCode.NO_PROCESS, f"no active process runs on {record.entity}"

@@ -5,14 +5,25 @@ from __future__ import annotations
 from importlib import resources
 from typing import Any
 
+from server.db import accounts as stored_accounts
+from server.domain.access import BaseRole
 from server.domain.definition import load_entities, load_process
 from server.domain.fields import Entity
 from server.domain.files import load_text
 from server.domain.process import Process
-from server.services import instances, queries, records
+from server.services import accounts, instances, queries, records
 from server.services.runtime import Runtime, utcnow
 
 DEMO_USER = "demo"
+DEMO_PASSWORD = "stageflow-demo"
+# Who can sign in to the demo, all with DEMO_PASSWORD.
+DEMO_USERS: list[tuple[str, BaseRole, tuple[str, ...]]] = [
+    ("admin", BaseRole.ADMIN, ()),
+    ("designer", BaseRole.DESIGNER, ()),
+    (DEMO_USER, BaseRole.USER, ("sales",)),
+    ("ana", BaseRole.USER, ("sales",)),
+    ("ben", BaseRole.USER, ("sales",)),
+]
 
 
 def template_files() -> dict[str, Any]:
@@ -48,6 +59,17 @@ async def seed(rt: Runtime) -> list[str]:
             await rt.catalog.publish_new(process, position=_position(process.key), now=utcnow())
             added.append(process.key)
     return added
+
+
+async def seed_demo_users(rt: Runtime) -> list[str]:
+    """The demo's users, on a database without any user yet."""
+    if await stored_accounts.count_users():
+        return []
+    for name, role, teams in DEMO_USERS:
+        await accounts.create_user(
+            rt, name=name, password=DEMO_PASSWORD, role=role, teams=teams, by="system"
+        )
+    return [name for name, _, _ in DEMO_USERS]
 
 
 async def seed_demo(rt: Runtime) -> int:

@@ -20,11 +20,12 @@ def _key(
     query: str,
     variables: dict[str, Any] | None = None,
     *,
-    actor: str = "demo",
+    credential: int = 1,
     name: str | None = None,
 ) -> object:
     operation = SimpleNamespace(query=query, variables=variables, operation_name=name)
-    return Fanout(schema).key(operation, SimpleNamespace(actor=actor))  # type: ignore[arg-type]
+    context = SimpleNamespace(credential=SimpleNamespace(id=credential))
+    return Fanout(schema).key(operation, context)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -62,11 +63,11 @@ def test_replays_and_other_operations_run_on_their_own(
     assert _key(query, variables) is None
 
 
-def test_the_key_tells_documents_variables_and_actors_apart() -> None:
+def test_the_key_tells_documents_variables_and_credentials_apart() -> None:
     assert _key(LIVE, {"id": "1"}) == _key(LIVE, {"id": "1"})
     assert _key(RESUMABLE, {"after": None, "id": "1"}) == _key(
         RESUMABLE, {"id": "1", "after": None}
     )
     assert _key(LIVE, {"id": "1"}) != _key(LIVE, {"id": "2"})
-    assert _key(LIVE, {"id": "1"}) != _key(LIVE, {"id": "1"}, actor="ana")
+    assert _key(LIVE, {"id": "1"}) != _key(LIVE, {"id": "1"}, credential=2)
     assert _key(LIVE, {"id": "1"}) != _key(LIVE.replace("seq", "seq kind"), {"id": "1"})

@@ -4,6 +4,7 @@ suggestions outside debug, unexpected errors masked, request bodies and messages
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -15,6 +16,7 @@ import pytest
 from documents import CREATE_RECORD, START
 from graphql import GraphQLError, Lexer, Source, TokenKind
 from starlette.applications import Starlette
+from users import make_user
 
 from server import cli
 from server.app import create_app
@@ -200,6 +202,7 @@ async def test_a_query_past_the_limit_is_refused_before_any_resolver(
     variables: dict[str, Any] | None,
     code: str,
 ) -> None:
+    await gql.token("demo")
     started = time.perf_counter()
     with count_queries() as statements:
         response = await gql.post(query, variables)
@@ -209,7 +212,9 @@ async def test_a_query_past_the_limit_is_refused_before_any_resolver(
     assert payload["data"] is None
     [error] = payload["errors"]
     assert error["extensions"]["code"] == code, error
-    assert called == [] and statements == []
+    # Reading who asks (the bearer token and its user) is all the SQL that runs.
+    assert called == []
+    assert [s.split(" FROM ")[1].split()[0] for s in statements] == ['"credential"', '"account"']
 
 
 async def test_refusals_say_what_the_limit_is(gql: Any) -> None:
@@ -242,7 +247,7 @@ async def test_fragment_cycles_are_refused_without_looping(gql: Any, called: lis
 async def test_the_limits_come_from_the_settings(database_url: str, called: list[str]) -> None:
     settings = Settings(database_url=database_url, max_depth=3, max_aliases=1, max_cost=50)
     app = create_app(settings)
-    async with app.router.lifespan_context(app), _client(app) as http:
+    async with _client(app) as http:
         assert "errors" not in (await _post(http, _deep(3))).json()
         refusals = [
             (_deep(4), "QUERY_TOO_DEEP"),
@@ -285,7 +290,7 @@ INTROSPECTION = [
 @pytest.fixture
 async def debug_http(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(Settings(database_url=database_url, debug=True))
-    async with app.router.lifespan_context(app), _client(app) as http:
+    async with _client(app) as http:
         yield http
 
 
@@ -407,7 +412,8 @@ class _Chunks:
 
 
 async def test_a_body_at_the_limit_is_accepted(gql: Any, called: list[str]) -> None:
-    headers = {"content-type": "application/json"}
+    token = await gql.token("demo")
+    headers = {"content-type": "application/json", "authorization": f"Bearer {token}"}
     sized = await gql.http.post("/graphql", content=_body(LIMIT), headers=headers)
     assert sized.status_code == 200 and "errors" not in sized.json()
     chunked = await gql.http.post("/graphql", content=_Chunks(_body(LIMIT)), headers=headers)
@@ -471,8 +477,9 @@ def test_serve_bounds_websocket_messages(monkeypatch: pytest.MonkeyPatch) -> Non
 class _Socket:
     """A graphql-transport-ws connection to the ASGI app, in the test's event loop."""
 
-    def __init__(self, app: Starlette) -> None:
+    def __init__(self, app: Starlette, token: str) -> None:
         self.app = app
+        self.token = token
         self.incoming: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.outgoing: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
 
@@ -494,7 +501,7 @@ class _Socket:
         self.task = asyncio.create_task(self.app(scope, receive, self.outgoing.put))  # type: ignore[arg-type]
         await self.incoming.put({"type": "websocket.connect"})
         assert (await self._next())["type"] == "websocket.accept"
-        await self.send({"type": "connection_init"})
+        await self.send({"type": "connection_init", "payload": {"token": self.token}})
         assert (await self.receive())["type"] == "connection_ack"
         return self
 
@@ -545,7 +552,7 @@ async def test_a_subscription_past_the_depth_limit_is_refused(
 ) -> None:
     iid = await _instance(gql)
     called.clear()
-    async with _Socket(gql.app) as socket:
+    async with _Socket(gql.app, await gql.token("demo")) as socket:
         await socket.send(_subscribe("deep", root, DEFAULTS.max_depth + 1, iid))
         refused = await socket.receive()
         assert refused["type"] == "error" and refused["id"] == "deep", refused
@@ -556,7 +563,7 @@ async def test_a_subscription_past_the_depth_limit_is_refused(
 async def test_a_subscription_at_the_depth_limit_runs(gql: Any, called: list[str]) -> None:
     iid = await _instance(gql)
     called.clear()
-    async with _Socket(gql.app) as socket:
+    async with _Socket(gql.app, await gql.token("demo")) as socket:
         root = "stageChanged(instanceId: $id, afterSeq: 0)"
         await socket.send(_subscribe("ok", root, DEFAULTS.max_depth, iid))
         replayed = await socket.receive()
@@ -570,9 +577,17 @@ async def test_a_subscription_at_the_depth_limit_runs(gql: Any, called: list[str
 # Helpers
 
 
-def _client(app: Starlette) -> httpx.AsyncClient:
-    transport = httpx.ASGITransport(app=app)
-    return httpx.AsyncClient(transport=transport, base_url="http://stageflow.test")
+@contextlib.asynccontextmanager
+async def _client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    """A client signed in as an admin of the app's database."""
+    async with app.router.lifespan_context(app):
+        _, token = await make_user("admin")
+        transport = httpx.ASGITransport(app=app)
+        headers = {"authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://stageflow.test", headers=headers
+        ) as http:
+            yield http
 
 
 async def _post(http: httpx.AsyncClient, query: str) -> httpx.Response:

@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from server.services.seed import DEMO_PASSWORD
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = [
     "--headless",
@@ -48,10 +50,24 @@ def chromium() -> Iterator[Any]:
             browser.close()
 
 
-def open_page(browser: Any, url: str, user: str = "demo") -> tuple[Any, list[str]]:
-    """A page in a context of its own, working as `user`; the list collects page errors."""
+SIGN_IN = """mutation($input: SignInInput!) { signIn(input: $input) { __typename } }"""
+
+
+def sign_in(context: Any, base: str, user: str, password: str = DEMO_PASSWORD) -> None:
+    """Sign a browser context in as a demo user: the session cookie lands in the context."""
+    variables = {"input": {"name": user, "password": password}}
+    answer = context.request.post(
+        f"{base}/graphql", data={"query": SIGN_IN, "variables": variables}
+    ).json()
+    assert answer["data"]["signIn"]["__typename"] == "SignedIn", answer
+
+
+def open_page(browser: Any, url: str, user: str | None = "demo") -> tuple[Any, list[str]]:
+    """A page in a context of its own, signed in as `user` (None: nobody); the list
+    collects page errors."""
     context = browser.new_context(viewport={"width": 1280, "height": 860})
-    context.add_init_script(f"localStorage.setItem('stageflow.user', {user!r})")
+    if user is not None:
+        sign_in(context, url.split("/#")[0].rstrip("/"), user)
     page = context.new_page()
     page.set_default_timeout(10_000)
     errors: list[str] = []

@@ -21,6 +21,13 @@ class Server:
     url: str
     process: subprocess.Popen[bytes]
     log: Path
+    # A bearer token of the demo's admin, for the tests' own API calls.
+    token: str
+    env: dict[str, str]
+
+    def token_of(self, user: str) -> str:
+        """A new API token of a demo user."""
+        return stageflow("token", "create", user, env=self.env).strip()
 
 
 def free_port() -> int:
@@ -29,18 +36,26 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def stageflow(*args: str, env: dict[str, str]) -> str:
+def stageflow(*args: str, env: dict[str, str], input: str | None = None) -> str:
     done = subprocess.run(
-        [str(BIN / "stageflow"), *args], env=env, capture_output=True, text=True, timeout=120
+        [str(BIN / "stageflow"), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        input=input,
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
 
 
 def graphql(server: Server, query: str, **variables: object) -> dict[str, object]:
-    """POST a document to the running server; insist on an answer without errors."""
+    """POST a document to the running server as its admin; insist on an answer without errors."""
     response = httpx.post(
-        f"{server.url}/graphql", json={"query": query, "variables": variables}, timeout=30
+        f"{server.url}/graphql",
+        json={"query": query, "variables": variables},
+        headers={"authorization": f"Bearer {server.token}"},
+        timeout=30,
     )
     payload = response.json()
     assert "errors" not in payload, payload
@@ -66,6 +81,11 @@ def start_server(
     }
     stageflow("migrate", env=env)
     stageflow("seed", *(["--demo"] if demo else []), env=env)
+    try:
+        token = stageflow("token", "create", "admin", env=env).strip()
+    except AssertionError:  # no demo users on this database
+        stageflow("user", "create", "admin", "--admin", "--password-stdin", env=env, input="x" * 12)
+        token = stageflow("token", "create", "admin", env=env).strip()
     with log.open("wb") as out:
         process = subprocess.Popen(
             [str(BIN / "stageflow"), "serve", "--workers", str(workers)],
@@ -84,7 +104,7 @@ def start_server(
         assert process.poll() is None, log.read_text()
         assert time.monotonic() < deadline, "server did not become ready: " + log.read_text()
         time.sleep(0.1)
-    return Server(url=url, process=process, log=log)
+    return Server(url=url, process=process, log=log, token=token, env=env)
 
 
 def stop_server(server: Server) -> None:

@@ -9,6 +9,8 @@ import httpx
 from browsing import needs_browser, open_page, screenshot
 from serving import Server, graphql
 
+from server.services.seed import DEMO_PASSWORD
+
 pytestmark = needs_browser
 
 HOSTILE = "<img src=x onerror=alert(1)>"
@@ -27,11 +29,17 @@ def records_by_name(server: Server) -> dict[str, Any]:
     return {edge["node"]["name"]: edge["node"] for edge in data["records"]["edges"]}  # type: ignore[index]
 
 
+TOKENS: dict[tuple[str, str], str] = {}
+
+
 def as_user(server: Server, user: str, query: str, **variables: object) -> dict[str, Any]:
+    """Call the API as a demo user, with an API token of theirs."""
+    if (server.url, user) not in TOKENS:
+        TOKENS[(server.url, user)] = server.token_of(user)
     response = httpx.post(
         f"{server.url}/graphql",
         json={"query": query, "variables": variables},
-        headers={"x-stageflow-user": user},
+        headers={"authorization": f"Bearer {TOKENS[(server.url, user)]}"},
         timeout=30,
     )
     payload = response.json()
@@ -364,4 +372,37 @@ def test_board_moves_cards_and_shows_the_gate(server: Server, browser: Any) -> N
     assert refusal.text_content() == (
         "Northwind - support contract can only go forward to Develop, the stage its values lead to."
     )
+    assert errors == []
+
+
+def test_sign_in_and_out(server: Server, browser: Any) -> None:
+    page, errors = open_page(browser, server.url + "/#/board", user=None)
+    page.wait_for_selector("form.sign-in")
+    assert page.locator(".top nav").is_hidden()
+    page.get_by_label("Name").fill("ana")
+    page.get_by_label("Password").fill("not the password")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_selector("text=wrong name or password")
+    assert page.get_by_label("Password").input_value() == ""
+
+    page.get_by_label("Name").fill("ana")
+    page.get_by_label("Password").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_selector(".column .card")  # the board asked for at first
+    assert page.locator("#user-name").text_content() == "ana (user)"
+    assert page.get_by_role("link", name="Designer").is_hidden()  # not a designer
+    # The session cookie is out of reach of scripts.
+    assert "stageflow_session" not in page.evaluate("document.cookie")
+    cookie = next(c for c in page.context.cookies() if c["name"] == "stageflow_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_selector("form.sign-in")
+    # The old cookie no longer signs anyone in.
+    answer = page.context.request.post(
+        f"{server.url}/graphql",
+        data={"query": "{ me { name } }"},
+        headers={"cookie": f"stageflow_session={cookie['value']}"},
+    ).json()
+    assert answer == {"data": {"me": None}}
     assert errors == []

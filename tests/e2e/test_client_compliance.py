@@ -20,6 +20,7 @@ async def _exchange(server: Server, iid: str) -> tuple[dict[str, Any], dict[str,
     transport = WebsocketsTransport(
         url=server.url.replace("http://", "ws://") + "/graphql",
         subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
+        init_payload={"token": server.token},
         ping_interval=0.2,
         pong_timeout=2,
         close_timeout=2,
@@ -37,7 +38,9 @@ async def _exchange(server: Server, iid: str) -> tuple[dict[str, Any], dict[str,
         await asyncio.sleep(0.5)  # a few pings and pongs go by while subscribed
         async with httpx.AsyncClient() as http:
             await http.post(
-                f"{server.url}/graphql", json={"query": ADVANCE, "variables": {"id": iid}}
+                f"{server.url}/graphql",
+                json={"query": ADVANCE, "variables": {"id": iid}},
+                headers={"authorization": f"Bearer {server.token}"},
             )
         event = await asyncio.wait_for(waiting, timeout=5)
         await stream.aclose()  # the client completes the operation

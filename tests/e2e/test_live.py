@@ -57,7 +57,7 @@ def _instance(server: Server) -> str:
 def _socket(server: Server) -> Iterator[ClientConnection]:
     url = server.url.replace("http://", "ws://") + "/graphql"
     with connect(url, subprotocols=[PROTOCOL], origin=server.url) as ws:  # type: ignore[arg-type]
-        ws.send(json.dumps({"type": "connection_init", "payload": {}}))
+        ws.send(json.dumps({"type": "connection_init", "payload": {"token": server.token}}))
         assert json.loads(ws.recv(timeout=5))["type"] == "connection_ack"
         yield ws
 
@@ -97,7 +97,7 @@ def test_stage_change_arrives_live(server: Server) -> None:
     assert event["kind"] == "STAGE_ADVANCED"
     assert (event["fromStage"], event["toStage"]) == ("qualify", "develop")
     assert event["instance"] == {"id": iid, "activeStage": {"key": "develop"}, "version": 3}
-    assert event["actor"] == "demo"
+    assert event["actor"] == "admin"
 
 
 def test_reconnect_with_after_seq_receives_exactly_what_was_missed(server: Server) -> None:
@@ -220,15 +220,16 @@ def test_identical_live_subscriptions_share_one_execution(server: Server) -> Non
     _wait_for_gauges(server, shared_streams=0, shared_subscribers=0, ws_operations=0)
 
 
-def test_other_variables_or_another_actor_get_a_stream_of_their_own(server: Server) -> None:
+def test_other_variables_or_another_credential_get_a_stream_of_their_own(server: Server) -> None:
     first, second = _instance(server), _instance(server)
     url = server.url.replace("http://", "ws://") + "/graphql"
     with (
         _socket(server) as a,
         _socket(server) as b,
-        connect(url, subprotocols=[PROTOCOL], additional_headers={"X-Stageflow-User": "ana"}) as c,  # type: ignore[list-item]
+        connect(url, subprotocols=[PROTOCOL]) as c,  # type: ignore[list-item]
     ):
-        c.send(json.dumps({"type": "connection_init", "payload": {}}))
+        init = {"type": "connection_init", "payload": {"token": server.token_of("ana")}}
+        c.send(json.dumps(init))
         assert json.loads(c.recv(timeout=5))["type"] == "connection_ack"
         _subscribe(a, "1", STAGE_CHANGED, id=first)
         _subscribe(b, "1", STAGE_CHANGED, id=second)

@@ -10,7 +10,10 @@ from serving import Server, stageflow
 
 
 def test_served_demo_answers_processes_and_health(server: Server) -> None:
-    response = httpx.post(f"{server.url}/graphql", json={"query": "{ processes { name } }"})
+    auth = {"authorization": f"Bearer {server.token}"}
+    response = httpx.post(
+        f"{server.url}/graphql", json={"query": "{ processes { name } }"}, headers=auth
+    )
     assert response.status_code == 200
     names = [p["name"] for p in response.json()["data"]["processes"]]
     assert names[:2] == ["Opportunity Sales", "Enterprise Deal"]
@@ -19,6 +22,7 @@ def test_served_demo_answers_processes_and_health(server: Server) -> None:
     records = httpx.post(
         f"{server.url}/graphql",
         json={"query": "{ instances(first: 20) { totalCount edges { node { id } } } }"},
+        headers=auth,
     ).json()["data"]["instances"]
     assert records["totalCount"] >= 3
 
