@@ -3,18 +3,18 @@ suggestions outside debug, unexpected errors masked, request bodies and messages
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
 import pytest
 from documents import CREATE_RECORD, START
 from graphql import GraphQLError, Lexer, Source, TokenKind
+from sockets import Socket
 from starlette.applications import Starlette
 from users import make_user
 
@@ -474,57 +474,6 @@ def test_serve_bounds_websocket_messages(monkeypatch: pytest.MonkeyPatch) -> Non
 # Websockets: the same limits, before the subscription's resolver runs.
 
 
-class _Socket:
-    """A graphql-transport-ws connection to the ASGI app, in the test's event loop."""
-
-    def __init__(self, app: Starlette, token: str) -> None:
-        self.app = app
-        self.token = token
-        self.incoming: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self.outgoing: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-
-    async def __aenter__(self) -> _Socket:
-        scope = {
-            "type": "websocket",
-            "asgi": {"version": "3.0"},
-            "scheme": "ws",
-            "path": "/graphql",
-            "raw_path": b"/graphql",
-            "root_path": "",
-            "query_string": b"",
-            "headers": [(b"host", b"stageflow.test")],
-            "subprotocols": ["graphql-transport-ws"],
-            "client": ("127.0.0.1", 50000),
-            "server": ("stageflow.test", 80),
-        }
-        receive: Callable[[], Awaitable[dict[str, Any]]] = self.incoming.get
-        self.task = asyncio.create_task(self.app(scope, receive, self.outgoing.put))  # type: ignore[arg-type]
-        await self.incoming.put({"type": "websocket.connect"})
-        assert (await self._next())["type"] == "websocket.accept"
-        await self.send({"type": "connection_init", "payload": {"token": self.token}})
-        assert (await self.receive())["type"] == "connection_ack"
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        await self.incoming.put({"type": "websocket.disconnect", "code": 1000})
-        await asyncio.wait_for(self.task, 5)
-
-    async def _next(self) -> dict[str, Any]:
-        return await asyncio.wait_for(self.outgoing.get(), 5)
-
-    async def send(self, message: dict[str, Any]) -> None:
-        await self.incoming.put({"type": "websocket.receive", "text": json.dumps(message)})
-
-    async def receive(self) -> dict[str, Any]:
-        """The next protocol message, server pings skipped."""
-        while True:
-            message = await self._next()
-            assert message["type"] == "websocket.send", message
-            data: dict[str, Any] = json.loads(message["text"])
-            if data["type"] != "ping":
-                return data
-
-
 async def _instance(gql: Any) -> str:
     created = await gql.execute(CREATE_RECORD, {"input": {"entity": "opportunity", "name": "X"}})
     record_id = created["createRecord"]["record"]["id"]
@@ -552,7 +501,7 @@ async def test_a_subscription_past_the_depth_limit_is_refused(
 ) -> None:
     iid = await _instance(gql)
     called.clear()
-    async with _Socket(gql.app, await gql.token("demo")) as socket:
+    async with Socket(gql.app, await gql.token("demo")) as socket:
         await socket.send(_subscribe("deep", root, DEFAULTS.max_depth + 1, iid))
         refused = await socket.receive()
         assert refused["type"] == "error" and refused["id"] == "deep", refused
@@ -563,7 +512,7 @@ async def test_a_subscription_past_the_depth_limit_is_refused(
 async def test_a_subscription_at_the_depth_limit_runs(gql: Any, called: list[str]) -> None:
     iid = await _instance(gql)
     called.clear()
-    async with _Socket(gql.app, await gql.token("demo")) as socket:
+    async with Socket(gql.app, await gql.token("demo")) as socket:
         root = "stageChanged(instanceId: $id, afterSeq: 0)"
         await socket.send(_subscribe("ok", root, DEFAULTS.max_depth, iid))
         replayed = await socket.receive()
