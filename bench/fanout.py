@@ -151,7 +151,8 @@ async def main(subscribers: int, rounds: int, with_instance: bool, replay: bool)
         env={**os.environ},
     )
     try:
-        async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+        auth = {"authorization": f"Bearer {server.token}"}
+        async with httpx.AsyncClient(base_url=server.url, timeout=30, headers=auth) as http:
             record = (await http.post("/graphql", json={"query": CREATE})).json()
             rid = record["data"]["createRecord"]["record"]["id"]
             started = (
@@ -174,7 +175,7 @@ async def main(subscribers: int, rounds: int, with_instance: bool, replay: bool)
                 }
             )
             ws_url = server.url.replace("http://", "ws://") + "/graphql"
-            init = [json.dumps({"type": "connection_init"})]
+            init = [json.dumps({"type": "connection_init", "payload": {"token": server.token}})]
             sockets = await _clients(ws_url, subscribers, init)
             for ws in sockets:
                 await ws.send(subscribe)

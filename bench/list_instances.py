@@ -17,8 +17,9 @@ import httpx
 
 from server.app import create_app
 from server.cli import migrate
+from server.domain.access import BaseRole
 from server.domain.progress import progress
-from server.services import instances, queries, records
+from server.services import accounts, instances, queries, records
 from server.services.seed import seed
 from server.settings import Settings
 
@@ -59,8 +60,15 @@ async def main() -> None:
             for i in page.items:
                 progress(i, versions[(i.process_id, i.process_version)], found[i.record_id].values)  # type: ignore[attr-defined]
 
+        bench_user = await accounts.create_user(
+            runtime, name="bench", password="bench-password", role=BaseRole.ADMIN, by="bench"
+        )
+        token = (await accounts.create_token(runtime, bench_user, label="bench")).secret
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
+        auth = {"authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://bench", headers=auth
+        ) as http:
 
             async def graphql() -> None:
                 response = await http.post("/graphql", json={"query": QUERY})

@@ -1,0 +1,272 @@
+"""The process designer in a real browser: build, validate and publish a process, then run
+records through it; start from a template; conflicting edits."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Any
+
+from browsing import needs_browser, open_page, screenshot
+from playwright.sync_api import Locator, Page, expect
+from serving import Server, graphql
+
+pytestmark = needs_browser
+# The machine may be busy: wait as long for assertions as for actions.
+expect.set_options(timeout=10_000)
+
+CREATE_RECORD = """
+mutation($input: CreateRecordInput!) {
+  createRecord(input: $input) { ... on RecordCreated { record { id } } ... on Error { message } }
+}"""
+START = """
+mutation($input: StartInstanceInput!) {
+  startInstance(input: $input) {
+    ... on InstanceStarted { instance { id activeStage { key } } } ... on Error { message }
+  }
+}"""
+RUN = """
+query($id: ID!) {
+  record(id: $id) { activeInstance { process { id } activeStage { key } path { key } } }
+}"""
+PUBLISHED = """
+query($id: ID!) {
+  process(id: $id) {
+    key name version status
+    stages { key name category next steps { field { key } required } branches { to when } }
+  }
+}"""
+DESIGN = """
+query($id: ID!) {
+  design(processId: $id) { key name basedOn version definition problems { path message } }
+}"""
+UPDATE = """
+mutation($input: UpdateProcessInput!) {
+  updateProcess(input: $input) { ... on ProcessDraftSaved { draft { version } } ... on Error { message } }
+}"""
+
+
+def at(page: Page, path: str) -> Locator:
+    """The element of the designer that problems at `path` attach to."""
+    return page.locator(f'[data-path="{path}"]')
+
+
+def created_process_id(page: Page) -> str:
+    page.wait_for_url(re.compile(r"#/designer/\d+$"))
+    expect(page.locator(".d-stages")).to_be_visible()
+    return page.url.rsplit("/", 1)[1]
+
+
+def run_record(
+    server: Server, page: Page, process_id: str, name: str, values: dict[str, Any]
+) -> Any:
+    """A record started on the process, moved past its first stage on its own page."""
+    made = graphql(
+        server, CREATE_RECORD, input={"entity": "opportunity", "name": name, "values": values}
+    )
+    record_id = made["createRecord"]["record"]["id"]
+    started = graphql(server, START, input={"recordId": record_id, "processId": process_id})
+    assert started["startInstance"]["instance"]["activeStage"]["key"] == "qualify"
+    page.goto(f"{server.url}/#/records/{record_id}")
+    bar = page.locator("ol.bar")
+    expect(bar.locator('li[aria-current="step"]')).to_contain_text("Qualify")
+    page.get_by_role("button", name="Next stage").click()
+    expect(bar.locator('li[aria-current="step"]')).not_to_contain_text("Qualify")
+    return graphql(server, RUN, id=record_id)["record"]["activeInstance"]
+
+
+def test_a_designer_builds_validates_and_publishes_a_branching_process(
+    server: Server, browser: Any
+) -> None:
+    page, errors = open_page(browser, f"{server.url}/#/designer", "designer")
+    new = page.locator("form", has=page.get_by_role("heading", name="New process"))
+    new.get_by_label("Entity").select_option(label="Opportunity")
+    new.get_by_label("Name").fill("Quick Deal")
+    expect(new.get_by_label("Key")).to_have_value("quick-deal")
+    new.get_by_role("button", name="Create process").click()
+    process_id = created_process_id(page)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Quick Deal")
+
+    # An empty draft breaks a rule; the server's problem shows next to the stages.
+    expect(at(page, "stages").locator(".d-problem")).to_contain_text("at least one stage")
+
+    for name in ["Qualify", "Approval", "Close"]:
+        page.get_by_label("New stage name").fill(name)
+        page.get_by_role("button", name="Add stage").click()
+    expect(page.locator(".d-stage h3")).to_have_text(["1. Qualify", "2. Approval", "3. Close"])
+    expect(at(page, "stages[1].key").get_by_role("textbox")).to_have_value("approval")
+    expect(at(page, "stages[1].category").get_by_role("combobox")).to_have_value("APPROVAL")
+    # Added stages follow one another.
+    expect(at(page, "stages[0].next").get_by_role("combobox")).to_have_value("approval")
+    expect(at(page, "stages[2].next").get_by_role("combobox")).to_have_value("")
+
+    qualify = at(page, "stages[0]")
+    for label in ["Estimated revenue (Money)", "Customer need (Text)"]:
+        qualify.get_by_label("Add a step").select_option(label=label)
+        qualify.get_by_role("button", name="Add step").click()
+    at(page, "stages[0].steps[0].required").get_by_label("Required").check()
+    qualify.get_by_label("Guidance").fill("Size the deal before anything else.")
+
+    # A field made on the spot becomes a required step of the approval stage.
+    approval = at(page, "stages[1]")
+    approval.get_by_role("button", name="New field").click()
+    approval.get_by_label("Field label").fill("Approval level")
+    expect(approval.get_by_label("Field key")).to_have_value("approval_level")
+    approval.get_by_label("Type").select_option("CHOICE")
+    approval.get_by_label("Choices, one per line").fill("Manager\nDirector")
+    approval.get_by_role("button", name="Create field").click()
+    expect(at(page, "stages[1].steps[0].field").get_by_role("combobox")).to_have_value(
+        "approval_level"
+    )
+    at(page, "stages[1].steps[0].required").get_by_label("Required").check()
+
+    # Big or strategic deals go to approval; the others straight to close.
+    qualify.get_by_role("button", name="Add branch").click()
+    branch = at(page, "stages[0].branches[0]")
+    expect(branch.get_by_label("Go to")).to_have_value("approval")
+    when = at(page, "stages[0].branches[0].when")
+    when.get_by_label("Condition").select_option("any")
+    first = at(page, "stages[0].branches[0].when.any[0]")
+    first.get_by_label("Field", exact=True).select_option(label="Estimated revenue (Money)")
+    first.get_by_label("Operator").select_option("gte")
+    when.get_by_role("button", name="Add comparison").last.click()
+    second = at(page, "stages[0].branches[0].when.any[1]")
+    second.get_by_label("Field", exact=True).select_option(label="Deal size (Choice)")
+    second.get_by_label("Operator").select_option("in")
+    second.get_by_label("Strategic").check()
+    at(page, "stages[0].next").get_by_label("Default next stage").select_option(label="Close")
+
+    # The comparison lacks its value: the server's problem shows next to it, and at the top.
+    page.get_by_role("button", name="Validate").click()
+    problem = first.locator(":scope > .d-slot > .d-problem")
+    expect(problem).to_contain_text("gte needs a value")
+    expect(page.locator(".d-summary h2")).to_have_text("1 problem to fix before publishing")
+    expect(second.locator(".d-problem")).to_have_count(0)
+    screenshot(page, "designer")
+
+    # Publishing is refused the same way, and nothing is published.
+    page.get_by_role("button", name="Publish").click()
+    expect(page.locator(".d-status")).to_have_text("Not published: 1 problem to fix.")
+    expect(problem).to_contain_text("gte needs a value")
+    assert graphql(server, DESIGN, id=process_id)["design"]["basedOn"] == 0
+
+    first.get_by_label("Value").fill("100000")
+    page.get_by_role("button", name="Validate").click()
+    expect(page.locator(".d-summary")).to_have_text("No problems: the draft can be published.")
+    expect(page.locator(".d-problem")).to_have_count(0)
+    page.get_by_role("button", name="Publish").click()
+    expect(page.locator(".d-status")).to_have_text("Published Quick Deal version 1.")
+    expect(page.locator(".d-meta")).to_contain_text("version 1 published")
+
+    published = graphql(server, PUBLISHED, id=process_id)["process"]
+    assert published["version"] == 1 and published["status"] == "ACTIVE"
+    stages = published["stages"]
+    assert [(s["key"], s["category"], s["next"]) for s in stages] == [
+        ("qualify", "QUALIFY", "close"),
+        ("approval", "APPROVAL", "close"),
+        ("close", "CLOSE", None),
+    ]
+    assert [(s["field"]["key"], s["required"]) for s in stages[0]["steps"]] == [
+        ("estimated_revenue", True),
+        ("customer_need", False),
+    ]
+    assert [(s["field"]["key"], s["required"]) for s in stages[1]["steps"]] == [
+        ("approval_level", True)
+    ]
+    [branch_data] = stages[0]["branches"]
+    assert branch_data["to"] == "approval"
+    revenue, size = branch_data["when"]["any"]
+    assert (revenue["field"], revenue["op"], Decimal(revenue["value"])) == (
+        "estimated_revenue",
+        "gte",
+        Decimal(100000),
+    )
+    assert size == {"field": "deal_size", "op": "in", "value": ["Strategic"]}
+
+    # Records take the branch their values choose.
+    big = run_record(server, page, process_id, "Big deal", {"estimated_revenue": "250000"})
+    strategic = run_record(
+        server,
+        page,
+        process_id,
+        "Strategic deal",
+        {"estimated_revenue": "5000", "deal_size": "Strategic"},
+    )
+    small = run_record(
+        server, page, process_id, "Small deal", {"estimated_revenue": "5000", "deal_size": "Small"}
+    )
+    assert big["process"]["id"] == process_id
+    assert [s["key"] for s in big["path"]] == ["qualify", "approval"]
+    assert [s["key"] for s in strategic["path"]] == ["qualify", "approval"]
+    assert [s["key"] for s in small["path"]] == ["qualify", "close"]
+    expect(page.locator('ol.bar li[aria-current="step"]')).to_contain_text("Close")
+    assert errors == []
+
+
+def test_starting_from_a_template_copies_its_stages(server: Server, browser: Any) -> None:
+    templates = graphql(server, "{ templates { key name definition } }")["templates"]
+    template = next(t for t in templates if t["key"] == "enterprise-deal")
+    page, errors = open_page(browser, f"{server.url}/#/designer", "designer")
+    form = page.locator("form", has=page.get_by_role("heading", name="Start from a template"))
+    choice = form.get_by_role("radio", name="Enterprise Deal")
+    choice.check()
+    card = form.locator(".d-template").filter(has=page.get_by_role("radio", name="Enterprise Deal"))
+    expect(card.locator(".d-template-stages li")).to_have_text(
+        [s["name"] for s in template["definition"]["stages"]]
+    )
+
+    # A key in use is refused next to the key.
+    form.get_by_label("Key of the new process").fill("opportunity-sales")
+    form.get_by_role("button", name="Start from template").click()
+    expect(form.locator('[data-path="key"] .d-problem')).to_contain_text("exists already")
+    assert page.url.endswith("#/designer")
+
+    form.get_by_label("Key of the new process").fill("big-deals")
+    form.get_by_role("button", name="Start from template").click()
+    process_id = created_process_id(page)
+    expect(page.locator(".d-stage h3")).to_have_text(
+        [f"{i}. {s['name']}" for i, s in enumerate(template["definition"]["stages"], 1)]
+    )
+    expect(at(page, "stages[2].branches[0].to").get_by_role("combobox")).to_have_value(
+        "deal_desk_approval"
+    )
+    design = graphql(server, DESIGN, id=process_id)["design"]
+    assert design["key"] == "big-deals" and design["basedOn"] == 0
+    assert design["definition"]["stages"] == template["definition"]["stages"]
+    assert design["problems"] == []
+
+    # Saving the untouched draft writes the same stages back.
+    page.get_by_role("button", name="Save draft").click()
+    expect(page.locator(".d-status")).to_have_text("Draft saved.")
+    saved = graphql(server, DESIGN, id=process_id)["design"]
+    assert saved["version"] == design["version"] + 1
+    assert saved["definition"]["stages"] == template["definition"]["stages"]
+
+    # Someone else saves meanwhile: the page says so and saves nothing over it.
+    theirs = {**saved["definition"], "name": "Big Deals"}
+    answer = graphql(
+        server,
+        UPDATE,
+        input={"processId": process_id, "definition": theirs, "expectedVersion": saved["version"]},
+    )
+    assert "draft" in answer["updateProcess"]
+    page.get_by_label("Process name").fill("Mine")
+    page.get_by_role("button", name="Save draft").click()
+    alert = page.locator(".d-alert")
+    expect(alert).to_contain_text("Someone else saved this process since you opened it")
+    assert graphql(server, DESIGN, id=process_id)["design"]["name"] == "Big Deals"
+    alert.get_by_role("button", name="Load their version").click()
+    expect(page.get_by_label("Process name")).to_have_value("Big Deals")
+    expect(alert).to_be_hidden()
+
+    page.get_by_role("link", name="All processes").click()
+    expect(page.locator('[data-draft="' + process_id + '"]')).to_contain_text("never published")
+    assert errors == []
+
+    # People who only run processes are told the designer is not theirs.
+    other, other_errors = open_page(browser, f"{server.url}/#/designer", "demo")
+    expect(other.get_by_role("alert")).to_have_text(
+        "Designing processes takes a designer or an admin account."
+    )
+    expect(other.locator(".d-stages, .d-start")).to_have_count(0)
+    assert other_errors == []
