@@ -123,8 +123,22 @@ class Process:
         found = await info.context.runtime.catalog.version_list(int(self.id))
         return [ProcessVersion(number=n, published_at=at, published_by=by) for n, at, by in found]
 
-    @strawberry.field(description="The open draft, if a designer is changing this process.")
+    @strawberry.field(
+        description="The roles that may run it; empty: every signed-in user. "
+        "Admins run every process."
+    )
+    async def roles(self, info: Info) -> list[str]:
+        current = await info.context.loaders.processes.load(int(self.id))
+        return list(current.roles) if current else []
+
+    @strawberry.field(
+        description="The open draft, if a designer is changing this process "
+        "(shown to designers and admins)."
+    )
     async def draft(self, info: Info) -> ProcessDraft | None:
+        user = info.context.user
+        if user is None or not user.designs:
+            return None
         found: Draft = await info.context.runtime.catalog.draft(int(self.id))
         return ProcessDraft.from_domain(found) if found.open else None
 

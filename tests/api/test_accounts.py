@@ -264,3 +264,39 @@ async def test_passwords_are_never_returned_or_logged(
     assert secret not in logged
     events = (await gql.execute("{ events(first: 100) { before after } }"))["events"]
     assert secret not in str(events)
+
+
+async def test_process_roles_show_and_drafts_stay_with_designers(gql: Any) -> None:
+    _, member = await make_user("sam", BaseRole.USER, frozenset({"sales"}))
+    processes = await gql.execute('{ processes(entity: "opportunity") { id key } }')
+    sales = next(p["id"] for p in processes["processes"] if p["key"] == "opportunity-sales")
+    done = await gql.execute(
+        """mutation($id: ID!) { setProcessRoles(processId: $id, roles: ["sales", "sales"]) {
+             ... on ProcessRolesSet { process { roles } } } }""",
+        {"id": sales},
+    )
+    assert done["setProcessRoles"]["process"]["roles"] == ["sales"]
+    bad = await gql.execute(
+        """mutation($id: ID!) { setProcessRoles(processId: $id, roles: ["Sales Team"]) {
+             __typename ... on InvalidValue { field } } }""",
+        {"id": sales},
+    )
+    assert bad["setProcessRoles"] == {"__typename": "InvalidValue", "field": "roles"}
+    # A designer's open draft is not shown to those who only run the process.
+    definition = (
+        await gql.execute(
+            "query($id: ID!) { design(processId: $id) { definition } }", {"id": sales}
+        )
+    )["design"]["definition"]
+    await gql.execute(
+        """mutation($id: ID!, $d: JSON!) { updateProcess(input: {processId: $id, definition: $d}) {
+             __typename } }""",
+        {"id": sales, "d": {**definition, "name": "Renamed"}},
+    )
+    query = "query($id: ID!) { process(id: $id) { roles draft { name } } }"
+    as_admin = (await gql.execute(query, {"id": sales}))["process"]
+    assert as_admin == {"roles": ["sales"], "draft": {"name": "Renamed"}}
+    as_member = await gql.post(
+        query, {"id": sales}, user=None, headers={"authorization": f"Bearer {member}"}
+    )
+    assert as_member.json()["data"]["process"] == {"roles": ["sales"], "draft": None}
