@@ -54,8 +54,11 @@ export async function show(view, [id], { notify }) {
 
   let names = new Map();
   let cards = new Map();
+  let loads = 0;
+  let shownState = null;
 
   async function load() {
+    const ticket = ++loads;
     let data;
     try {
       data = await graphql(BOARD, { process: id, id });
@@ -67,6 +70,12 @@ export async function show(view, [id], { notify }) {
       status.textContent = "This process does not exist.";
       return null;
     }
+    // An older answer never replaces a newer one, and the same board is not drawn
+    // again: a card being dragged would be swapped from under the pointer.
+    const { lastEventSeq, ...board } = data;
+    const state = JSON.stringify(board);
+    if (ticket !== loads || state === shownState) return data;
+    shownState = state;
     names = new Map(data.process.stages.map((s) => [s.key, s.name]));
     const instances = data.instances.edges.map((e) => e.node);
     cards = new Map(instances.map((i) => [i.id, i]));
