@@ -42,6 +42,7 @@ def create_app(settings: Settings) -> Starlette:
             try:
                 yield
             finally:
+                await graphql.sockets.stop()
                 await runtime.hub.stop()
                 if relay is not None:
                     await relay.stop()

@@ -30,6 +30,7 @@ from server.api.fanout import Fanout
 from server.api.limits import Limits, QueryLimits, validation_rules, word_for_clients
 from server.api.mutation import Mutation
 from server.api.query import Query
+from server.api.sockets import UNAUTHORIZED, Sockets
 from server.api.subscription import Subscription
 from server.domain.errors import DomainError, Forbidden, Unauthenticated
 from server.services import accounts
@@ -110,6 +111,7 @@ class _Handler(BaseGraphQLTransportWSHandler[Context, None]):
     dead peer is noticed, and with identical live subscriptions sharing one execution."""
 
     _pinger: asyncio.Task[None] | None = None
+    _held: int | None = None  # the credential this socket is registered under
 
     def on_request_accepted(self) -> None:
         super().on_request_accepted()
@@ -136,7 +138,20 @@ class _Handler(BaseGraphQLTransportWSHandler[Context, None]):
         finally:
             fanout.solo -= 1
 
+    async def handle_connection_init(self, message: Any) -> None:
+        await super().handle_connection_init(message)
+        credential = self.context.credential
+        if self.connection_acknowledged and credential is not None:
+            self._held = credential.id
+            self.view.sockets.add(credential, self)  # type: ignore[attr-defined]
+
+    async def close_unauthorized(self) -> None:
+        """The credential was revoked (or its user made inactive): end the connection."""
+        await self.websocket.close(code=UNAUTHORIZED, reason="Unauthorized")
+
     async def shutdown(self) -> None:
+        if self._held is not None:
+            self.view.sockets.discard(self._held, self)  # type: ignore[attr-defined]
         if self._pinger is not None:
             self._pinger.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -165,6 +180,7 @@ class StageflowGraphQL(GraphQL[Context, None]):
             window=timedelta(seconds=settings.sign_in_window_seconds),
         )
         self.secure_cookies = settings.secure_cookies
+        self.sockets = Sockets(runtime)
         self.ping_interval = settings.ws_ping_interval
         self.fanout = Fanout(schema, limits=Limits.from_settings(settings))
 
