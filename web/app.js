@@ -10,6 +10,8 @@ const ROUTES = [
   [/^#\/records$/, "./records.js", "records"],
   [/^#\/board(?:\/(\d+))?$/, "./board.js", "board"],
   [/^#\/designer(?:\/(\d+))?$/, "./designer.js", "designer"],
+  [/^#\/users$/, "./users.js", "users"],
+  [/^#\/tokens$/, "./tokens.js", "tokens"],
 ];
 
 const NOTICE_MS = 8000;
@@ -50,6 +52,8 @@ async function route() {
         stop();
       }
     } catch (error) {
+      // Signed out meanwhile: the sign-in form takes the view instead.
+      if (error.code === "UNAUTHENTICATED") return;
       view.replaceChildren(el("h1", {}, "Something went wrong"), el("p", { role: "alert" }, error.message));
     }
     return;
@@ -79,6 +83,9 @@ function showUser() {
   document.getElementById("user-name").textContent = user ? `${user.name} (${user.role.toLowerCase()})` : "";
   for (const link of document.querySelectorAll("[data-designers]")) {
     link.hidden = !user || user.role === "USER";
+  }
+  for (const link of document.querySelectorAll("[data-admins]")) {
+    link.hidden = !user || user.role !== "ADMIN";
   }
 }
 

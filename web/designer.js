@@ -37,7 +37,7 @@ const DRAFT_REFUSALS = `... on Error { message }
   ... on VersionConflict { currentVersion }`;
 
 const LIST_QUERY = `query DesignerList {
-  processes { id key name status version entity { key name } draft { version updatedAt updatedBy } }
+  processes { id key name status version roles entity { key name } draft { version updatedAt updatedBy } }
   drafts { processId key name entity basedOn updatedAt updatedBy problems { path } }
   templates { key name entity description definition }
   entities { key name }
@@ -67,6 +67,10 @@ const SAVE_FIELD = `mutation DesignerSaveField($input: SaveFieldInput!) {
   }
 }`;
 
+const SET_ROLES = `mutation DesignerSetRoles($id: ID!, $roles: [String!]!) {
+  setProcessRoles(processId: $id, roles: $roles) { ... on ProcessRolesSet { process { id roles } } ... on Error { message } }
+}`;
+
 // Offer a process for new records again, or stop offering it; the result union's member.
 async function setProcessActive(processId, active) {
   const name = active ? "activateProcess" : "deactivateProcess";
@@ -74,6 +78,11 @@ async function setProcessActive(processId, active) {
     ${name}(processId: $id) { ... on ProcessStatusChanged { process { id status } } ... on Error { message } }
   }`;
   return (await graphql(query, { id: processId }))[name];
+}
+
+// Who may run a process as people read it; an empty list lets everyone.
+function whoMayRun(roles) {
+  return roles.length ? roles.join(", ") : "Everyone";
 }
 
 let counter = 0;
@@ -239,15 +248,52 @@ async function showList(root, view) {
     return node;
   };
 
+  // The roles that may run a process, changed in place: comma-separated, empty for everyone.
+  const rolesForm = (process) => {
+    const input = el("input", { id: nextId("roles"), value: process.roles.join(", "), placeholder: "e.g. sales, finance",
+      autocomplete: "off", spellcheck: "false", "aria-describedby": "designer-roles-hint" });
+    const now = el("span", { class: "d-roles-now" }, whoMayRun(process.roles));
+    const form = el("form", { class: "d-roles", "aria-label": `Who may run ${process.name}` },
+      now,
+      el("label", { for: input.id, class: "d-sr" }, `Roles that may run ${process.name}`),
+      input,
+      el("button", { type: "submit", "aria-label": `Set who may run ${process.name}` }, "Set"));
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const submit = form.querySelector("button");
+      submit.disabled = true;
+      try {
+        const roles = input.value.split(",").map((role) => role.trim()).filter(Boolean);
+        const result = (await graphql(SET_ROLES, { id: process.id, roles })).setProcessRoles;
+        const error = refused(result);
+        if (error) status.textContent = `${process.name}: ${error.message}`;
+        else {
+          process.roles = result.process.roles;
+          input.value = process.roles.join(", ");
+          now.textContent = whoMayRun(process.roles);
+          status.textContent = process.roles.length
+            ? `${process.name} may now be run by: ${process.roles.join(", ")}.`
+            : `${process.name} may now be run by everyone.`;
+        }
+      } catch (error) {
+        status.textContent = error.message;
+      } finally {
+        submit.disabled = false;
+      }
+    });
+    return form;
+  };
+
   const processes = data.processes.length
     ? el("table", { class: "d-table" },
-      el("thead", {}, el("tr", {}, ["Process", "Entity", "Version", "Status", "Draft", ""].map((h) => el("th", { scope: "col" }, h)))),
+      el("thead", {}, el("tr", {}, ["Process", "Entity", "Version", "Status", "Draft", "Who may run", ""].map((h) => el("th", { scope: "col" }, h)))),
       el("tbody", {}, data.processes.map((process) => el("tr", { "data-process": process.id },
         el("th", { scope: "row" }, el("a", { href: `#/designer/${process.id}` }, process.name)),
         el("td", {}, process.entity.name),
         el("td", {}, `v${process.version}`),
         el("td", {}, badge(process.status)),
         el("td", {}, process.draft ? `Changes by ${process.draft.updatedBy ?? "someone"}, not published` : "—"),
+        el("td", {}, rolesForm(process)),
         el("td", {}, activeButton(process))))))
     : el("p", { class: "d-empty" }, "No published processes yet.");
 
@@ -263,7 +309,10 @@ async function showList(root, view) {
   root.replaceChildren(
     el("h1", {}, "Process designer"),
     status,
-    el("section", { "aria-labelledby": "designer-processes" }, el("h2", { id: "designer-processes" }, "Processes"), processes),
+    el("section", { "aria-labelledby": "designer-processes" }, el("h2", { id: "designer-processes" }, "Processes"), processes,
+      el("p", { class: "d-hint", id: "designer-roles-hint" },
+        "Who may run: roles separated by commas, team roles such as sales or a base role such as designer; "
+        + "empty lets every signed-in user. Admins run every process.")),
     el("section", { "aria-labelledby": "designer-drafts" }, el("h2", { id: "designer-drafts" }, "Open drafts"), drafts),
     el("div", { class: "d-start" }, newProcessForm(data.entities), templateForm(data.templates, entityNames)),
   );
