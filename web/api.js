@@ -131,7 +131,16 @@ class Live {
     socket.addEventListener("message", (message) => {
       if (socket === this.socket) this.receive(JSON.parse(message.data));
     });
-    socket.addEventListener("close", () => this.dropped(socket));
+    socket.addEventListener("close", (event) => {
+      // 4401/4403: the session ended (signed out elsewhere, revoked, user made inactive).
+      if (socket === this.socket && (event.code === 4401 || event.code === 4403)) {
+        this.socket = null;
+        this.ready = false;
+        loadSession().then((me) => (me ? this.dropped(null) : signedOut()), () => this.dropped(null));
+        return;
+      }
+      this.dropped(socket);
+    });
   }
 
   receive(message) {
@@ -164,7 +173,7 @@ class Live {
   }
 
   dropped(socket) {
-    if (this.socket !== socket) return;
+    if (socket !== null && this.socket !== socket) return;
     this.socket = null;
     this.ready = false;
     if (this.operations.size === 0) {

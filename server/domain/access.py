@@ -85,6 +85,17 @@ def check_roles(roles: Iterable[str]) -> tuple[str, ...]:
     return tuple(found)
 
 
+def check_teams(roles: Iterable[str]) -> tuple[str, ...]:
+    """A user's team roles: as check_roles, and none may be a base role's name."""
+    found = check_roles(roles)
+    taken = sorted(set(found) & BASE_ROLES)
+    if taken:
+        raise InvalidValue(
+            "roles", f"{', '.join(taken)}: a base role is set as the role, not as a team role"
+        )
+    return found
+
+
 def user_from_roles(id: int, name: str, roles: Iterable[str], active: bool = True) -> User:
     """A user from the stored list: its base role (user if none) and its team roles."""
     stored = list(roles)

@@ -24,8 +24,9 @@ from server.domain.access import (
     check_name,
     check_password,
     check_roles,
+    check_teams,
 )
-from server.domain.errors import Forbidden, NotFound, RateLimited, Unauthenticated
+from server.domain.errors import Forbidden, InvalidValue, NotFound, RateLimited, Unauthenticated
 from server.domain.events import Event, EventKind
 from server.services.runtime import Change, Runtime, commit, utcnow
 
@@ -84,7 +85,7 @@ async def create_user(
     teams: Iterable[str] = (),
     by: str,
 ) -> User:
-    user = User(id=0, name=check_name(name), role=role, teams=frozenset(check_roles(teams)))
+    user = User(id=0, name=check_name(name), role=role, teams=frozenset(check_teams(teams)))
     password_hash = await hash_password(password)
     made: list[User] = []
 
@@ -111,9 +112,13 @@ async def update_user(
     changed = replace(
         user,
         role=role or user.role,
-        teams=frozenset(check_roles(teams)) if teams is not None else user.teams,
+        teams=frozenset(check_teams(teams)) if teams is not None else user.teams,
         active=user.active if active is None else active,
     )
+    if user.is_admin and user.active and not (changed.is_admin and changed.active):
+        admins = [u for u in await accounts.list_users() if u.is_admin and u.active]
+        if len(admins) <= 1:
+            raise InvalidValue("role", "the last active admin stays an active admin")
     password_hash = await hash_password(password) if password is not None else None
 
     async def change() -> Change:

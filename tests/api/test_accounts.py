@@ -313,3 +313,32 @@ async def test_process_roles_show_and_drafts_stay_with_designers(gql: Any) -> No
         query, {"id": sales}, user=None, headers={"authorization": f"Bearer {member}"}
     )
     assert as_member.json()["data"]["process"] == {"roles": ["sales"], "draft": None}
+
+
+async def test_a_team_role_cannot_be_a_base_role_and_the_last_admin_stays(gql: Any) -> None:
+    create = """mutation($roles: [String!]!) {
+      createUser(input: {name: "eve", password: "eve-password-1", roles: $roles}) {
+        __typename ... on InvalidValue { field reason } } }"""
+    refused = (await gql.execute(create, {"roles": ["sales", "admin"]}))["createUser"]
+    assert refused["__typename"] == "InvalidValue" and refused["field"] == "roles"
+    assert (await gql.execute(create, {"roles": ["sales"]}))["createUser"] == {
+        "__typename": "UserSaved"
+    }
+    users = (await gql.execute("{ users { id name role } }"))["users"]
+    eve = next(u for u in users if u["name"] == "eve")
+    update = """mutation($id: ID!, $roles: [String!], $role: Role, $active: Boolean) {
+      updateUser(input: {userId: $id, roles: $roles, role: $role, active: $active}) {
+        __typename ... on InvalidValue { field } ... on UserSaved { user { role roles } } } }"""
+    promoted = await gql.execute(update, {"id": eve["id"], "roles": ["designer"]})
+    assert promoted["updateUser"] == {"__typename": "InvalidValue", "field": "roles"}
+    assert (await accounts.user_named("eve")).role is BaseRole.USER
+
+    # `demo` is the only admin: it may not demote or deactivate itself.
+    admin = next(u for u in users if u["name"] == "demo")
+    for change in ({"role": "USER"}, {"active": False}):
+        refused = await gql.execute(update, {"id": admin["id"], **change})
+        assert refused["updateUser"] == {"__typename": "InvalidValue", "field": "role"}
+    # With a second admin, it may.
+    await gql.execute(update, {"id": eve["id"], "role": "ADMIN"})
+    demoted = await gql.execute(update, {"id": admin["id"], "role": "USER"})
+    assert demoted["updateUser"]["user"]["role"] == "USER"

@@ -406,3 +406,21 @@ def test_sign_in_and_out(server: Server, browser: Any) -> None:
     ).json()
     assert answer == {"data": {"me": None}}
     assert errors == []
+
+
+def test_a_page_whose_user_is_deactivated_returns_to_sign_in(server: Server, browser: Any) -> None:
+    page, errors = open_page(browser, server.url + "/#/records", user="ben")
+    page.wait_for_selector("table.records tbody tr")
+    page.wait_for_selector("#live-state[data-state='open']")
+    users = graphql(server, "{ users { id name } }")["users"]
+    ben = next(u["id"] for u in users if u["name"] == "ben")  # type: ignore[index]
+    graphql(
+        server,
+        """mutation($id: ID!) { updateUser(input: {userId: $id, active: false}) {
+             __typename } }""",
+        id=ben,
+    )
+    # No click, no reload: the socket is closed by the server and the page follows.
+    page.wait_for_selector("form.sign-in", timeout=5000)
+    assert page.locator(".top nav").is_hidden()
+    assert errors == []
