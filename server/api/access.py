@@ -60,11 +60,11 @@ def refusal(code: str, message: str) -> GraphQLError:
     return GraphQLError(message, extensions={"code": code})
 
 
-def _operation(document: DocumentNode, name: str | None) -> OperationDefinitionNode | None:
+def _operations(document: DocumentNode, name: str | None) -> list[OperationDefinitionNode]:
+    """The operation that will run; when that is unclear, every one of them."""
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-    if name is None:
-        return operations[0] if len(operations) == 1 else None
-    return next((o for o in operations if o.name and o.name.value == name), None)
+    chosen = [o for o in operations if name is not None and o.name and o.name.value == name]
+    return chosen or operations
 
 
 def root_fields(document: DocumentNode, operation: OperationDefinitionNode) -> set[str]:
@@ -126,11 +126,14 @@ class AccessPolicy(SchemaExtension):
     async def on_validate(self) -> AsyncIterator[None]:
         # Listed after QueryLimits, which has validated the document by now (or refused it).
         context = self.execution_context
-        if not context.pre_execution_errors and context.graphql_document is not None:
-            operation = _operation(context.graphql_document, context.operation_name)
-            if operation is not None:
-                fields = root_fields(context.graphql_document, operation)
-                error = await check(context.context, operation.operation, fields)
-                if error is not None:
-                    context.pre_execution_errors = [error]
+        document = context.graphql_document
+        if not context.pre_execution_errors and document is not None:
+            operations = _operations(document, context.operation_name)
+            fields = set().union(*(root_fields(document, o) for o in operations))
+            kinds = [o.operation for o in operations]
+            # Unclear which runs: judged as the most demanding (a mutation wants CSRF).
+            kind = OperationType.MUTATION if OperationType.MUTATION in kinds else kinds[0]
+            error = await check(context.context, kind, fields) if operations else None
+            if error is not None:
+                context.pre_execution_errors = [error]
         yield

@@ -695,3 +695,31 @@ async def test_every_subscription_for_every_kind_of_caller(world: World) -> None
             cells.record(f"stageChanged() as {role}", RUN[role], actual)
     print(f"subscriptions: {len(cells.leaks)} leaks in {cells.tried} cells")
     assert cells.leaks == [] and cells.mismatches == []
+
+
+BYPASSES = {
+    "alias": "{ mine: records { totalCount } }",
+    "fragment at the root": "{ me { name } ...F } fragment F on Query { records { totalCount } }",
+    "inline fragment": "{ ... on Query { records { totalCount } } }",
+    "nested fragments": """{ ...A } fragment A on Query { ...B }
+        fragment B on Query { events(first: 5) { seq } }""",
+}
+
+
+@pytest.mark.parametrize("document", BYPASSES.values(), ids=BYPASSES.keys())
+async def test_the_policy_sees_through_aliases_fragments_and_operations(
+    gql: Any, document: str
+) -> None:
+    before = (await gql.execute("{ lastEventSeq }"))["lastEventSeq"]
+    payload = (await gql.post(document, user=None)).json()
+    assert payload["data"] is None
+    assert payload["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED", payload
+    assert (await gql.execute("{ lastEventSeq }"))["lastEventSeq"] == before
+
+
+async def test_a_named_public_operation_runs_for_anyone(gql: Any) -> None:
+    document = "query Me { me { name } } query Rest { records { totalCount } }"
+    response = await gql.http.post("/graphql", json={"query": document, "operationName": "Me"})
+    assert response.json() == {"data": {"me": None}}
+    refused = await gql.http.post("/graphql", json={"query": document, "operationName": "Rest"})
+    assert refused.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
