@@ -15,7 +15,6 @@ from tortoise import Tortoise
 
 from server.db.config import ensure_database_dir, tortoise_config
 from server.domain.errors import DomainError
-from server.services.seed import DEMO_PASSWORD
 from server.settings import Settings
 
 
@@ -221,6 +220,8 @@ def main(argv: list[str] | None = None) -> None:
         added, records, users = _run(lambda: seed(settings, demo=args.demo))
         print(f"processes added: {', '.join(added) or 'none'}; demo records added: {records}")
         if users:
+            from server.services.seed import DEMO_PASSWORD
+
             print(f"demo sign-in: {', '.join(users)}, each with the password {DEMO_PASSWORD!r}")
     elif args.command == "export":
         fmt = args.format

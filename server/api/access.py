@@ -1,7 +1,7 @@
 """Who may call what, checked once the document is valid and before any resolver runs.
 
-Every root field needs a signed-in user unless listed as public; design fields need a
-designer or an admin, account fields an admin. A mutation authenticated by the session
+Every root field needs a signed-in user unless listed as public; the fields of the
+design types need a designer or an admin, those of the admin types an admin. A mutation authenticated by the session
 cookie must carry the session's CSRF token in the X-CSRF-Token header. Which records,
 instances and events a user sees is decided where they are read (see Context.visible).
 """
@@ -24,8 +24,12 @@ from graphql import (
 )
 from starlette.websockets import WebSocket
 from strawberry.extensions import SchemaExtension
+from strawberry.types.base import get_object_definition
+from strawberry.utils.str_converters import to_camel_case
 
+from server.api.accounts import AdminMutation, AdminQuery
 from server.api.context import CSRF_HEADER, Context
+from server.api.design import DesignMutation, DesignQuery
 from server.domain.errors import Unauthenticated
 
 UNAUTHENTICATED = "UNAUTHENTICATED"
@@ -33,27 +37,22 @@ FORBIDDEN = "FORBIDDEN"
 CSRF = "CSRF_TOKEN_INVALID"
 
 # Introspection answers only in debug (a validation rule refuses it otherwise).
+# Introspection answers only in debug (a validation rule refuses it otherwise).
 PUBLIC = frozenset({"signIn", "me", "__typename", "__schema", "__type"})
-ADMIN_ONLY = frozenset({"users", "createUser", "updateUser"})
-DESIGNER_ONLY = frozenset(
-    {
-        "templates",
-        "drafts",
-        "design",
-        "exportProcess",
-        "createProcess",
-        "updateProcess",
-        "discardDraft",
-        "publishProcess",
-        "deactivateProcess",
-        "activateProcess",
-        "reorderProcesses",
-        "migrateInstances",
-        "importProcess",
-        "saveField",
-        "setProcessRoles",
-    }
-)
+
+
+def _fields(*types: type) -> frozenset[str]:
+    """The GraphQL names of the fields the types declare."""
+    return frozenset(
+        field.graphql_name or to_camel_case(field.python_name)
+        for kind in types
+        for field in get_object_definition(kind, strict=True).fields
+    )
+
+
+# The fields of the types that group them: a field added there is guarded at once.
+ADMIN_ONLY = _fields(AdminQuery, AdminMutation)
+DESIGNER_ONLY = _fields(DesignQuery, DesignMutation)
 
 
 def refusal(code: str, message: str) -> GraphQLError:

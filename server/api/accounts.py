@@ -9,7 +9,6 @@ import strawberry
 from strawberry.types import Info
 
 from server.api.context import ctx
-from server.api.definitions import Process
 from server.api.errors import Error, InvalidValue, NotFound
 from server.api.ids import parse_id
 from server.db import accounts as stored
@@ -102,19 +101,11 @@ class UserSaved:
     user: User
 
 
-@strawberry.type
-class ProcessRolesSet:
-    process: Process
-
-
 SignInResult = Annotated[SignedIn | Unauthenticated | RateLimited, strawberry.union("SignInResult")]
 RevokeApiTokenResult = Annotated[
     ApiTokenRevoked | NotFound, strawberry.union("RevokeApiTokenResult")
 ]
 SaveUserResult = Annotated[UserSaved | InvalidValue | NotFound, strawberry.union("SaveUserResult")]
-SetProcessRolesResult = Annotated[
-    ProcessRolesSet | InvalidValue | NotFound, strawberry.union("SetProcessRolesResult")
-]
 
 
 @strawberry.input
@@ -144,9 +135,7 @@ class UpdateUserInput:
 
 @strawberry.type
 class AccountQuery:
-    @strawberry.field(description="Every user (admins only).")
-    async def users(self, info: Info) -> list[User]:
-        return [User.from_domain(user) for user in await stored.list_users()]
+    """What every signed-in user may do with their own account."""
 
     @strawberry.field(description="Your API tokens that are not revoked.")
     async def api_tokens(self, info: Info) -> list[ApiToken]:
@@ -197,6 +186,20 @@ class AccountMutation:
         )
         return ApiTokenRevoked(token=ApiToken.from_domain(credential))
 
+
+@strawberry.type
+class AdminQuery:
+    """Managing users: admins only (the access policy reads these fields)."""
+
+    @strawberry.field(description="Every user (admins only).")
+    async def users(self, info: Info) -> list[User]:
+        return [User.from_domain(user) for user in await stored.list_users()]
+
+
+@strawberry.type
+class AdminMutation:
+    """Managing users: admins only (the access policy reads these fields)."""
+
     @strawberry.mutation(description="Add a user (admins only).")
     async def create_user(self, info: Info, input: CreateUserInput) -> SaveUserResult:
         user = await accounts.create_user(
@@ -221,18 +224,3 @@ class AccountMutation:
             by=ctx(info).actor,
         )
         return UserSaved(user=User.from_domain(user))
-
-    @strawberry.mutation(
-        description="The roles that may run a process; empty: every signed-in user."
-    )
-    async def set_process_roles(
-        self, info: Info, process_id: strawberry.ID, roles: list[str]
-    ) -> SetProcessRolesResult:
-        context = ctx(info)
-        pid = parse_id("Process", process_id)
-        await accounts.set_process_roles(
-            context.runtime, process_id=pid, roles=roles, by=context.actor
-        )
-        return ProcessRolesSet(
-            process=Process.from_domain(await context.runtime.catalog.process(pid))
-        )

@@ -15,7 +15,7 @@ from strawberry.types import Info
 from server.db.accounts import Credential
 from server.db.store import Visible
 from server.domain.access import User
-from server.domain.errors import NotFound, Unauthenticated
+from server.domain.errors import Unauthenticated
 from server.domain.events import Event
 from server.domain.instance import Instance, Visit
 from server.domain.process import Process
@@ -220,18 +220,9 @@ def ctx(info: Info) -> Context:
 
 async def visible_instance(context: Context, instance_id: int) -> Instance:
     """The instance, if this user may run its process; else it is not found."""
-    instance = await queries.get_instance(instance_id)
-    if not await context.sees_process(instance.process_id):
-        raise NotFound("Instance", instance_id)
-    return instance
+    return await queries.get_instance(instance_id, visible=await context.visible())
 
 
 async def visible_record(context: Context, record_id: int) -> Record:
     """The record, if it has no run yet or a run of a process this user may run."""
-    record = await queries.get_record(record_id)
-    if record.active_instance_id is None or await context.visible() is None:
-        return record
-    for instance in await context.loaders.record_instances.load(record_id):
-        if await context.sees_process(instance.process_id):
-            return record
-    raise NotFound("Record", record_id)
+    return await queries.get_record(record_id, visible=await context.visible())

@@ -22,7 +22,7 @@ from server.api.errors import (
 from server.api.ids import parse_id
 from server.api.instances import Instance
 from server.domain.errors import DomainError
-from server.services import design, queries
+from server.services import accounts, design, queries
 
 # Inputs
 
@@ -153,6 +153,16 @@ PublishProcessResult = Annotated[
     ProcessPublished | InvalidDefinition | NotFound | VersionConflict,
     strawberry.union("PublishProcessResult"),
 ]
+
+
+@strawberry.type
+class ProcessRolesSet:
+    process: Process
+
+
+SetProcessRolesResult = Annotated[
+    ProcessRolesSet | InvalidValue | NotFound, strawberry.union("SetProcessRolesResult")
+]
 ProcessStatusResult = Annotated[
     ProcessStatusChanged | NotFound, strawberry.union("ProcessStatusResult")
 ]
@@ -185,6 +195,9 @@ def _template(t: design.Template) -> Template:
 
 @strawberry.type
 class DesignQuery:
+    """Designing processes: designers and admins only (the access policy reads these
+    fields)."""
+
     @strawberry.field(description="Ready-to-use processes to start a design from.")
     def templates(self) -> list[Template]:
         return [_template(t) for t in design.templates()]
@@ -219,6 +232,9 @@ class DesignQuery:
 
 @strawberry.type
 class DesignMutation:
+    """Designing processes: designers and admins only (the access policy reads these
+    fields)."""
+
     @strawberry.mutation(description="A new process as a draft, from a definition or a template.")
     async def create_process(self, info: Info, input: CreateProcessInput) -> SaveDraftResult:
         draft = await design.create_process(
@@ -341,6 +357,21 @@ class DesignMutation:
             ctx(info).runtime, entity=input.entity, field=field, by=ctx(info).actor
         )
         return FieldSaved(entity=Entity.from_domain(entity))
+
+    @strawberry.mutation(
+        description="The roles that may run a process; empty: every signed-in user."
+    )
+    async def set_process_roles(
+        self, info: Info, process_id: strawberry.ID, roles: list[str]
+    ) -> SetProcessRolesResult:
+        context = ctx(info)
+        pid = parse_id("Process", process_id)
+        await accounts.set_process_roles(
+            context.runtime, process_id=pid, roles=roles, by=context.actor
+        )
+        return ProcessRolesSet(
+            process=Process.from_domain(await context.runtime.catalog.process(pid))
+        )
 
 
 async def _set_active(

@@ -8,7 +8,7 @@ import strawberry
 from strawberry.types import Info
 
 from server.api import payloads as p
-from server.api.accounts import AccountMutation
+from server.api.accounts import AccountMutation, AdminMutation
 from server.api.context import ctx, visible_instance, visible_record
 from server.api.design import DesignMutation
 from server.api.ids import parse_id, parse_optional
@@ -38,7 +38,7 @@ def _values(raw: Any) -> dict[str, Any]:
 
 
 @strawberry.type
-class Mutation(DesignMutation, AccountMutation):
+class Mutation(DesignMutation, AccountMutation, AdminMutation):
     @strawberry.mutation
     async def start_instance(
         self, info: Info, input: p.StartInstanceInput

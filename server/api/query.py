@@ -8,7 +8,7 @@ from typing import Generic, TypeVar
 import strawberry
 from strawberry.types import Info
 
-from server.api.accounts import AccountQuery, User
+from server.api.accounts import AccountQuery, AdminQuery, User
 from server.api.context import ctx, visible_instance, visible_record
 from server.api.definitions import Entity, Process
 from server.api.design import DesignQuery
@@ -53,7 +53,7 @@ def _connection(page: queries.Page, convert: Callable[[object], T]) -> Connectio
 
 
 @strawberry.type
-class Query(DesignQuery, AccountQuery):
+class Query(DesignQuery, AccountQuery, AdminQuery):
     @strawberry.field(
         description="Processes at their current version, in offering order: those you may "
         "run (designers and admins: all)."

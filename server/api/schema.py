@@ -79,7 +79,7 @@ def _code_refusal(error: GraphQLError) -> None:
         error.extensions = {**(error.extensions or {}), "code": FORBIDDEN}
 
 
-def build_schema(settings: Settings) -> strawberry.Schema:
+def build_schema(settings: Settings) -> _Schema:
     """The schema with the limits of `settings`; introspection and suggestions only in debug."""
     limits = Limits.from_settings(settings)
     rules = validation_rules(limits, introspection=settings.debug)
@@ -182,7 +182,7 @@ class StageflowGraphQL(GraphQL[Context, None]):
         self.secure_cookies = settings.secure_cookies
         self.sockets = Sockets(runtime)
         self.ping_interval = settings.ws_ping_interval
-        self.fanout = Fanout(schema, limits=Limits.from_settings(settings))
+        self.fanout = Fanout(schema, limits=schema.limits)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket

@@ -113,12 +113,12 @@ async def insert_credential(
 
 
 async def credential_by_secret(secret_hash: str) -> Credential | None:
-    row = await CredentialRow.get_or_none(secret_hash=secret_hash).prefetch_related("user")
+    row = await CredentialRow.get_or_none(secret_hash=secret_hash).select_related("user")
     return _credential(row, _user(row.user)) if row else None
 
 
 async def credential_by_id(id: int) -> Credential | None:
-    row = await CredentialRow.get_or_none(id=id).prefetch_related("user")
+    row = await CredentialRow.get_or_none(id=id).select_related("user")
     return _credential(row, _user(row.user)) if row else None
 
 

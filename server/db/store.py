@@ -49,8 +49,9 @@ def id_from_cursor(cursor: str | None) -> int:
 # Records
 
 
-async def get_record(id: int) -> Record:
-    row = await RecordRow.get_or_none(id=id)
+async def get_record(id: int, *, visible: Visible = None) -> Record:
+    """A record; given `visible`, only one the user may see, else NotFound."""
+    row = await visible_records(visible).get_or_none(id=id)
     if row is None:
         raise NotFound("Record", id)
     return mapping.record(row)
@@ -167,8 +168,8 @@ class InstanceFilter:
         return found
 
 
-async def get_instance(id: int) -> Instance:
-    row = await InstanceRow.get_or_none(id=id)
+async def get_instance(id: int, *, visible: Visible = None) -> Instance:
+    row = await visible_instances(visible).get_or_none(id=id)
     if row is None:
         raise NotFound("Instance", id)
     return await _with_visits(row)

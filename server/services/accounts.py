@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import hashlib
 import secrets
 from collections.abc import Iterable
@@ -36,8 +37,13 @@ SESSION_DAYS = 14
 TOKEN_PREFIX = "sf_"
 
 _hasher = PasswordHasher()
-# Verified against when the name is unknown, so both answers take as long.
-_UNKNOWN = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _unknown() -> str:
+    """Verified against when the name is unknown, so both answers take as long; made on
+    the first sign-in, not when the module loads."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 @dataclass(frozen=True)
@@ -168,7 +174,7 @@ async def sign_in(
         if await accounts.failures_since(key, since) >= limit:
             raise RateLimited(int(limits.window.total_seconds()))
     found = await accounts.user_by_name(name.strip())
-    user, password_hash = found if found else (None, _UNKNOWN)
+    user, password_hash = found if found else (None, _unknown())
     right = await _verify(password_hash, password)
     if user is None or not right or not user.active:
         await accounts.add_failure(keys, now)
