@@ -2,7 +2,7 @@
 // forward is advanceStage and back is moveToStage; the server's answer is shown on refusal.
 import { CONFLICT, EVENT_FIELDS, GATE, gateMessage, graphql, live, refused, RESULT_ERRORS } from "./api.js";
 import { describe, ifByOthers, track } from "./changes.js";
-import { days, el, titleCase } from "./dom.js";
+import { days, el, reloads, titleCase } from "./dom.js";
 
 const PROCESSES = `{ processes { id name status entity { name } } }`;
 
@@ -54,11 +54,10 @@ export async function show(view, [id], { notify }) {
 
   let names = new Map();
   let cards = new Map();
-  let loads = 0;
-  let shownState = null;
+  const board = reloads(["lastEventSeq"]);
 
   async function load() {
-    const ticket = ++loads;
+    const newest = board.ask();
     let data;
     try {
       data = await graphql(BOARD, { process: id, id });
@@ -70,12 +69,7 @@ export async function show(view, [id], { notify }) {
       status.textContent = "This process does not exist.";
       return null;
     }
-    // An older answer never replaces a newer one, and the same board is not drawn
-    // again: a card being dragged would be swapped from under the pointer.
-    const { lastEventSeq, ...board } = data;
-    const state = JSON.stringify(board);
-    if (ticket !== loads || state === shownState) return data;
-    shownState = state;
+    if (!newest() || !board.changed(data)) return data;
     names = new Map(data.process.stages.map((s) => [s.key, s.name]));
     const instances = data.instances.edges.map((e) => e.node);
     cards = new Map(instances.map((i) => [i.id, i]));

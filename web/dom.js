@@ -16,6 +16,27 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+// Reloads of a view: their answers may come back out of order, and drawing an unchanged
+// answer again would swap the controls from under the user's pointer. `ask()` before
+// each read returns a check that the answer is still the newest; `changed(answer)` says
+// whether it differs from the one drawn last (keys in `ignore` do not count).
+export function reloads(ignore = []) {
+  let asked = 0;
+  let drawn = null;
+  return {
+    ask() {
+      const ticket = ++asked;
+      return () => ticket === asked;
+    },
+    changed(answer) {
+      const state = JSON.stringify(answer, (key, value) => (ignore.includes(key) ? undefined : value));
+      if (state === drawn) return false;
+      drawn = state;
+      return true;
+    },
+  };
+}
+
 export function days(since, now = new Date()) {
   const count = Math.floor((now - new Date(since)) / 86_400_000);
   if (count < 1) return "less than a day";

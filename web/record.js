@@ -3,7 +3,7 @@
 // then shows what the server answered.
 import { CONFLICT, EVENT_FIELDS, GATE, gateMessage, graphql, live, refused, RESULT_ERRORS } from "./api.js";
 import { describe, ifByOthers, track } from "./changes.js";
-import { days, display, duration, el, fieldInput, titleCase, when } from "./dom.js";
+import { days, display, duration, el, fieldInput, reloads, titleCase, when } from "./dom.js";
 
 const INSTANCE = `
   id version status processVersion activeSince completedAt
@@ -66,6 +66,8 @@ class RecordPage {
     this.stop = () => {};
     // Changes run one after another, each with the state the one before left.
     this.queue = Promise.resolve();
+    // The clock does not count as a change: time spent grows with every read.
+    this.reloads = reloads(["lastEventSeq", "durationSeconds"]);
   }
 
   leave() {
@@ -74,7 +76,7 @@ class RecordPage {
   }
 
   async load() {
-    const ticket = (this.loads = (this.loads || 0) + 1);
+    const newest = this.reloads.ask();
     let data;
     try {
       data = await graphql(RECORD, { id: this.id });
@@ -82,25 +84,16 @@ class RecordPage {
       this.view.replaceChildren(el("h1", {}, "Record"), el("p", { role: "alert" }, `Could not load the record: ${error.message}`));
       return;
     }
-    // A slower, older answer never replaces a newer one.
-    if (this.left || ticket < (this.shown || 0)) return;
-    this.shown = ticket;
+    if (this.left || !newest()) return;
     if (!data.record) {
       this.view.replaceChildren(el("h1", {}, "Record not found"), el("p", {}, el("a", { href: "#/records" }, "Back to records")));
       return;
     }
     const instance = data.record.activeInstance;
     if (this.data?.record.activeInstance?.id !== instance?.id) this.selected = null;
-    // What the page shows, less the clock: time spent grows with every read.
-    const { lastEventSeq, ...shown } = data;
-    const state = JSON.stringify(shown, (key, value) => (key === "durationSeconds" ? undefined : value));
-    const same = state === this.rendered;
     this.data = data;
     this.fields = new Map(data.entities.find((e) => e.key === data.record.entity).fields.map((f) => [f.key, f]));
-    // Re-rendering what is already shown would swap the buttons under a user's pointer.
-    if (!same || this.message !== this.shownMessage) this.render();
-    this.rendered = state;
-    this.shownMessage = this.message;
+    if (this.reloads.changed({ ...data, message: this.message })) this.render();
     this.watch(instance ? instance.id : null, data.lastEventSeq);
   }
 

@@ -1,7 +1,7 @@
 // The records of an entity: search and filters, a new record started on a process.
 import { EVENT_FIELDS, graphql, live, refused, RESULT_ERRORS } from "./api.js";
 import { describe, ifByOthers, track } from "./changes.js";
-import { days, el, titleCase, when } from "./dom.js";
+import { days, el, reloads, titleCase, when } from "./dom.js";
 
 const CATALOG = `{
   entities { key name }
@@ -51,17 +51,17 @@ export async function show(view, _params, { notify }) {
   const more = el("button", { type: "button", class: "more", hidden: true }, "Show more");
   const form = filterForm(catalog, () => load());
   let after = null;
-  let loads = 0;
+  const list = reloads();
 
   async function load(append = false) {
-    const ticket = ++loads;
+    const newest = list.ask();
     if (!append) after = null;
     const variables = { entity: filters.entity, after };
     for (const key of ["search", "owner", "process", "stage", "status"]) variables[key] = filters[key] || null;
     try {
       const { records, lastEventSeq } = await graphql(RECORDS, variables);
       // Filters changed while this was on its way: a newer answer is coming.
-      if (ticket !== loads) return lastEventSeq;
+      if (!newest()) return lastEventSeq;
       const items = records.edges.map((edge) => recordRow(edge.node));
       if (append) rows.append(...items);
       else rows.replaceChildren(...items);

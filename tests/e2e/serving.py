@@ -8,8 +8,9 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -24,10 +25,17 @@ class Server:
     # A bearer token of the demo's admin, for the tests' own API calls.
     token: str
     env: dict[str, str]
+    tokens: dict[str, str] = field(default_factory=dict)
 
     def token_of(self, user: str) -> str:
         """A new API token of a demo user."""
         return stageflow("token", "create", user, env=self.env).strip()
+
+    def token_for(self, user: str) -> str:
+        """An API token of a demo user, made on first use."""
+        if user not in self.tokens:
+            self.tokens[user] = self.token_of(user)
+        return self.tokens[user]
 
 
 def free_port() -> int:
@@ -49,15 +57,29 @@ def stageflow(*args: str, env: dict[str, str], input: str | None = None) -> str:
     return done.stdout
 
 
-def graphql(server: Server, query: str, **variables: object) -> dict[str, object]:
-    """POST a document to the running server as its admin; insist on an answer without errors."""
+def post(
+    server: Server, query: str, variables: dict[str, object] | None = None, *, token: str
+) -> dict[str, Any]:
+    """POST a document with a bearer token; the whole answer, errors included."""
     response = httpx.post(
         f"{server.url}/graphql",
-        json={"query": query, "variables": variables},
-        headers={"authorization": f"Bearer {server.token}"},
+        json={"query": query, "variables": variables or {}},
+        headers={"authorization": f"Bearer {token}"},
         timeout=30,
     )
-    payload = response.json()
+    return response.json()  # type: ignore[no-any-return]
+
+
+def graphql_as(server: Server, user: str, query: str, **variables: object) -> dict[str, Any]:
+    """POST a document as a demo user; insist on an answer without errors."""
+    payload = post(server, query, variables, token=server.token_for(user))
+    assert "errors" not in payload, payload
+    return payload["data"]  # type: ignore[no-any-return]
+
+
+def graphql(server: Server, query: str, **variables: object) -> dict[str, object]:
+    """POST a document to the running server as its admin; insist on an answer without errors."""
+    payload = post(server, query, variables, token=server.token)
     assert "errors" not in payload, payload
     return payload["data"]  # type: ignore[no-any-return]
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 from browsing import needs_browser, open_page, screenshot
-from serving import Server, graphql
+from serving import Server, graphql, graphql_as
 
 from server.services.seed import DEMO_PASSWORD
 
@@ -27,24 +26,6 @@ ADVANCE = """mutation($input: InstanceInput!) { advanceStage(input: $input) {
 def records_by_name(server: Server) -> dict[str, Any]:
     data = graphql(server, RECORDS)
     return {edge["node"]["name"]: edge["node"] for edge in data["records"]["edges"]}  # type: ignore[index]
-
-
-TOKENS: dict[tuple[str, str], str] = {}
-
-
-def as_user(server: Server, user: str, query: str, **variables: object) -> dict[str, Any]:
-    """Call the API as a demo user, with an API token of theirs."""
-    if (server.url, user) not in TOKENS:
-        TOKENS[(server.url, user)] = server.token_of(user)
-    response = httpx.post(
-        f"{server.url}/graphql",
-        json={"query": query, "variables": variables},
-        headers={"authorization": f"Bearer {TOKENS[(server.url, user)]}"},
-        timeout=30,
-    )
-    payload = response.json()
-    assert "errors" not in payload, payload
-    return payload["data"]  # type: ignore[no-any-return]
 
 
 def bar(page: Any) -> list[tuple[str, str]]:
@@ -175,10 +156,10 @@ def test_finish_abandon_reactivate_and_switch_process(server: Server, browser: A
     ):
         for field, value in steps.items():
             step = {"instanceId": instance, "field": field, "value": value}
-            done = as_user(server, "ben", SET, input=step)
+            done = graphql_as(server, "ben", SET, input=step)
             assert done["completeStep"]["__typename"] == "StepCompleted", done
         if "present_final_proposal" not in steps:
-            done = as_user(server, "ben", ADVANCE, input={"instanceId": instance})
+            done = graphql_as(server, "ben", ADVANCE, input={"instanceId": instance})
             assert done["advanceStage"]["__typename"] == "StageAdvanced", done
     wait_for_active(page, "Close")
     assert page.get_by_role("button", name="Next stage").count() == 0
@@ -236,7 +217,7 @@ def test_another_users_change_shows_live_and_after_a_dropped_connection(
     # Ben's connection drops; meanwhile Ana moves the record back. Ben catches up.
     ben.evaluate("window.stageflowLive.interrupt(1500)")
     ben.wait_for_selector("#live-state[data-state='reconnecting']")
-    moved_back = as_user(
+    moved_back = graphql_as(
         server,
         "ana",
         """mutation($input: MoveToStageInput!) { moveToStage(input: $input) { __typename } }""",
@@ -354,8 +335,8 @@ def test_board_moves_cards_and_shows_the_gate(server: Server, browser: Any) -> N
     # Someone else completes it and advances; the board follows live, with a notice.
     contoso = records_by_name(server)["Contoso - 50 laptops"]["activeInstance"]["id"]
     step = {"instanceId": contoso, "field": "decision_maker_identified", "value": True}
-    as_user(server, "ben", SET, input=step)
-    as_user(server, "ben", ADVANCE, input={"instanceId": contoso})
+    graphql_as(server, "ben", SET, input=step)
+    graphql_as(server, "ben", ADVANCE, input={"instanceId": contoso})
     wait_for_count("develop", 2)
     assert "ben advanced Contoso - 50 laptops from Qualify to Develop" in (
         page.locator(".notice").all_text_contents()

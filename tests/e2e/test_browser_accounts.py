@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 from browsing import needs_browser, open_page
 from playwright.sync_api import Page, expect
-from serving import Server, graphql
+from serving import Server, graphql, post
 
 pytestmark = needs_browser
 # The machine may be busy: wait as long for assertions as for actions.
@@ -20,17 +19,6 @@ CY_PASSWORD = "cy-password-2024"
 USERS = "{ users { id name role roles active } }"
 PROCESS_NAMES = "{ processes { name } }"
 ROLES = "{ processes { name roles } }"
-
-
-def with_token(server: Server, secret: str, query: str) -> dict[str, Any]:
-    """The whole answer to a document sent with a bearer token, errors included."""
-    response = httpx.post(
-        f"{server.url}/graphql",
-        json={"query": query},
-        headers={"authorization": f"Bearer {secret}"},
-        timeout=30,
-    )
-    return response.json()  # type: ignore[no-any-return]
 
 
 def user_named(server: Server, name: str) -> dict[str, Any] | None:
@@ -173,7 +161,7 @@ def test_a_user_creates_uses_and_revokes_an_api_token(server: Server, browser: A
     expect(rows.first.locator("td").first).to_have_text(HOSTILE)  # as text, not markup
     assert page.locator("img[src=x]").count() == 0
 
-    answer = with_token(server, secret, "{ me { name } processes { name } }")
+    answer = post(server, "{ me { name } processes { name } }", token=secret)
     assert "errors" not in answer, answer
     assert answer["data"]["me"] == {"name": "ben"}
 
@@ -186,7 +174,7 @@ def test_a_user_creates_uses_and_revokes_an_api_token(server: Server, browser: A
     page.get_by_role("button", name=f"Revoke {HOSTILE}").click()
     expect(status(page)).to_have_text(f"Revoked {HOSTILE}: it no longer works.")
     expect(rows).to_have_count(0)
-    answer = with_token(server, secret, PROCESS_NAMES)
+    answer = post(server, PROCESS_NAMES, token=secret)
     assert answer.get("data") is None, answer
     assert answer["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     assert errors == []
@@ -196,7 +184,7 @@ def test_a_designer_chooses_who_may_run_a_process(server: Server, browser: Any) 
     ana_token = server.token_of("ana")
 
     def ana_sees() -> list[str]:
-        answer = with_token(server, ana_token, PROCESS_NAMES)
+        answer = post(server, PROCESS_NAMES, token=ana_token)
         assert "errors" not in answer, answer
         return [p["name"] for p in answer["data"]["processes"]]
 
