@@ -6,12 +6,24 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from tortoise.backends.base.config_generator import expand_db_url
+
 MODELS = "server.db.models"
+POSTGRES_ENGINE = "tortoise.backends.asyncpg"
+
+
+def _connection(database_url: str) -> dict[str, Any]:
+    """Tortoise's reading of the URL; PostgreSQL through the client that reads again after
+    a dropped connection (server/db/client.py)."""
+    expanded = expand_db_url(database_url)
+    if expanded["engine"] == POSTGRES_ENGINE:
+        expanded["engine"] = "server.db.client"
+    return expanded
 
 
 def tortoise_config(database_url: str) -> dict[str, Any]:
     return {
-        "connections": {"default": database_url},
+        "connections": {"default": _connection(database_url)},
         "apps": {
             "models": {
                 "models": [MODELS],

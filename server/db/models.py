@@ -137,10 +137,14 @@ class EventRow(Model):
     to_stage = fields.CharField(max_length=64, null=True)
     before: Any = fields.JSONField(null=True)
     after: Any = fields.JSONField(null=True)
-    idempotency_key = fields.CharField(max_length=200, null=True, unique=True)
+    # A caller's idempotency key, unique per acting user, and a digest of the request it
+    # came with: the same key with another request is refused, not answered.
+    idempotency_key = fields.CharField(max_length=200, null=True)
+    request_hash = fields.CharField(max_length=64, null=True)
 
     class Meta:
         table = "event"
+        unique_together = (("actor", "idempotency_key"),)
 
 
 # Gap-free counters: each writer holds the row lock of its counter until commit.

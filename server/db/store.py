@@ -78,13 +78,6 @@ async def save_record(old: Record, new: Record) -> None:
         await _conflict(RecordRow, "Record", old.id, old.version)
 
 
-async def guard_record(value: Record) -> None:
-    """Lock the record at the version a decision was made on, or conflict."""
-    count = await RecordRow.filter(id=value.id, version=value.version).update(version=value.version)
-    if count != 1:
-        await _conflict(RecordRow, "Record", value.id, value.version)
-
-
 async def list_records(
     *,
     entity: str | None,
@@ -173,6 +166,26 @@ async def get_instance(id: int, *, visible: Visible = None) -> Instance:
     if row is None:
         raise NotFound("Instance", id)
     return await _with_visits(row)
+
+
+async def lock_instance(id: int) -> Instance:
+    """Inside a transaction: the instance, locked until commit (PostgreSQL; SQLite runs one
+    transaction at a time), so the decision made on it holds when it is written."""
+    row = await InstanceRow.select_for_update().get_or_none(id=id)
+    if row is None:
+        raise NotFound("Instance", id)
+    return await _with_visits(row)
+
+
+async def lock_record(id: int) -> Record:
+    """Inside a transaction: the record, locked until commit.
+
+    Locks are taken instance first, then record, in every transaction that takes both.
+    """
+    row = await RecordRow.select_for_update().get_or_none(id=id)
+    if row is None:
+        raise NotFound("Record", id)
+    return mapping.record(row)
 
 
 async def find_instance(record_id: int, process_id: int) -> Instance | None:
@@ -265,7 +278,9 @@ async def _insert_visits(instance_id: int, visits: Iterable[Visit]) -> None:
 # Events
 
 
-async def append_event(event: Event, *, idempotency_key: str | None = None) -> Event:
+async def append_event(
+    event: Event, *, idempotency_key: str | None = None, request_hash: str | None = None
+) -> Event:
     """Number the event with the next global seq and store it.
 
     The counter row stays locked until commit, so seqs are gap-free and become
@@ -292,6 +307,7 @@ async def append_event(event: Event, *, idempotency_key: str | None = None) -> E
         before=event.before,
         after=event.after,
         idempotency_key=idempotency_key,
+        request_hash=request_hash,
     )
     return replace(event, seq=seq)
 
@@ -304,9 +320,35 @@ async def last_seq() -> int:
     return int(rows[0]["value"])
 
 
-async def event_by_key(key: str) -> Event | None:
-    row = await EventRow.get_or_none(idempotency_key=key)
-    return mapping.event(row) if row else None
+async def hold_key(actor: str, key: str) -> None:
+    """Inside a transaction: wait for any other transaction using the same key to end.
+
+    On PostgreSQL a transaction-scoped advisory lock; SQLite runs one transaction at a time.
+    """
+    conn = get_connection("default")
+    if conn.capabilities.dialect == "postgres":
+        await conn.execute_query(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [f"{actor}\x1f{key}"]
+        )
+
+
+async def event_by_key(actor: str, key: str) -> tuple[Event, str | None] | None:
+    """The event a user's idempotency key produced, and the digest of its request."""
+    row = await EventRow.get_or_none(actor=actor, idempotency_key=key)
+    return (mapping.event(row), row.request_hash) if row else None
+
+
+async def event_landed(event: Event) -> bool:
+    """Whether this very event (not another that took its seq after a rollback) is stored."""
+    row = await EventRow.get_or_none(seq=event.seq)
+    return (
+        row is not None
+        and row.kind == event.kind.value
+        and row.actor == event.actor
+        and row.at == event.at
+        and row.instance_id == event.instance_id
+        and row.record_id == event.record_id
+    )
 
 
 async def events_after(

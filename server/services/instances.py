@@ -37,7 +37,7 @@ async def start_instance(
     """
 
     async def change() -> Change:
-        record = await store.get_record(record_id)
+        record = await store.lock_record(record_id)
         process = await _process_for(rt, record, process_id, runnable)
         existing = await store.find_instance(record_id, process.id)  # type: ignore[arg-type]
         if existing is not None:
@@ -48,9 +48,15 @@ async def start_instance(
             )
         return await _start(record, process, by=by)
 
+    request = {"recordId": record_id, "processId": process_id}
     return await _retry_once(
         lambda: commit(
-            rt, change, kind=EventKind.INSTANCE_STARTED, by=by, idempotency_key=idempotency_key
+            rt,
+            change,
+            kind=EventKind.INSTANCE_STARTED,
+            by=by,
+            idempotency_key=idempotency_key,
+            request=request,
         )
     )
 
@@ -68,7 +74,7 @@ async def switch_process(
     """Show another process on the record, resuming its instance or starting one."""
 
     async def change() -> Change:
-        record = await store.get_record(record_id)
+        record = await store.lock_record(record_id)
         check_version("Record", record.id, current=record.version, expected=expected_version)
         process = await _process_for(rt, record, process_id, runnable)
         target = await store.find_instance(record_id, process_id)
@@ -79,9 +85,15 @@ async def switch_process(
         await store.save_record(record, switched)
         return Change(event=event, instance=target, record=switched)
 
+    request = {"recordId": record_id, "processId": process_id, "expectedVersion": expected_version}
     return await _retry_once(
         lambda: commit(
-            rt, change, kind=EventKind.PROCESS_SWITCHED, by=by, idempotency_key=idempotency_key
+            rt,
+            change,
+            kind=EventKind.PROCESS_SWITCHED,
+            by=by,
+            idempotency_key=idempotency_key,
+            request=request,
         )
     )
 
@@ -107,8 +119,19 @@ async def complete_step(
         await store.save_instance(instance, moved)
         return Change(event=event, instance=moved, record=updated)
 
+    request = {
+        "instanceId": instance_id,
+        "field": field,
+        "value": value,
+        "expectedVersion": expected_version,
+    }
     return await commit(
-        rt, change, kind=EventKind.STEP_COMPLETED, by=by, idempotency_key=idempotency_key
+        rt,
+        change,
+        kind=EventKind.STEP_COMPLETED,
+        by=by,
+        idempotency_key=idempotency_key,
+        request=request,
     )
 
 
@@ -118,7 +141,6 @@ async def advance_stage(rt: Runtime, **kw: Any) -> Change:
         rt,
         lambda i, p, r, now, by: rules.advance(i, p, r.values, now=now, by=by),
         kind=EventKind.STAGE_ADVANCED,
-        reads_values=True,
         **kw,
     )
 
@@ -129,6 +151,7 @@ async def move_to_stage(rt: Runtime, *, stage: str, **kw: Any) -> Change:
         rt,
         lambda i, p, r, now, by: rules.move_to(i, p, stage, now=now, by=by),
         kind=EventKind.STAGE_MOVED_BACK,
+        stage=stage,
         **kw,
     )
 
@@ -138,7 +161,6 @@ async def finish_instance(rt: Runtime, **kw: Any) -> Change:
         rt,
         lambda i, p, r, now, by: rules.finish(i, p, r.values, now=now, by=by),
         kind=EventKind.INSTANCE_FINISHED,
-        reads_values=True,
         **kw,
     )
 
@@ -169,28 +191,30 @@ async def _move(
     expected_version: int | None,
     by: str,
     kind: EventKind,
-    reads_values: bool = False,
+    stage: str | None = None,
     idempotency_key: str | None = None,
 ) -> Change:
     async def change() -> Change:
         instance, process, record = await _load(rt, instance_id, expected_version)
         moved, event = move(instance, process, record, utcnow(), by)
-        if reads_values:
-            # The gate read these values: a concurrent change to them is a conflict.
-            await store.guard_record(record)
         await store.save_instance(instance, moved)
         return Change(event=event, instance=moved, record=record)
 
-    return await commit(rt, change, kind=kind, by=by, idempotency_key=idempotency_key)
+    request = {"instanceId": instance_id, "stage": stage, "expectedVersion": expected_version}
+    return await commit(
+        rt, change, kind=kind, by=by, idempotency_key=idempotency_key, request=request
+    )
 
 
 async def _load(
     rt: Runtime, instance_id: int, expected_version: int | None
 ) -> tuple[Instance, Process, Record]:
-    instance = await store.get_instance(instance_id)
+    """The instance and its record, locked for the rest of the transaction: the moves and
+    values decided on them are written as decided, whatever runs at the same time."""
+    instance = await store.lock_instance(instance_id)
     check_version("Instance", instance.id, current=instance.version, expected=expected_version)
     process = await rt.catalog.version(instance.process_id, instance.process_version)
-    record = await store.get_record(instance.record_id)
+    record = await store.lock_record(instance.record_id)
     return instance, process, record
 
 

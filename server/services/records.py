@@ -35,8 +35,14 @@ async def create_record(
         record = await store.insert_record(record)
         return Change(event=replace(event, record_id=record.id), record=record)
 
+    request = {"entity": entity, "name": name, "owner": owner, "values": dict(values)}
     return await commit(
-        rt, change, kind=EventKind.RECORD_CREATED, by=by, idempotency_key=idempotency_key
+        rt,
+        change,
+        kind=EventKind.RECORD_CREATED,
+        by=by,
+        idempotency_key=idempotency_key,
+        request=request,
     )
 
 
@@ -52,7 +58,7 @@ async def update_record(
     idempotency_key: str | None = None,
 ) -> Change:
     async def change() -> Change:
-        record = await store.get_record(record_id)
+        record = await store.lock_record(record_id)
         check_version("Record", record.id, current=record.version, expected=expected_version)
         updated, event = rules.update_record(
             record,
@@ -66,6 +72,18 @@ async def update_record(
         await store.save_record(record, updated)
         return Change(event=event, record=updated)
 
+    request = {
+        "recordId": record_id,
+        "name": name,
+        "owner": owner,
+        "values": None if values is None else dict(values),
+        "expectedVersion": expected_version,
+    }
     return await commit(
-        rt, change, kind=EventKind.RECORD_UPDATED, by=by, idempotency_key=idempotency_key
+        rt,
+        change,
+        kind=EventKind.RECORD_UPDATED,
+        by=by,
+        idempotency_key=idempotency_key,
+        request=request,
     )

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable
+import hashlib
+import json
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
-from server.db import store
+from server.db import store, transaction
 from server.db.catalog import Catalog
-from server.domain.errors import InvalidTransition, TransitionCode, VersionConflict
+from server.db.outage import DatabaseUnavailable as DatabaseUnavailable
+from server.db.outage import OutcomeUnknown as OutcomeUnknown
+from server.domain.errors import InvalidTransition, InvalidValue, TransitionCode, VersionConflict
 from server.domain.events import Event, EventKind
 from server.domain.instance import Instance
 from server.domain.record import Record
@@ -51,28 +55,71 @@ async def commit(
     kind: EventKind,
     by: str,
     idempotency_key: str | None,
+    request: Mapping[str, Any] | None = None,
 ) -> Change:
     """Run `change` in one transaction with its event row; publish once committed.
 
     `change` returns the event without its seq; it is numbered and written last, so
-    the counter lock is held as briefly as possible. A repeated idempotency key
-    returns the first outcome instead of changing anything again.
+    the counter lock is held as briefly as possible. An idempotency key belongs to the
+    acting user: repeated with the same `request` it returns the first outcome instead of
+    changing anything again, also while the first is still running; with another request
+    it is refused. A lost connection runs the change again (server/db/transaction.py).
     """
-    if idempotency_key:
-        done = await store.event_by_key(idempotency_key)
-        if done is not None:
-            return await _replay(done, kind=kind, by=by)
+    key = check_idempotency_key(idempotency_key)
+    digest = request_digest(kind, request) if key is not None else None
+
+    async def attempt() -> Change | _Earlier:
+        if key is not None:
+            await store.hold_key(by, key)
+            earlier = await store.event_by_key(by, key)
+            if earlier is not None:
+                return _Earlier(*earlier)
+        pending = await change()
+        event = await store.append_event(pending.event, idempotency_key=key, request_hash=digest)
+        return replace(pending, event=event)
+
+    async def landed(result: Change | _Earlier) -> bool:
+        return isinstance(result, _Earlier) or await store.event_landed(result.event)
+
     try:
-        async with in_transaction():
-            pending = await change()
-            event = await store.append_event(pending.event, idempotency_key=idempotency_key)
+        result = await transaction.run(attempt, landed=landed)
     except IntegrityError:
-        done = await store.event_by_key(idempotency_key) if idempotency_key else None
-        if done is None:
+        # Only an event row written under the same key meanwhile breaks a constraint here.
+        earlier = await store.event_by_key(by, key) if key is not None else None
+        if earlier is None:
             raise
-        return await _replay(done, kind=kind, by=by)
-    await rt.bus.publish(event.seq or 0)
-    return replace(pending, event=event)
+        result = _Earlier(*earlier)
+    if isinstance(result, _Earlier):
+        return await _replay(result, kind=kind, digest=digest)
+    await rt.bus.publish(result.event.seq or 0)
+    return result
+
+
+MAX_KEY_LENGTH = 200
+
+
+def check_idempotency_key(key: str | None) -> str | None:
+    """A key has 1 to 200 printable characters."""
+    if key is None:
+        return None
+    if not 1 <= len(key) <= MAX_KEY_LENGTH:
+        raise InvalidValue(
+            "idempotencyKey", f"an idempotency key has 1 to {MAX_KEY_LENGTH} characters"
+        )
+    if not key.isprintable() or any(0xD800 <= ord(c) <= 0xDFFF for c in key):
+        raise InvalidValue("idempotencyKey", "an idempotency key has printable characters only")
+    return key
+
+
+def request_digest(kind: EventKind, request: Mapping[str, Any] | None) -> str:
+    """What a key was used for: the kind of change and the request's own values."""
+    text = json.dumps(
+        {"kind": kind.value, "request": request or {}},
+        sort_keys=True,
+        separators=(",", ":"),
+        default=str,
+    )
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def check_version(kind: str, id: int | None, *, current: int, expected: int | None) -> None:
@@ -81,11 +128,21 @@ def check_version(kind: str, id: int | None, *, current: int, expected: int | No
         raise VersionConflict(kind, id, current=current, expected=expected)
 
 
-async def _replay(event: Event, *, kind: EventKind, by: str) -> Change:
-    if event.kind is not kind or event.actor != by:
+@dataclass(frozen=True)
+class _Earlier:
+    """The event an idempotency key already produced."""
+
+    event: Event
+    request_hash: str | None
+
+
+async def _replay(earlier: _Earlier, *, kind: EventKind, digest: str | None) -> Change:
+    event = earlier.event
+    # Keys stored before requests were recorded carry no digest: their kind must match.
+    if event.kind is not kind or earlier.request_hash not in (None, digest):
         raise InvalidTransition(
             TransitionCode.IDEMPOTENCY_KEY_REUSED,
-            "this idempotency key was already used for another change",
+            "this idempotency key was already used for another request",
         )
     instance = await store.get_instance(event.instance_id) if event.instance_id else None
     record = await store.get_record(event.record_id) if event.record_id else None

@@ -1,0 +1,74 @@
+"""The PostgreSQL client: a read whose connection fails is read again on a fresh one.
+
+Tortoise's asyncpg client takes a pool connection per statement. After the server's
+backends are terminated, the pool still holds connections that look alive until used;
+the first statement on each fails. Here such a failure expires every pooled connection
+(each is replaced when next taken) and a read runs once more. A write outside a
+transaction is not repeated: whether it happened is not known. Statements inside a
+transaction belong to the transaction, which `server.db.transaction` retries as a whole.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from tortoise.backends.asyncpg.client import AsyncpgDBClient
+
+from server.db.outage import DatabaseUnavailable, OutcomeUnknown, is_transient
+
+T = TypeVar("T")
+
+# Several requests failing at once need one expiry, not one each.
+_EXPIRE_EVERY = 0.2
+
+
+def _reads(query: str) -> bool:
+    return query.lstrip()[:6].upper() == "SELECT"
+
+
+class PostgresClient(AsyncpgDBClient):
+    _expired_at = 0.0
+
+    async def expire(self) -> None:
+        """Replace every pooled connection before it is used again."""
+        now = time.monotonic()
+        if now - self._expired_at < _EXPIRE_EVERY:
+            return
+        self._expired_at = now
+        if self._pool is not None:
+            await self._pool.expire_connections()
+
+    async def _again(self, run: Callable[[], Awaitable[T]], query: str) -> T:
+        try:
+            return await run()
+        except Exception as error:
+            if not is_transient(error):
+                raise
+            await self.expire()
+            if not _reads(query):
+                raise OutcomeUnknown() from error
+        try:
+            return await run()
+        except Exception as error:
+            if is_transient(error):
+                raise DatabaseUnavailable() from error
+            raise
+
+    async def execute_query(self, query: str, values: list | None = None) -> tuple[int, list[dict]]:
+        return await self._again(lambda: super(PostgresClient, self).execute_query(query, values), query)
+
+    async def execute_query_dict(self, query: str, values: list | None = None) -> list[dict]:
+        return await self._again(
+            lambda: super(PostgresClient, self).execute_query_dict(query, values), query
+        )
+
+    async def execute_insert(self, query: str, values: list) -> Any:
+        return await self._again(lambda: super(PostgresClient, self).execute_insert(query, values), query)
+
+    async def execute_many(self, query: str, values: list) -> None:
+        await self._again(lambda: super(PostgresClient, self).execute_many(query, values), query)
+
+
+client_class = PostgresClient

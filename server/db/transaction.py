@@ -1,0 +1,117 @@
+"""One transaction, run again when its connection fails, and never misreported.
+
+- A failure before COMMIT was sent: nothing was committed (a backend that loses its
+  client rolls back), so the transaction runs again on a fresh connection.
+- A deadlock or serialization failure: PostgreSQL rolled it back; it runs again.
+- A failure while committing: the change may have been made. Once the old backend has
+  gone (so its commit can no longer land), the caller's `landed` looks for the change
+  on a fresh connection: found, the result stands; not found, it runs again. If the
+  database stays away, the answer is OutcomeUnknown.
+- A refusal raised by the body stands, even if the rollback after it failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from tortoise.connection import get_connection
+from tortoise.transactions import in_transaction
+
+from server.db.outage import DatabaseUnavailable, OutcomeUnknown, is_contention, is_transient
+
+T = TypeVar("T")
+
+ATTEMPTS = 3
+# How long a commit whose answer was lost is looked for before giving up on knowing.
+RESOLVE_SECONDS = 5.0
+
+
+async def run(
+    body: Callable[[], Awaitable[T]],
+    *,
+    landed: Callable[[T], Awaitable[bool]] | None = None,
+    attempts: int = ATTEMPTS,
+) -> T:
+    """Run `body` in a transaction; what it returned, once committed.
+
+    `landed(result)` tells whether a commit whose answer was lost was made; without it,
+    such a commit is OutcomeUnknown.
+    """
+    for attempt in range(1, attempts + 1):
+        finished = False
+        backend: int | None = None
+        raised: BaseException | None = None
+        try:
+            async with in_transaction() as connection:
+                backend = _backend_pid(connection)
+                try:
+                    result = await body()
+                except BaseException as error:
+                    raised = error
+                    raise
+                finished = True
+            return result
+        except Exception as error:
+            if raised is not None and not is_transient(raised) and not is_contention(raised):
+                # The body's own answer (a refusal, a bug); a failed rollback changes nothing.
+                raise raised from None
+            if is_contention(error) and attempt < attempts:
+                await asyncio.sleep(0.01 * attempt)
+                continue
+            if not is_transient(error):
+                raise
+            await expire_connections()
+            if finished:
+                if landed is None:
+                    raise OutcomeUnknown() from error
+                if await _resolve(backend, lambda: landed(result)):
+                    return result
+            if attempt == attempts:
+                raise DatabaseUnavailable() from error
+    raise AssertionError("unreachable")
+
+
+async def expire_connections() -> None:
+    """After a connection failed, take no pooled connection made before it."""
+    client: Any = get_connection("default")
+    expire = getattr(client, "expire", None)
+    if expire is not None:
+        await expire()
+
+
+def _backend_pid(connection: Any) -> int | None:
+    """The PostgreSQL backend serving this transaction (None on SQLite)."""
+    raw = getattr(connection, "_connection", None)
+    pid = getattr(raw, "get_server_pid", None)
+    return int(pid()) if callable(pid) else None
+
+
+async def _resolve(backend: int | None, landed: Callable[[], Awaitable[bool]]) -> bool:
+    """Whether the commit was made; OutcomeUnknown if that cannot be found out in time."""
+    deadline = time.monotonic() + RESOLVE_SECONDS
+    while True:
+        try:
+            if backend is not None:
+                await _wait_gone(backend, deadline)
+            return await landed()
+        except Exception as error:
+            if not (is_transient(error) or isinstance(error, DatabaseUnavailable)):
+                raise
+            if time.monotonic() > deadline:
+                raise OutcomeUnknown() from error
+            await asyncio.sleep(0.1)
+
+
+async def _wait_gone(backend: int, deadline: float) -> None:
+    """Until the backend that served the transaction has exited: from then on its commit
+    either is visible or never will be."""
+    client = get_connection("default")
+    while await client.execute_query_dict(
+        "SELECT 1 FROM pg_stat_activity WHERE pid = $1", [backend]
+    ):
+        if time.monotonic() > deadline:
+            raise OutcomeUnknown()
+        await asyncio.sleep(0.05)
