@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -11,17 +12,21 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
-from tortoise.connection import get_connection
 from tortoise.contrib.starlette import RegisterTortoise
 
 from server.api.body_limit import BodyLimit
 from server.api.schema import StageflowGraphQL
+from server.api.sockets import Sockets
 from server.db.config import ensure_database_dir, tortoise_config
+from server.events.feed import Hub
 from server.events.postgres import PostgresRelay
+from server.services import queries
 from server.services.runtime import Runtime
 from server.settings import Settings
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+# The background tasks a server process runs (the relay on PostgreSQL only).
+TASKS = (Hub.NAME, PostgresRelay.NAME, Sockets.NAME)
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -34,35 +39,58 @@ def create_app(settings: Settings) -> Starlette:
         ensure_database_dir(settings.database_url)
         async with RegisterTortoise(app, config=tortoise_config(settings.database_url)):
             relay = (
-                None if settings.is_sqlite else PostgresRelay(settings.database_url, runtime.bus)
+                None
+                if settings.is_sqlite
+                else PostgresRelay(settings.database_url, runtime.bus, runtime.supervisor)
             )
             if relay is not None:
                 await relay.start()
             app.state.relay = relay
+            await runtime.hub.start()
             try:
                 yield
             finally:
                 await graphql.sockets.stop()
-                await runtime.hub.stop()
-                if relay is not None:
-                    await relay.stop()
+                await runtime.supervisor.stop()
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
+        """Ready when the database answers and this worker's feed keeps up with it."""
         try:
-            await get_connection("default").execute_query("SELECT 1")
+            newest = await queries.last_seq()
         except Exception:  # a readiness probe reports, it does not raise
-            return JSONResponse({"status": "unavailable"}, status_code=503)
+            return JSONResponse({"status": "unavailable", "reason": "database"}, status_code=503)
+        lag = runtime.hub.lag(newest, now=time.monotonic())
+        if lag > settings.ready_max_lag_seconds:
+            body = {
+                "status": "unavailable",
+                "reason": "feed",
+                "lagSeconds": round(lag, 3),
+                "feedSeq": runtime.hub.cursor,
+                "databaseSeq": newest,
+            }
+            return JSONResponse(body, status_code=503)
         return JSONResponse({"status": "ready"})
 
     async def metrics(request: Request) -> Response:
         fanout = graphql.fanout
+        restarts = runtime.supervisor.restarts
         lines = [
             "# HELP stageflow_last_event_seq The last event seq announced by this process.",
             "# TYPE stageflow_last_event_seq gauge",
             f"stageflow_last_event_seq {runtime.bus.last_seq}",
+            "# HELP stageflow_feed_seq The last event seq this process's feed has read.",
+            "# TYPE stageflow_feed_seq gauge",
+            f"stageflow_feed_seq {runtime.hub.cursor}",
+            "# HELP stageflow_task_restarts_total Background tasks started again after they "
+            "failed or stopped.",
+            "# TYPE stageflow_task_restarts_total counter",
+            *(
+                f'stageflow_task_restarts_total{{task="{name}"}} {restarts[name]}'
+                for name in sorted({*TASKS, *restarts})
+            ),
             "# HELP stageflow_ws_operations Websocket operations running on their own.",
             "# TYPE stageflow_ws_operations gauge",
             f"stageflow_ws_operations {fanout.solo}",

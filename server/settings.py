@@ -36,6 +36,9 @@ class Settings:
     secure_cookies: bool = False
     # Other origins whose pages may open the websocket (same origin always may).
     allowed_origins: tuple[str, ...] = ()
+    # /readyz answers not-ready once this worker's live feed has been behind the database
+    # for longer than this.
+    ready_max_lag_seconds: float = 10.0
 
     @property
     def is_sqlite(self) -> bool:
@@ -74,6 +77,9 @@ class Settings:
                 o.strip()
                 for o in (env.get("STAGEFLOW_ALLOWED_ORIGINS") or "").split(",")
                 if o.strip()
+            ),
+            ready_max_lag_seconds=float(
+                env.get("STAGEFLOW_READY_MAX_LAG_SECONDS") or cls.ready_max_lag_seconds
             ),
         )
 

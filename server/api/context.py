@@ -94,6 +94,8 @@ class Context:
     secure_cookie: bool = False
     connection_params: dict[str, Any] | None = None
     memo: dict[Any, Any] = field(default_factory=dict)
+    # The seq of the event a subscription is resolving now.
+    streamed_seq: int = 0
 
     @classmethod
     def for_stream(cls, context: Context) -> Context:

@@ -32,6 +32,7 @@ from strawberry.utils.aio import aclosing
 
 from server.api.context import Context
 from server.api.limits import Limits
+from server.api.subscription import SUBSCRIBED_AT
 
 if TYPE_CHECKING:
     from strawberry.schema import BaseSchema
@@ -102,6 +103,8 @@ class _Key:
 class _Member:
     handler: Handler
     operation: Operation[Context, None]
+    # The last seq before the client subscribed: it receives what comes after.
+    after: int | None = None
     prefix: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -116,9 +119,19 @@ class _Member:
 @dataclass(eq=False)
 class _Stream:
     key: _Key
+    # Where it began following, and the seq of the last event it sent.
+    start: int | None = None
+    sent: int = 0
     members: set[_Member] = field(default_factory=set)
     finished: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
+
+    def covers(self, after: int | None) -> bool:
+        """Whether a client that subscribed after `after` would miss nothing by joining:
+        the stream has sent nothing newer and did not begin after it."""
+        if after is None:
+            return True
+        return self.sent <= after and (self.start is None or self.start <= after)
 
 
 class Fanout:
@@ -155,15 +168,22 @@ class Fanout:
 
     async def follow(
         self, key: _Key, handler: Handler, operation: Operation[Context, None]
-    ) -> None:
-        """Receive the shared stream's results until it ends or the operation is cancelled."""
+    ) -> bool:
+        """Receive the shared stream's results until it ends or the operation is cancelled.
+
+        False, at once, when the stream has gone past where this client subscribed: it
+        must run on its own to receive what it would miss.
+        """
+        after = SUBSCRIBED_AT.get()
         stream = self._streams.get(key)
+        if stream is not None and not stream.covers(after):
+            return False
         if stream is None:
-            stream = _Stream(key)
+            stream = _Stream(key, start=after)
             self._streams[key] = stream
             context = Context.for_stream(handler.context)
             stream.task = asyncio.create_task(self._run(stream, context), name="stageflow-fanout")
-        member = _Member(handler, operation)
+        member = _Member(handler, operation, after)
         stream.members.add(member)
         try:
             await stream.finished.wait()
@@ -173,6 +193,7 @@ class Fanout:
                 self._close(stream)
                 assert stream.task is not None
                 stream.task.cancel()
+        return True
 
     def _close(self, stream: _Stream) -> None:
         """No one joins the stream from here on."""
@@ -197,7 +218,7 @@ class Fanout:
                         error = GraphQLError("Incremental delivery is not supported here")
                         await self._fail(stream, [error])
                         return
-                    await self._send(stream, self._encode(result))
+                    await self._send(stream, self._encode(result), context.streamed_seq)
             await self._complete(stream)
         except asyncio.CancelledError:
             raise
@@ -217,9 +238,11 @@ class Fanout:
             payload["extensions"] = result.extensions
         return json.dumps(payload, separators=(",", ":"))
 
-    async def _send(self, stream: _Stream, payload: str) -> None:
+    async def _send(self, stream: _Stream, payload: str, seq: int) -> None:
+        """`seq`: the event the payload shows (0 for an answer that is not an event)."""
+        stream.sent = max(stream.sent, seq)
         for member in list(stream.members):
-            if not member.active:
+            if not member.active or (seq and member.after is not None and seq <= member.after):
                 continue
             try:
                 await member.handler.websocket.ws.send_text(member.prefix + payload + "}")  # type: ignore[attr-defined]

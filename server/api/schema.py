@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from datetime import timedelta
 from typing import Any
 
 import strawberry
+from cross_web import HTTPException
 from graphql import GraphQLError
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -31,24 +34,45 @@ from server.api.limits import Limits, QueryLimits, validation_rules, word_for_cl
 from server.api.mutation import Mutation
 from server.api.query import Query
 from server.api.sockets import UNAUTHORIZED, Sockets
-from server.api.subscription import Subscription
+from server.api.subscription import SUBSCRIBED_AT, Subscription
 from server.domain.errors import DomainError, Forbidden, Unauthenticated
-from server.services import accounts
+from server.services import accounts, queries
 from server.services.accounts import SignInLimits
-from server.services.runtime import Runtime
+from server.services.runtime import DatabaseUnavailable, Runtime, is_transient
 from server.settings import Settings
 
+log = logging.getLogger("stageflow.api")
 
-def _should_mask(error: GraphQLError) -> bool:
-    """Hide unexpected failures; keep malformed requests, refusals and expected errors readable.
+# Service Unavailable: the database did not answer; the request may be sent again.
+UNAVAILABLE_STATUS = 503
 
-    A GraphQLError may wrap another failure (graphql-core wraps what a resolver raises, and
-    may wrap that again): the innermost one decides.
-    """
+
+def _innermost(error: GraphQLError) -> Exception | None:
+    """What a GraphQLError wraps (graphql-core wraps what a resolver raises, and may wrap
+    that again)."""
     original = error.original_error
     while isinstance(original, GraphQLError) and original.original_error is not None:
         original = original.original_error
-    return original is not None and not isinstance(original, DomainError | GraphQLError)
+    return original
+
+
+def _unavailable(error: GraphQLError) -> DatabaseUnavailable | None:
+    """The database's absence behind an error, as callers are told of it."""
+    original = _innermost(error)
+    if isinstance(original, DatabaseUnavailable):
+        return original
+    if original is not None and not isinstance(original, GraphQLError) and is_transient(original):
+        return DatabaseUnavailable()
+    return None
+
+
+def _should_mask(error: GraphQLError) -> bool:
+    """Hide unexpected failures; keep malformed requests, refusals, expected errors and the
+    database's absence readable."""
+    original = _innermost(error)
+    if original is None or isinstance(original, DomainError | GraphQLError):
+        return False
+    return _unavailable(error) is None
 
 
 class _Schema(strawberry.Schema):
@@ -66,6 +90,12 @@ class _Schema(strawberry.Schema):
         for error in errors:
             word_for_clients(error, self.limits, suggestions=self.debug)
             _code_refusal(error)
+            if (absent := _unavailable(error)) is not None:
+                error.message = absent.message
+                error.extensions = {**(error.extensions or {}), "code": absent.code}
+                context = execution_context.context if execution_context else None
+                if isinstance(context, Context) and isinstance(context.response, Response):
+                    context.response.status_code = UNAVAILABLE_STATUS
 
 
 def _code_refusal(error: GraphQLError) -> None:
@@ -129,14 +159,30 @@ class _Handler(BaseGraphQLTransportWSHandler[Context, None]):
         """Live-only subscriptions identical to others follow one shared execution."""
         fanout: Fanout = self.view.fanout  # type: ignore[attr-defined]
         key = fanout.key(operation, self.context)
-        if key is not None:
-            await fanout.follow(key, self, operation)
+        if key is not None and await fanout.follow(key, self, operation):
             return
         fanout.solo += 1
         try:
             await super().run_operation(operation)
         finally:
             fanout.solo -= 1
+
+    async def handle_subscribe(self, message: Any) -> None:
+        """An operation starts where the client sent it: the database's last seq now is
+        where a subscription without afterSeq begins (None if the database is away: then
+        it begins where this worker's feed is)."""
+        newest = None
+        if self.connection_acknowledged:
+            try:
+                newest = await queries.last_seq()
+            except Exception as error:
+                if not (isinstance(error, DatabaseUnavailable) or is_transient(error)):
+                    raise
+        token = SUBSCRIBED_AT.set(newest)
+        try:
+            await super().handle_subscribe(message)
+        finally:
+            SUBSCRIBED_AT.reset(token)
 
     async def handle_connection_init(self, message: Any) -> None:
         await super().handle_connection_init(message)
@@ -159,8 +205,39 @@ class _Handler(BaseGraphQLTransportWSHandler[Context, None]):
         await super().shutdown()
 
 
+def unavailable_response(absent: DatabaseUnavailable) -> JSONResponse:
+    """The answer when the database could not be reached before execution began."""
+    error = {"message": absent.message, "extensions": {"code": absent.code}}
+    return JSONResponse(
+        {"data": None, "errors": [error]},
+        status_code=UNAVAILABLE_STATUS,
+        headers={"retry-after": "1"},
+    )
+
+
 class StageflowGraphQL(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = _Handler
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """An HTTP request whose context could not be read (the credential lookup met a
+        database that is away) is answered as GraphQL, with 503, not as a crash."""
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        try:
+            response = await self.run(Request(scope=scope, receive=receive))
+        except HTTPException as refused:
+            response = PlainTextResponse(refused.reason, status_code=refused.status_code)
+        except Exception as error:
+            if isinstance(error, DatabaseUnavailable):
+                absent = error
+            elif is_transient(error):
+                absent = DatabaseUnavailable()
+            else:
+                raise
+            log.warning("database unavailable for a request: %s", error)
+            response = unavailable_response(absent)
+        await response(scope, receive, send)
 
     def __init__(self, runtime: Runtime, settings: Settings) -> None:
         schema = build_schema(settings)

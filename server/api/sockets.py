@@ -7,11 +7,12 @@ revocation takes effect at once, also on a socket that is receiving nothing.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import functools
 import logging
 from typing import Protocol
 
+from server.db.outage import patiently
 from server.domain import events
 from server.events.feed import follow
 from server.services import accounts
@@ -29,11 +30,14 @@ class Held(Protocol):
 
 
 class Sockets:
+    NAME = "access-watch"
+
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self._by_credential: dict[int, set[Held]] = {}
         self._users: dict[int, int] = {}  # credential id -> user id
-        self._watcher: asyncio.Task[None] | None = None
+        # The last event the watch has looked at: a restarted watch goes on from there.
+        self._seen: int | None = None
 
     def __len__(self) -> int:
         return sum(len(held) for held in self._by_credential.values())
@@ -41,8 +45,7 @@ class Sockets:
     def add(self, credential: accounts.Credential, held: Held) -> None:
         self._by_credential.setdefault(credential.id, set()).add(held)
         self._users[credential.id] = credential.user.id
-        if self._watcher is None or self._watcher.done():
-            self._watcher = asyncio.create_task(self._watch(), name="stageflow-access-watch")
+        self.runtime.supervisor.start(self.NAME, self._watch)
 
     def discard(self, credential_id: int, held: Held) -> None:
         found = self._by_credential.get(credential_id)
@@ -54,21 +57,19 @@ class Sockets:
             self._users.pop(credential_id, None)
 
     async def stop(self) -> None:
-        if self._watcher is not None:
-            self._watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
-            self._watcher = None
+        await self.runtime.supervisor.stop(self.NAME)
 
     async def _watch(self) -> None:
+        """Runs under the supervisor; a restart goes on after the last event looked at."""
         feed = follow(
-            self.runtime.hub, after_seq=None, keep=lambda e: e.kind in events.ACCESS_KINDS
+            self.runtime.hub, after_seq=self._seen, keep=lambda e: e.kind in events.ACCESS_KINDS
         )
         async for event in feed:
-            try:
-                await self._recheck(event)
-            except Exception:  # a failed check must not stop the watch
+            try:  # waits while the database is away; another failure skips this event only
+                await patiently(functools.partial(self._recheck, event))
+            except Exception:
                 log.exception("re-checking sockets after event %s", event.seq)
+            self._seen = event.seq
 
     async def _recheck(self, event: events.Event) -> None:
         after = event.after or {}

@@ -3,26 +3,41 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import AsyncGenerator, Callable
+from contextvars import ContextVar
 from typing import Annotated
 
 import strawberry
 from starlette.websockets import WebSocket
 from strawberry.types import Info
 
-from server.api.context import ctx, visible_instance
+from server.api.context import Context, ctx, visible_instance
 from server.api.ids import parse_id, parse_optional
 from server.api.instances import Event
+from server.db.outage import patiently
 from server.domain import events
-from server.domain.errors import NotFound, Unauthenticated
+from server.domain.errors import InvalidValue, NotFound, Unauthenticated
 from server.events.feed import follow
 
 AfterSeq = Annotated[
     int | None,
     strawberry.argument(
-        description="Replay every event after this seq first; omit to receive only new events."
+        description="Replay every event after this seq first; omit to receive every event "
+        "committed after the subscription was sent."
     ),
 ]
+
+# The database's last seq when the client's `subscribe` message arrived: a subscription
+# without afterSeq starts there, so a change committed while it is being set up is not
+# missed. Set by the websocket handler around the start of each operation's task.
+SUBSCRIBED_AT: ContextVar[int | None] = ContextVar("subscribed_at", default=None)
+
+
+def _start(after_seq: int | None) -> int | None:
+    if after_seq is not None and after_seq < 0:
+        raise InvalidValue("afterSeq", "a seq is 0 or more")
+    return after_seq if after_seq is not None else SUBSCRIBED_AT.get()
 
 
 async def _stream(
@@ -46,17 +61,34 @@ async def _stream(
         process_id=process_id,
     )
     async for event in feed:
-        context.refresh()
         try:
-            await context.recheck()
+            # While the database is away this waits: a blip does not end the subscription.
+            shown = await patiently(functools.partial(_check, context, event, process_of))
         except Unauthenticated:
             if isinstance(context.request, WebSocket):
                 with contextlib.suppress(RuntimeError):
                     await context.request.close(code=4401, reason="Unauthorized")
             raise
-        process = process_of(event)
-        if process is None or await context.sees_process(process):
+        if shown:
+            context.streamed_seq = event.seq or 0
             yield Event.from_domain(event)
+
+
+async def _check(
+    context: Context, event: events.Event, process_of: Callable[[events.Event], int | None]
+) -> bool:
+    """Whether the user may still see the event; what its fields show is read in advance,
+    so a database blip while they are resolved does not leave them empty."""
+    context.refresh()
+    await context.recheck()
+    process = process_of(event)
+    if process is not None and not await context.sees_process(process):
+        return False
+    if event.instance_id is not None:
+        await context.loaders.instances.load(event.instance_id)
+    if event.record_id is not None:
+        await context.loaders.records.load(event.record_id)
+    return True
 
 
 @strawberry.type
@@ -83,7 +115,7 @@ class Subscription:
 
         stream = _stream(
             info,
-            after_seq=after_seq,
+            after_seq=_start(after_seq),
             keep=keep,
             process_of=lambda event: event.process_id,
             record_id=record_id,
@@ -102,6 +134,7 @@ class Subscription:
         after_seq: AfterSeq = None,
     ) -> AsyncGenerator[Event, None]:
         iid = parse_id("Instance", instance_id)
+        start = _start(after_seq)
         instance = await visible_instance(ctx(info), iid)
 
         def keep(event: events.Event) -> bool:
@@ -109,7 +142,7 @@ class Subscription:
 
         async for event in _stream(
             info,
-            after_seq=after_seq,
+            after_seq=start,
             keep=keep,
             process_of=lambda _: instance.process_id,
             record_id=instance.record_id,

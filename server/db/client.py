@@ -57,7 +57,9 @@ class PostgresClient(AsyncpgDBClient):
             raise
 
     async def execute_query(self, query: str, values: list | None = None) -> tuple[int, list[dict]]:
-        return await self._again(lambda: super(PostgresClient, self).execute_query(query, values), query)
+        return await self._again(
+            lambda: super(PostgresClient, self).execute_query(query, values), query
+        )
 
     async def execute_query_dict(self, query: str, values: list | None = None) -> list[dict]:
         return await self._again(
@@ -65,7 +67,9 @@ class PostgresClient(AsyncpgDBClient):
         )
 
     async def execute_insert(self, query: str, values: list) -> Any:
-        return await self._again(lambda: super(PostgresClient, self).execute_insert(query, values), query)
+        return await self._again(
+            lambda: super(PostgresClient, self).execute_insert(query, values), query
+        )
 
     async def execute_many(self, query: str, values: list) -> None:
         await self._again(lambda: super(PostgresClient, self).execute_many(query, values), query)

@@ -11,10 +11,15 @@ usually succeeds. Anything else (a constraint, bad SQL) is a real answer.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import asyncpg
 from tortoise.exceptions import DBConnectionError, OperationalError
+
+T = TypeVar("T")
 
 # What a client may do about it, in `extensions.code` of the GraphQL error.
 UNAVAILABLE = "DATABASE_UNAVAILABLE"
@@ -88,3 +93,17 @@ def is_transient(error: BaseException) -> bool:
 def is_contention(error: BaseException) -> bool:
     """A deadlock or serialization failure: the transaction may simply run again."""
     return any(isinstance(e, _CONTENTION) for e in _chain(error))
+
+
+async def patiently(read: Callable[[], Awaitable[T]], *, max_delay: float = 1.0) -> T:
+    """For work that outlives a request (a live feed): while the database is away, wait
+    and read again, however long it takes; other failures are raised."""
+    failures = 0
+    while True:
+        try:
+            return await read()
+        except Exception as error:
+            if not (is_transient(error) or isinstance(error, DatabaseUnavailable)):
+                raise
+            failures += 1
+            await asyncio.sleep(min(max_delay, 0.05 * 2**failures))

@@ -67,7 +67,7 @@ async def run(
             if finished:
                 if landed is None:
                     raise OutcomeUnknown() from error
-                if await _resolve(backend, lambda: landed(result)):
+                if await _resolve(backend, landed, result):
                     return result
             if attempt == attempts:
                 raise DatabaseUnavailable() from error
@@ -89,14 +89,14 @@ def _backend_pid(connection: Any) -> int | None:
     return int(pid()) if callable(pid) else None
 
 
-async def _resolve(backend: int | None, landed: Callable[[], Awaitable[bool]]) -> bool:
+async def _resolve(backend: int | None, landed: Callable[[T], Awaitable[bool]], result: T) -> bool:
     """Whether the commit was made; OutcomeUnknown if that cannot be found out in time."""
     deadline = time.monotonic() + RESOLVE_SECONDS
     while True:
         try:
             if backend is not None:
                 await _wait_gone(backend, deadline)
-            return await landed()
+            return await landed(result)
         except Exception as error:
             if not (is_transient(error) or isinstance(error, DatabaseUnavailable)):
                 raise

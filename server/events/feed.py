@@ -4,17 +4,21 @@ Seqs become visible in commit order (the counter row is locked until commit), so
 reading `seq > cursor` never skips an event that commits later. One reader per
 process (the hub) reads each new event once and hands it to every follower; the
 bus only says that something newer exists, and a safety poll covers a missed
-announcement, so the rows stay the truth.
+announcement, so the rows stay the truth. While the database is away, readers wait
+and read again: a live feed outlives a dropped connection.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Callable
 
+from server.db.outage import patiently
 from server.domain.events import Event
 from server.events.bus import LocalBus
+from server.events.supervisor import Supervisor
 from server.services import queries
 
 BATCH = 500
@@ -38,22 +42,39 @@ class _Follower:
 
 
 class Hub:
-    """Reads new events once for every follower in this process."""
+    """Reads new events once for every follower in this process.
 
-    def __init__(self, bus: LocalBus, *, poll_seconds: float = POLL_SECONDS) -> None:
+    Its reader runs under the supervisor: when the database goes away the reader fails,
+    is started again after a pause, and goes on from its cursor, so nothing is skipped.
+    """
+
+    NAME = "event-reader"
+
+    def __init__(
+        self, bus: LocalBus, supervisor: Supervisor, *, poll_seconds: float = POLL_SECONDS
+    ) -> None:
         self.bus = bus
+        self.supervisor = supervisor
         self.cursor = 0
         self._poll = poll_seconds
         self._followers: set[_Follower] = set()
-        self._task: asyncio.Task[None] | None = None
+        self._started = False
         self._starting = asyncio.Lock()
+        # (a seq the database had, when this reader was first seen behind it)
+        self._behind: tuple[int, float] | None = None
+
+    async def start(self) -> None:
+        """Read from the database's last seq on; until stopped."""
+        async with self._starting:  # followers joining at once start one reader, not several
+            if not self._started:
+                self.cursor = await patiently(queries.last_seq)
+                self._started = True
+            self.supervisor.start(self.NAME, self._run)
 
     async def join(self) -> _Follower:
         """A new follower; every event after `self.cursor` will reach its queue."""
-        async with self._starting:  # followers joining at once start one reader, not several
-            if self._task is None:
-                self.cursor = await queries.last_seq()
-                self._task = asyncio.create_task(self._run(), name="stageflow-event-hub")
+        if not self.supervisor.running(self.NAME):
+            await self.start()
         follower = _Follower()
         self._followers.add(follower)
         return follower
@@ -62,11 +83,16 @@ class Hub:
         self._followers.discard(follower)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self.supervisor.stop(self.NAME)
+
+    def lag(self, newest: int, *, now: float) -> float:
+        """Seconds this reader has been behind a seq the database had (`newest` now)."""
+        if self.cursor >= newest:
+            self._behind = None
+            return 0.0
+        if self._behind is None or self._behind[0] <= self.cursor:
+            self._behind = (newest, now)
+        return now - self._behind[1]
 
     async def _run(self) -> None:
         while True:
@@ -106,18 +132,25 @@ async def follow(
 
     follower = await hub.join()
     try:
-        cursor = after_seq if after_seq is not None else hub.cursor
+        # From now on: after the database's last seq (the reader may not have read it yet).
+        cursor = after_seq if after_seq is not None else await patiently(queries.last_seq)
         while True:
             # Replay from the rows up to where the hub's queue takes over.
             while cursor < hub.cursor or follower.lagging:
                 if follower.lagging:
                     follower.lagging = False
                     follower.queue = asyncio.Queue(maxsize=QUEUE_LIMIT)
-                    horizon = await queries.last_seq()
+                    horizon = await patiently(queries.last_seq)
                 else:
                     horizon = hub.cursor
-                events = await queries.events_after(
-                    cursor, record_id=record_id, process_id=process_id, limit=BATCH
+                events = await patiently(
+                    functools.partial(
+                        queries.events_after,
+                        cursor,
+                        record_id=record_id,
+                        process_id=process_id,
+                        limit=BATCH,
+                    )
                 )
                 events = [e for e in events if (e.seq or 0) <= horizon]
                 for event in events:

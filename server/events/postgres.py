@@ -3,8 +3,7 @@
 Writers call `pg_notify` inside the transaction that writes the event, so the
 notification is delivered on commit only. Each process keeps one dedicated
 connection listening and relays seqs to its local bus; when that connection
-drops it reconnects by itself and wakes every follower, who then catch up from
-the event rows.
+drops it reconnects and wakes every follower, who then catch up from the event rows.
 """
 
 from __future__ import annotations
@@ -17,8 +16,11 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from server.events.bus import LocalBus
+from server.events.supervisor import Supervisor
 
 CHANNEL = "stageflow_events"
+# How often an idle listening connection is asked whether it is still there.
+CHECK_SECONDS = 10.0
 log = logging.getLogger("stageflow.events")
 
 
@@ -29,40 +31,41 @@ def asyncpg_dsn(database_url: str) -> str:
 
 
 class PostgresRelay:
-    """Listens on one dedicated connection and relays seqs to the local bus."""
+    """Listens on one dedicated connection and relays seqs to the local bus.
 
-    def __init__(self, database_url: str, bus: LocalBus, *, retry_seconds: float = 1.0) -> None:
+    The listening runs under the supervisor: a lost connection ends it, and it starts
+    again (logged and counted) after a pause.
+    """
+
+    NAME = "event-relay"
+
+    def __init__(
+        self,
+        database_url: str,
+        bus: LocalBus,
+        supervisor: Supervisor,
+        *,
+        check_seconds: float = CHECK_SECONDS,
+    ) -> None:
         self._dsn = asyncpg_dsn(database_url)
         self._bus = bus
-        self._retry = retry_seconds
-        self._task: asyncio.Task[None] | None = None
+        self._supervisor = supervisor
+        self._check = check_seconds
         self.connected = asyncio.Event()
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="stageflow-postgres-relay")
+        self._supervisor.start(self.NAME, self._listen)
         # Serve once listening, so that no commit after startup goes unannounced.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.connected.wait(), timeout=10)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self._listen()
-                log.warning("event relay connection closed; reconnecting")
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("event relay lost its connection: %s; reconnecting", exc)
-            self.connected.clear()
-            await asyncio.sleep(self._retry)
+        await self._supervisor.stop(self.NAME)
 
     async def _listen(self) -> None:
+        """Relay until the connection is lost."""
         conn = await asyncpg.connect(
-            self._dsn, server_settings={"application_name": "stageflow-relay"}
+            self._dsn, server_settings={"application_name": "stageflow-relay"}, timeout=10
         )
         lost = asyncio.Event()
         try:
@@ -72,10 +75,17 @@ class PostgresRelay:
             # Whatever committed while no one listened: followers re-read from the rows.
             newest = await conn.fetchval("SELECT value FROM counter WHERE name = 'event'")
             await self._bus.publish(int(newest))
-            await lost.wait()
+            while not lost.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(lost.wait(), timeout=self._check)
+                if not lost.is_set():
+                    # A connection that died without a word (a dropped network) answers no more.
+                    await asyncio.wait_for(conn.fetchval("SELECT 1"), timeout=self._check)
+            log.warning("event relay connection closed; reconnecting")
         finally:
+            self.connected.clear()
             with contextlib.suppress(Exception):
-                await conn.close()
+                await conn.close(timeout=2)
 
     def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
         with contextlib.suppress(ValueError):

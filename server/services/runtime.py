@@ -15,12 +15,14 @@ from server.db import store, transaction
 from server.db.catalog import Catalog
 from server.db.outage import DatabaseUnavailable as DatabaseUnavailable
 from server.db.outage import OutcomeUnknown as OutcomeUnknown
+from server.db.outage import is_transient as is_transient
 from server.domain.errors import InvalidTransition, InvalidValue, TransitionCode, VersionConflict
 from server.domain.events import Event, EventKind
 from server.domain.instance import Instance
 from server.domain.record import Record
 from server.events.bus import LocalBus
 from server.events.feed import Hub
+from server.events.supervisor import Supervisor
 
 
 @dataclass(frozen=True)
@@ -28,11 +30,13 @@ class Runtime:
     catalog: Catalog
     bus: LocalBus
     hub: Hub
+    supervisor: Supervisor
 
     @classmethod
     def create(cls) -> Runtime:
         bus = LocalBus()
-        return cls(catalog=Catalog(), bus=bus, hub=Hub(bus))
+        supervisor = Supervisor()
+        return cls(catalog=Catalog(), bus=bus, hub=Hub(bus, supervisor), supervisor=supervisor)
 
 
 @dataclass(frozen=True)
