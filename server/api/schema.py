@@ -86,7 +86,11 @@ class _Schema(strawberry.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
-        super().process_errors(errors, execution_context)
+        # The database's absence is logged in a line, not with a traceback per request.
+        away = [e for e in errors if _unavailable(e) is not None]
+        super().process_errors([e for e in errors if e not in away], execution_context)
+        for error in away:
+            log.warning("database unavailable: %s", _innermost(error))
         for error in errors:
             word_for_clients(error, self.limits, suggestions=self.debug)
             _code_refusal(error)

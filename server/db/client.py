@@ -14,9 +14,10 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import asyncpg
 from tortoise.backends.asyncpg.client import AsyncpgDBClient
 
-from server.db.outage import DatabaseUnavailable, OutcomeUnknown, is_transient
+from server.db.outage import CannotConnect, DatabaseUnavailable, OutcomeUnknown, is_transient
 
 T = TypeVar("T")
 
@@ -28,8 +29,19 @@ def _reads(query: str) -> bool:
     return query.lstrip()[:6].upper() == "SELECT"
 
 
+async def connect(*args: Any, **kwargs: Any) -> asyncpg.Connection:
+    """asyncpg's connect; whatever stops it is CannotConnect, a passing failure."""
+    try:
+        return await asyncpg.connect(*args, **kwargs)
+    except Exception as error:
+        raise CannotConnect(str(error)) from error
+
+
 class PostgresClient(AsyncpgDBClient):
     _expired_at = 0.0
+
+    async def create_pool(self, **kwargs: Any) -> asyncpg.Pool:
+        return await asyncpg.create_pool(None, connect=connect, **kwargs)
 
     async def expire(self) -> None:
         """Replace every pooled connection before it is used again."""

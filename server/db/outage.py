@@ -48,6 +48,11 @@ class OutcomeUnknown(DatabaseUnavailable):
         )
 
 
+class CannotConnect(ConnectionError):
+    """A new connection to the database could not be made, whatever the server said (it
+    may be starting, refusing connections to this database, or out of slots)."""
+
+
 _POSTGRES_PASSING = (
     asyncpg.PostgresConnectionError,  # class 08: the connection failed or does not exist
     asyncpg.exceptions.AdminShutdownError,  # 57P01: terminated by an administrator

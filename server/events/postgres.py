@@ -13,8 +13,7 @@ import contextlib
 import logging
 from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
-
+from server.db.client import connect
 from server.events.bus import LocalBus
 from server.events.supervisor import Supervisor
 
@@ -64,7 +63,7 @@ class PostgresRelay:
 
     async def _listen(self) -> None:
         """Relay until the connection is lost."""
-        conn = await asyncpg.connect(
+        conn = await connect(
             self._dsn, server_settings={"application_name": "stageflow-relay"}, timeout=10
         )
         lost = asyncio.Event()

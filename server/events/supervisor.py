@@ -20,7 +20,7 @@ from server.db.outage import DatabaseUnavailable, is_transient
 log = logging.getLogger("stageflow.supervisor")
 
 # A task that ran this long before failing is not failing in a loop.
-_HEALTHY_SECONDS = 10.0
+_HEALTHY_SECONDS = 1.0
 
 
 class Supervisor:
