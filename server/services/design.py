@@ -69,11 +69,11 @@ async def create_process(
                 definition, key=process_key, entity=entity, by=by, now=now
             )
         )
-        return Change(event=_draft_event(EventKind.PROCESS_DRAFT_SAVED, None, made[0], by, now))
+        return Change(event=_draft_event(EventKind.PROCESS_DRAFT_SAVED, None, made[-1], by, now))
 
     try:
         await commit(rt, change, kind=EventKind.PROCESS_DRAFT_SAVED, by=by, idempotency_key=None)
-        return made[0]
+        return made[-1]
     except IntegrityError:  # created by someone else meanwhile
         raise InvalidDefinition(
             [Problem("key", f"a process {process_key!r} exists already")]
@@ -110,10 +110,10 @@ async def _save_draft(
     async def change() -> Change:
         now = utcnow()
         saved.append(await rt.catalog.save_draft(draft, definition, by=by, now=now))
-        return Change(event=_draft_event(kind, draft, saved[0], by, now))
+        return Change(event=_draft_event(kind, draft, saved[-1], by, now))
 
     await commit(rt, change, kind=kind, by=by, idempotency_key=None)
-    return saved[0]
+    return saved[-1]
 
 
 def _draft_event(
@@ -166,7 +166,7 @@ async def publish_process(
         return Change(event=event)
 
     await commit(rt, change, kind=EventKind.PROCESS_PUBLISHED, by=by, idempotency_key=None)
-    return published[0]
+    return published[-1]
 
 
 async def set_active(rt: Runtime, *, process_id: int, active: bool, by: str) -> Process:
