@@ -299,6 +299,7 @@ class DesignMutation:
             ctx(info).runtime,
             entity=entity,
             process_ids=[parse_id("Process", i) for i in process_ids],
+            by=ctx(info).actor,
         )
         return ProcessesReordered(processes=[Process.from_domain(p) for p in found])
 

@@ -17,6 +17,8 @@ from server.api.records import Record
 from server.domain import events as domain_events
 from server.domain import process as domain_process
 from server.domain.instance import Instance as DomainInstance
+from server.domain.instance import Visit
+from server.domain.migration import stay_versions
 from server.domain.progress import Progress, progress
 
 
@@ -160,16 +162,17 @@ class Instance:
         assert self.domain.id is not None
         visits = await context.loaders.visits.load(self.domain.id)
         _, stages = await self._bar(info)
+        shown = await _stay_stages(context, self.domain, visits, stages)
         now = dt.datetime.now(dt.UTC)
         return [
             StageVisit(
-                stage=stages[v.stage],
+                stage=stage,
                 entered_at=v.entered_at,
                 exited_at=v.exited_at,
                 entered_by=v.by,
                 duration_seconds=((v.exited_at or now) - v.entered_at).total_seconds(),
             )
-            for v in visits
+            for v, stage in zip(visits, shown, strict=True)
         ]
 
     @strawberry.field(description="The audit trail of this instance, oldest first.")
@@ -196,6 +199,40 @@ async def _definition(context: Context, instance: DomainInstance) -> domain_proc
     found = await context.loaders.versions.load(key)
     assert found is not None, "an instance's process version exists"
     return found
+
+
+async def _stay_stages(
+    context: Context, instance: DomainInstance, visits: list[Visit], stages: dict[str, Stage]
+) -> list[Stage]:
+    """The stage of each stay, as it was in the version the stay began on: a migration may
+    have renamed or dropped it since."""
+    if all(v.stage in stages for v in visits):
+        return [stages[v.stage] for v in visits]
+    assert instance.id is not None
+    events = await context.loaders.events.load(instance.id)
+    versions = stay_versions(visits, events, current=instance.process_version)
+    out = []
+    for visit, number in zip(visits, versions, strict=True):
+        if visit.stage in stages and number == instance.process_version:
+            out.append(stages[visit.stage])
+            continue
+        found = await _version_with(context, instance, visit.stage, number)
+        out.append({s.key: s for s in found.stages}[visit.stage])
+    return out
+
+
+async def _version_with(
+    context: Context, instance: DomainInstance, stage: str, number: int
+) -> Process:
+    """Version `number` as the API shows it if it has `stage`, else the newest that does."""
+    definition = await context.loaders.versions.load((instance.process_id, number))
+    if definition is None or definition.stage(stage) is None:
+        listed = await context.runtime.catalog.version_list(instance.process_id)
+        found = await context.loaders.versions.load_many(
+            [(instance.process_id, n) for n, _, _ in sorted(listed, reverse=True)]
+        )
+        definition = next(d for d in found if d is not None and d.stage(stage) is not None)
+    return _api_process(context, definition)
 
 
 def _api_process(context: Context, process: domain_process.Process) -> Process:

@@ -9,7 +9,7 @@ from typing import Any
 
 from server.domain.errors import InvalidMigration, Problem
 from server.domain.events import Event, EventKind
-from server.domain.instance import Instance, InstanceStatus, enter_stage
+from server.domain.instance import Instance, InstanceStatus, Visit, enter_stage
 from server.domain.process import Process, Step, missing_steps
 
 
@@ -102,3 +102,23 @@ def event(outcome: Outcome, *, now: dt.datetime, by: str) -> Event:
             "missing": [step.field for step in outcome.missing],
         },
     )
+
+
+def stay_versions(
+    visits: Sequence[Visit], migrations: Sequence[Event], *, current: int
+) -> list[int]:
+    """The process version each stay began on, as the instance's migration events tell.
+
+    A stay began on the version the instance left by the first migration after it; a
+    stay begun by a migration (or after the last one) is on the version the instance runs.
+    """
+    moves = sorted(
+        (e.at, int(e.before["version"]))
+        for e in migrations
+        if e.kind is EventKind.INSTANCE_MIGRATED and e.before and "version" in e.before
+    )
+    versions = []
+    for visit in visits:
+        left = [version for at, version in moves if at > visit.entered_at]
+        versions.append(left[0] if left else current)
+    return versions

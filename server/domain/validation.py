@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from difflib import get_close_matches
 
 from server.domain.conditions import check
 from server.domain.errors import Problem
@@ -75,11 +76,16 @@ def validate(process: Process, *, gaps: Gaps | None = None) -> tuple[Process, li
         status=process.status,
     )
     # The graph walk recurses; past the stage limit it is not worth (or safe) doing. With a
-    # stage missing or a target unknown, unreachable stages would only echo that mistake.
+    # stage or a target that could not be read, unreachable stages would only echo that
+    # mistake. An unknown target is reported on its own, and the walk takes it for the
+    # stage it most likely meant, so only stages no route could reach are reported too.
     too_many = len(process.stages) > MAX_STAGES
     unkeyed = any(not s.key for s in process.stages)
-    dangling = any(process.stage(t) is None for s in process.stages for t in s.targets())
-    if not too_many and not unkeyed and not dangling:
+    unread = any(
+        gaps.cover(f"stages[{i}].next") or not all(stage.targets())
+        for i, stage in enumerate(process.stages)
+    )
+    if not too_many and not unkeyed and not unread:
         problems += _graph(process)
     return process, _uncovered(problems, gaps)
 
@@ -152,6 +158,7 @@ def _graph(process: Process) -> list[Problem]:
     """Every stage reachable from the first; no cycle going forward."""
     problems: list[Problem] = []
     index = {s.key: i for i, s in enumerate(process.stages)}
+    keys = [s.key for s in process.stages]
     reached: set[str] = set()
     todo = [process.first_stage.key]
     while todo:
@@ -160,8 +167,8 @@ def _graph(process: Process) -> list[Problem]:
             continue
         reached.add(key)
         stage = process.stage(key)
-        if stage is not None:
-            todo += stage.targets()
+        for target in stage.targets() if stage else []:
+            todo += [target] if target in index else get_close_matches(target, keys, n=1)
     for stage in process.stages:
         if stage.key not in reached:
             path = f"stages[{index[stage.key]}]"

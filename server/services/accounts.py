@@ -97,10 +97,10 @@ async def create_user(
 
     async def change() -> Change:
         made.append(await accounts.insert_user(user, password_hash, utcnow()))
-        return Change(event=_event(EventKind.USER_CREATED, by, userId=made[0].id, name=user.name))
+        return Change(event=_event(EventKind.USER_CREATED, by, userId=made[-1].id, name=user.name))
 
     await commit(rt, change, kind=EventKind.USER_CREATED, by=by, idempotency_key=None)
-    return made[0]
+    return made[-1]
 
 
 async def update_user(
@@ -160,7 +160,7 @@ async def _issue(rt: Runtime, user: User, *, kind: str, label: str) -> Issued:
         return Change(event=event)
 
     await commit(rt, change, kind=EventKind.CREDENTIAL_CREATED, by=user.name, idempotency_key=None)
-    return Issued(issued[0], secret)
+    return Issued(issued[-1], secret)
 
 
 async def sign_in(

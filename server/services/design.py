@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -59,10 +60,20 @@ async def create_process(
     process_key, entity = drafts.identity(definition, entities)
     if await rt.catalog.find_key(process_key) is not None:
         raise InvalidDefinition([Problem("key", f"a process {process_key!r} exists already")])
-    try:
-        return await rt.catalog.create_draft(
-            definition, key=process_key, entity=entity, by=by, now=utcnow()
+    made: list[Draft] = []
+
+    async def change() -> Change:
+        now = utcnow()
+        made.append(
+            await rt.catalog.create_draft(
+                definition, key=process_key, entity=entity, by=by, now=now
+            )
         )
+        return Change(event=_draft_event(EventKind.PROCESS_DRAFT_SAVED, None, made[-1], by, now))
+
+    try:
+        await commit(rt, change, kind=EventKind.PROCESS_DRAFT_SAVED, by=by, idempotency_key=None)
+        return made[-1]
     except IntegrityError:  # created by someone else meanwhile
         raise InvalidDefinition(
             [Problem("key", f"a process {process_key!r} exists already")]
@@ -77,7 +88,7 @@ async def update_process(
     drafts.check_identity(
         definition, key=draft.key, entity=draft.entity, published=draft.based_on > 0
     )
-    return await rt.catalog.save_draft(draft, definition, by=by, now=utcnow())
+    return await _save_draft(rt, draft, definition, kind=EventKind.PROCESS_DRAFT_SAVED, by=by)
 
 
 async def discard_draft(
@@ -87,7 +98,41 @@ async def discard_draft(
     draft = await _draft_at(rt, process_id, expected_version)
     if draft.based_on == 0:
         raise InvalidDefinition([Problem("", "a process never published has only its draft")])
-    return await rt.catalog.save_draft(draft, None, by=by, now=utcnow())
+    return await _save_draft(rt, draft, None, kind=EventKind.PROCESS_DRAFT_DISCARDED, by=by)
+
+
+async def _save_draft(
+    rt: Runtime, draft: Draft, definition: Any, *, kind: EventKind, by: str
+) -> Draft:
+    """Replace (None: discard) the draft, with its event."""
+    saved: list[Draft] = []
+
+    async def change() -> Change:
+        now = utcnow()
+        saved.append(await rt.catalog.save_draft(draft, definition, by=by, now=now))
+        return Change(event=_draft_event(kind, draft, saved[-1], by, now))
+
+    await commit(rt, change, kind=kind, by=by, idempotency_key=None)
+    return saved[-1]
+
+
+def _draft_event(
+    kind: EventKind, before: Draft | None, after: Draft, by: str, now: dt.datetime
+) -> Event:
+    """An event about a draft. Drafts are for designers: the event names its process in
+    `after` only, so the audit trail shows it to admins, not to everyone who runs it."""
+    return Event(
+        kind=kind,
+        actor=by,
+        at=now,
+        before={"draftVersion": before.version, "open": before.open} if before else None,
+        after={
+            "processId": after.process_id,
+            "key": after.key,
+            "draftVersion": after.version,
+            "open": after.open,
+        },
+    )
 
 
 async def _draft_at(rt: Runtime, process_id: int, expected_version: int | None) -> Draft:
@@ -121,7 +166,7 @@ async def publish_process(
         return Change(event=event)
 
     await commit(rt, change, kind=EventKind.PROCESS_PUBLISHED, by=by, idempotency_key=None)
-    return published[0]
+    return published[-1]
 
 
 async def set_active(rt: Runtime, *, process_id: int, active: bool, by: str) -> Process:
@@ -143,14 +188,29 @@ async def set_active(rt: Runtime, *, process_id: int, active: bool, by: str) -> 
     return await rt.catalog.process(process_id)
 
 
-async def reorder_processes(rt: Runtime, *, entity: str, process_ids: list[int]) -> list[Process]:
+async def reorder_processes(
+    rt: Runtime, *, entity: str, process_ids: list[int], by: str
+) -> list[Process]:
     """Set the order processes are offered in; the first active one is the default."""
     current = await rt.catalog.list_processes(entity=entity)
     known = [p.id for p in current]
     if sorted(process_ids) != sorted(known):  # type: ignore[type-var]
         raise InvalidValue("processIds", f"list each published process of {entity} once")
-    async with in_transaction():
+    if process_ids == known:
+        return current
+
+    async def change() -> Change:
         await rt.catalog.set_order(process_ids)
+        event = Event(
+            EventKind.PROCESSES_REORDERED,
+            by,
+            utcnow(),
+            before={"entity": entity, "processIds": known},
+            after={"entity": entity, "processIds": process_ids},
+        )
+        return Change(event=event)
+
+    await commit(rt, change, kind=EventKind.PROCESSES_REORDERED, by=by, idempotency_key=None)
     return await rt.catalog.list_processes(entity=entity)
 
 
@@ -239,6 +299,22 @@ async def save_field(rt: Runtime, *, entity: str, field: dict[str, Any], by: str
         if users:
             names = sorted({f"{p.name} v{p.version}" for p in users})
             raise FieldInUse(entity, new.key, names)
-    await rt.catalog.save_entity(updated)
+    before = next((f for f in dump_entity(current)["fields"] if f["key"] == new.key), None)
+    after = next(f for f in dump_entity(updated)["fields"] if f["key"] == new.key)
+    if before == after:
+        return current
+
+    async def change() -> Change:
+        await rt.catalog.save_entity(updated)
+        event = Event(
+            EventKind.FIELD_SAVED,
+            by,
+            utcnow(),
+            before={"entity": entity, "field": dict(before)} if before else None,
+            after={"entity": entity, "field": dict(after)},
+        )
+        return Change(event=event)
+
+    await commit(rt, change, kind=EventKind.FIELD_SAVED, by=by, idempotency_key=None)
     rt.catalog.forget()
     return updated

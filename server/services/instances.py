@@ -79,8 +79,10 @@ async def switch_process(
         process = await _process_for(rt, record, process_id, runnable)
         target = await store.find_instance(record_id, process_id)
         if target is None:
-            target, _ = rules.start(process, record, now=utcnow(), by=by)
+            # Two changes, two events: the run starts, then the bar shows it.
+            target, started = rules.start(process, record, now=utcnow(), by=by)
             target = await store.insert_instance(target)
+            await store.append_event(replace(started, instance_id=target.id))
         switched, event = rules.switch_to(record, target, now=utcnow(), by=by)
         await store.save_record(record, switched)
         return Change(event=event, instance=target, record=switched)

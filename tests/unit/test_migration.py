@@ -5,7 +5,7 @@ from dataclasses import replace
 
 from server.domain.events import EventKind
 from server.domain.instance import InstanceStatus, advance, start
-from server.domain.migration import check_mapping, event, migrate
+from server.domain.migration import check_mapping, event, migrate, stay_versions
 
 T0 = dt.datetime(2024, 5, 1, 9, 0, tzinfo=dt.UTC)
 LATER = T0 + dt.timedelta(days=3)
@@ -108,3 +108,17 @@ def test_a_finished_instance_moves_without_reopening_a_stay(make_process, make_r
     assert outcome.after.status is InstanceStatus.FINISHED
     assert outcome.after.active_stage == "won"
     assert outcome.after.visits == done.visits
+
+
+def test_each_stay_is_on_the_version_it_began_on(make_process, make_record):
+    v1, instance = _on_close(make_process, make_record)
+    v2 = make_process(V2, version=2)
+    there = migrate(instance, v2, {"close": "propose"}, {"notes": "x"}, now=LATER, by="bo")
+    back_at = LATER + dt.timedelta(days=1)
+    back = migrate(there.after, v1, {"propose": "close"}, {}, now=back_at, by="bo")
+    moves = [event(there, now=LATER, by="bo"), event(back, now=back_at, by="bo")]
+    visits = back.after.visits
+    assert [v.stage for v in visits] == ["qualify", "close", "propose", "close"]
+    assert stay_versions(visits, moves, current=1) == [1, 1, 2, 1]
+    # Without migrations every stay is on the version the instance runs.
+    assert stay_versions(instance.visits, [], current=1) == [1, 1]

@@ -340,3 +340,27 @@ def test_validate_makes_condition_values_canonical_and_keeps_the_version(deal):
     assert (checked.id, checked.version, checked.status) == (7, 3, ProcessStatus.DRAFT)
     assert checked == replace(process, stages=checked.stages)
     assert checked != process
+
+
+def test_an_unknown_target_does_not_hide_a_stage_no_route_reaches(deal):
+    stages = [
+        stage("qualify", next="develop", branches=[branch("aproval")]),
+        stage("develop", next="close"),
+        stage("approval", next="close"),
+        stage("orphan", next="close"),
+        stage("close", category="CLOSE"),
+    ]
+    assert problems_of(flow(*stages), deal) == [
+        Problem("stages[0].branches[0].to", "unknown stage 'aproval'"),
+        # approval is what the misspelt target meant: reporting it would only echo that.
+        Problem("stages[3]", "stage 'orphan' cannot be reached from the first stage"),
+    ]
+
+
+def test_unreachable_stages_are_reported_beside_an_unknown_next(deal):
+    stages = [stage("a", next="b"), stage("b", next="zzz"), stage("c", next="d"), stage("d")]
+    assert problems_of(flow(*stages), deal) == [
+        Problem("stages[1].next", "unknown stage 'zzz'"),
+        Problem("stages[2]", "stage 'c' cannot be reached from the first stage"),
+        Problem("stages[3]", "stage 'd' cannot be reached from the first stage"),
+    ]
