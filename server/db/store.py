@@ -193,9 +193,11 @@ async def find_instance(record_id: int, process_id: int) -> Instance | None:
     return await _with_visits(row) if row else None
 
 
-async def instances_on(process_id: int, version: int) -> list[Instance]:
-    """Every instance following one version of a process, with its visits."""
-    rows = await InstanceRow.filter(process_id=process_id, process_version=version).order_by("id")
+async def instances_on(process_id: int, version: int, *, lock: bool = False) -> list[Instance]:
+    """Every instance following one version of a process, with its visits; with `lock`,
+    inside a transaction, locked until commit (in id order, as every taker of several)."""
+    query = InstanceRow.filter(process_id=process_id, process_version=version).order_by("id")
+    rows = await (query.select_for_update() if lock else query)
     visits = await visits_of(row.id for row in rows)
     return [replace(mapping.instance(row), visits=tuple(visits.get(row.id, []))) for row in rows]
 

@@ -9,9 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
-from server.db import store
+from server.db import store, transaction
 from server.domain import draft as drafts
 from server.domain import migration
 from server.domain.definition import dump_entity, dump_process, load_entities, load_process
@@ -229,25 +228,39 @@ async def migrate_instances(
         raise InvalidMigration([Problem("toVersion", "choose another version")])
     source = await rt.catalog.version(process_id, from_version)
     target = await rt.catalog.version(process_id, to_version)
-    instances = await store.instances_on(process_id, from_version)
-    problems = migration.check_mapping(stage_mapping, source, target, instances)
-    if problems:
-        raise InvalidMigration(problems)
-    records = await store.records_by_id(i.record_id for i in instances)
-    now = utcnow()
-    outcomes = [
-        migration.migrate(i, target, stage_mapping, records[i.record_id].values, now=now, by=by)
-        for i in instances
-    ]
-    if dry_run or not outcomes:
-        return outcomes
-    async with in_transaction():
+
+    async def plan(*, lock: bool, now: dt.datetime) -> list[migration.Outcome]:
+        instances = await store.instances_on(process_id, from_version, lock=lock)
+        problems = migration.check_mapping(stage_mapping, source, target, instances)
+        if problems:
+            raise InvalidMigration(problems)
+        records = await store.records_by_id(i.record_id for i in instances)
+        return [
+            migration.migrate(i, target, stage_mapping, records[i.record_id].values, now=now, by=by)
+            for i in instances
+        ]
+
+    if dry_run:
+        return await plan(lock=False, now=utcnow())
+
+    async def move() -> tuple[list[migration.Outcome], list[Event]]:
+        # The instances stay locked from the plan to the writes: a move made meanwhile
+        # waits for the migration, or is migrated as it is.
+        now = utcnow()
+        outcomes = await plan(lock=True, now=now)
         events = []
         for outcome in outcomes:
             await store.save_instance(outcome.before, outcome.after)
             event = migration.event(outcome, now=now, by=by)
             events.append(await store.append_event(event))
-    await rt.bus.publish(events[-1].seq or 0)
+        return outcomes, events
+
+    async def landed(done: tuple[list[migration.Outcome], list[Event]]) -> bool:
+        return not done[1] or await store.event_landed(done[1][-1])
+
+    outcomes, events = await transaction.run(move, landed=landed)
+    if events:
+        await rt.bus.publish(events[-1].seq or 0)
     return outcomes
 
 
