@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PG_ADMIN_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 
-.PHONY: run install test test-install test-postgres lint format schema clean
+.PHONY: run install test test-install test-postgres lint format schema screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,5 +46,9 @@ format: test-install
 schema: install
 	$(BIN)/stageflow export-schema --output schema.graphql
 
+# The README's pictures, taken by the browser tests.
+screenshots: test-install
+	STAGEFLOW_SCREENSHOTS=1 $(BIN)/pytest tests/e2e -m browser
+
 clean:
-	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) data test-results .pytest_cache .mypy_cache .ruff_cache

@@ -25,7 +25,14 @@ ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+ROOT = Path(__file__).resolve().parents[2]
+# The README's pictures are renewed by `make screenshots`; a plain test run leaves them be
+# and writes its own under test-results/, which git ignores.
+SCREENSHOTS = (
+    ROOT / "docs" / "screenshots"
+    if os.environ.get("STAGEFLOW_SCREENSHOTS")
+    else ROOT / "test-results" / "screenshots"
+)
 
 # In CI a missing browser is a failure, not a skip.
 needs_browser = [
