@@ -57,6 +57,7 @@ class Writer:
     statuses: list[int] = field(default_factory=list)
     not_graphql: list[str] = field(default_factory=list)
     refused: list[Any] = field(default_factory=list)
+    unanswered: list[str] = field(default_factory=list)  # connections closed with no answer
     retries: int = 0
 
     def run(self) -> None:
@@ -80,7 +81,8 @@ class Writer:
                     },
                     headers={"authorization": f"Bearer {server.token}"},
                 )
-            except httpx.TransportError:
+            except httpx.TransportError as error:
+                self.unanswered.append(f"{type(error).__name__}: {error}")
                 self.retries += 1
                 time.sleep(0.1)
                 continue
@@ -284,6 +286,7 @@ def test_terminated_backends_lose_nothing_and_stick_nowhere(
     )
     assert set(writer.acknowledged) == {key for key in keys if key is not None}
     # Answers were GraphQL, never a 500.
+    assert writer.unanswered == []
     assert writer.not_graphql == []
     assert writer.refused == []
     assert 500 not in writer.statuses
