@@ -12,11 +12,10 @@ import functools
 import logging
 from typing import Protocol
 
-from server.db.outage import patiently
 from server.domain import events
 from server.events.feed import follow
 from server.services import accounts
-from server.services.runtime import Runtime
+from server.services.runtime import Runtime, patiently
 
 log = logging.getLogger(__name__)
 

@@ -15,10 +15,10 @@ from strawberry.types import Info
 from server.api.context import Context, ctx, visible_instance
 from server.api.ids import parse_id, parse_optional
 from server.api.instances import Event
-from server.db.outage import patiently
 from server.domain import events
 from server.domain.errors import InvalidValue, NotFound, Unauthenticated
 from server.events.feed import follow
+from server.services.runtime import patiently
 
 AfterSeq = Annotated[
     int | None,

@@ -16,6 +16,7 @@ from server.db.catalog import Catalog
 from server.db.outage import DatabaseUnavailable as DatabaseUnavailable
 from server.db.outage import OutcomeUnknown as OutcomeUnknown
 from server.db.outage import is_transient as is_transient
+from server.db.outage import patiently as patiently
 from server.domain.errors import InvalidTransition, InvalidValue, TransitionCode, VersionConflict
 from server.domain.events import Event, EventKind
 from server.domain.instance import Instance

@@ -12,9 +12,7 @@ import re
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
-from conftest import GraphQL
 from documents import COMPLETE_STEP, CREATE_RECORD, START
 from sockets import Socket
 from starlette.applications import Starlette
@@ -30,8 +28,8 @@ EVENTS = "subscription($id: ID!) { instanceEvents(instanceId: $id) { seq } }"
 
 
 @pytest.fixture
-async def strict_app(database_url: str) -> AsyncIterator[Starlette]:
-    """An app that is not ready as soon as its feed is behind at all."""
+async def app(database_url: str) -> AsyncIterator[Starlette]:
+    """The app of these tests is not ready as soon as its feed is behind at all."""
     app = create_app(Settings(database_url=database_url, ready_max_lag_seconds=0.0))
     async with app.router.lifespan_context(app):
         await seed(app.state.runtime)
@@ -63,39 +61,37 @@ def _restarts(metrics: str, task: str) -> int:
 
 
 async def test_a_failing_feed_is_restarted_reported_and_heals(
-    strict_app: Starlette, monkeypatch: pytest.MonkeyPatch
+    gql: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    transport = httpx.ASGITransport(app=strict_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://stageflow.test") as http:
-        gql = GraphQL(http, strict_app)
-        instance = await _instance(gql)
-        async with Socket(strict_app, await gql.token("demo")) as socket:
-            await socket.subscribe("1", EVENTS, id=instance)
-            first = await _step(gql, instance, 1)
-            assert (await socket.receive())["payload"]["data"]["instanceEvents"]["seq"] == first
+    http = gql.http
+    instance = await _instance(gql)
+    async with Socket(gql.app, await gql.token("demo")) as socket:
+        await socket.subscribe("1", EVENTS, id=instance)
+        first = await _step(gql, instance, 1)
+        assert (await socket.receive())["payload"]["data"]["instanceEvents"]["seq"] == first
 
-            reads = queries.events_after
+        reads = queries.events_after
 
-            async def away(*args: Any, **kwargs: Any) -> Any:
-                raise DatabaseUnavailable()
+        async def away(*args: Any, **kwargs: Any) -> Any:
+            raise DatabaseUnavailable()
 
-            monkeypatch.setattr(queries, "events_after", away)
-            missed = [await _step(gql, instance, n) for n in range(2, 5)]
-            while _restarts((await http.get("/metrics")).text, "event-reader") < 2:
-                await asyncio.sleep(0.05)
-            lagging = [await http.get("/readyz") for _ in range(2)]
-            assert lagging[-1].status_code == 503
-            assert lagging[-1].json()["reason"] == "feed"
-            assert lagging[-1].json()["databaseSeq"] == missed[-1]
+        monkeypatch.setattr(queries, "events_after", away)
+        missed = [await _step(gql, instance, n) for n in range(2, 5)]
+        while _restarts((await http.get("/metrics")).text, "event-reader") < 2:
+            await asyncio.sleep(0.05)
+        lagging = [await http.get("/readyz") for _ in range(2)]
+        assert lagging[-1].status_code == 503
+        assert lagging[-1].json()["reason"] == "feed"
+        assert lagging[-1].json()["databaseSeq"] == missed[-1]
 
-            monkeypatch.setattr(queries, "events_after", reads)
-            got = [
-                (await socket.receive(timeout=10))["payload"]["data"]["instanceEvents"]["seq"]
-                for _ in missed
-            ]
-            assert got == missed
-            ready = await http.get("/readyz")
-            assert (ready.status_code, ready.json()) == (200, {"status": "ready"})
+        monkeypatch.setattr(queries, "events_after", reads)
+        got = [
+            (await socket.receive(timeout=10))["payload"]["data"]["instanceEvents"]["seq"]
+            for _ in missed
+        ]
+        assert got == missed
+        ready = await http.get("/readyz")
+        assert (ready.status_code, ready.json()) == (200, {"status": "ready"})
 
 
 async def test_an_access_check_that_meets_a_blip_waits_instead_of_ending(
