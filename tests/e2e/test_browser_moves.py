@@ -1,6 +1,6 @@
 """Moves and step values from the web app, as the server receives them: a double click is
 one move, each change carries the version the user saw, and a change whose answer is lost
-is sent again with the same idempotency key, once."""
+is sent again with the same idempotency key, once; a mutation without a key is not."""
 
 from __future__ import annotations
 
@@ -302,4 +302,27 @@ def test_a_change_that_fails_twice_is_told_in_words(
     run = trail(server, instance_id)
     changed = failure == "OUTCOME_UNKNOWN"
     assert run["events"] == ["INSTANCE_STARTED"] + (["STEP_COMPLETED"] if changed else [])
+    assert errors == []
+
+
+def test_a_mutation_without_a_key_is_not_sent_again(server: Server, browser: Any) -> None:
+    page, errors = open_page(browser, server.url + "/#/users", user="admin")
+    attempts: list[dict[str, Any]] = []
+
+    def lose(route: Route) -> None:
+        if mutation_name(route.request) != "updateUser":
+            route.fallback()
+            return
+        attempts.append(route.request.post_data_json["variables"]["input"])
+        route.abort()
+
+    page.route("**/graphql", lose)
+    ana = page.locator("tr[data-user]", has=page.get_by_role("rowheader", name="ana"))
+    ana.get_by_label("Team roles of ana").fill("sales, support")
+    ana.get_by_role("button", name="Save ana").click()
+    expect(ana.get_by_role("alert")).to_have_text(NOT_SAVED)
+    assert len(attempts) == 1
+    assert "idempotencyKey" not in attempts[0]
+    users = graphql(server, "{ users { name roles } }")["users"]
+    assert next(u["roles"] for u in users if u["name"] == "ana") == ["sales"]  # type: ignore[union-attr]
     assert errors == []
