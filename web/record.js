@@ -29,7 +29,7 @@ const RECORD = `query($id: ID!) {
 
 function instanceMutation(name, input = "InstanceInput", gated = false) {
   return `mutation($input: ${input}!) { ${name}(input: $input) {
-    ... on InstanceChange { event { seq } instance { id version record { version } } }
+    ... on InstanceChange { event { seq } instance { id version record { version values } } }
     ${RESULT_ERRORS} ${CONFLICT} ${gated ? GATE : ""} } }`;
 }
 
@@ -81,7 +81,7 @@ class RecordPage {
     // version after, and whether it was a step's value. A change decided on the view from
     // before them builds on them instead of conflicting with them.
     this.own = new Map();
-    // The value this page last saved, per field.
+    // The value this page last saved, per field, as the server keeps it.
     this.sent = new Map();
     // The clock does not count as a change: time spent grows with every read.
     this.reloads = reloads(["lastEventSeq", "durationSeconds"]);
@@ -194,8 +194,9 @@ class RecordPage {
     }
   }
 
-  // The record's version before a step is taken as the one the page knew: a change to it by
-  // someone else without touching this instance only lets a later switch of process through.
+  // Note a change the server made for this page. The server does not say the record's version
+  // before it, so it is taken to be `recordBase`, the one the change was built on; had someone
+  // else changed the record alone meanwhile, a later switch of process would go through.
   remember(name, full, recordBase, instance) {
     const step = name === "completeStep";
     const note = (kind, id, before, after) => {
@@ -203,7 +204,7 @@ class RecordPage {
     };
     if (full.instanceId) note("Instance", full.instanceId, full.expectedVersion, instance.version);
     note("Record", this.id, recordBase, instance.record.version);
-    if (step) this.sent.set(full.field, full.value);
+    if (step) this.sent.set(full.field, instance.record.values[full.field]);
   }
 
   // A step refused on a version conflict: the record changed since the user saw it. Unless
