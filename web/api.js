@@ -11,14 +11,41 @@ export class ApiError extends Error {
   }
 }
 
-export async function graphql(query, variables = {}) {
+// Mutations whose input takes an idempotency key. Each user action sends a fresh key, and
+// the one retry after a lost answer repeats it, so the server applies the change once.
+const KEYED = new Set([
+  "startInstance",
+  "completeStep",
+  "advanceStage",
+  "moveToStage",
+  "finishInstance",
+  "abandonInstance",
+  "reactivateInstance",
+  "switchProcess",
+  "createRecord",
+  "updateRecord",
+]);
+
+// A 503 with one of these codes: the request may be sent again as it was.
+const RETRYABLE = new Set(["DATABASE_UNAVAILABLE", "OUTCOME_UNKNOWN"]);
+const RETRY_PAUSE_MS = 400;
+
+// What a mutation that could not be completed means for the user.
+export const NOT_CHANGED = "The server could not reach its database; nothing was changed.";
+export const MAYBE_SAVED = "The change may not have been saved; reload to check.";
+export const UNREACHABLE = `The server could not be reached. ${MAYBE_SAVED}`;
+
+// One POST. Resolves to the payload, or to `{ lost }` when the answer is lost: "network"
+// (fetch rejected, so the request may or may not have reached the server) or the code of
+// a 503 that may be retried.
+async function post(body) {
   const headers = { "content-type": "application/json" };
   if (session.csrf) headers["x-csrf-token"] = session.csrf;
   let response;
   try {
-    response = await fetch("/graphql", { method: "POST", headers, body: JSON.stringify({ query, variables }) });
+    response = await fetch("/graphql", { method: "POST", headers, body });
   } catch (error) {
-    throw new ApiError(`The server cannot be reached (${error.message})`);
+    return { lost: "network", detail: error.message };
   }
   let payload;
   try {
@@ -26,12 +53,50 @@ export async function graphql(query, variables = {}) {
   } catch {
     throw new ApiError(`The server answered ${response.status} without data`);
   }
+  const code = payload.errors?.[0]?.extensions?.code ?? null;
+  if (response.status === 503 && RETRYABLE.has(code)) return { lost: code, detail: payload.errors[0].message };
+  return { payload };
+}
+
+function answer(payload) {
   if (payload.errors) {
     const code = payload.errors[0].extensions?.code ?? null;
     if (code === "UNAUTHENTICATED") signedOut();
     throw new ApiError(payload.errors.map((e) => e.message).join("; "), code);
   }
   return payload.data;
+}
+
+export async function graphql(query, variables = {}) {
+  const { payload, lost, detail } = await post(JSON.stringify({ query, variables }));
+  if (lost === "network") throw new ApiError(`The server cannot be reached (${detail})`);
+  if (lost) throw new ApiError(detail, lost);
+  return answer(payload);
+}
+
+// A fresh idempotency key; randomUUID exists only on HTTPS and localhost pages.
+function newKey() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+// A mutation `name` taking `{ input }`, for one user action; resolves to the data, as
+// graphql() does. With a key, a lost answer is retried once, after a pause, with the same
+// body; when that fails too, the error says in words whether anything may have changed.
+export async function mutate(name, query, input) {
+  const keyed = KEYED.has(name);
+  const body = JSON.stringify({ query, variables: { input: keyed ? { ...input, idempotencyKey: newKey() } : input } });
+  const lost = [];
+  for (;;) {
+    const sent = await post(body);
+    if (!sent.lost) return answer(sent.payload);
+    lost.push(sent.lost);
+    if (!keyed || lost.length === 2) break;
+    await new Promise((resolve) => setTimeout(resolve, RETRY_PAUSE_MS));
+  }
+  // Only the server's word that the database was unavailable each time rules a change out.
+  if (lost.every((reason) => reason === "DATABASE_UNAVAILABLE")) throw new ApiError(NOT_CHANGED, "NOT_CHANGED");
+  throw new ApiError(lost.at(-1) === "network" ? UNREACHABLE : MAYBE_SAVED, "MAYBE_SAVED");
 }
 
 const ME = "{ me { id name role roles csrfToken } }";

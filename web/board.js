@@ -1,6 +1,6 @@
 // A board per process: a column per stage, a card per active instance. Moving a card
 // forward is advanceStage and back is moveToStage; the server's answer is shown on refusal.
-import { CONFLICT, EVENT_FIELDS, GATE, gateMessage, graphql, live, refused, RESULT_ERRORS } from "./api.js";
+import { CONFLICT, EVENT_FIELDS, GATE, gateMessage, graphql, live, mutate, refused, RESULT_ERRORS } from "./api.js";
 import { describe, ifByOthers, track } from "./changes.js";
 import { days, el, reloads, titleCase } from "./dom.js";
 
@@ -54,6 +54,9 @@ export async function show(view, [id], { notify }) {
 
   let names = new Map();
   let cards = new Map();
+  // Cards whose move is on its way: their controls stay disabled, so a second click or drop
+  // is not a second move.
+  const moving = new Set();
   const board = reloads(["lastEventSeq"]);
 
   async function load() {
@@ -96,7 +99,8 @@ export async function show(view, [id], { notify }) {
     });
     lane.addEventListener("drop", (event) => {
       event.preventDefault();
-      move(event.dataTransfer.getData("text/plain"), key);
+      const instance = cards.get(event.dataTransfer.getData("text/plain"));
+      if (instance) move(instance, key);
     });
     return lane;
   }
@@ -105,21 +109,36 @@ export async function show(view, [id], { notify }) {
     const back = instance.path.slice(0, -1).reverse();
     const choice = el("select", { "aria-label": `Move ${instance.record.name} back to` },
       el("option", { value: "" }, "Back to…"), back.map((s) => el("option", { value: s.key }, names.get(s.key) || s.key)));
-    choice.addEventListener("change", () => choice.value && move(instance.id, choice.value));
-    return el("li", { class: "card", draggable: "true", "data-instance": instance.id,
+    choice.addEventListener("change", () => choice.value && move(instance, choice.value));
+    const node = el("li", { class: "card", draggable: "true", "data-instance": instance.id,
       ondragstart: (event) => event.dataTransfer.setData("text/plain", instance.id) },
       el("a", { href: `#/records/${instance.record.id}` }, instance.record.name),
       el("p", { class: "meta" }, `${instance.record.owner} · ${days(instance.activeSince)} here`),
       el("div", { class: "card-actions" },
-        el("button", { type: "button", "aria-label": `Advance ${instance.record.name}`, onclick: () => move(instance.id, instance.nextStage?.key ?? null) },
+        el("button", { type: "button", "aria-label": `Advance ${instance.record.name}`, onclick: () => move(instance, instance.nextStage?.key ?? null) },
           instance.nextStage ? `→ ${instance.nextStage.name}` : "Last stage"),
         back.length ? choice : ""));
+    hold(node, moving.has(instance.id));
+    return node;
+  }
+
+  function hold(node, busy) {
+    node.setAttribute("aria-busy", String(busy));
+    node.draggable = !busy;
+    for (const control of node.querySelectorAll("button, select")) control.disabled = busy;
+  }
+
+  function holdCard(instanceId, busy) {
+    for (const node of columns.querySelectorAll(".card")) {
+      if (node.dataset.instance === instanceId) hold(node, busy);
+    }
   }
 
   // Forward to the stage branching picks is an advance; back along the path is a move.
-  async function move(instanceId, target) {
-    const instance = cards.get(instanceId);
-    if (!instance) return;
+  // Either is made on the card as the user saw it (its version).
+  async function move(instance, target) {
+    const instanceId = instance.id;
+    if (moving.has(instanceId)) return;
     message.textContent = "";
     let name;
     const input = { instanceId, expectedVersion: instance.version };
@@ -137,18 +156,23 @@ export async function show(view, [id], { notify }) {
         : `${instance.record.name} is on its last stage; finish it from the record.`;
       return;
     }
+    moving.add(instanceId);
+    holdCard(instanceId, true);
     try {
-      const result = (await track(graphql(MOVES[name], { input })))[name];
+      const result = (await track(mutate(name, MOVES[name], input)))[name];
       const refusal = refused(result);
       if (refusal) {
         message.textContent = refusal.missingSteps
           ? `${instance.record.name}: ${gateMessage(refusal)}`
           : `${instance.record.name}: ${refusal.message}`;
       }
-          } catch (error) {
-      message.textContent = error.message;
+    } catch (error) {
+      message.textContent = `${instance.record.name}: ${error.message}`;
     }
+    moving.delete(instanceId);
     await load();
+    // An unchanged board is not drawn again: free the card where it is.
+    holdCard(instanceId, false);
   }
 
   const first = await load();

@@ -1,7 +1,7 @@
 // The process designer: the list of processes, drafts and ready-to-use templates, and the
 // editor of one process. The editor works on the definition in its file form; the server
 // validates it and answers with problems whose paths point at the parts they concern.
-import { graphql, refused } from "./api.js";
+import { graphql, mutate, refused } from "./api.js";
 import { el, fieldInput, titleCase, when } from "./dom.js";
 
 const CATEGORIES = ["QUALIFY", "DEVELOP", "PROPOSE", "CLOSE", "IDENTIFY", "RESEARCH", "RESOLVE", "APPROVAL"];
@@ -328,7 +328,7 @@ async function createFrom(form, input) {
   const submit = form.querySelector("button[type=submit]");
   submit.disabled = true;
   try {
-    const result = (await graphql(CREATE, { input })).createProcess;
+    const result = (await mutate("createProcess", CREATE, input)).createProcess;
     const error = refused(result);
     if (error) {
       placeProblems(form, error.problems ?? [{ path: "", message: error.message }], problems, { looseOnly: true });
@@ -646,7 +646,7 @@ class Editor {
   async save({ announce = false } = {}) {
     const sent = this.changes;
     const definition = fileForm(this.definition);
-    const result = (await graphql(UPDATE, { input: { processId: this.processId, definition, expectedVersion: this.draft.version } })).updateProcess;
+    const result = (await mutate("updateProcess", UPDATE, { processId: this.processId, definition, expectedVersion: this.draft.version })).updateProcess;
     if (!this.view.alive || this.refuse(result, "Not saved")) return false;
     this.draft = result.draft;
     this.saved = sent;
@@ -682,7 +682,7 @@ class Editor {
   async publish() {
     if (this.dirty && !(await this.save())) return;
     const input = { processId: this.processId, expectedVersion: this.draft.version };
-    const result = (await graphql(PUBLISH, { input })).publishProcess;
+    const result = (await mutate("publishProcess", PUBLISH, input)).publishProcess;
     if (!this.view.alive || this.refuse(result, "Not published")) return;
     const { version } = result.process;
     await this.load();
@@ -698,7 +698,7 @@ class Editor {
         button("Discard the draft", () => this.act(async () => {
           this.showAlert();
           const input = { processId: this.processId, expectedVersion: this.draft.version };
-          const result = (await graphql(DISCARD, { input })).discardDraft;
+          const result = (await mutate("discardDraft", DISCARD, input)).discardDraft;
           if (this.refuse(result, "Not discarded")) return;
           await this.load();
           this.say(`Draft discarded; showing version ${this.draft.basedOn}.`);
@@ -1032,7 +1032,7 @@ class Editor {
         const submit = form.querySelector("button[type=submit]");
         submit.disabled = true;
         try {
-          const result = (await graphql(SAVE_FIELD, { input })).saveField;
+          const result = (await mutate("saveField", SAVE_FIELD, input)).saveField;
           const error = refused(result);
           if (error) return fail(...(error.problems?.length ? error.problems.map((p) => p.message) : [error.message]));
           this.entity = result.entity;

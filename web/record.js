@@ -1,7 +1,7 @@
 // A record with its process bar: stages as chevrons, the steps of a stage, the moves the
 // server allows, and the history of the run. Every change goes through the API; the page
 // then shows what the server answered.
-import { CONFLICT, EVENT_FIELDS, GATE, gateMessage, graphql, live, refused, RESULT_ERRORS } from "./api.js";
+import { CONFLICT, EVENT_FIELDS, GATE, gateMessage, graphql, live, mutate, refused, RESULT_ERRORS } from "./api.js";
 import { describe, ifByOthers, track } from "./changes.js";
 import { days, display, duration, el, fieldInput, reloads, titleCase, when } from "./dom.js";
 
@@ -29,7 +29,7 @@ const RECORD = `query($id: ID!) {
 
 function instanceMutation(name, input = "InstanceInput", gated = false) {
   return `mutation($input: ${input}!) { ${name}(input: $input) {
-    ... on InstanceChange { event { seq } instance { id } }
+    ... on InstanceChange { event { seq } instance { id version record { version values } } }
     ${RESULT_ERRORS} ${CONFLICT} ${gated ? GATE : ""} } }`;
 }
 
@@ -43,6 +43,13 @@ const MUTATIONS = {
   switchProcess: instanceMutation("switchProcess", "SwitchProcessInput"),
   startInstance: instanceMutation("startInstance", "StartInstanceInput"),
 };
+
+// Changes that move the run; every other change of the page is a step's value.
+const MOVES = new Set(["advanceStage", "moveToStage", "finishInstance", "abandonInstance",
+  "reactivateInstance", "switchProcess", "startInstance"]);
+
+// The record as it is now, to tell whose change a step's version conflict was.
+const CURRENT = `query($id: ID!) { instance(id: $id) { id version record { version values } } }`;
 
 const EVENTS = `subscription($instanceId: ID!, $afterSeq: Int) {
   instanceEvents(instanceId: $instanceId, afterSeq: $afterSeq) { ${EVENT_FIELDS} }
@@ -64,8 +71,18 @@ class RecordPage {
     this.message = "";
     this.watching = null;
     this.stop = () => {};
-    // Changes run one after another, each with the state the one before left.
+    // Changes run one after another.
     this.queue = Promise.resolve();
+    // Moves queued or on their way: their buttons stay disabled, so a second click is not a
+    // second move. `settled` counts the finished ones: the page is drawn again after each.
+    this.moving = 0;
+    this.settled = 0;
+    // This page's own changes: "Instance:id:version" or "Record:id:version" before → the
+    // version after, and whether it was a step's value. A change decided on the view from
+    // before them builds on them instead of conflicting with them.
+    this.own = new Map();
+    // The value this page last saved, per field, as the server keeps it.
+    this.sent = new Map();
     // The clock does not count as a change: time spent grows with every read.
     this.reloads = reloads(["lastEventSeq", "durationSeconds"]);
   }
@@ -93,7 +110,7 @@ class RecordPage {
     if (this.data?.record.activeInstance?.id !== instance?.id) this.selected = null;
     this.data = data;
     this.fields = new Map(data.entities.find((e) => e.key === data.record.entity).fields.map((f) => [f.key, f]));
-    if (this.reloads.changed({ ...data, message: this.message })) this.render();
+    if (this.reloads.changed({ ...data, message: this.message, settled: this.settled })) this.render();
     this.watch(instance ? instance.id : null, data.lastEventSeq);
   }
 
@@ -120,52 +137,127 @@ class RecordPage {
     return stage ? stage.stage.name : this.fields.get(key)?.label || key;
   }
 
-  // Send a change; on a refusal show the server's answer, then show the record as it is.
-  change(name, input) {
+  // Send a change the user made on the view `seen` (the versions the page showed); on a
+  // refusal show the server's answer, then show the record as it is. `shown` is the value a
+  // step's input showed.
+  change(name, input, seen, shown = null) {
+    const move = MOVES.has(name);
+    if (move) {
+      this.moving += 1;
+      for (const button of this.view.querySelectorAll("button[data-move]")) button.disabled = true;
+    }
     this.queue = this.queue.then(async () => {
-      const instance = this.data.record.activeInstance;
-      const full = { ...input };
-      if (name !== "startInstance" && name !== "switchProcess") {
-        full.instanceId = instance.id;
-        if (name !== "completeStep") full.expectedVersion = instance.version;
-      }
-      if (name === "switchProcess") full.expectedVersion = this.data.record.version;
       try {
-        const result = (await track(graphql(MUTATIONS[name], { input: full })))[name];
-        const refusal = refused(result);
-        this.message = refusal ? explain(refusal) : "";
+        this.message = await this.send(name, input, seen, shown);
       } catch (error) {
         this.message = error.message;
+      }
+      if (move) {
+        this.moving -= 1;
+        this.settled += 1;
       }
       await this.load();
     });
     return this.queue;
   }
 
+  // A move is made on exactly the stage the user saw: it builds only on the page's own step
+  // values sent before it, never on an earlier move (a double click is one move). A step's
+  // value builds on every change of the page before it: typing into two fields quickly is
+  // two values, not a conflict.
+  async send(name, input, seen, shown) {
+    const move = MOVES.has(name);
+    const full = { ...input };
+    if (name !== "startInstance" && name !== "switchProcess") {
+      full.instanceId = seen.instanceId;
+      full.expectedVersion = this.since("Instance", seen.instanceId, seen.instance, move);
+    }
+    const recordBase = this.since("Record", this.id, seen.record, move);
+    if (name === "switchProcess") full.expectedVersion = recordBase;
+    const result = (await track(mutate(name, MUTATIONS[name], full)))[name];
+    const refusal = refused(result);
+    if (!refusal) {
+      this.remember(name, full, recordBase, result.instance);
+      return "";
+    }
+    if (name === "completeStep" && refusal.currentVersion !== undefined) return this.again(full, shown);
+    return explain(refusal);
+  }
+
+  // The version `version` of an object seen by the user, after this page's own changes.
+  since(kind, id, version, stepsOnly) {
+    let current = version;
+    for (;;) {
+      const next = this.own.get(`${kind}:${id}:${current}`);
+      if (!next || (stepsOnly && !next.step)) return current;
+      current = next.after;
+    }
+  }
+
+  // Note a change the server made for this page. The server does not say the record's version
+  // before it, so it is taken to be `recordBase`, the one the change was built on; had someone
+  // else changed the record alone meanwhile, a later switch of process would go through.
+  remember(name, full, recordBase, instance) {
+    const step = name === "completeStep";
+    const note = (kind, id, before, after) => {
+      if (after > before) this.own.set(`${kind}:${id}:${before}`, { after, step });
+    };
+    if (full.instanceId) note("Instance", full.instanceId, full.expectedVersion, instance.version);
+    note("Record", this.id, recordBase, instance.record.version);
+    if (step) this.sent.set(full.field, instance.record.values[full.field]);
+  }
+
+  // A step refused on a version conflict: the record changed since the user saw it. Unless
+  // someone changed this very field, the user's value still stands, and it is sent again on
+  // the version there is now (once: a second refusal is shown).
+  async again(full, shown) {
+    const { instance } = await graphql(CURRENT, { id: full.instanceId });
+    const now = instance ? instance.record.values[full.field] : undefined;
+    const same = (a, b) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+    const mine = this.sent.has(full.field) && same(now, this.sent.get(full.field));
+    if (!instance || !(same(now, shown) || mine)) {
+      return `Someone else changed ${this.fields.get(full.field)?.label || full.field} meanwhile; it now shows their value.`;
+    }
+    const retry = { ...full, expectedVersion: instance.version };
+    const result = (await track(mutate("completeStep", MUTATIONS.completeStep, retry))).completeStep;
+    const refusal = refused(result);
+    if (refusal) return explain(refusal);
+    this.remember("completeStep", retry, instance.record.version, result.instance);
+    return "";
+  }
+
+  // A button for a move; disabled while a move is on its way.
+  moveButton(attrs, name, input, seen, ...label) {
+    return el("button", { type: "button", ...attrs, "data-move": true, disabled: attrs.disabled || this.moving > 0,
+      onclick: () => this.change(name, typeof input === "function" ? input() : input, seen) }, ...label);
+  }
+
   render() {
     const { record } = this.data;
     const instance = record.activeInstance;
     const focus = document.activeElement?.id;
+    // What the user sees: each change is decided on these versions.
+    const seen = { instanceId: instance ? instance.id : null, instance: instance ? instance.version : null, record: record.version };
     this.view.replaceChildren(
       el("nav", { class: "crumbs", "aria-label": "Breadcrumb" }, el("a", { href: "#/records" }, "Records"), " / ", record.name),
       el("div", { class: "page-head" },
         el("h1", { id: "record-name" }, record.name),
         el("p", { class: "meta" }, `${titleCase(record.entity)} · owner ${record.owner} · updated ${when(record.updatedAt)}`)),
-      instance ? this.renderProcess(instance) : this.renderNoProcess(),
+      instance ? this.renderProcess(instance, seen) : this.renderNoProcess(seen),
       this.renderDetails(),
       instance ? this.renderHistory(instance) : "",
     );
     if (focus) document.getElementById(focus)?.focus();
   }
 
-  renderNoProcess() {
+  renderNoProcess(seen) {
     const offered = this.offered();
     const choice = el("select", { id: "start-process", "aria-label": "Process to start" },
       offered.map((p) => el("option", { value: p.id }, p.name)));
     return el("section", { class: "process" },
       el("p", {}, "No process runs on this record."),
       offered.length
-        ? el("p", {}, choice, " ", el("button", { type: "button", onclick: () => this.change("startInstance", { recordId: this.id, processId: choice.value }) }, "Start process"))
+        ? el("p", {}, choice, " ", this.moveButton({}, "startInstance", () => ({ recordId: this.id, processId: choice.value }), seen, "Start process"))
         : "",
       el("p", { class: "refusal", role: "alert" }, this.message));
   }
@@ -174,7 +266,7 @@ class RecordPage {
     return this.data.processes.filter((p) => p.entity.key === this.data.record.entity && p.status === "ACTIVE");
   }
 
-  renderProcess(instance) {
+  renderProcess(instance, seen) {
     const shown = instance.stages.filter((s) => s.state !== "SKIPPED");
     // The stage opened on the bar, else the active one, else (finished) the last.
     const selected = shown.find((s) => s.stage.key === this.selected)
@@ -185,9 +277,9 @@ class RecordPage {
       el("div", { class: "process-head" },
         el("h2", { id: "process-name" }, instance.process.name, el("small", {}, ` v${instance.processVersion}`)),
         el("span", { class: `badge ${instance.status.toLowerCase()}` }, titleCase(instance.status)),
-        this.renderSwitch(instance)),
+        this.renderSwitch(instance, seen)),
       bar,
-      this.renderPanel(instance, selected),
+      this.renderPanel(instance, selected, seen),
     );
   }
 
@@ -218,7 +310,7 @@ class RecordPage {
     return item;
   }
 
-  renderPanel(instance, progress) {
+  renderPanel(instance, progress, seen) {
     const { stage, state } = progress;
     const values = this.data.record.values;
     const editable = state !== "UPCOMING" && instance.status === "ACTIVE";
@@ -227,7 +319,8 @@ class RecordPage {
       const { input, read } = fieldInput(step.field, values[step.field.key], id);
       input.disabled = !editable;
       if (step.required) input.setAttribute("aria-required", "true");
-      input.addEventListener("change", () => this.change("completeStep", { field: step.field.key, value: read() }));
+      const shown = values[step.field.key];
+      input.addEventListener("change", () => this.change("completeStep", { field: step.field.key, value: read() }, seen, shown));
       const missing = state === "ACTIVE" && instance.missingSteps.some((m) => m.field.key === step.field.key);
       return el("div", { class: `step${missing ? " missing" : ""}` },
         el("label", { for: id }, step.field.label, step.required ? el("span", { class: "required", title: "Required" }, " *") : ""),
@@ -236,22 +329,22 @@ class RecordPage {
 
     const actions = [];
     if (instance.status !== "ACTIVE") {
-      actions.push(el("button", { type: "button", onclick: () => this.change("reactivateInstance", {}) }, "Reactivate"));
+      actions.push(this.moveButton({}, "reactivateInstance", {}, seen, "Reactivate"));
     } else if (state === "DONE") {
-      actions.push(el("button", { type: "button", onclick: () => this.change("moveToStage", { stage: stage.key }) }, `Back to ${stage.name}`));
+      actions.push(this.moveButton({}, "moveToStage", { stage: stage.key }, seen, `Back to ${stage.name}`));
     } else if (state === "ACTIVE") {
       const missing = instance.missingSteps.map((m) => m.field.label);
       const blocked = missing.length ? `Missing: ${missing.join(", ")}` : "";
       if (instance.activeStage.isLast) {
-        actions.push(el("button", { type: "button", class: "primary", disabled: !instance.canFinish, "aria-describedby": "gate", onclick: () => this.change("finishInstance", {}) }, "Finish"));
+        actions.push(this.moveButton({ class: "primary", disabled: !instance.canFinish, "aria-describedby": "gate" }, "finishInstance", {}, seen, "Finish"));
       } else {
-        actions.push(el("button", { type: "button", class: "primary", disabled: !instance.canAdvance, "aria-describedby": "gate", onclick: () => this.change("advanceStage", {}) },
+        actions.push(this.moveButton({ class: "primary", disabled: !instance.canAdvance, "aria-describedby": "gate" }, "advanceStage", {}, seen,
           "Next stage", instance.nextStage && instance.canAdvance ? ` → ${instance.nextStage.name}` : ""));
       }
       actions.push(el("span", { id: "gate", class: "gate" }, blocked));
     }
     if (instance.status === "ACTIVE") {
-      actions.push(el("button", { type: "button", class: "danger", onclick: () => this.change("abandonInstance", {}) }, "Abandon"));
+      actions.push(this.moveButton({ class: "danger" }, "abandonInstance", {}, seen, "Abandon"));
     }
 
     return el("div", { class: "panel", "data-stage": stage.key },
@@ -264,13 +357,13 @@ class RecordPage {
       el("p", { class: "refusal", role: "alert" }, this.message));
   }
 
-  renderSwitch(instance) {
+  renderSwitch(instance, seen) {
     const others = this.offered().filter((p) => p.id !== instance.process.id);
     if (!others.length) return "";
     const choice = el("select", { id: "switch-process", "aria-label": "Switch to process" },
       others.map((p) => el("option", { value: p.id }, p.name)));
     return el("span", { class: "switch" }, choice, " ",
-      el("button", { type: "button", onclick: () => this.change("switchProcess", { recordId: this.id, processId: choice.value }) }, "Switch process"));
+      this.moveButton({}, "switchProcess", () => ({ recordId: this.id, processId: choice.value }), seen, "Switch process"));
   }
 
   renderDetails() {

@@ -1,5 +1,5 @@
 // The records of an entity: search and filters, a new record started on a process.
-import { EVENT_FIELDS, graphql, live, refused, RESULT_ERRORS } from "./api.js";
+import { EVENT_FIELDS, graphql, live, mutate, refused, RESULT_ERRORS } from "./api.js";
 import { describe, ifByOthers, track } from "./changes.js";
 import { days, el, reloads, titleCase, when } from "./dom.js";
 
@@ -167,29 +167,35 @@ function newRecordForm(catalog) {
   entity.addEventListener("change", offer);
   offer();
 
+  const submit = el("button", { type: "submit" }, "Create record");
   const form = el("form", { class: "new-record", "aria-label": "New record" },
     el("label", { for: "new-entity" }, "Entity", entity),
     el("label", { for: "new-name" }, "Name", name),
     el("label", { for: "new-process" }, "Process", process),
-    el("button", { type: "submit" }, "Create record"),
+    submit,
     message);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
+    // One record per submission, however often the button is pressed meanwhile.
+    if (submit.disabled) return;
+    submit.disabled = true;
     message.textContent = "";
     try {
-      const created = (await track(graphql(CREATE, { input: { entity: entity.value, name: name.value } }))).createRecord;
+      const created = (await track(mutate("createRecord", CREATE, { entity: entity.value, name: name.value }))).createRecord;
       if (refused(created)) {
         message.textContent = created.message;
         return;
       }
-            const id = created.record.id;
+      const id = created.record.id;
       if (process.value) {
-        const started = (await track(graphql(START, { input: { recordId: id, processId: process.value } }))).startInstance;
+        const started = (await track(mutate("startInstance", START, { recordId: id, processId: process.value }))).startInstance;
         if (refused(started)) message.textContent = started.message;
-              }
+      }
       location.hash = `#/records/${id}`;
     } catch (error) {
       message.textContent = error.message;
+    } finally {
+      submit.disabled = false;
     }
   });
   return form;

@@ -1,6 +1,6 @@
 // Users, for admins: who may sign in, with which base role and team roles, and new
 // passwords. Processes name the roles that may run them.
-import { graphql, refused, RESULT_ERRORS, session } from "./api.js";
+import { graphql, mutate, refused, RESULT_ERRORS, session } from "./api.js";
 import { el, titleCase } from "./dom.js";
 
 const BASE_ROLES = ["USER", "DESIGNER", "ADMIN"];
@@ -83,7 +83,7 @@ function newUserForm(created) {
     submit.disabled = true;
     try {
       const input = { name: name.value, password: password.value, role: role.value, roles: parseRoles(roles.value) };
-      const result = (await graphql(CREATE, { input })).createUser;
+      const result = (await mutate("createUser", CREATE, input)).createUser;
       const error = refused(result);
       if (error) {
         message.textContent = error.message;
@@ -130,7 +130,7 @@ function userRow(user, status) {
       const input = { userId: user.id, roles: parseRoles(roles.value) };
       if (!self) Object.assign(input, { role: role.value, active: active.checked });
       if (password.value) input.password = password.value;
-      const result = (await graphql(UPDATE, { input })).updateUser;
+      const result = (await mutate("updateUser", UPDATE, input)).updateUser;
       const error = refused(result);
       if (error) {
         message.textContent = error.message;

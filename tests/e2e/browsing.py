@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -87,3 +88,49 @@ def open_page(browser: Any, url: str, user: str | None = "demo") -> tuple[Any, l
 def screenshot(page: Any, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+_MUTATION = re.compile(r"\s*mutation\b[^{]*\{\s*(\w+)")
+
+
+def mutation_name(request: Any) -> str | None:
+    """The mutation a request of the page posts to /graphql, if any."""
+    if request.method != "POST" or not request.url.endswith("/graphql"):
+        return None
+    found = _MUTATION.match(request.post_data_json.get("query", ""))
+    return found.group(1) if found else None
+
+
+def sent_mutations(page: Any) -> list[tuple[str, dict[str, Any]]]:
+    """A list that fills with (mutation, input) for every mutation the page posts, each
+    attempt counted."""
+    sent: list[tuple[str, dict[str, Any]]] = []
+
+    def record(request: Any) -> None:
+        name = mutation_name(request)
+        if name is not None:
+            sent.append((name, request.post_data_json["variables"].get("input") or {}))
+
+    page.on("request", record)
+    return sent
+
+
+class Held:
+    """Holds the page's requests of one mutation, unsent, until `release()`."""
+
+    def __init__(self, page: Any, mutation: str) -> None:
+        self.mutation = mutation
+        self.routes: list[Any] = []
+        self.holding = True
+        page.route("**/graphql", self._route)
+
+    def _route(self, route: Any) -> None:
+        if self.holding and mutation_name(route.request) == self.mutation:
+            self.routes.append(route)
+        else:
+            route.fallback()
+
+    def release(self) -> None:
+        self.holding = False
+        for route in self.routes:
+            route.continue_()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from browsing import needs_browser, open_page, screenshot
+from browsing import needs_browser, open_page, screenshot, sent_mutations
 from serving import Server, graphql, graphql_as
 
 from server.services.seed import DEMO_PASSWORD
@@ -21,6 +21,28 @@ SET = """mutation($input: CompleteStepInput!) { completeStep(input: $input) {
   __typename ... on Error { message } } }"""
 ADVANCE = """mutation($input: InstanceInput!) { advanceStage(input: $input) {
   __typename ... on Error { message } } }"""
+
+
+# Mutations that move a run: each is made on the version the page showed.
+MOVES = {
+    "advanceStage",
+    "moveToStage",
+    "finishInstance",
+    "abandonInstance",
+    "reactivateInstance",
+    "switchProcess",
+}
+
+
+def assert_keyed_and_versioned(sent: list[tuple[str, dict[str, Any]]], names: set[str]) -> None:
+    """Each mutation the page sent had a key of its own; each move the version it saw."""
+    assert {name for name, _ in sent} == names
+    keys = [input.get("idempotencyKey") for _, input in sent]
+    assert all(isinstance(key, str) and key for key in keys), sent
+    assert len(set(keys)) == len(keys), keys
+    for name, input in sent:
+        if name in MOVES:
+            assert isinstance(input.get("expectedVersion"), int), (name, input)
 
 
 def records_by_name(server: Server) -> dict[str, Any]:
@@ -51,6 +73,7 @@ def wait_for_active(page: Any, name: str) -> None:
 
 def test_a_user_qualifies_an_opportunity_through_the_bar(server: Server, browser: Any) -> None:
     page, errors = open_page(browser, server.url + "/#/records", user="ana")
+    sent = sent_mutations(page)
     page.get_by_label("Name", exact=True).fill("Litware - 20 desks")
     page.get_by_role("button", name="Create record").click()
 
@@ -121,6 +144,9 @@ def test_a_user_qualifies_an_opportunity_through_the_bar(server: Server, browser
     page.get_by_role("button", name="Back to Qualify").click()
     wait_for_active(page, "Qualify")
     assert page.locator("#step-estimated_budget").input_value() == "48000.00"
+    assert_keyed_and_versioned(
+        sent, {"createRecord", "startInstance", "completeStep", "advanceStage", "moveToStage"}
+    )
     assert errors == []
 
 
@@ -129,6 +155,7 @@ def test_finish_abandon_reactivate_and_switch_process(server: Server, browser: A
     instance = fabrikam["activeInstance"]["id"]
     page, errors = open_page(browser, f"{server.url}/#/records/{fabrikam['id']}", user="ana")
     page.wait_for_selector("ol.bar > li")
+    sent = sent_mutations(page)
 
     # Abandon, then reactivate: the run keeps its place.
     page.get_by_role("button", name="Abandon").click()
@@ -172,6 +199,8 @@ def test_finish_abandon_reactivate_and_switch_process(server: Server, browser: A
     assert page.get_by_role("button", name="Finish").count() == 0
     final = records_by_name(server)["Fabrikam - fleet renewal"]["activeInstance"]
     assert final["status"] == "FINISHED" and final["process"]["key"] == "opportunity-sales"
+    moves = {"abandonInstance", "reactivateInstance", "switchProcess", "finishInstance"}
+    assert_keyed_and_versioned(sent, moves)
     assert errors == []
 
 
