@@ -1,0 +1,211 @@
+"""Hostile requests: a body or query string that is no GraphQL request gets a 400 with a
+GraphQL error body, a document of several operations names the one to run, a subscription
+is refused over HTTP, and logs cut what a client sent."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import httpx
+import pytest
+from documents import CREATE_RECORD
+from sockets import Socket
+
+from server.services import queries
+
+LAST_SEQ = "{ lastEventSeq }"
+HUGE = "1" * 4301  # one digit past what Python reads as an int
+CREATE = json.dumps(CREATE_RECORD)
+
+
+def _body(variables: str) -> bytes:
+    return ('{"query": ' + CREATE + ', "variables": ' + variables + "}").encode()
+
+
+BAD_BODIES = {
+    "null": (b"null", "BAD_REQUEST"),
+    "string": (b'"x"', "BAD_REQUEST"),
+    "number": (b"123", "BAD_REQUEST"),
+    "boolean": (b"true", "BAD_REQUEST"),
+    "list": (b"[]", "BAD_REQUEST"),
+    "list-of-requests": (b'[{"query": "{ lastEventSeq }"}]', "BAD_REQUEST"),
+    "query-not-text": (b'{"query": 5}', "BAD_REQUEST"),
+    "variables-not-object": (b'{"query": "{ lastEventSeq }", "variables": [1]}', "BAD_REQUEST"),
+    "operation-name-not-text": (
+        b'{"query": "{ lastEventSeq }", "operationName": {"a": 1}}',
+        "BAD_REQUEST",
+    ),
+    "no-query": (b'{"variables": {}}', "BAD_REQUEST"),
+    "not-json": (b'{"query": ', "INVALID_JSON"),
+    "not-utf8": (b'{"query": "{ lastEventSeq }", "x": "\xff\xfe"}', "INVALID_JSON"),
+    "utf16": ('{"query": "{ lastEventSeq }"}'.encode("utf-16"), "INVALID_JSON"),
+    "nan": (_body('{"input": {"entity": "opportunity", "name": "N", "x": NaN}}'), "INVALID_JSON"),
+    "long-integer": (
+        _body('{"input": {"entity": "opportunity", "name": "N", "values": {"probability": '
+              + HUGE + "}}}"),
+        "JSON_NUMBER_TOO_LONG",
+    ),
+    "deep": (b"[" * 5000 + b"]" * 5000, "JSON_TOO_DEEP"),
+    "deep-variables": (
+        _body('{"input": {"entity": "opportunity", "name": "N", "values": {"probability": '
+              + "[" * 5000 + "]" * 5000 + "}}}"),
+        "JSON_TOO_DEEP",
+    ),
+}
+
+
+async def _last_seq(gql: Any) -> int:
+    return int((await gql.execute(LAST_SEQ))["lastEventSeq"])
+
+
+def _refusal(response: httpx.Response, code: str) -> dict[str, Any]:
+    """A 400 whose body is a GraphQL error with `code`; the error."""
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"].startswith("application/json"), response.text
+    payload = response.json()
+    assert set(payload) == {"errors"}, payload
+    [error] = payload["errors"]
+    assert error["message"] and len(error["message"]) < 300, error
+    assert error["extensions"]["code"] == code, error
+    return error  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(("body", "code"), BAD_BODIES.values(), ids=BAD_BODIES.keys())
+async def test_a_body_that_is_no_graphql_request_is_a_400_with_a_graphql_error(
+    gql: Any, body: bytes, code: str
+) -> None:
+    before = await _last_seq(gql)
+    headers = {"authorization": f"Bearer {await gql.token('demo')}"}
+    response = await gql.http.post(
+        "/graphql", content=body, headers={**headers, "content-type": "application/json"}
+    )
+    _refusal(response, code)
+    assert await _last_seq(gql) == before
+
+
+async def test_a_body_of_another_content_type_is_a_400_with_a_graphql_error(gql: Any) -> None:
+    response = await gql.http.post(
+        "/graphql", content=b"{ lastEventSeq }", headers={"content-type": "text/plain"}
+    )
+    _refusal(response, "BAD_REQUEST")
+
+
+BAD_QUERY_STRINGS = {
+    "variables-not-json": ({"variables": "{"}, "INVALID_JSON"),
+    "variables-deep": ({"variables": "[" * 5000 + "]" * 5000}, "JSON_TOO_DEEP"),
+    "variables-long-integer": ({"variables": '{"a": ' + HUGE + "}"}, "JSON_NUMBER_TOO_LONG"),
+    "variables-not-object": ({"variables": "123"}, "BAD_REQUEST"),
+    "extensions-not-object": ({"extensions": '"x"'}, "BAD_REQUEST"),
+    "mutation": ({"query": 'mutation { createApiToken(label: "x") { secret } }'}, None),
+    "subscription": ({"query": "subscription { stageChanged { seq } }"}, None),
+}
+
+
+@pytest.mark.parametrize(
+    ("params", "code"), BAD_QUERY_STRINGS.values(), ids=BAD_QUERY_STRINGS.keys()
+)
+async def test_a_bad_query_string_is_a_400_with_a_graphql_error(
+    gql: Any, params: dict[str, str], code: str | None
+) -> None:
+    before = await _last_seq(gql)
+    headers = {"authorization": f"Bearer {await gql.token('demo')}"}
+    sent = {"query": LAST_SEQ, **params}
+    response = await gql.http.get("/graphql", params=sent, headers=headers)
+    _refusal(response, code or "OPERATION_NOT_ALLOWED")
+    assert await _last_seq(gql) == before
+
+
+async def test_a_subscription_over_http_is_refused_with_a_code(gql: Any) -> None:
+    document = 'subscription { instanceEvents(instanceId: "1") { seq } }'
+    error = _refusal(await gql.post(document), "OPERATION_NOT_ALLOWED")
+    assert "websocket" in error["message"]
+
+
+# Several operations in one document.
+
+TWO_QUERIES = "query A { me { name } } query B { lastEventSeq }"
+QUERY_AND_MUTATION = """
+query A { me { name } }
+mutation B { createRecord(input: {entity: "opportunity", name: "Twice"}) { __typename } }
+"""
+
+
+@pytest.mark.parametrize("document", [TWO_QUERIES, QUERY_AND_MUTATION], ids=["queries", "mixed"])
+async def test_several_operations_without_a_name_run_none(gql: Any, document: str) -> None:
+    before = await _last_seq(gql)
+    payload = (await gql.post(document)).json()
+    assert payload["data"] is None
+    [error] = payload["errors"]
+    assert error["extensions"]["code"] == "OPERATION_NAME_REQUIRED", error
+    assert await _last_seq(gql) == before
+
+
+async def test_several_operations_refused_alike_for_anyone(gql: Any) -> None:
+    document = "query A { me { name } } query B { records { totalCount } }"
+    payload = (await gql.post(document, user=None)).json()
+    assert payload["data"] is None
+    assert payload["errors"][0]["extensions"]["code"] == "OPERATION_NAME_REQUIRED"
+
+
+async def test_the_named_operation_of_several_runs(gql: Any) -> None:
+    before = await _last_seq(gql)
+    sent = {"query": QUERY_AND_MUTATION, "operationName": "B"}
+    headers = {"authorization": f"Bearer {await gql.token('demo')}"}
+    payload = (await gql.http.post("/graphql", json=sent, headers=headers)).json()
+    assert payload == {"data": {"createRecord": {"__typename": "RecordCreated"}}}
+    assert await _last_seq(gql) == before + 1
+
+
+async def test_several_operations_without_a_name_over_the_websocket_run_none(gql: Any) -> None:
+    before = await _last_seq(gql)
+    async with Socket(gql.app, await gql.token("demo")) as socket:
+        await socket.subscribe("1", QUERY_AND_MUTATION)
+        message = await socket.receive()
+        assert message["type"] == "error", message
+        assert message["payload"][0]["extensions"]["code"] == "OPERATION_NAME_REQUIRED"
+        await socket.send(
+            {
+                "id": "2",
+                "type": "subscribe",
+                "payload": {"query": QUERY_AND_MUTATION, "operationName": "A"},
+            }
+        )
+        answered = await socket.receive()
+        assert answered["payload"] == {"data": {"me": {"name": "demo"}}}
+    assert await _last_seq(gql) == before
+
+
+# Logs.
+
+LONG = "x" * 100_000
+MAX_LOGGED_LINE = 1_000
+
+
+async def test_logged_errors_cut_what_the_client_sent(
+    gql: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken(*, search: str | None, **_: Any) -> Any:
+        raise RuntimeError(f"no record named {search}")
+
+    monkeypatch.setattr(queries, "list_records", broken)
+    document = "query($s: String) { records(search: $s) { totalCount } }"
+    with caplog.at_level(logging.DEBUG):
+        payload = (await gql.post(document, {"s": LONG})).json()
+    assert payload["errors"][0]["message"] == "Unexpected error."
+    assert "no record named xxxxxxxxxx" in caplog.text
+    assert LONG not in caplog.text
+    assert max(len(line) for line in caplog.text.splitlines()) <= MAX_LOGGED_LINE + 100
+
+
+async def test_logged_refusals_cut_what_the_client_sent(
+    gql: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    document = "query($n: Int!) { records(first: $n) { totalCount } }"
+    with caplog.at_level(logging.DEBUG):
+        payload = (await gql.post(document, {"n": LONG})).json()
+    assert "Int cannot represent" in payload["errors"][0]["message"]
+    assert "Int cannot represent" in caplog.text
+    assert LONG not in caplog.text
+    assert max(len(line) for line in caplog.text.splitlines()) <= MAX_LOGGED_LINE + 100
