@@ -22,6 +22,8 @@ from server.api.errors import (
 from server.api.ids import parse_id
 from server.api.instances import Instance
 from server.domain.errors import DomainError
+from server.domain.errors import InvalidValue as InvalidValueError
+from server.domain.errors import NotFound as NotFoundError
 from server.services import accounts, design, queries
 
 # Inputs
@@ -295,11 +297,12 @@ class DesignMutation:
     async def reorder_processes(
         self, info: Info, entity: str, process_ids: list[strawberry.ID]
     ) -> ReorderProcessesResult:
+        try:
+            ids = [parse_id("Process", i) for i in process_ids]
+        except NotFoundError:  # an id no process can have is as wrong as an unknown one
+            raise InvalidValueError("processIds", design.REORDER_RULE.format(entity)) from None
         found = await design.reorder_processes(
-            ctx(info).runtime,
-            entity=entity,
-            process_ids=[parse_id("Process", i) for i in process_ids],
-            by=ctx(info).actor,
+            ctx(info).runtime, entity=entity, process_ids=ids, by=ctx(info).actor
         )
         return ProcessesReordered(processes=[Process.from_domain(p) for p in found])
 

@@ -7,7 +7,9 @@
 - **fields**: field selections, counted at every fragment spread. graphql-core's validation
   compares fields pairwise (OverlappingFieldsCanBeMergedRule): 750 repeats of
   `instance { id }`, 3,000 tokens, take it 1.3 s; 300 fields at most take it 0.2 s;
-- **cost**: see `server.api.cost`; it depends on the variables, so it is checked per request.
+- **cost**: see `server.api.cost`; it depends on the variables, so it is checked per request;
+- **operations**: a document of several operations names the one to run (`operationName`),
+  as the GraphQL spec says; Strawberry would otherwise run the first.
 
 Depth, aliases and fields are checked first, and abort validation, so the other rules never
 see a document past them. Strawberry's `QueryDepthLimiter` and `MaxAliasesLimiter` walk a
@@ -37,6 +39,7 @@ from graphql import (
 from graphql.validation import ASTValidationRule
 from graphql.validation.validate import ValidationAbortedError
 from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
 
 from server.api.cost import cost_error, is_introspection
 from server.settings import Settings
@@ -47,6 +50,7 @@ TOO_DEEP = "QUERY_TOO_DEEP"
 TOO_MANY_ALIASES = "TOO_MANY_ALIASES"
 TOO_MANY_FIELDS = "TOO_MANY_FIELDS"
 INTROSPECTION_DISABLED = "INTROSPECTION_DISABLED"
+OPERATION_NAME_REQUIRED = "OPERATION_NAME_REQUIRED"
 
 _SUGGESTION = re.compile(r"\s*Did you mean\b[^?]*\?")
 
@@ -234,6 +238,13 @@ class QueryLimits(SchemaExtension):
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
+        if _unnamed_choice(context):
+            context.pre_execution_errors = [
+                GraphQLError(
+                    "The document holds several operations: name the one to run in operationName.",
+                    extensions={"code": OPERATION_NAME_REQUIRED},
+                )
+            ]
         if context.pre_execution_errors is None:
             # Nothing validated the document yet (no ValidationCache before this extension).
             from strawberry.schema.schema import validate_document
@@ -254,6 +265,19 @@ class QueryLimits(SchemaExtension):
             if error is not None:
                 context.pre_execution_errors = [error]
         yield
+
+
+def _unnamed_choice(context: ExecutionContext) -> bool:
+    """Several operations and no operationName: which one runs is the client's to say.
+
+    `operation_name` falls back to the first operation's name; the name the request gave is
+    kept apart (a private attribute of Strawberry's, read here only).
+    """
+    document = context.graphql_document
+    if document is None or getattr(context, "_provided_operation_name", None) is not None:
+        return False
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    return len(operations) > 1
 
 
 def word_for_clients(error: GraphQLError, limits: Limits, *, suggestions: bool) -> None:

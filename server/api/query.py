@@ -60,6 +60,7 @@ class Query(DesignQuery, AccountQuery, AdminQuery):
     )
     async def processes(self, info: Info, entity: str | None = None) -> list[Process]:
         context = ctx(info)
+        entity = queries.check_filter("entity", entity, limit=queries.MAX_KEY)
         found = await context.runtime.catalog.list_processes(entity=entity)
         if not context.require_user().designs:
             found = [p for p in found if p.id is not None and await context.sees_process(p.id)]

@@ -5,28 +5,36 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
 import strawberry
-from cross_web import HTTPException
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.extensions import MaskErrors, MaxTokensLimiter, ParserCache, ValidationCache
+from strawberry.http import GraphQLRequestData
+from strawberry.http.parse_content_type import parse_content_type
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     Operation,
 )
-from strawberry.types import ExecutionContext
+from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.graphql import OperationType
 
-from server.api.access import FORBIDDEN, UNAUTHENTICATED, AccessPolicy
+from server.api import client_json, logs
+from server.api.access import AccessPolicy
 from server.api.context import Context, bearer, build_context
 from server.api.errors import HANDLERS
 from server.api.fanout import Fanout
@@ -35,7 +43,7 @@ from server.api.mutation import Mutation
 from server.api.query import Query
 from server.api.sockets import UNAUTHORIZED, Sockets
 from server.api.subscription import SUBSCRIBED_AT, Subscription
-from server.domain.errors import DomainError, Forbidden, Unauthenticated
+from server.domain.errors import DomainError
 from server.services import accounts, queries
 from server.services.accounts import SignInLimits
 from server.services.runtime import DatabaseUnavailable, Runtime, is_transient
@@ -83,6 +91,28 @@ class _Schema(strawberry.Schema):
         self.limits = limits
         self.debug = debug
 
+    async def execute(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> ExecutionResult:
+        """Over HTTP (the only caller): a subscription has no answer there."""
+        allowed = set(allowed_operation_types or DEFAULT_ALLOWED_OPERATION_TYPES)
+        return await super().execute(
+            query,
+            variable_values,
+            context_value,
+            root_value,
+            operation_name,
+            allowed - {OperationType.SUBSCRIPTION},
+            operation_extensions,
+        )
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -103,14 +133,15 @@ class _Schema(strawberry.Schema):
 
 
 def _code_refusal(error: GraphQLError) -> None:
-    """A resolver's Unauthenticated or Forbidden carries its code, like the policy's."""
-    original = error.original_error
-    while isinstance(original, GraphQLError) and original.original_error is not None:
-        original = original.original_error
-    if isinstance(original, Unauthenticated):
-        error.extensions = {**(error.extensions or {}), "code": UNAUTHENTICATED}
-    elif isinstance(original, Forbidden):
-        error.extensions = {**(error.extensions or {}), "code": FORBIDDEN}
+    """A domain refusal raised where its field's union has no member for it (or no union at
+    all) carries its kind as a code: NOT_FOUND, INVALID_VALUE, UNAUTHENTICATED, FORBIDDEN..."""
+    original = _innermost(error)
+    if isinstance(original, DomainError):
+        code = _CAMEL.sub("_", type(original).__name__).upper()
+        error.extensions = {**(error.extensions or {}), "code": code}
+
+
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
 
 
 def build_schema(settings: Settings) -> _Schema:
@@ -224,14 +255,18 @@ class StageflowGraphQL(GraphQL[Context, None]):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """An HTTP request whose context could not be read (the credential lookup met a
-        database that is away) is answered as GraphQL, with 503, not as a crash."""
+        database that is away) is answered as GraphQL, with 503, not as a crash; one
+        refused before it is a GraphQL request gets a GraphQL error body too:
+        `{"errors": [{"message": ..., "extensions": {"code": ...}}]}`."""
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
         try:
             response = await self.run(Request(scope=scope, receive=receive))
         except HTTPException as refused:
-            response = PlainTextResponse(refused.reason, status_code=refused.status_code)
+            code = _code_of(refused)  # may reword the reason
+            body = {"message": refused.reason, "extensions": {"code": code}}
+            response = JSONResponse({"errors": [body]}, status_code=refused.status_code)
         except Exception as error:
             if isinstance(error, DatabaseUnavailable):
                 absent = error
@@ -264,6 +299,38 @@ class StageflowGraphQL(GraphQL[Context, None]):
         self.sockets = Sockets(runtime)
         self.ping_interval = settings.ws_ping_interval
         self.fanout = Fanout(schema, limits=schema.limits)
+        logs.cut_client_input()
+
+    def decode_json(self, data: str | bytes) -> object:
+        """Every JSON the view reads: bodies, query-string parts, websocket messages."""
+        return client_json.read_json(data)
+
+    def parse_json(self, data: str | bytes) -> Any:
+        try:
+            return client_json.read_json(data)
+        except client_json.Unreadable as unreadable:
+            raise _Refused(unreadable.code, unreadable.reason) from None
+
+    async def parse_http_body(
+        self, request: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        """A JSON body is one object whose members have their types; GET goes on as it was."""
+        content_type, _ = parse_content_type(request.content_type or "")
+        if request.method != "POST" or "application/json" not in content_type:
+            return await super().parse_http_body(request)
+        body = self.parse_json(await request.get_body())
+        if not isinstance(body, dict):
+            raise _Refused(client_json.BAD_REQUEST, _NOT_AN_OBJECT)
+        for member, kinds in _MEMBERS.items():
+            if not isinstance(body.get(member), kinds):
+                raise _Refused(client_json.BAD_REQUEST, f"`{member}` {_MEMBER_TYPES[member]}")
+        return GraphQLRequestData(
+            query=body.get("query"),
+            variables=body.get("variables"),
+            operation_name=body.get("operationName"),
+            extensions=body.get("extensions"),
+            protocol="http",  # no streaming transport is enabled
+        )
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
@@ -291,3 +358,44 @@ class StageflowGraphQL(GraphQL[Context, None]):
         elif context.credential is None:
             raise ConnectionRejectionError({"message": "sign in first"})
         return None
+
+
+class _Refused(HTTPException):
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(400, reason)
+        self.code = code
+
+
+_NOT_AN_OBJECT = 'the body is one JSON object: {"query": "...", "variables": {...}}'
+_MEMBERS: dict[str, tuple[type, ...]] = {
+    "query": (str, type(None)),
+    "variables": (dict, type(None)),
+    "operationName": (str, type(None)),
+    "extensions": (dict, type(None)),
+}
+_MEMBER_TYPES = {
+    "query": "is the document, as text",
+    "variables": "is an object",
+    "operationName": "is the name of an operation of the document",
+    "extensions": "is an object",
+}
+_SUBSCRIPTION_OVER_HTTP = (
+    "a subscription runs over the websocket (graphql-transport-ws); "
+    "over HTTP only queries and mutations run"
+)
+
+
+def _code_of(refused: HTTPException) -> str:
+    """The code of a refusal of the view (Strawberry's own, or ours)."""
+    if isinstance(refused, _Refused):
+        return refused.code
+    cause = refused.__cause__
+    if isinstance(cause, InvalidOperationTypeError):
+        if cause.operation_type is OperationType.SUBSCRIPTION:
+            refused.reason = _SUBSCRIPTION_OVER_HTTP
+        return client_json.OPERATION_NOT_ALLOWED
+    if isinstance(cause, CannotGetOperationTypeError):
+        return client_json.UNKNOWN_OPERATION
+    return {404: client_json.NOT_FOUND, 405: client_json.METHOD_NOT_ALLOWED}.get(
+        refused.status_code, client_json.BAD_REQUEST
+    )

@@ -15,6 +15,15 @@ from server.domain.draft import Draft
 from server.domain.errors import NotFound, VersionConflict
 from server.domain.fields import Entity
 from server.domain.process import Process, ProcessStatus
+from server.domain.text import unstorable
+
+# As long as an entity key may be (the column's length).
+_MAX_KEY = 64
+
+
+def _may_be_key(text: str) -> bool:
+    """Whether `text` could be a stored key; anything else names nothing, unasked."""
+    return len(text) <= _MAX_KEY and unstorable(text) is None
 
 
 def _current(version: Process, row: ProcessRow) -> Process:
@@ -34,9 +43,9 @@ class Catalog:
         return {row.key: mapping.entity(row) for row in rows}
 
     async def entity(self, key: str) -> Entity:
-        row = await EntityRow.get_or_none(key=key)
+        row = await EntityRow.get_or_none(key=key) if _may_be_key(key) else None
         if row is None:
-            raise NotFound("Entity", key)
+            raise NotFound("Entity", key[:_MAX_KEY])
         return mapping.entity(row)
 
     async def process(self, process_id: int) -> Process:
@@ -81,6 +90,8 @@ class Catalog:
 
     async def list_processes(self, *, entity: str | None = None) -> list[Process]:
         """Every process at its current version, in the order designers set."""
+        if entity is not None and not _may_be_key(entity):
+            return []
         query = ProcessRow.filter(current_version__gt=0).order_by("position", "id")
         if entity is not None:
             query = query.filter(entity_id=entity)

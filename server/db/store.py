@@ -22,6 +22,8 @@ from server.domain.record import Record
 R = TypeVar("R")
 V = TypeVar("V")
 
+_MAX_ID = 2**31 - 1  # the id columns are 32-bit integers
+
 
 @dataclass(frozen=True)
 class Page:
@@ -35,15 +37,20 @@ def cursor_for(id: int) -> str:
 
 
 def id_from_cursor(cursor: str | None) -> int:
+    """The id a cursor given out by `cursor_for` stands for; any other text names nothing."""
     if not cursor:
         return 0
     try:
-        text = base64.urlsafe_b64decode(cursor.encode()).decode()
-        if not text.startswith("c:"):
-            raise ValueError(cursor)
-        return int(text[2:])
-    except ValueError:
-        raise NotFound("Cursor", cursor) from None
+        text = base64.urlsafe_b64decode(cursor.encode("ascii")).decode("ascii")
+    except ValueError:  # not ASCII, not base64 (binascii.Error is a ValueError)
+        text = ""
+    digits = text.removeprefix("c:")
+    if not (text.startswith("c:") and digits.isdigit() and len(digits) <= 10):
+        raise NotFound("Cursor", cursor[:40])
+    id = int(digits)
+    if id > _MAX_ID or cursor_for(id) != cursor:  # past the id column, or not as given out
+        raise NotFound("Cursor", cursor[:40])
+    return id
 
 
 # Records

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from server.domain.errors import InvalidValue
+from server.domain.text import check_text
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")
 ROLE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
@@ -57,9 +58,14 @@ class User:
         return self.is_admin or not wanted or bool(wanted & self.roles)
 
 
+def is_name(name: str) -> bool:
+    """Whether `name` (stripped) could be a user's name."""
+    return NAME.fullmatch(name.strip()) is not None
+
+
 def check_name(name: str) -> str:
     clean = name.strip()
-    if not NAME.match(clean):
+    if not is_name(clean):
         raise InvalidValue(
             "name", "1 to 100 letters, digits or . _ @ -, starting with a letter or digit"
         )
@@ -69,7 +75,7 @@ def check_name(name: str) -> str:
 def check_password(password: str) -> str:
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
         raise InvalidValue("password", f"{MIN_PASSWORD} to {MAX_PASSWORD} characters")
-    return password
+    return check_text("password", password)
 
 
 def check_roles(roles: Iterable[str]) -> tuple[str, ...]:

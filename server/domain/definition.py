@@ -11,6 +11,7 @@ from server.domain import conditions
 from server.domain.errors import InvalidDefinition, Problem
 from server.domain.fields import Entity, Field, FieldType
 from server.domain.process import Branch, Process, Stage, StageCategory, Step
+from server.domain.text import unstorable
 from server.domain.validation import KEY_PATTERN, Gaps, validate
 
 _PROCESS_KEYS = ("key", "name", "entity", "description", "stages")
@@ -124,6 +125,11 @@ def _field(raw: Any, path: str, found: _Found) -> Field:
     ):
         found.add(f"{path}.choices", "a choice field needs a list of text choices")
         choices = []
+    for j, choice in enumerate(choices if isinstance(choices, list) else []):
+        if isinstance(choice, str) and (reason := unstorable(choice)) is not None:
+            found.add(f"{path}.choices[{j}]", reason)
+            choices = []
+            break
     return Field(key, _str(raw, "label", path, found), field_type, tuple(choices))
 
 
@@ -257,9 +263,13 @@ def _unknown_keys(raw: dict[Any, Any], known: tuple[str, ...], path: str, found:
 def _text(raw: dict[str, Any], key: str, path: str, found: _Found) -> str:
     """An optional text; missing is empty."""
     value = raw.get(key)
+    where = f"{path}.{key}" if path else key
     if value is None or isinstance(value, str):
+        if value and (reason := unstorable(value)) is not None:
+            found.add(where, reason)
+            return ""
         return value or ""
-    found.add(f"{path}.{key}" if path else key, "expected text")
+    found.add(where, "expected text")
     return ""
 
 
@@ -294,9 +304,12 @@ def _capped(problems: list[Problem]) -> list[Problem]:
 def _str(raw: dict[str, Any], key: str, path: str, found: _Found) -> str:
     """A required text."""
     value = raw.get(key)
-    if isinstance(value, str) and value.strip():
-        return value
     where = f"{path}.{key}" if path else key
+    if isinstance(value, str) and value.strip():
+        if (reason := unstorable(value)) is None:
+            return value
+        found.add(where, reason)
+        return ""
     found.add(
         where, f"{key} is required" if value is None or isinstance(value, str) else "expected text"
     )

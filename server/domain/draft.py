@@ -12,6 +12,7 @@ from server.domain.definition import load_process
 from server.domain.errors import InvalidDefinition, Problem
 from server.domain.fields import Entity
 from server.domain.process import Process, ProcessStatus
+from server.domain.text import unstorable_in
 from server.domain.validation import KEY_PATTERN
 
 
@@ -49,6 +50,14 @@ def identity(data: Any, entities: Mapping[str, Entity]) -> tuple[str, str]:
     if problems:
         raise InvalidDefinition(problems)
     return str(key), str(entity)
+
+
+def check_storable(data: Any) -> None:
+    """A draft is stored as it is, broken or not: refuse text anywhere in it that cannot be."""
+    found = unstorable_in(data)
+    if found is not None:
+        path, reason = found
+        raise InvalidDefinition([Problem(path, reason)])
 
 
 def check_identity(data: Any, *, key: str, entity: str, published: bool) -> None:

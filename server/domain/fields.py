@@ -3,6 +3,9 @@
 Values are kept in a JSON-friendly canonical form: text, choice and user as
 strings, number as int or float, money as a decimal string with two places,
 date as an ISO `YYYY-MM-DD` string, boolean as a bool. `None` means unset.
+
+Numbers and money stay below 10^15 in magnitude, where a double still holds every whole
+number and every cent exactly; a number has at most 6 decimal places, money 2.
 """
 
 from __future__ import annotations
@@ -16,10 +19,13 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from server.domain.errors import InvalidValue
+from server.domain.text import check_text
 
 MAX_TEXT = 4000
 MAX_SHORT_TEXT = 200
 MAX_MONEY = Decimal("1e15")
+MAX_NUMBER = 10**15
+NUMBER_DECIMALS = 6
 
 
 class FieldType(enum.Enum):
@@ -71,7 +77,7 @@ def coerce_values(entity: Entity, raw: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in raw.items():
         f = entity.field(key)
         if f is None:
-            raise InvalidValue(key, f"{entity.key} has no field {key!r}")
+            raise InvalidValue(key[:100], f"{entity.key} has no field {key[:100]!r}")
         result[key] = coerce(f, value)
     return result
 
@@ -95,7 +101,7 @@ def _text(field: Field, raw: Any, limit: int = MAX_TEXT) -> str:
         raise InvalidValue(field.key, f"expected text, got {_kind(raw)}")
     if len(raw) > limit:
         raise InvalidValue(field.key, f"text longer than {limit} characters")
-    return raw
+    return check_text(field.key, raw)
 
 
 def _number(field: Field, raw: Any) -> int | float:
@@ -109,11 +115,16 @@ def _number(field: Field, raw: Any) -> int | float:
             raise InvalidValue(field.key, f"expected a number, got {raw[:40]!r}")
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidValue(field.key, f"expected a number, got {_kind(raw)}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidValue(field.key, "expected a finite number")
+    if not -MAX_NUMBER < value < MAX_NUMBER:
+        raise InvalidValue(field.key, "number out of range: its magnitude stays below 10^15")
     if isinstance(value, float):
-        if not math.isfinite(value):
-            raise InvalidValue(field.key, "expected a finite number")
-        if value.is_integer() and abs(value) < 2**53:
+        if value.is_integer():
             return int(value)
+        exponent = Decimal(repr(value)).as_tuple().exponent
+        if isinstance(exponent, int) and -exponent > NUMBER_DECIMALS:
+            raise InvalidValue(field.key, f"more than {NUMBER_DECIMALS} decimal places")
     return value
 
 
@@ -126,7 +137,8 @@ def _money(field: Field, raw: Any) -> str:
         raise InvalidValue(
             field.key, f"expected an amount of money, got {str(raw)[:40]!r}"
         ) from None
-    if not amount.is_finite() or abs(amount) >= MAX_MONEY:
+    # adjusted() first: abs() of a huge exponent overflows the decimal context.
+    if not amount.is_finite() or amount.adjusted() >= 15 or abs(amount) >= MAX_MONEY:
         raise InvalidValue(field.key, "amount out of range")
     if amount != amount.quantize(Decimal("0.01")):
         raise InvalidValue(field.key, "amount has more than two decimal places")

@@ -10,6 +10,7 @@ from typing import Any
 from server.domain.errors import InvalidValue
 from server.domain.events import Event, EventKind
 from server.domain.fields import MAX_SHORT_TEXT, Entity, coerce_values
+from server.domain.text import check_text
 
 
 @dataclass(frozen=True)
@@ -96,13 +97,8 @@ def _name(name: str) -> str:
     name = name.strip()
     if not name:
         raise InvalidValue("name", "a record needs a name")
-    if len(name) > MAX_SHORT_TEXT:
-        raise InvalidValue("name", f"at most {MAX_SHORT_TEXT} characters")
-    return name
+    return check_text("name", name, limit=MAX_SHORT_TEXT)
 
 
 def _owner(owner: str) -> str:
-    owner = owner.strip()
-    if len(owner) > MAX_SHORT_TEXT:
-        raise InvalidValue("owner", f"at most {MAX_SHORT_TEXT} characters")
-    return owner
+    return check_text("owner", owner.strip(), limit=MAX_SHORT_TEXT)

@@ -26,9 +26,11 @@ from server.domain.access import (
     check_password,
     check_roles,
     check_teams,
+    is_name,
 )
 from server.domain.errors import Forbidden, InvalidValue, NotFound, RateLimited, Unauthenticated
 from server.domain.events import Event, EventKind
+from server.domain.text import check_text, unstorable
 from server.services.runtime import Change, Runtime, commit, utcnow
 
 SESSION = "session"
@@ -72,6 +74,8 @@ async def hash_password(password: str) -> str:
 
 
 async def _verify(password_hash: str, password: str) -> bool:
+    if unstorable(password) is not None:  # no password set can hold it; hashing would fail
+        return False
     try:
         return await asyncio.to_thread(_hasher.verify, password_hash, password)
     except (VerificationError, InvalidHashError):
@@ -166,25 +170,31 @@ async def _issue(rt: Runtime, user: User, *, kind: str, label: str) -> Issued:
 async def sign_in(
     rt: Runtime, *, name: str, password: str, address: str, limits: SignInLimits
 ) -> Issued:
-    """A session for the right name and password; failures are counted and limited."""
+    """A session for the right name and password; failures are counted and limited.
+
+    A name no user can have is never looked up, and is counted by address only.
+    """
     now = utcnow()
-    keys = [f"user:{name.strip().lower()[:100]}", f"ip:{address}"]
+    name = name.strip()
+    counted = [(f"ip:{address}", limits.per_address)]
+    if is_name(name):
+        counted.insert(0, (f"user:{name.lower()}", limits.per_user))
     since = now - limits.window
-    for key, limit in zip(keys, (limits.per_user, limits.per_address), strict=True):
+    for key, limit in counted:
         if await accounts.failures_since(key, since) >= limit:
             raise RateLimited(int(limits.window.total_seconds()))
-    found = await accounts.user_by_name(name.strip())
+    found = await accounts.user_by_name(name) if is_name(name) else None
     user, password_hash = found if found else (None, _unknown())
     right = await _verify(password_hash, password)
     if user is None or not right or not user.active:
-        await accounts.add_failure(keys, now)
+        await accounts.add_failure([key for key, _ in counted], now)
         await accounts.forget_failures_before(now - limits.window)
         raise Unauthenticated("wrong name or password")
     return await _issue(rt, user, kind=SESSION, label="web sign-in")
 
 
 async def create_token(rt: Runtime, user: User, *, label: str) -> Issued:
-    label = label.strip()[:100] or "API token"
+    label = check_text("label", label.strip()[:100]) or "API token"
     return await _issue(rt, user, kind=TOKEN, label=label)
 
 

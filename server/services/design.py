@@ -55,6 +55,7 @@ async def create_process(
         definition["key"] = key or definition["key"]
     elif key is not None and isinstance(definition, dict):
         definition = {**definition, "key": key}
+    drafts.check_storable(definition)
     entities = await rt.catalog.entities()
     process_key, entity = drafts.identity(definition, entities)
     if await rt.catalog.find_key(process_key) is not None:
@@ -83,6 +84,7 @@ async def update_process(
     rt: Runtime, *, process_id: int, definition: Any, expected_version: int | None, by: str
 ) -> Draft:
     """Replace the draft; editing a published process opens a draft, the version stays."""
+    drafts.check_storable(definition)
     draft = await _draft_at(rt, process_id, expected_version)
     drafts.check_identity(
         definition, key=draft.key, entity=draft.entity, published=draft.based_on > 0
@@ -187,6 +189,9 @@ async def set_active(rt: Runtime, *, process_id: int, active: bool, by: str) -> 
     return await rt.catalog.process(process_id)
 
 
+REORDER_RULE = "list each published process of {} once"
+
+
 async def reorder_processes(
     rt: Runtime, *, entity: str, process_ids: list[int], by: str
 ) -> list[Process]:
@@ -194,7 +199,7 @@ async def reorder_processes(
     current = await rt.catalog.list_processes(entity=entity)
     known = [p.id for p in current]
     if sorted(process_ids) != sorted(known):  # type: ignore[type-var]
-        raise InvalidValue("processIds", f"list each published process of {entity} once")
+        raise InvalidValue("processIds", REORDER_RULE.format(entity))
     if process_ids == known:
         return current
 
@@ -269,6 +274,7 @@ async def import_process(rt: Runtime, *, definition: Any, publish: bool, by: str
 
     A new key makes a new process; a known key becomes the draft of that process.
     """
+    drafts.check_storable(definition)
     entities = await rt.catalog.entities()
     load_process(definition, entities)  # raises with every problem
     key, _ = drafts.identity(definition, entities)

@@ -6,12 +6,16 @@ from server.db import store
 from server.db.store import Page, Visible, cursor_for
 from server.domain.errors import InvalidValue
 from server.domain.events import Event
+from server.domain.fields import MAX_SHORT_TEXT
 from server.domain.instance import InstanceStatus
+from server.domain.text import check_text
 
 MAX_PAGE = 100
+MAX_KEY = 64  # entity and stage keys
 
 __all__ = [
     "Page",
+    "check_filter",
     "cursor_for",
     "events_after",
     "events_of_instances",
@@ -43,6 +47,11 @@ def check_page(first: int) -> int:
     return first
 
 
+def check_filter(name: str, value: str | None, *, limit: int) -> str | None:
+    """A filter's text, refused if no stored text could match it (too long, or unstorable)."""
+    return None if value is None else check_text(name, value, limit=limit)
+
+
 async def list_instances(
     *,
     process_id: int | None = None,
@@ -56,10 +65,10 @@ async def list_instances(
 ) -> Page:
     return await store.list_instances(
         process_id=process_id,
-        stage=stage,
+        stage=check_filter("stage", stage, limit=MAX_KEY),
         status=status,
         record_id=record_id,
-        owner=owner,
+        owner=check_filter("owner", owner, limit=MAX_SHORT_TEXT),
         first=check_page(first),
         after=after,
         visible=visible,
@@ -79,10 +88,10 @@ async def list_records(
     visible: Visible = None,
 ) -> Page:
     return await store.list_records(
-        entity=entity,
-        search=search,
-        owner=owner,
-        shown=store.InstanceFilter(process_id, stage, status),
+        entity=check_filter("entity", entity, limit=MAX_KEY),
+        search=check_filter("search", search, limit=MAX_SHORT_TEXT),
+        owner=check_filter("owner", owner, limit=MAX_SHORT_TEXT),
+        shown=store.InstanceFilter(process_id, check_filter("stage", stage, limit=MAX_KEY), status),
         first=check_page(first),
         after=after,
         visible=visible,

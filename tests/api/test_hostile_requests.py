@@ -43,14 +43,27 @@ BAD_BODIES = {
     "utf16": ('{"query": "{ lastEventSeq }"}'.encode("utf-16"), "INVALID_JSON"),
     "nan": (_body('{"input": {"entity": "opportunity", "name": "N", "x": NaN}}'), "INVALID_JSON"),
     "long-integer": (
-        _body('{"input": {"entity": "opportunity", "name": "N", "values": {"probability": '
-              + HUGE + "}}}"),
-        "JSON_NUMBER_TOO_LONG",
+        _body(
+            '{"input": {"entity": "opportunity", "name": "N", "values": {"probability": '
+            + HUGE
+            + "}}}"
+        ),
+        "JSON_NUMBER_TOO_LARGE",
+    ),
+    "float-past-double": (
+        _body(
+            '{"input": {"entity": "opportunity", "name": "N", "values": {"probability": 1e400}}}'
+        ),
+        "JSON_NUMBER_TOO_LARGE",
     ),
     "deep": (b"[" * 5000 + b"]" * 5000, "JSON_TOO_DEEP"),
     "deep-variables": (
-        _body('{"input": {"entity": "opportunity", "name": "N", "values": {"probability": '
-              + "[" * 5000 + "]" * 5000 + "}}}"),
+        _body(
+            '{"input": {"entity": "opportunity", "name": "N", "values": {"probability": '
+            + "[" * 5000
+            + "]" * 5000
+            + "}}}"
+        ),
         "JSON_TOO_DEEP",
     ),
 }
@@ -95,7 +108,7 @@ async def test_a_body_of_another_content_type_is_a_400_with_a_graphql_error(gql:
 BAD_QUERY_STRINGS = {
     "variables-not-json": ({"variables": "{"}, "INVALID_JSON"),
     "variables-deep": ({"variables": "[" * 5000 + "]" * 5000}, "JSON_TOO_DEEP"),
-    "variables-long-integer": ({"variables": '{"a": ' + HUGE + "}"}, "JSON_NUMBER_TOO_LONG"),
+    "variables-long-integer": ({"variables": '{"a": ' + HUGE + "}"}, "JSON_NUMBER_TOO_LARGE"),
     "variables-not-object": ({"variables": "123"}, "BAD_REQUEST"),
     "extensions-not-object": ({"extensions": '"x"'}, "BAD_REQUEST"),
     "mutation": ({"query": 'mutation { createApiToken(label: "x") { secret } }'}, None),

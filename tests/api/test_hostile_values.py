@@ -198,8 +198,15 @@ async def test_unstorable_text_anywhere_in_a_definition_is_refused(gql: Any, bad
     for definition in definitions:
         for query, variables in [
             (CREATE_PROCESS, {"input": {"definition": definition}}),
-            (UPDATE_PROCESS, {"input": {"processId": process_id, "definition": {**definition,
-                                                                              "key": "hostile"}}}),
+            (
+                UPDATE_PROCESS,
+                {
+                    "input": {
+                        "processId": process_id,
+                        "definition": {**definition, "key": "hostile"},
+                    }
+                },
+            ),
             (IMPORT_PROCESS, {"input": {"definition": definition, "publish": True}}),
         ]:
             answer = await _answer(gql, query, variables)
@@ -394,7 +401,9 @@ async def test_a_forged_cursor_names_nothing(gql: Any, field: str, cursor: str) 
 async def test_a_cursor_given_out_pages_on(gql: Any) -> None:
     for name in ("A", "B"):
         await gql.execute(CREATE_RECORD, {"input": {"entity": "opportunity", "name": name}})
-    document = "query($a: String) { records(first: 1, after: $a) { edges { cursor node { name } } } }"
+    document = (
+        "query($a: String) { records(first: 1, after: $a) { edges { cursor node { name } } } }"
+    )
     first = (await gql.execute(document, {"a": None}))["records"]["edges"]
     second = (await gql.execute(document, {"a": first[0]["cursor"]}))["records"]["edges"]
     assert [e["node"]["name"] for e in first + second] == ["A", "B"]
@@ -406,7 +415,7 @@ NOT_IN_A_UNION = {
     "records-malformed-process": ('{ records(processId: "1e3") { totalCount } }', "NOT_FOUND"),
     "drafts-empty-page": ("{ drafts(first: 0) { key } }", "INVALID_VALUE"),
     "records-empty-page": ("{ records(first: 0) { totalCount } }", "INVALID_VALUE"),
-    "events-huge-page": ("{ events(first: 101) { seq } }", "INVALID_VALUE"),
+    "events-empty-page": ("{ events(first: 0) { seq } }", "INVALID_VALUE"),
 }
 
 
