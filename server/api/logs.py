@@ -22,9 +22,10 @@ LOGGERS = (
     "strawberry.ws",
     "strawberry.ws.task",
     "uvicorn.error",
-    "stageflow",
-    "stageflow.fanout",
+    "stageflow.api",
     "stageflow.events",
+    "stageflow.fanout",
+    "stageflow.supervisor",
     "server.api.sockets",
 )
 
