@@ -8,6 +8,8 @@
   compares fields pairwise (OverlappingFieldsCanBeMergedRule): 750 repeats of
   `instance { id }`, 3,000 tokens, take it 1.3 s; 300 fields at most take it 0.2 s;
 - **cost**: see `server.api.cost`; it depends on the variables, so it is checked per request;
+- **number literals**: at most `MAX_NUMBER_LITERAL` characters; graphql-core would read
+  one past Python's 4,300 digits with a crash;
 - **operations**: a document of several operations names the one to run (`operationName`),
   as the GraphQL spec says; Strawberry would otherwise run the first.
 
@@ -25,16 +27,21 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from graphql import (
+    BREAK,
     DocumentNode,
     FieldNode,
+    FloatValueNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
     InlineFragmentNode,
+    IntValueNode,
     NoSchemaIntrospectionCustomRule,
     OperationDefinitionNode,
     SelectionSetNode,
     ValidationRule,
+    Visitor,
+    visit,
 )
 from graphql.validation import ASTValidationRule
 from graphql.validation.validate import ValidationAbortedError
@@ -51,6 +58,10 @@ TOO_MANY_ALIASES = "TOO_MANY_ALIASES"
 TOO_MANY_FIELDS = "TOO_MANY_FIELDS"
 INTROSPECTION_DISABLED = "INTROSPECTION_DISABLED"
 OPERATION_NAME_REQUIRED = "OPERATION_NAME_REQUIRED"
+NUMBER_TOO_LONG = "NUMBER_TOO_LONG"
+
+# Characters of an Int or Float literal; no value of the schema needs a tenth of them.
+MAX_NUMBER_LITERAL = 100
 
 _SUGGESTION = re.compile(r"\s*Did you mean\b[^?]*\?")
 
@@ -138,6 +149,37 @@ class _Walk:
         return count
 
 
+class _LongNumbers(Visitor):
+    """Finds the first number literal longer than MAX_NUMBER_LITERAL characters."""
+
+    found: IntValueNode | FloatValueNode | None = None
+
+    def enter_int_value(self, node: IntValueNode, *_: object) -> Any:
+        return self._check(node)
+
+    def enter_float_value(self, node: FloatValueNode, *_: object) -> Any:
+        return self._check(node)
+
+    def _check(self, node: IntValueNode | FloatValueNode) -> Any:
+        if len(node.value) > MAX_NUMBER_LITERAL:
+            self.found = node
+            return BREAK
+        return None
+
+
+def _number_refusal(document: DocumentNode) -> GraphQLError | None:
+    finder = _LongNumbers()
+    visit(document, finder)
+    if finder.found is None:
+        return None
+    return _Refused(
+        f"A number literal has {len(finder.found.value)} characters; the limit is "
+        f"{MAX_NUMBER_LITERAL}.",
+        finder.found,
+        extensions={"code": NUMBER_TOO_LONG, "maxLength": MAX_NUMBER_LITERAL},
+    )
+
+
 def _document_refusal(document: DocumentNode, limits: Limits) -> GraphQLError | None:
     walk = _Walk(document)
     for operation in document.definitions:
@@ -184,7 +226,7 @@ def validation_rules(limits: Limits, *, introspection: bool) -> tuple[type[ASTVa
     class DocumentLimits(ValidationRule):
         def enter_document(self, node: DocumentNode, *_: object) -> None:
             try:
-                error = _document_refusal(node, limits)
+                error = _document_refusal(node, limits) or _number_refusal(node)
             except RecursionError:  # fragments nested far past any depth limit
                 error = _Refused(
                     f"The query nests fields deeper than {limits.max_depth}.",

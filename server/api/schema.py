@@ -219,6 +219,15 @@ class _Handler(BaseGraphQLTransportWSHandler[Context, None]):
         finally:
             SUBSCRIBED_AT.reset(token)
 
+    async def handle_message(self, message: Any) -> None:
+        """A message that is no object, or a subscribe or complete whose members are not of
+        their types, closes the socket with 4400, as the protocol says."""
+        problem = _message_problem(message)
+        if problem is not None:
+            await self.handle_invalid_message(problem)
+            return
+        await super().handle_message(message)
+
     async def handle_connection_init(self, message: Any) -> None:
         await super().handle_connection_init(message)
         credential = self.context.credential
@@ -358,6 +367,35 @@ class StageflowGraphQL(GraphQL[Context, None]):
         elif context.credential is None:
             raise ConnectionRejectionError({"message": "sign in first"})
         return None
+
+
+_PAYLOAD: dict[str, tuple[type, ...]] = {
+    "query": (str,),
+    "variables": (dict, type(None)),
+    "operationName": (str, type(None)),
+    "extensions": (dict, type(None)),
+}
+_BAD_PAYLOAD = (
+    "a subscribe payload has a query (text), and may have variables and extensions "
+    "(objects) and an operationName (text)"
+)
+
+
+def _message_problem(message: Any) -> str | None:
+    """What is wrong with the shape of a graphql-transport-ws message, if anything."""
+    if not isinstance(message, dict):
+        return "a message is a JSON object"
+    if message.get("type") not in ("subscribe", "complete"):
+        return None
+    if not isinstance(message.get("id"), str):
+        return "an operation's id is text"
+    payload = message.get("payload")
+    if message["type"] == "subscribe" and (
+        not isinstance(payload, dict)
+        or any(not isinstance(payload.get(key), kinds) for key, kinds in _PAYLOAD.items())
+    ):
+        return _BAD_PAYLOAD
+    return None
 
 
 class _Refused(HTTPException):

@@ -7,6 +7,7 @@ of a surrogate pair (a lone surrogate is no UTF-8 text, though JSON can spell on
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -38,8 +39,9 @@ def check_text(field: str, text: str, *, limit: int | None = None) -> str:
 
 
 def unstorable_in(data: Any, path: str = "") -> tuple[str, str] | None:
-    """The path of the first text in a JSON value (keys included) that cannot be stored, and
-    why; None when all of it can. The value's nesting is bounded where it was read."""
+    """The path of the first text in a JSON value (keys included), or number, that cannot be
+    stored (JSON has no NaN or infinity), and why; None when all of it can. The value's
+    nesting is bounded where it was read."""
     todo: list[tuple[str, Any]] = [(path, data)]
     while todo:
         where, value = todo.pop()
@@ -47,6 +49,8 @@ def unstorable_in(data: Any, path: str = "") -> tuple[str, str] | None:
             reason = unstorable(value)
             if reason is not None:
                 return _printable(where), reason
+        elif isinstance(value, float) and not math.isfinite(value):
+            return _printable(where), "numbers are finite"
         elif isinstance(value, dict):
             for key, item in value.items():
                 inner = f"{where}.{key}" if where else str(key)

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from documents import CREATE_RECORD
-from sockets import Socket
+from sockets import Closed, Socket
 
 from server.services import queries
 
@@ -134,6 +134,59 @@ async def test_a_subscription_over_http_is_refused_with_a_code(gql: Any) -> None
     document = 'subscription { instanceEvents(instanceId: "1") { seq } }'
     error = _refusal(await gql.post(document), "OPERATION_NOT_ALLOWED")
     assert "websocket" in error["message"]
+
+
+LONG_NUMBERS = {
+    "int-argument": "{ records(first: " + "1" * 5000 + ") { totalCount } }",
+    "json-value": 'mutation { createRecord(input: {entity: "opportunity", name: "N", values: '
+    "{probability: " + "9" * 5000 + "}}) { __typename } }",
+    "float": "mutation { createProcess(input: {definition: {x: 1." + "0" * 200 + "}}) "
+    "{ __typename } }",
+}
+
+
+@pytest.mark.parametrize("document", LONG_NUMBERS.values(), ids=LONG_NUMBERS.keys())
+async def test_a_number_literal_past_the_limit_is_refused_before_it_is_read(
+    gql: Any, document: str
+) -> None:
+    before = await _last_seq(gql)
+    payload = (await gql.post(document)).json()
+    assert payload["data"] is None
+    [error] = payload["errors"]
+    assert error["extensions"] == {"code": "NUMBER_TOO_LONG", "maxLength": 100}, error
+    assert await _last_seq(gql) == before
+
+
+# Websocket messages.
+
+BAD_MESSAGES = {
+    "list": "[]",
+    "number": "5",
+    "deep": "[" * 5000 + "]" * 5000,
+    "long-integer": '{"type": "ping", "payload": {"n": ' + HUGE + "}}",
+    "id-not-text": '{"id": ["1"], "type": "subscribe", "payload": {"query": "{ lastEventSeq }"}}',
+    "query-not-text": '{"id": "1", "type": "subscribe", "payload": {"query": 5}}',
+    "no-payload": '{"id": "1", "type": "subscribe"}',
+    "variables-not-object": (
+        '{"id": "1", "type": "subscribe", "payload": {"query": "{ lastEventSeq }", "variables": 5}}'
+    ),
+    "operation-name-not-text": (
+        '{"id": "1", "type": "subscribe", "payload": {"query": "{ lastEventSeq }", '
+        '"operationName": 5}}'
+    ),
+    "complete-id-not-text": '{"id": {}, "type": "complete"}',
+}
+
+
+@pytest.mark.parametrize("text", BAD_MESSAGES.values(), ids=BAD_MESSAGES.keys())
+async def test_a_malformed_websocket_message_closes_the_socket_with_4400(
+    gql: Any, text: str
+) -> None:
+    async with Socket(gql.app, await gql.token("demo")) as socket:
+        await socket.incoming.put({"type": "websocket.receive", "text": text})
+        with pytest.raises(Closed) as closed:
+            await socket.receive()
+    assert closed.value.code == 4400
 
 
 # Several operations in one document.

@@ -215,6 +215,19 @@ async def test_unstorable_text_anywhere_in_a_definition_is_refused(gql: Any, bad
     assert await _state(gql) == before
 
 
+async def test_a_number_json_cannot_hold_in_a_definition_is_refused(gql: Any) -> None:
+    before = await _state(gql)
+    document = """mutation { createProcess(input: {definition: {key: "endless", entity:
+      "opportunity", stages: [{name: "x", limit: 1e400}]}}) {
+      __typename ... on InvalidDefinition { problems { path message } } } }"""
+    answer = (await gql.execute(document))["createProcess"]
+    assert answer == {
+        "__typename": "InvalidDefinition",
+        "problems": [{"path": "stages[0].limit", "message": "numbers are finite"}],
+    }
+    assert await _state(gql) == before
+
+
 @UNSTORABLE
 async def test_unstorable_text_in_a_field_is_refused(gql: Any, bad: str) -> None:
     before = await _state(gql)
