@@ -219,7 +219,7 @@ async def revoke(rt: Runtime, credential_id: int, *, by: User) -> Credential:
 
 async def authenticate(secret: str) -> Credential | None:
     """The valid credential a secret stands for, else None."""
-    if not secret.startswith(TOKEN_PREFIX) or len(secret) > 100:
+    if not secret.startswith(TOKEN_PREFIX) or len(secret) > 100 or unstorable(secret):
         return None
     credential = await accounts.credential_by_secret(secret_hash(secret))
     if credential is None or not credential.valid_at(utcnow()):

@@ -189,6 +189,18 @@ async def test_a_malformed_websocket_message_closes_the_socket_with_4400(
     assert closed.value.code == 4400
 
 
+@pytest.mark.parametrize(
+    "token", ["sf_\ud800", "sf_\x00", "x" * 100_000], ids=["surrogate", "nul", "long"]
+)
+async def test_a_hostile_token_in_connection_init_is_refused_with_4403(
+    gql: Any, token: str
+) -> None:
+    with pytest.raises(Closed) as closed:
+        async with Socket(gql.app, token):
+            pass
+    assert closed.value.code == 4403
+
+
 # Several operations in one document.
 
 TWO_QUERIES = "query A { me { name } } query B { lastEventSeq }"

@@ -4,7 +4,9 @@
   deep nesting, field keys and definition parts the server knows, whole ready-to-use
   definitions) and DateTime;
 - every generated document also asks for the root field's `__typename`, so a refusal
-  answered as a union member can be told from a success;
+  answered as a union member can be told from a success; two in three of its ids become
+  small numbers, which name the demo's records, instances and processes, and its page
+  sizes fall within the page (so calls reach past the lookup of what they name);
 - the fuzzer never revokes its own token nor changes its own user (it would lock itself
   out and test nothing after);
 - one check, in place of Schemathesis's `not_a_server_error` (which counts every error of
@@ -20,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -155,9 +158,7 @@ numbers = st.one_of(
     st.floats(allow_nan=False, allow_infinity=False),
     st.sampled_from([10**15, 10**15 - 1, 1e308, 1e-300, 0.1234567, 99.5]),
 )
-leaves = st.one_of(
-    st.none(), st.booleans(), numbers, texts, st.dates(), st.sampled_from(KEYS)
-)
+leaves = st.one_of(st.none(), st.booleans(), numbers, texts, st.dates(), st.sampled_from(KEYS))
 names = st.one_of(st.sampled_from(KEYS), st.from_regex(r"\A[_A-Za-z][_0-9A-Za-z]{0,10}\Z"))
 json_values = st.one_of(
     st.recursive(
@@ -194,29 +195,67 @@ def _root(document: graphql.DocumentNode) -> graphql.FieldNode | None:
     return None
 
 
+# Ids and page sizes: a draw decides nothing here (the body is drawn already), so the
+# choice follows a checksum of the generated value, the same on every run.
+ID_ARGUMENTS = ("id", "instanceId", "recordId", "processId", "userId")
+_MAPPED_LATER = frozenset({"revokeApiToken", "updateUser"})  # the fuzzer's own ids stay apart
+
+
+def _choice(text: str, options: int) -> int:
+    return zlib.crc32(text.encode("utf-8", "surrogatepass")) % options
+
+
+def _value(name: str, value: graphql.ValueNode) -> graphql.ValueNode:
+    if isinstance(value, graphql.ObjectValueNode):
+        fields = tuple(
+            graphql.ObjectFieldNode(name=f.name, value=_value(f.name.value, f.value))
+            for f in value.fields
+        )
+        return graphql.ObjectValueNode(fields=fields)
+    if isinstance(value, graphql.ListValueNode):
+        return graphql.ListValueNode(values=tuple(_value(name, v) for v in value.values))
+    if name in ID_ARGUMENTS and isinstance(value, graphql.StringValueNode | graphql.IntValueNode):
+        pick = _choice(value.value, 60)
+        return value if pick >= 40 else graphql.StringValueNode(value=str(pick % 20 + 1))
+    if name == "first" and isinstance(value, graphql.IntValueNode):
+        pick = _choice(value.value, 150)
+        return value if pick >= 100 else graphql.IntValueNode(value=str(pick + 1))
+    return value
+
+
+def _field(field: graphql.FieldNode) -> graphql.FieldNode:
+    arguments = field.arguments or ()
+    if field.name.value not in _MAPPED_LATER:
+        arguments = tuple(
+            graphql.ArgumentNode(name=a.name, value=_value(a.name.value, a.value))
+            for a in arguments
+        )
+    selection_set = field.selection_set
+    return graphql.FieldNode(
+        alias=field.alias,
+        name=field.name,
+        arguments=arguments,
+        directives=field.directives,
+        selection_set=_with_typename(selection_set) if selection_set is not None else None,
+    )
+
+
 @schemathesis.hook
 def map_body(context: Any, body: graphql.DocumentNode) -> graphql.DocumentNode:
-    """The root field's selection also asks for `__typename`."""
+    """The root field also asks for `__typename`; ids and page sizes as said above."""
     definitions = []
     for definition in body.definitions:
         if isinstance(definition, graphql.OperationDefinitionNode):
-            fields = []
-            for field in definition.selection_set.selections:
-                if isinstance(field, graphql.FieldNode) and field.selection_set is not None:
-                    field = graphql.FieldNode(
-                        alias=field.alias,
-                        name=field.name,
-                        arguments=field.arguments,
-                        directives=field.directives,
-                        selection_set=_with_typename(field.selection_set),
-                    )
-                fields.append(field)
+            fields = tuple(
+                _field(f) if isinstance(f, graphql.FieldNode) else f
+                for f in definition.selection_set.selections
+            )
             definition = graphql.OperationDefinitionNode(
                 operation=definition.operation,
                 name=definition.name,
                 variable_definitions=definition.variable_definitions,
                 directives=definition.directives,
-                selection_set=graphql.SelectionSetNode(selections=tuple(fields)),
+                selection_set=graphql.SelectionSetNode(selections=fields),
             )
         definitions.append(definition)
     return graphql.DocumentNode(definitions=tuple(definitions))
@@ -228,10 +267,15 @@ class _Values(graphql.Visitor):
         self.found: set[str] = set()
 
     def enter_string_value(self, node: graphql.StringValueNode, *_: Any) -> None:
-        self.found.add(node.value)
+        self._add(node.value)
 
     def enter_int_value(self, node: graphql.IntValueNode, *_: Any) -> None:
-        self.found.add(node.value)
+        self._add(node.value)
+
+    def _add(self, text: str) -> None:
+        # "007" names object 7, as the server reads ids
+        digits = text.isascii() and text.isdigit() and len(text) < 20
+        self.found.add(str(int(text)) if digits else text)
 
 
 @schemathesis.hook

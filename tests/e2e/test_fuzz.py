@@ -8,7 +8,6 @@ deterministic generation, one worker (the before/after comparison needs calls in
 from __future__ import annotations
 
 import collections
-import json
 import os
 import subprocess
 from pathlib import Path
