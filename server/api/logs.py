@@ -16,12 +16,13 @@ MAX_LINE = 1_000
 MAX_RECORD = 20_000
 
 # The loggers through which client input may reach a log: Strawberry's error logging,
-# the websocket handlers, uvicorn's own, and the app's.
+# the websocket handlers, uvicorn's own (its access log quotes the query string), the app's.
 LOGGERS = (
     "strawberry.execution",
     "strawberry.ws",
     "strawberry.ws.task",
     "uvicorn.error",
+    "uvicorn.access",
     "stageflow.api",
     "stageflow.events",
     "stageflow.fanout",
@@ -52,7 +53,13 @@ class CutInput(logging.Filter):
 
     @staticmethod
     def _cut(record: logging.LogRecord) -> None:
-        record.msg, record.args = cut(record.getMessage()), None
+        if isinstance(record.args, tuple) and record.args:
+            # Kept apart for formatters that read them (uvicorn's access log does).
+            record.args = tuple(_cut_argument(a) for a in record.args)
+            if isinstance(record.msg, str):
+                record.msg = cut(record.msg)
+        else:
+            record.msg, record.args = cut(record.getMessage()), None
         if record.exc_info and record.exc_info[1] is not None:
             record.exc_text = cut("".join(traceback.format_exception(record.exc_info[1])).rstrip())
         elif record.exc_text:
@@ -60,6 +67,12 @@ class CutInput(logging.Filter):
         record.exc_info = None
         if record.stack_info:
             record.stack_info = cut(record.stack_info)
+
+
+def _cut_argument(value: object) -> object:
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return cut(str(value))
 
 
 def cut_client_input() -> None:

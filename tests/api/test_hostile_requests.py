@@ -287,3 +287,17 @@ async def test_logged_refusals_cut_what_the_client_sent(
     assert "Int cannot represent" in caplog.text
     assert LONG not in caplog.text
     assert max(len(line) for line in caplog.text.splitlines()) <= MAX_LOGGED_LINE + 100
+
+
+async def test_the_access_log_cuts_a_long_query_string(
+    gql: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = "/graphql?query=" + LONG
+    with caplog.at_level(logging.INFO, logger="uvicorn.access"):
+        logging.getLogger("uvicorn.access").info(
+            '%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", path, "1.1", 400
+        )
+    [record] = [r for r in caplog.records if r.name == "uvicorn.access"]
+    assert record.args is not None and record.args[1] == "GET" and record.args[4] == 400
+    assert record.getMessage().startswith('127.0.0.1:5000 - "GET /graphql?query=xxx')
+    assert len(record.getMessage()) <= MAX_LOGGED_LINE + 100
