@@ -280,7 +280,7 @@ class QueryLimits(SchemaExtension):
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
-        if _unnamed_choice(context):
+        if not context.pre_execution_errors and _unnamed_choice(context):
             context.pre_execution_errors = [
                 GraphQLError(
                     "The document holds several operations: name the one to run in operationName.",
