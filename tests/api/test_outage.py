@@ -12,7 +12,8 @@ from typing import Any
 
 import asyncpg
 import pytest
-from documents import COMPLETE_STEP, CREATE_RECORD, START
+from documents import COMPLETE_STEP
+from making import new_instance
 from tortoise.backends.asyncpg.client import TransactionWrapper
 from tortoise.backends.sqlite.client import SqliteTransactionWrapper
 
@@ -26,16 +27,6 @@ WRAPPERS = (TransactionWrapper, SqliteTransactionWrapper)
 
 def _lost() -> Exception:
     return asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed")
-
-
-async def _instance(gql: Any) -> str:
-    created = await gql.execute(
-        CREATE_RECORD, {"input": {"entity": "opportunity", "name": "Outage", "values": {}}}
-    )
-    started = await gql.execute(
-        START, {"input": {"recordId": created["createRecord"]["record"]["id"]}}
-    )
-    return started["startInstance"]["instance"]["id"]  # type: ignore[no-any-return]
 
 
 async def _step(gql: Any, instance: str, value: int, key: str | None = None) -> Any:
@@ -89,7 +80,7 @@ async def _events(instance: str) -> int:
 
 
 async def test_a_commit_that_landed_is_answered_once(gql: Any, commits: list[str]) -> None:
-    instance = await _instance(gql)
+    instance = await new_instance(gql, "Outage")
     commits.append("landed")
     response = await _step(gql, instance, 100)
     body = response.json()
@@ -99,7 +90,7 @@ async def test_a_commit_that_landed_is_answered_once(gql: Any, commits: list[str
 
 
 async def test_a_commit_that_was_lost_runs_again(gql: Any, commits: list[str]) -> None:
-    instance = await _instance(gql)
+    instance = await new_instance(gql, "Outage")
     commits.append("lost")
     response = await _step(gql, instance, 100)
     body = response.json()
@@ -112,7 +103,7 @@ async def test_a_commit_that_was_lost_runs_again(gql: Any, commits: list[str]) -
 async def test_a_failure_before_the_commit_runs_the_change_again(
     gql: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    instance = await _instance(gql)
+    instance = await new_instance(gql, "Outage")
     append = store.append_event
     failures = [_lost()]
 
@@ -131,7 +122,7 @@ async def test_a_failure_before_the_commit_runs_the_change_again(
 async def test_an_outcome_that_cannot_be_known_says_so(
     gql: Any, commits: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    instance = await _instance(gql)
+    instance = await new_instance(gql, "Outage")
     monkeypatch.setattr(transaction, "RESOLVE_SECONDS", 0.2)
 
     async def away(*args: Any, **kwargs: Any) -> Any:

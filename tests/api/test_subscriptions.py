@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
-from documents import COMPLETE_STEP, CREATE_RECORD, START
+from making import new_instance, set_budget
 from sockets import Socket
 
 from server.api.fanout import Fanout
@@ -21,24 +21,6 @@ from server.events.feed import Hub
 EVENTS = "subscription($id: ID!) { instanceEvents(instanceId: $id) { seq kind } }"
 EVENTS_AFTER = """subscription($id: ID!, $after: Int) {
   instanceEvents(instanceId: $id, afterSeq: $after) { seq } }"""
-
-
-async def _instance(gql: Any) -> str:
-    created = await gql.execute(
-        CREATE_RECORD, {"input": {"entity": "opportunity", "name": "Late", "values": {}}}
-    )
-    started = await gql.execute(
-        START, {"input": {"recordId": created["createRecord"]["record"]["id"]}}
-    )
-    return started["startInstance"]["instance"]["id"]  # type: ignore[no-any-return]
-
-
-async def _step(gql: Any, instance: str, value: int) -> int:
-    done = await gql.execute(
-        COMPLETE_STEP,
-        {"input": {"instanceId": instance, "field": "estimated_budget", "value": value}},
-    )
-    return done["completeStep"]["event"]["seq"]  # type: ignore[no-any-return]
 
 
 async def _next_seq(socket: Socket) -> int:
@@ -71,41 +53,41 @@ async def token(gql: Any) -> AsyncIterator[str]:
 async def test_a_change_while_the_subscription_is_set_up_is_delivered(
     gql: Any, token: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    instance = await _instance(gql)
+    instance = await new_instance(gql, "Late")
     gate = _Gate()
     monkeypatch.setattr(Hub, "join", gate.wrap(Hub.join))
     async with Socket(gql.app, token) as socket:
         await socket.subscribe("1", EVENTS, id=instance)
         await asyncio.wait_for(gate.waiting.wait(), 5)
-        during = await _step(gql, instance, 10)  # committed before the feed is joined
+        during = await set_budget(gql, instance, 10)  # committed before the feed is joined
         gate.open.set()
-        after = await _step(gql, instance, 20)
+        after = await set_budget(gql, instance, 20)
         assert [await _next_seq(socket), await _next_seq(socket)] == [during, after]
 
 
 async def test_joining_a_shared_stream_that_moved_on_misses_nothing(
     gql: Any, token: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    instance = await _instance(gql)
+    instance = await new_instance(gql, "Late")
     async with Socket(gql.app, token) as first, Socket(gql.app, token) as second:
         await first.subscribe("1", EVENTS, id=instance)
-        ready = await _step(gql, instance, 1)
+        ready = await set_budget(gql, instance, 1)
         assert await _next_seq(first) == ready  # the first socket's stream is running
 
         gate = _Gate()
         monkeypatch.setattr(Fanout, "follow", gate.wrap(Fanout.follow))
         await second.subscribe("1", EVENTS, id=instance)
         await asyncio.wait_for(gate.waiting.wait(), 5)
-        during = await _step(gql, instance, 2)  # the shared stream sends it before the join
+        during = await set_budget(gql, instance, 2)  # the shared stream sends it before the join
         assert await _next_seq(first) == during
         gate.open.set()
-        after = await _step(gql, instance, 3)
+        after = await set_budget(gql, instance, 3)
         assert [await _next_seq(second), await _next_seq(second)] == [during, after]
         assert await _next_seq(first) == after
 
 
 async def test_a_negative_after_seq_is_refused(gql: Any, token: str) -> None:
-    instance = await _instance(gql)
+    instance = await new_instance(gql, "Late")
     async with Socket(gql.app, token) as socket:
         await socket.subscribe("1", EVENTS_AFTER, id=instance, after=-1)
         message = await socket.receive()

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from documents import COMPLETE_STEP, CREATE_RECORD, START
+from making import new_instance, set_budget
 from sockets import Socket
 from starlette.applications import Starlette
 
@@ -36,24 +36,6 @@ async def app(database_url: str) -> AsyncIterator[Starlette]:
         yield app
 
 
-async def _instance(gql: Any) -> str:
-    created = await gql.execute(
-        CREATE_RECORD, {"input": {"entity": "opportunity", "name": "Blip", "values": {}}}
-    )
-    started = await gql.execute(
-        START, {"input": {"recordId": created["createRecord"]["record"]["id"]}}
-    )
-    return started["startInstance"]["instance"]["id"]  # type: ignore[no-any-return]
-
-
-async def _step(gql: Any, instance: str, value: int) -> int:
-    done = await gql.execute(
-        COMPLETE_STEP,
-        {"input": {"instanceId": instance, "field": "estimated_budget", "value": value}},
-    )
-    return done["completeStep"]["event"]["seq"]  # type: ignore[no-any-return]
-
-
 def _restarts(metrics: str, task: str) -> int:
     found = re.search(rf'stageflow_task_restarts_total{{task="{task}"}} (\d+)', metrics)
     assert found, metrics
@@ -64,10 +46,10 @@ async def test_a_failing_feed_is_restarted_reported_and_heals(
     gql: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     http = gql.http
-    instance = await _instance(gql)
+    instance = await new_instance(gql, "Blip")
     async with Socket(gql.app, await gql.token("demo")) as socket:
         await socket.subscribe("1", EVENTS, id=instance)
-        first = await _step(gql, instance, 1)
+        first = await set_budget(gql, instance, 1)
         assert (await socket.receive())["payload"]["data"]["instanceEvents"]["seq"] == first
 
         reads = queries.events_after
@@ -76,7 +58,7 @@ async def test_a_failing_feed_is_restarted_reported_and_heals(
             raise DatabaseUnavailable()
 
         monkeypatch.setattr(queries, "events_after", away)
-        missed = [await _step(gql, instance, n) for n in range(2, 5)]
+        missed = [await set_budget(gql, instance, n) for n in range(2, 5)]
         while _restarts((await http.get("/metrics")).text, "event-reader") < 2:
             await asyncio.sleep(0.05)
         lagging = [await http.get("/readyz") for _ in range(2)]
@@ -97,7 +79,7 @@ async def test_a_failing_feed_is_restarted_reported_and_heals(
 async def test_an_access_check_that_meets_a_blip_waits_instead_of_ending(
     gql: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    instance = await _instance(gql)
+    instance = await new_instance(gql, "Blip")
     checks = accounts.still_valid
     failures = 3
 
@@ -112,7 +94,7 @@ async def test_an_access_check_that_meets_a_blip_waits_instead_of_ending(
         await socket.subscribe("1", EVENTS, id=instance)
         await asyncio.sleep(0.05)
         monkeypatch.setattr(accounts, "still_valid", flaky)
-        seqs = [await _step(gql, instance, n) for n in range(2)]
+        seqs = [await set_budget(gql, instance, n) for n in range(2)]
         messages = [await socket.receive(timeout=10) for _ in seqs]
         assert failures == 0
         assert [m["type"] for m in messages] == ["next", "next"]
