@@ -133,7 +133,13 @@ class MigratedInstance:
 @strawberry.type
 class InstancesMigrated:
     dry_run: bool
-    instances: list[MigratedInstance]
+    instances: list[MigratedInstance] = strawberry.field(
+        description="The instances moved (or, in a dry run, that would be), those you may see."
+    )
+    hidden_count: int = strawberry.field(
+        description="Instances moved that you may not see: the process's roles do not include "
+        "yours."
+    )
 
 
 @strawberry.type
@@ -312,18 +318,20 @@ class DesignMutation:
     async def migrate_instances(
         self, info: Info, input: MigrateInstancesInput
     ) -> MigrateInstancesResult:
+        context = ctx(info)
+        pid = parse_id("Process", input.process_id)
         outcomes = await design.migrate_instances(
-            ctx(info).runtime,
-            process_id=parse_id("Process", input.process_id),
+            context.runtime,
+            process_id=pid,
             from_version=input.from_version,
             to_version=input.to_version,
             stage_mapping={m.from_: m.to for m in input.stage_mapping},
             dry_run=input.dry_run,
             by=ctx(info).actor,
         )
-        target = await ctx(info).runtime.catalog.version(
-            parse_id("Process", input.process_id), input.to_version
-        )
+        target = await context.runtime.catalog.version(pid, input.to_version)
+        # Designing a process is not running it: its records stay with those who may.
+        shown = outcomes if await context.sees_process(pid) else []
         return InstancesMigrated(
             dry_run=input.dry_run,
             instances=[
@@ -333,8 +341,9 @@ class DesignMutation:
                     to_stage=o.after.active_stage,
                     missing_steps=[Step.from_domain(s, target.entity) for s in o.missing],
                 )
-                for o in outcomes
+                for o in shown
             ],
+            hidden_count=len(outcomes) - len(shown),
         )
 
     @strawberry.mutation(
@@ -371,7 +380,11 @@ class DesignMutation:
         context = ctx(info)
         pid = parse_id("Process", process_id)
         await accounts.set_process_roles(
-            context.runtime, process_id=pid, roles=roles, by=context.actor
+            context.runtime,
+            process_id=pid,
+            roles=roles,
+            by=context.actor,
+            user=context.require_user(),
         )
         return ProcessRolesSet(
             process=Process.from_domain(await context.runtime.catalog.process(pid))

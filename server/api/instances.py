@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import replace
-from typing import cast
+from typing import Any, cast
 
 import strawberry
 from strawberry.scalars import JSON
@@ -48,9 +48,15 @@ class Event:
     process_id: strawberry.ID | None
     from_stage: str | None
     to_stage: str | None
-    before: JSON | None
-    after: JSON | None
     domain: strawberry.Private[domain_events.Event]
+
+    @strawberry.field(description="What the change replaced; ids of what you may not see are null.")
+    async def before(self, info: Info) -> JSON | None:
+        return await _shown(ctx(info), self.domain.before)
+
+    @strawberry.field(description="What the change made; ids of what you may not see are null.")
+    async def after(self, info: Info) -> JSON | None:
+        return await _shown(ctx(info), self.domain.after)
 
     @strawberry.field(description="The instance as it is now, after this change.")
     async def instance(self, info: Info) -> Instance | None:
@@ -78,10 +84,19 @@ class Event:
             process_id=_id(event.process_id),
             from_stage=event.from_stage,
             to_stage=event.to_stage,
-            before=cast(JSON, event.before),
-            after=cast(JSON, event.after),
             domain=event,
         )
+
+
+async def _shown(context: Context, values: dict[str, Any] | None) -> JSON | None:
+    """An event's before or after as this user may see it: an instance of a process they may
+    not run (switched away from, say) is not named."""
+    if not values or values.get("instanceId") is None:
+        return cast(JSON, values)
+    other = await context.loaders.instances.load(int(values["instanceId"]))
+    if other is None or await context.sees_process(other.process_id):
+        return cast(JSON, values)
+    return cast(JSON, {**values, "instanceId": None})
 
 
 @strawberry.type(description="A record's run through one process.")

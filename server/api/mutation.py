@@ -26,6 +26,7 @@ async def _instance_args(info: Info, input: p.InstanceInput) -> dict[str, Any]:
         "expected_version": input.expected_version,
         "by": context.actor,
         "idempotency_key": input.idempotency_key,
+        "runnable": await context.visible(),
     }
 
 
@@ -145,5 +146,6 @@ class Mutation(DesignMutation, AccountMutation, AdminMutation):
             expected_version=input.expected_version,
             by=ctx(info).actor,
             idempotency_key=input.idempotency_key,
+            runnable=await context.visible(),
         )
         return p.RecordUpdated.of(change)

@@ -104,7 +104,8 @@ async def list_records(
     if search:
         query = query.filter(name__icontains=search)
     if shown:
-        bars = InstanceRow.filter(**shown.lookups()).values("id")
+        # Only runs the user may see: a filter must not confirm a hidden process or stage.
+        bars = visible_instances(visible).filter(**shown.lookups()).values("id")
         query = query.filter(active_instance_id__in=Subquery(bars))
     return await page_of(query, first, after, mapping.record)
 

@@ -237,9 +237,17 @@ def require_admin(user: User) -> None:
         raise Forbidden("only an admin may manage users")
 
 
-async def set_process_roles(rt: Runtime, *, process_id: int, roles: Iterable[str], by: str) -> None:
-    """Who may run a process; empty: every signed-in user."""
+async def set_process_roles(
+    rt: Runtime, *, process_id: int, roles: Iterable[str], by: str, user: User | None = None
+) -> None:
+    """Who may run a process; empty: every signed-in user.
+
+    `user`, when given, must be an admin or one who may run the process now: a designer
+    cannot open a process to themselves (and so read its records) by changing its roles.
+    """
     process = await rt.catalog.process(process_id)
+    if user is not None and not user.may_run(process.roles):
+        raise Forbidden("only an admin, or a designer who may run the process, changes its roles")
     wanted = list(check_roles(roles))
 
     async def change() -> Change:

@@ -57,6 +57,7 @@ async def start_instance(
             by=by,
             idempotency_key=idempotency_key,
             request=request,
+            visible=runnable,
         )
     )
 
@@ -96,6 +97,7 @@ async def switch_process(
             by=by,
             idempotency_key=idempotency_key,
             request=request,
+            visible=runnable,
         )
     )
 
@@ -109,6 +111,7 @@ async def complete_step(
     expected_version: int | None,
     by: str,
     idempotency_key: str | None = None,
+    runnable: set[int] | None = None,
 ) -> Change:
     """Set a step's value; the record's field changes for every process on it."""
 
@@ -134,6 +137,7 @@ async def complete_step(
         by=by,
         idempotency_key=idempotency_key,
         request=request,
+        visible=runnable,
     )
 
 
@@ -195,6 +199,7 @@ async def _move(
     kind: EventKind,
     stage: str | None = None,
     idempotency_key: str | None = None,
+    runnable: set[int] | None = None,
 ) -> Change:
     async def change() -> Change:
         instance, process, record = await _load(rt, instance_id, expected_version)
@@ -204,7 +209,13 @@ async def _move(
 
     request = {"instanceId": instance_id, "stage": stage, "expectedVersion": expected_version}
     return await commit(
-        rt, change, kind=kind, by=by, idempotency_key=idempotency_key, request=request
+        rt,
+        change,
+        kind=kind,
+        by=by,
+        idempotency_key=idempotency_key,
+        request=request,
+        visible=runnable,
     )
 
 

@@ -56,6 +56,7 @@ async def update_record(
     expected_version: int | None,
     by: str,
     idempotency_key: str | None = None,
+    runnable: set[int] | None = None,
 ) -> Change:
     async def change() -> Change:
         record = await store.lock_record(record_id)
@@ -86,4 +87,5 @@ async def update_record(
         by=by,
         idempotency_key=idempotency_key,
         request=request,
+        visible=runnable,
     )

@@ -61,6 +61,7 @@ async def commit(
     by: str,
     idempotency_key: str | None,
     request: Mapping[str, Any] | None = None,
+    visible: store.Visible = None,
 ) -> Change:
     """Run `change` in one transaction with its event row; publish once committed.
 
@@ -68,7 +69,9 @@ async def commit(
     the counter lock is held as briefly as possible. An idempotency key belongs to the
     acting user: repeated with the same `request` it returns the first outcome instead of
     changing anything again, also while the first is still running; with another request
-    it is refused. A lost connection runs the change again (server/db/transaction.py).
+    it is refused. A first outcome is answered as it is now, for what the user may see now
+    (`visible`: the processes they may run; None: all). A lost connection runs the change
+    again (server/db/transaction.py).
     """
     key = check_idempotency_key(idempotency_key)
     digest = request_digest(kind, request) if key is not None else None
@@ -95,7 +98,7 @@ async def commit(
             raise
         result = _Earlier(*earlier)
     if isinstance(result, _Earlier):
-        return await _replay(result, kind=kind, digest=digest)
+        return await _replay(result, kind=kind, digest=digest, visible=visible)
     await rt.bus.publish(result.event.seq or 0)
     return result
 
@@ -141,7 +144,9 @@ class _Earlier:
     request_hash: str | None
 
 
-async def _replay(earlier: _Earlier, *, kind: EventKind, digest: str | None) -> Change:
+async def _replay(
+    earlier: _Earlier, *, kind: EventKind, digest: str | None, visible: store.Visible
+) -> Change:
     event = earlier.event
     # Keys stored before requests were recorded carry no digest: their kind must match.
     if event.kind is not kind or earlier.request_hash not in (None, digest):
@@ -149,6 +154,9 @@ async def _replay(earlier: _Earlier, *, kind: EventKind, digest: str | None) -> 
             TransitionCode.IDEMPOTENCY_KEY_REUSED,
             "this idempotency key was already used for another request",
         )
-    instance = await store.get_instance(event.instance_id) if event.instance_id else None
-    record = await store.get_record(event.record_id) if event.record_id else None
+    # As for a missing id when the user may no longer see what the change concerned.
+    instance = (
+        await store.get_instance(event.instance_id, visible=visible) if event.instance_id else None
+    )
+    record = await store.get_record(event.record_id, visible=visible) if event.record_id else None
     return Change(event=event, instance=instance, record=record)

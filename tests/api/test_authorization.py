@@ -448,6 +448,15 @@ OPS = [
         changes=True,
     ),
     Op(
+        "setProcessRoles of a process the designer may not run",
+        """mutation($id: ID!) { setProcessRoles(processId: $id, roles: ["sales"]) {
+             __typename } }""",
+        ADMINS,
+        judge=_typename("ProcessRolesSet"),
+        setup=_variables(id="@sales"),
+        changes=True,
+    ),
+    Op(
         "startInstance",
         _mutation("startInstance", "StartInstanceInput"),
         RUN,
