@@ -37,11 +37,19 @@ async def connect(*args: Any, **kwargs: Any) -> asyncpg.Connection:
         raise CannotConnect(str(error)) from error
 
 
+async def _keep(connection: asyncpg.Connection) -> None:
+    """What a connection goes back to the pool with: as it is. asyncpg still rolls back a
+    transaction left open; its default reset query (advisory locks, cursors, LISTEN,
+    settings) would undo what Stageflow never does on a pooled connection, at the cost of a
+    round trip for every statement. Advisory locks here are transaction-scoped; the relay
+    listens on its own connection."""
+
+
 class PostgresClient(AsyncpgDBClient):
     _expired_at = 0.0
 
     async def create_pool(self, **kwargs: Any) -> asyncpg.Pool:
-        return await asyncpg.create_pool(None, connect=connect, **kwargs)
+        return await asyncpg.create_pool(None, connect=connect, reset=_keep, **kwargs)
 
     async def expire(self) -> None:
         """Replace every pooled connection before it is used again."""
