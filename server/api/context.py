@@ -145,7 +145,7 @@ class Context:
         """Before each event of a long-lived operation: is the credential still good?"""
         if self.credential is None:
             raise Unauthenticated()
-        fresh = await accounts.still_valid(self.credential.id)
+        fresh = await accounts.still_valid(self.runtime, self.credential.id)
         if fresh is None:
             self.credential = None
             raise Unauthenticated("the session or token was revoked")
@@ -204,11 +204,11 @@ async def build_context(
     )
     token = bearer(request.headers)
     if token is not None:
-        context.credential = await accounts.authenticate(token)
+        context.credential = await accounts.authenticate(runtime, token)
         if context.credential is not None and context.credential.kind != accounts.TOKEN:
             context.credential = None
     elif (cookie := request.cookies.get(SESSION_COOKIE)) is not None:
-        credential = await accounts.authenticate(cookie)
+        credential = await accounts.authenticate(runtime, cookie)
         if credential is not None and credential.kind == accounts.SESSION:
             context.credential = credential
             context.via_cookie = True

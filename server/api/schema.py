@@ -360,7 +360,7 @@ class StageflowGraphQL(GraphQL[Context, None]):
             {"authorization": str(params.get("Authorization") or params.get("authorization") or "")}
         )
         if token:
-            credential = await accounts.authenticate(str(token))
+            credential = await accounts.authenticate(context.runtime, str(token))
             if credential is None or credential.kind != accounts.TOKEN:
                 raise ConnectionRejectionError({"message": "the token is not valid"})
             context.credential, context.via_cookie = credential, False

@@ -81,7 +81,7 @@ class Sockets:
         for credential_id in suspects:
             if not isinstance(credential_id, int) or credential_id not in self._by_credential:
                 continue
-            if await accounts.still_valid(credential_id) is not None:
+            if await accounts.still_valid(self.runtime, credential_id) is not None:
                 continue
             for held in list(self._by_credential.get(credential_id, ())):
                 with contextlib.suppress(Exception):

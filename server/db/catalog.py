@@ -13,6 +13,7 @@ from server.domain.access import User
 from server.domain.definition import dump_entity, dump_process, load_process
 from server.domain.draft import Draft
 from server.domain.errors import NotFound, VersionConflict
+from server.domain.events import Event
 from server.domain.fields import Entity
 from server.domain.process import Process, ProcessStatus
 from server.domain.text import unstorable
@@ -37,6 +38,15 @@ class Catalog:
     def __init__(self) -> None:
         # Published versions are immutable, so a parsed version never goes stale.
         self._versions: dict[tuple[int, int], Process] = {}
+        # Who may run each process, kept until the feed tells of a change to a process.
+        self._roles: list[tuple[int, list[str]]] | None = None
+        self._generation = 0
+
+    def observe(self, event: Event) -> None:
+        """Told of every event the worker's feed reads, and of its own changes at once."""
+        if event.kind.value.startswith("PROCESS"):
+            self._generation += 1
+            self._roles = None
 
     async def entities(self) -> dict[str, Entity]:
         rows = await EntityRow.all().order_by("key")
@@ -114,8 +124,15 @@ class Catalog:
         """Ids of the processes the user may run; None: every process (an admin)."""
         if user.is_admin:
             return None
-        rows = await ProcessRow.all().values_list("id", "roles")
-        return {id for id, roles in rows if user.may_run(roles or ())}
+        rows = self._roles
+        if rows is None:
+            generation = self._generation
+            rows = [
+                (id, roles or []) for id, roles in await ProcessRow.all().values_list("id", "roles")
+            ]
+            if generation == self._generation:
+                self._roles = rows
+        return {id for id, roles in rows if user.may_run(roles)}
 
     async def set_roles(self, process_id: int, roles: list[str]) -> None:
         if not await ProcessRow.filter(id=process_id).update(roles=roles):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 from collections.abc import AsyncIterator, Callable
 
 from server.db.outage import patiently
@@ -20,6 +21,8 @@ from server.domain.events import Event
 from server.events.bus import LocalBus
 from server.events.supervisor import Supervisor
 from server.services import queries
+
+log = logging.getLogger("stageflow.events")
 
 BATCH = 500
 POLL_SECONDS = 5.0
@@ -58,6 +61,7 @@ class Hub:
         self.cursor = 0
         self._poll = poll_seconds
         self._followers: set[_Follower] = set()
+        self._observers: list[Callable[[Event], None]] = []
         self._started = False
         self._starting = asyncio.Lock()
         # (a seq the database had, when this reader was first seen behind it)
@@ -82,6 +86,20 @@ class Hub:
     def leave(self, follower: _Follower) -> None:
         self._followers.discard(follower)
 
+    def observe(self, observer: Callable[[Event], None]) -> None:
+        """Tell `observer` of every event read, before any follower receives it: what it
+        keeps is up to date by the time the change is announced."""
+        self._observers.append(observer)
+
+    def tell(self, event: Event) -> None:
+        """Tell the observers of an event (also of one this worker has just committed, so
+        that it never answers from what it kept before its own change)."""
+        for observer in self._observers:
+            try:
+                observer(event)
+            except Exception:  # an observer's fault stops neither it nor the feed
+                log.exception("observing event %s", event.seq)
+
     async def stop(self) -> None:
         await self.supervisor.stop(self.NAME)
 
@@ -100,6 +118,7 @@ class Hub:
             # No await from here to the cursor update: a follower joining now sees either
             # these events in its queue or a cursor past them.
             for event in events:
+                self.tell(event)
                 for follower in list(self._followers):
                     follower.offer(event)
             if events:

@@ -217,19 +217,15 @@ async def revoke(rt: Runtime, credential_id: int, *, by: User) -> Credential:
     return replace(credential, revoked_at=credential.revoked_at or now)
 
 
-async def authenticate(secret: str) -> Credential | None:
+async def authenticate(rt: Runtime, secret: str) -> Credential | None:
     """The valid credential a secret stands for, else None."""
     if not secret.startswith(TOKEN_PREFIX) or len(secret) > 100 or unstorable(secret):
         return None
-    credential = await accounts.credential_by_secret(secret_hash(secret))
-    if credential is None or not credential.valid_at(utcnow()):
-        return None
-    return credential
+    return await rt.credentials.by_secret_hash(secret_hash(secret))
 
 
-async def still_valid(credential_id: int) -> Credential | None:
-    credential = await accounts.credential_by_id(credential_id)
-    return credential if credential and credential.valid_at(utcnow()) else None
+async def still_valid(rt: Runtime, credential_id: int) -> Credential | None:
+    return await rt.credentials.by_id(credential_id)
 
 
 def require_admin(user: User) -> None:

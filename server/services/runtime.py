@@ -24,6 +24,7 @@ from server.domain.record import Record
 from server.events.bus import LocalBus
 from server.events.feed import Hub
 from server.events.supervisor import Supervisor
+from server.services.credentials import Credentials
 
 
 @dataclass(frozen=True)
@@ -32,12 +33,19 @@ class Runtime:
     bus: LocalBus
     hub: Hub
     supervisor: Supervisor
+    credentials: Credentials
 
     @classmethod
     def create(cls) -> Runtime:
         bus = LocalBus()
         supervisor = Supervisor()
-        return cls(catalog=Catalog(), bus=bus, hub=Hub(bus, supervisor), supervisor=supervisor)
+        hub = Hub(bus, supervisor)
+        credentials, catalog = Credentials(), Catalog()
+        hub.observe(credentials.observe)
+        hub.observe(catalog.observe)
+        return cls(
+            catalog=catalog, bus=bus, hub=hub, supervisor=supervisor, credentials=credentials
+        )
 
 
 @dataclass(frozen=True)
@@ -99,6 +107,8 @@ async def commit(
         result = _Earlier(*earlier)
     if isinstance(result, _Earlier):
         return await _replay(result, kind=kind, digest=digest, visible=visible)
+    # What this worker keeps follows its own changes at once; other workers' feeds tell them.
+    rt.hub.tell(result.event)
     await rt.bus.publish(result.event.seq or 0)
     return result
 

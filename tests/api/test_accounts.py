@@ -170,7 +170,7 @@ EVENTS = """subscription($id: ID!, $after: Int) {
 
 async def test_revoking_a_token_ends_its_open_socket_at_once(gql: Any) -> None:
     user, secret = await make_user("watcher", BaseRole.USER)
-    credential = await accounts.authenticate(secret)
+    credential = await accounts.authenticate(gql.app.state.runtime, secret)
     assert credential is not None
     first = await _started(gql)
     async with Socket(gql.app, secret) as socket:
@@ -191,7 +191,7 @@ async def test_a_new_operation_after_revocation_is_refused(gql: Any) -> None:
     """Before its socket is closed, nothing new starts on a revoked credential: each
     operation on a socket checks the credential again."""
     user, secret = await make_user("late", BaseRole.USER)
-    credential = await accounts.authenticate(secret)
+    credential = await accounts.authenticate(gql.app.state.runtime, secret)
     assert credential is not None
     runtime = gql.app.state.runtime
     socket = WebSocket({"type": "websocket", "headers": []}, receive=None, send=None)  # type: ignore[arg-type]

@@ -83,12 +83,12 @@ async def test_an_access_check_that_meets_a_blip_waits_instead_of_ending(
     checks = accounts.still_valid
     failures = 3
 
-    async def flaky(credential_id: int) -> Any:
+    async def flaky(runtime: Any, credential_id: int) -> Any:
         nonlocal failures
         if failures:
             failures -= 1
             raise DatabaseUnavailable()
-        return await checks(credential_id)
+        return await checks(runtime, credential_id)
 
     async with Socket(gql.app, await gql.token("demo")) as socket:
         await socket.subscribe("1", EVENTS, id=instance)
