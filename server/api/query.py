@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
 import strawberry
@@ -38,7 +38,11 @@ class Edge(Generic[T]):
 class Connection(Generic[T]):
     edges: list[Edge[T]]
     page_info: PageInfo
-    total_count: int
+    count: strawberry.Private[Callable[[], Awaitable[int]]]
+
+    @strawberry.field(description="How many match, all pages together (counted when asked).")
+    async def total_count(self) -> int:
+        return await self.count()
 
 
 def _connection(page: queries.Page, convert: Callable[[object], T]) -> Connection[T]:
@@ -48,7 +52,7 @@ def _connection(page: queries.Page, convert: Callable[[object], T]) -> Connectio
         page_info=PageInfo(
             has_next_page=page.has_next, end_cursor=edges[-1].cursor if edges else None
         ),
-        total_count=page.total,
+        count=page.count,
     )
 
 

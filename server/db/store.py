@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Iterable, Sequence
+import json
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
@@ -29,7 +30,8 @@ _MAX_ID = 2**31 - 1  # the id columns are 32-bit integers
 class Page:
     items: Sequence[object]
     has_next: bool
-    total: int
+    # Counting every match costs a scan of them: done only for a client that asks.
+    count: Callable[[], Awaitable[int]]
 
 
 def cursor_for(id: int) -> str:
@@ -170,19 +172,23 @@ class InstanceFilter:
 
 
 async def get_instance(id: int, *, visible: Visible = None) -> Instance:
+    """An instance, without its stays (`visits_of` reads them); given `visible`, only one the
+    user may see, else NotFound."""
     row = await visible_instances(visible).get_or_none(id=id)
     if row is None:
         raise NotFound("Instance", id)
-    return await _with_visits(row)
+    return mapping.instance(row)
 
 
-async def lock_instance(id: int) -> Instance:
+async def lock_instance(id: int, *, visible: Visible = None, stays: bool = True) -> Instance:
     """Inside a transaction: the instance, locked until commit (PostgreSQL; SQLite runs one
-    transaction at a time), so the decision made on it holds when it is written."""
-    row = await InstanceRow.select_for_update().get_or_none(id=id)
+    transaction at a time), so the decision made on it holds when it is written. With
+    `stays`, its stage visits too, which a move writes; given `visible`, only one the user
+    may see, else NotFound."""
+    row = await visible_instances(visible).select_for_update().get_or_none(id=id)
     if row is None:
         raise NotFound("Instance", id)
-    return await _with_visits(row)
+    return await _with_visits(row) if stays else mapping.instance(row)
 
 
 async def lock_record(id: int) -> Record:
@@ -197,8 +203,9 @@ async def lock_record(id: int) -> Record:
 
 
 async def find_instance(record_id: int, process_id: int) -> Instance | None:
+    """The record's run of the process, without its stays."""
     row = await InstanceRow.get_or_none(record_id=record_id, process_id=process_id)
-    return await _with_visits(row) if row else None
+    return mapping.instance(row) if row else None
 
 
 async def instances_on(process_id: int, version: int, *, lock: bool = False) -> list[Instance]:
@@ -297,13 +304,13 @@ async def append_event(
     visible in order: a reader that saw seq n has seen every seq below n.
     """
     conn = get_connection("default")
+    if conn.capabilities.dialect == "postgres":
+        seq = await _append_postgres(conn, event, idempotency_key, request_hash)
+        return replace(event, seq=seq)
     rows = await conn.execute_query_dict(
         "UPDATE counter SET value = value + 1 WHERE name = 'event' RETURNING value"
     )
     seq = int(rows[0]["value"])
-    if conn.capabilities.dialect == "postgres":
-        # Delivered to every listening process when, and only if, this transaction commits.
-        await conn.execute_query("SELECT pg_notify('stageflow_events', $1)", [str(seq)])
     await EventRow.create(
         seq=seq,
         kind=event.kind.value,
@@ -320,6 +327,42 @@ async def append_event(
         request_hash=request_hash,
     )
     return replace(event, seq=seq)
+
+
+# One round trip: the next seq, the notification (delivered to every listening process
+# when, and only if, the transaction commits) and the row.
+_APPEND = """
+WITH next AS (UPDATE counter SET value = value + 1 WHERE name = 'event' RETURNING value),
+told AS (SELECT pg_notify('stageflow_events', value::text) FROM next)
+INSERT INTO event (seq, kind, actor, at, record_id, instance_id, process_id, from_stage,
+                   to_stage, before, after, idempotency_key, request_hash)
+SELECT next.value, $1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10::jsonb, $11, $12
+FROM next, told
+RETURNING seq
+"""
+
+
+async def _append_postgres(
+    conn: Any, event: Event, idempotency_key: str | None, request_hash: str | None
+) -> int:
+    rows = await conn.execute_query_dict(
+        _APPEND,
+        [
+            event.kind.value,
+            event.actor,
+            event.at,
+            event.record_id,
+            event.instance_id,
+            event.process_id,
+            event.from_stage,
+            event.to_stage,
+            None if event.before is None else json.dumps(event.before),
+            None if event.after is None else json.dumps(event.after),
+            idempotency_key,
+            request_hash,
+        ],
+    )
+    return int(rows[0]["seq"])
 
 
 async def last_seq() -> int:
@@ -403,10 +446,11 @@ def _grouped(
 async def page_of(
     query: QuerySet[Any], first: int, after: str | None, convert: Callable[[Any], object]
 ) -> Page:
-    total = await query.count()
     rows = await query.filter(id__gt=id_from_cursor(after)).order_by("id").limit(first + 1)
     return Page(
-        items=[convert(row) for row in rows[:first]], has_next=len(rows) > first, total=total
+        items=[convert(row) for row in rows[:first]],
+        has_next=len(rows) > first,
+        count=query.count,
     )
 
 

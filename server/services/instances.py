@@ -116,7 +116,9 @@ async def complete_step(
     """Set a step's value; the record's field changes for every process on it."""
 
     async def change() -> Change:
-        instance, process, record = await _load(rt, instance_id, expected_version)
+        instance, process, record = await _load(
+            rt, instance_id, expected_version, runnable=runnable, stays=False
+        )
         moved, updated, event = rules.complete_step(
             instance, process, record, field, value, now=utcnow(), by=by
         )
@@ -202,7 +204,9 @@ async def _move(
     runnable: set[int] | None = None,
 ) -> Change:
     async def change() -> Change:
-        instance, process, record = await _load(rt, instance_id, expected_version)
+        instance, process, record = await _load(
+            rt, instance_id, expected_version, runnable=runnable
+        )
         moved, event = move(instance, process, record, utcnow(), by)
         await store.save_instance(instance, moved)
         return Change(event=event, instance=moved, record=record)
@@ -220,11 +224,17 @@ async def _move(
 
 
 async def _load(
-    rt: Runtime, instance_id: int, expected_version: int | None
+    rt: Runtime,
+    instance_id: int,
+    expected_version: int | None,
+    *,
+    runnable: set[int] | None,
+    stays: bool = True,
 ) -> tuple[Instance, Process, Record]:
     """The instance and its record, locked for the rest of the transaction: the moves and
-    values decided on them are written as decided, whatever runs at the same time."""
-    instance = await store.lock_instance(instance_id)
+    values decided on them are written as decided, whatever runs at the same time. An
+    instance of a process the user may not run is not found (`runnable`; None: any)."""
+    instance = await store.lock_instance(instance_id, visible=runnable, stays=stays)
     check_version("Instance", instance.id, current=instance.version, expected=expected_version)
     process = await rt.catalog.version(instance.process_id, instance.process_version)
     record = await store.lock_record(instance.record_id)

@@ -72,6 +72,29 @@ async def test_listing_50_instances_costs_the_same_queries_as_listing_1(
     print(f"statements: first=1 -> {len(one)}, first=50 -> {len(fifty)}")
 
 
+BAR = """query($id: ID!) { instance(id: $id) { version stages { state } activeStage { key }
+  missingSteps { field { key } } canAdvance nextStage { key } } }"""
+
+
+async def test_a_bar_read_is_two_statements_and_a_page_counts_only_when_asked(
+    gql: Any, count_queries: Any
+) -> None:
+    ids = await _opportunities(gql, 3)
+    await gql.execute(BAR, {"id": ids[0]})  # credential and process versions kept from here
+    with count_queries() as bar:
+        assert (await gql.execute(BAR, {"id": ids[0]}))["instance"]["canAdvance"] is True
+    assert len(bar) == 2, bar  # the instance, its record
+
+    uncounted = "query { instances(first: 2) { edges { node { id } } } }"
+    counted = "query { instances(first: 2) { totalCount edges { node { id } } } }"
+    with count_queries() as without:
+        await gql.execute(uncounted)
+    with count_queries() as with_count:
+        assert (await gql.execute(counted))["instances"]["totalCount"] == 3
+    assert not any("COUNT(" in s.upper() for s in without), without
+    assert sum("COUNT(" in s.upper() for s in with_count) == 1, with_count
+
+
 async def test_filters_and_cursor_pagination(gql: Any) -> None:
     ids = await _opportunities(gql, 7, advanced=3)
 
