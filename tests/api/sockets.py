@@ -34,6 +34,8 @@ class Socket:
         self.headers = headers or []
         self.incoming: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.outgoing: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        # Messages that came before the answer `subscribe` waits for.
+        self._early: list[dict[str, Any]] = []
 
     async def __aenter__(self) -> Socket:
         scope = {
@@ -76,11 +78,22 @@ class Socket:
         await self.incoming.put({"type": "websocket.receive", "text": json.dumps(message)})
 
     async def subscribe(self, op: str, query: str, **variables: Any) -> None:
+        """Subscribe, and return once the server has taken the message in: a subscription
+        receives what is committed after that (the server handles a socket's messages in
+        order, so its answer to a ping that follows says so)."""
         payload = {"query": query, "variables": variables}
         await self.send({"id": op, "type": "subscribe", "payload": payload})
+        await self.send({"type": "ping"})
+        while (message := await self._protocol())["type"] != "pong":
+            self._early.append(message)
 
     async def receive(self, timeout: float = 5) -> dict[str, Any]:
         """The next protocol message, server pings skipped; Closed if the socket closes."""
+        if self._early:
+            return self._early.pop(0)
+        return await self._protocol(timeout)
+
+    async def _protocol(self, timeout: float = 5) -> dict[str, Any]:
         while True:
             message = await self._next(timeout)
             if message["type"] == "websocket.close":
