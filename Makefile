@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PG_ADMIN_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 
-.PHONY: run install test test-install test-postgres lint format schema screenshots clean
+.PHONY: run install test test-install test-postgres bench lint format schema screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ test: test-install lint
 # The API and server suites again, on a PostgreSQL server (each test makes its own database).
 test-postgres: test-install
 	STAGEFLOW_TEST_POSTGRES=$(PG_ADMIN_URL) $(BIN)/pytest tests/api tests/e2e -m "not browser"
+
+# Stageflow next to PostGraphile and a bare Starlette app, on PostgreSQL (PG_ADMIN_URL may
+# create databases): bench/results/latest.json and latest.svg. BENCH_ARGS=--quick for a smoke run.
+bench: test-install
+	$(BIN)/python -m bench --admin-url $(PG_ADMIN_URL) $(BENCH_ARGS)
 
 lint: test-install
 	$(BIN)/ruff check server tests bench

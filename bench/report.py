@@ -48,8 +48,9 @@ def subject_summary(rounds: list[dict[str, Any]]) -> dict[str, Any]:
         "rps": summary([r["rps"] for r in rounds]),
         "p50_ms": summary([r["p50_ms"] for r in rounds]),
         "p99_ms": summary([r["p99_ms"] for r in rounds]),
-        "unexpected": sum(r["bad"] for r in rounds),
-        "socket_errors": sum(r["errors"] for r in rounds),
+        "counted_rps": summary([r["counted_rps"] for r in rounds]),
+        "unexpected": sum(r["unexpected"] for r in rounds),
+        "socket_errors": sum(r["socket_errors"] for r in rounds),
     }
 
 
