@@ -1,19 +1,24 @@
 """A bare peer for the bench: Stageflow's bar read and completeStep with nothing above the SQL.
 
-Starlette and asyncpg (or aiosqlite for an SQLite file), no ORM and no GraphQL. Each
-request checks its bearer token as Stageflow does (the SHA-256 of the secret looked up in
-the credential table, with its user), reads which processes the user may run, and then:
+Starlette and asyncpg (or aiosqlite for an SQLite file), no ORM and no GraphQL, sending
+the statements Stageflow sends. Each request checks its bearer token as Stageflow does:
+the SHA-256 of the secret looked up in the credential table with its user, kept between
+requests (for at most five minutes, its expiry checked at every use), and so are the
+roles that say which processes the user may run. Then:
 
-- `POST /bar` `{"id": …}`: the instance (among the runnable processes), its stage visits
-  and its record, the same SELECTs Stageflow sends; the bar is built by Stageflow's own
-  pure `progress()` and answered in the shape of the GraphQL answer.
+- `POST /bar` `{"id": …}`: the instance (among the runnable processes) and its record;
+  the bar is built by Stageflow's own pure `progress()` and answered in the shape of the
+  GraphQL answer.
 - `POST /complete` `{"id": …, "field": …, "value": …}` (PostgreSQL only): in one
-  transaction the instance and its record locked, the step decided by Stageflow's own
-  `complete_step()`, compare-and-set updates of record and instance, the next seq from
-  the counter, `pg_notify` and the event row.
+  transaction the instance (among the runnable processes) and its record locked, the step
+  decided by Stageflow's own `complete_step()`, compare-and-set updates of record and
+  instance, and the event numbered from the counter, announced with `pg_notify` and
+  written, in one statement.
 
-Process versions are parsed once and kept, as Stageflow's catalog does. Serve with
-`BENCH_BARE_DATABASE_URL=… uvicorn --factory bench.bare:create_app`.
+Process versions are parsed once and kept, as Stageflow's catalog does; pooled
+connections go back without asyncpg's reset query, as Stageflow's do. Nothing here drops
+what it keeps when a credential is revoked or roles change: the bench changes neither.
+Serve with `BENCH_BARE_DATABASE_URL=… uvicorn --factory bench.bare:create_app`.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import hashlib
 import json
 import os
 import re
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from typing import Any
@@ -37,7 +43,7 @@ from starlette.routing import Route
 
 from server.domain.access import User, user_from_roles
 from server.domain.definition import load_entities, load_process
-from server.domain.instance import Instance, InstanceStatus, Visit, complete_step
+from server.domain.instance import Instance, InstanceStatus, complete_step
 from server.domain.process import Process
 from server.domain.progress import progress
 from server.domain.record import Record
@@ -57,10 +63,6 @@ _RECORD_COLUMNS = (
     '"values","owner","name","id","created_at","version","active_instance_id",'
     '"entity_id","updated_at"'
 )
-_VISITS = (
-    'SELECT "id","exited_at","entered_at","entered_by","stage","n","instance_id"'
-    ' FROM "stage_visit" WHERE "instance_id"=$1'
-)
 _VERSION = 'SELECT "definition" FROM "process_version" WHERE "process_id"=$1 AND "number"=$2'
 _ENTITIES = 'SELECT "key","name","fields" FROM "entity"'
 
@@ -72,13 +74,17 @@ _SAVE_INSTANCE = (
     'UPDATE "instance" SET "process_version"=$1,"status"=$2,"active_stage"=$3,"path"=$4,'
     '"version"=$5,"active_since"=$6,"completed_at"=$7 WHERE "id"=$8 AND "version"=$9'
 )
-_NEXT_SEQ = "UPDATE counter SET value = value + 1 WHERE name = 'event' RETURNING value"
-_NOTIFY = "SELECT pg_notify('stageflow_events', $1)"
-_INSERT_EVENT = (
-    'INSERT INTO "event" ("seq","kind","actor","at","record_id","instance_id","process_id",'
-    '"from_stage","to_stage","before","after","idempotency_key","request_hash")'
-    " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)"
-)
+_APPEND = """
+WITH next AS (UPDATE counter SET value = value + 1 WHERE name = 'event' RETURNING value),
+told AS (SELECT pg_notify('stageflow_events', value::text) FROM next)
+INSERT INTO event (seq, kind, actor, at, record_id, instance_id, process_id, from_stage,
+                   to_stage, before, after, idempotency_key, request_hash)
+SELECT next.value, $1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10::jsonb, $11, $12
+FROM next, told
+RETURNING seq
+"""
+# As long as Stageflow keeps a credential at most.
+_KEEP_SECONDS = 300.0
 
 _PLACEHOLDER = re.compile(r"\$\d+")
 
@@ -109,8 +115,10 @@ class Database:
             self._sqlite.row_factory = aiosqlite.Row
             await self._sqlite.execute("PRAGMA journal_mode=WAL")
         else:
-            # Stageflow's pool size (Tortoise's asyncpg default).
-            self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=5)
+            # Stageflow's pool size (Tortoise's asyncpg default), and no reset query.
+            self._pool = await asyncpg.create_pool(
+                self.url, min_size=1, max_size=5, reset=_as_it_is
+            )
 
     async def close(self) -> None:
         if self._pool is not None:
@@ -126,6 +134,10 @@ class Database:
         assert self._pool is not None
         async with self._pool.acquire() as conn:
             yield _PostgresConnection(conn)
+
+
+async def _as_it_is(connection: asyncpg.Connection) -> None:
+    """A connection goes back to the pool as it is (asyncpg still ends an open transaction)."""
 
 
 class Connection:
@@ -183,40 +195,54 @@ class Catalog:
         return self._versions[key]
 
 
-async def _user(conn: Connection, request: Request) -> User | None:
-    """The user a bearer token stands for, as Stageflow checks it."""
-    scheme, _, secret = (request.headers.get("authorization") or "").partition(" ")
-    secret = secret.strip()
-    if scheme.lower() != "bearer" or not secret.startswith("sf_") or len(secret) > 100:
-        return None
-    row = await conn.fetchrow(_CREDENTIAL, hashlib.sha256(secret.encode()).hexdigest())
-    if row is None or row["kind"] != "token" or row["revoked_at"] is not None:
-        return None
-    expires = _time(row["expires_at"])
-    if not row["active"] or (expires is not None and expires <= dt.datetime.now(dt.UTC)):
-        return None
-    return user_from_roles(row["id"], row["name"], _json(row["roles"]), bool(row["active"]))
+class Access:
+    """Credentials by the hash of their secret, and who may run each process, kept."""
+
+    def __init__(self) -> None:
+        self._credentials: dict[str, tuple[dict[str, Any] | None, float]] = {}
+        self._roles: list[tuple[int, list[str]]] | None = None
+
+    async def user(self, conn: Connection, request: Request) -> User | None:
+        """The user a bearer token stands for, as Stageflow checks it."""
+        scheme, _, secret = (request.headers.get("authorization") or "").partition(" ")
+        secret = secret.strip()
+        if scheme.lower() != "bearer" or not secret.startswith("sf_") or len(secret) > 100:
+            return None
+        digest = hashlib.sha256(secret.encode()).hexdigest()
+        row, kept_at = self._credentials.get(digest, (None, 0.0))
+        if row is None or time.monotonic() - kept_at > _KEEP_SECONDS:
+            row = await conn.fetchrow(_CREDENTIAL, digest)
+            if row is None:
+                return None
+            self._credentials[digest] = (row, time.monotonic())
+        if row["kind"] != "token" or row["revoked_at"] is not None or not row["active"]:
+            return None
+        expires = _time(row["expires_at"])
+        if expires is not None and expires <= dt.datetime.now(dt.UTC):
+            return None
+        return user_from_roles(row["id"], row["name"], _json(row["roles"]), bool(row["active"]))
+
+    async def runnable(self, conn: Connection, user: User) -> list[int] | None:
+        if user.is_admin:
+            return None
+        if self._roles is None:
+            rows = await conn.fetch(_PROCESSES)
+            self._roles = [(r["id"], _json(r["roles"]) or []) for r in rows]
+        return sorted(id for id, roles in self._roles if user.may_run(roles))
 
 
-async def _runnable(conn: Connection, user: User) -> list[int] | None:
-    if user.is_admin:
-        return None
-    rows = await conn.fetch(_PROCESSES)
-    return sorted(r["id"] for r in rows if user.may_run(_json(r["roles"]) or ()))
-
-
-def _instance_query(visible: Sequence[int] | None, *, lock: bool) -> tuple[str, int]:
-    """The instance by id, among the runnable processes; and the id's placeholder number."""
+def _instance_query(visible: Sequence[int] | None, *, lock: bool) -> str:
+    """The instance by id (the last parameter), among the runnable processes."""
     where = ""
     if visible is not None:
         where = '"process_id" IN (' + ",".join(f"${i + 1}" for i in range(len(visible))) + ") AND "
     n = 1 + len(visible or ())
     suffix = " FOR UPDATE" if lock else ""
-    sql = f'SELECT {_INSTANCE_COLUMNS} FROM "instance" WHERE {where}"id"=${n} LIMIT 1{suffix}'
-    return sql, n
+    return f'SELECT {_INSTANCE_COLUMNS} FROM "instance" WHERE {where}"id"=${n} LIMIT 1{suffix}'
 
 
-def _instance(row: dict[str, Any], visits: list[dict[str, Any]]) -> Instance:
+def _instance(row: dict[str, Any]) -> Instance:
+    """An instance without its stays: neither the bar nor a step needs them."""
     return Instance(
         id=row["id"],
         process_id=row["process_id"],
@@ -229,12 +255,6 @@ def _instance(row: dict[str, Any], visits: list[dict[str, Any]]) -> Instance:
         started_at=_time(row["started_at"]),  # type: ignore[arg-type]
         active_since=_time(row["active_since"]),  # type: ignore[arg-type]
         completed_at=_time(row["completed_at"]),
-        visits=tuple(
-            Visit(
-                v["n"], v["stage"], _time(v["entered_at"]), _time(v["exited_at"]), v["entered_by"]
-            )  # type: ignore[arg-type]
-            for v in sorted(visits, key=lambda v: v["n"])
-        ),
     )
 
 
@@ -272,21 +292,22 @@ def _refused(code: str) -> Response:
 async def read_bar(request: Request) -> Response:
     body = await request.json()
     db: Database = request.app.state.db
+    access: Access = request.app.state.access
     async with db.connection() as conn:
-        user = await _user(conn, request)
+        user = await access.user(conn, request)
         if user is None:
             return _refused("UNAUTHENTICATED")
-        visible = await _runnable(conn, user)
-        sql, _ = _instance_query(visible, lock=False)
-        row = await conn.fetchrow(sql, *(visible or ()), int(body["id"]))
+        visible = await access.runnable(conn, user)
+        row = await conn.fetchrow(
+            _instance_query(visible, lock=False), *(visible or ()), int(body["id"])
+        )
         if row is None:
             return JSONResponse({"data": {"instance": None}})
-        visits = await conn.fetch(_VISITS, row["id"])
         record = await conn.fetchrow(
             f'SELECT {_RECORD_COLUMNS} FROM "record" WHERE "id" IN ($1)', row["record_id"]
         )
         assert record is not None
-        instance = _instance(row, visits)
+        instance = _instance(row)
         process = await request.app.state.catalog.version(
             conn, instance.process_id, instance.process_version
         )
@@ -296,19 +317,21 @@ async def read_bar(request: Request) -> Response:
 async def complete(request: Request) -> Response:
     body = await request.json()
     db: Database = request.app.state.db
+    access: Access = request.app.state.access
     async with db.connection() as wrapped:
         assert isinstance(wrapped, _PostgresConnection), "writes run on PostgreSQL"
         conn = wrapped
-        user = await _user(conn, request)
+        user = await access.user(conn, request)
         if user is None:
             return _refused("UNAUTHENTICATED")
-        visible = await _runnable(conn, user)
+        visible = await access.runnable(conn, user)
         async with conn.raw.transaction():
-            sql, _ = _instance_query(None, lock=True)
-            row = await conn.fetchrow(sql, int(body["id"]))
-            if row is None or (visible is not None and row["process_id"] not in visible):
+            row = await conn.fetchrow(
+                _instance_query(visible, lock=True), *(visible or ()), int(body["id"])
+            )
+            if row is None:
                 return JSONResponse({"data": {"completeStep": {"__typename": "NotFound"}}})
-            instance = _instance(row, await conn.fetch(_VISITS, row["id"]))
+            instance = _instance(row)
             process = await request.app.state.catalog.version(
                 conn, instance.process_id, instance.process_version
             )
@@ -346,11 +369,8 @@ async def complete(request: Request) -> Response:
                 instance.version,
             )
             assert saved == 2, "both rows were locked at the versions read"
-            seq = int((await conn.fetchrow(_NEXT_SEQ))["value"])  # type: ignore[index]
-            await conn.fetch(_NOTIFY, str(seq))
-            await conn.execute(
-                _INSERT_EVENT,
-                seq,
+            await conn.fetch(
+                _APPEND,
                 event.kind.value,
                 event.actor,
                 event.at,
@@ -359,8 +379,8 @@ async def complete(request: Request) -> Response:
                 event.process_id,
                 event.from_stage,
                 event.to_stage,
-                json.dumps(event.before) if event.before is not None else None,
-                json.dumps(event.after) if event.after is not None else None,
+                None if event.before is None else json.dumps(event.before),
+                None if event.after is None else json.dumps(event.after),
                 None,
                 None,
             )
@@ -376,6 +396,7 @@ def create_app(url: str | None = None) -> Starlette:
         await database.open()
         app.state.db = database
         app.state.catalog = Catalog()
+        app.state.access = Access()
         try:
             yield
         finally:
