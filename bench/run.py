@@ -179,7 +179,15 @@ async def _admin(admin: str, sql: str) -> None:
         await conn.close()
 
 
-def _versions(admin: str) -> dict[str, str]:
+async def _postgres_version(admin: str) -> str:
+    conn = await asyncpg.connect(admin)
+    try:
+        return str(await conn.fetchval("SHOW server_version"))
+    finally:
+        await conn.close()
+
+
+def _versions() -> dict[str, str]:
     def out(*command: str) -> str:
         try:
             done = subprocess.run(command, capture_output=True, text=True, timeout=30)
@@ -477,7 +485,8 @@ class Bench:
                 "cpus": os.cpu_count(),
                 "load_before": list(load_before),
                 "load_after": list(os.getloadavg()),
-                **_versions(args.admin_url),
+                "postgresql": await _postgres_version(args.admin_url),
+                **_versions(),
             },
             "seconds_total": round(time.monotonic() - self.started),
         }
