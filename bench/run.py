@@ -9,7 +9,7 @@ per round. Each server measured under load runs pinned to core 1 and wrk to core
 ratios of subjects measured in the same rounds; statements are counted on the wire by a
 proxy (bench/wire.py). Results go to bench/results/latest.json and latest.svg.
 
-Run: `make bench`, or `.venv/bin/python -m bench [--quick] [--rounds N] [--seconds S]`.
+Run: `make bench`, or `.venv/bin/python -m bench [--quick] [--rounds N] [--seconds S] [--warm S]`.
 """
 
 from __future__ import annotations
@@ -44,13 +44,10 @@ QUICK = {"main": 200, "records": 2_000, "page_small": 1_000, "page_large": 10_00
 
 
 def _size(n: int) -> str:
-    return (
-        f"{n // 1_000_000}M"
-        if n >= 1_000_000 and n % 1_000_000 == 0
-        else f"{n // 1000}k"
-        if n % 1000 == 0
-        else str(n)
-    )
+    """1000000 as 1M, 10000 as 10k."""
+    if n >= 1_000_000 and n % 1_000_000 == 0:
+        return f"{n // 1_000_000}M"
+    return f"{n // 1000}k" if n % 1000 == 0 else str(n)
 
 
 def figures(sizes: dict[str, int]) -> list[Figure]:
