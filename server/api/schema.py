@@ -13,7 +13,7 @@ from typing import Any
 import strawberry
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
@@ -272,6 +272,8 @@ class StageflowGraphQL(GraphQL[Context, None]):
             return
         try:
             response = await self.run(Request(scope=scope, receive=receive))
+        except ClientDisconnect:
+            return  # the client went away before its request was read: no one to answer
         except HTTPException as refused:
             code = _code_of(refused)  # may reword the reason
             body = {"message": refused.reason, "extensions": {"code": code}}
