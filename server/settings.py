@@ -28,8 +28,10 @@ class Settings:
     max_cost: int = 20_000
     max_body_bytes: int = 1024 * 1024  # a POST to /graphql
     ws_max_message_bytes: int = 1024 * 1024
-    # Sign-in: failures allowed per user name and per address within the window.
-    sign_in_per_user: int = 5
+    # Sign-in attempts checked within the window: per user name from one address, per user
+    # name from addresses it has not signed in from lately, and per address.
+    sign_in_per_user_address: int = 5
+    sign_in_per_user: int = 20
     sign_in_per_address: int = 20
     sign_in_window_seconds: int = 900
     # Mark the session cookie Secure (serve over HTTPS, as production should).
@@ -64,6 +66,9 @@ class Settings:
             max_body_bytes=int(env.get("STAGEFLOW_MAX_BODY_BYTES") or cls.max_body_bytes),
             ws_max_message_bytes=int(
                 env.get("STAGEFLOW_WS_MAX_MESSAGE_BYTES") or cls.ws_max_message_bytes
+            ),
+            sign_in_per_user_address=int(
+                env.get("STAGEFLOW_SIGN_IN_PER_USER_AND_ADDRESS") or cls.sign_in_per_user_address
             ),
             sign_in_per_user=int(env.get("STAGEFLOW_SIGN_IN_PER_USER") or cls.sign_in_per_user),
             sign_in_per_address=int(

@@ -24,6 +24,7 @@ LOGGERS = (
     "uvicorn.error",
     "uvicorn.access",
     "stageflow.api",
+    "stageflow.accounts",
     "stageflow.events",
     "stageflow.fanout",
     "stageflow.supervisor",

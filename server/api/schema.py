@@ -302,6 +302,7 @@ class StageflowGraphQL(GraphQL[Context, None]):
         )
         self.runtime = runtime
         self.sign_in_limits = SignInLimits(
+            per_user_address=settings.sign_in_per_user_address,
             per_user=settings.sign_in_per_user,
             per_address=settings.sign_in_per_address,
             window=timedelta(seconds=settings.sign_in_window_seconds),

@@ -1,13 +1,18 @@
-"""Users, their credentials (sessions and API tokens) and failed sign-ins, in the tables."""
+"""Users, their credentials (sessions and API tokens), and sign-in attempts and addresses,
+in the tables."""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
+from tortoise.connection import get_connection
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import F
 
-from server.db.models import CredentialRow, SignInFailureRow, UserRow
+from server.db import transaction
+from server.db.models import CredentialRow, SignInAddressRow, SignInAttemptRow, UserRow
 from server.domain.access import User, stored_roles, user_from_roles
 from server.domain.errors import InvalidValue, NotFound
 
@@ -141,13 +146,108 @@ async def revoke_all_of(user_id: int, now: dt.datetime) -> list[int]:
     return list(ids)  # type: ignore[arg-type]
 
 
-async def add_failure(keys: list[str], now: dt.datetime) -> None:
-    await SignInFailureRow.bulk_create([SignInFailureRow(key=key, at=now) for key in keys])
+# Sign-in attempts. Each attempt is counted against every key it concerns before its
+# password is checked, in one transaction, all keys or none: on PostgreSQL the upsert takes
+# the key's row lock, so concurrent attempts are counted one after the other (keys in one
+# order, so two attempts never wait on each other); SQLite runs one transaction at a time.
+
+_COUNT = """INSERT INTO sign_in_attempt ("key", attempts, window_start) VALUES ({0}, 1, {1})
+ON CONFLICT ("key") DO UPDATE SET
+  attempts = CASE WHEN sign_in_attempt.window_start <= {2} THEN 1
+                  ELSE sign_in_attempt.attempts + 1 END,
+  window_start = CASE WHEN sign_in_attempt.window_start <= {2} THEN {1}
+                      ELSE sign_in_attempt.window_start END
+RETURNING attempts, window_start"""
+
+_REMEMBER = """INSERT INTO sign_in_address (user_id, address, last_seen) VALUES ({0}, {1}, {2})
+ON CONFLICT (user_id, address) DO UPDATE SET last_seen = {2}"""
 
 
-async def failures_since(key: str, since: dt.datetime) -> int:
-    return await SignInFailureRow.filter(key=key, at__gte=since).count()
+@dataclass(frozen=True)
+class Full:
+    """The key whose limit an attempt would pass, and when its window began."""
+
+    key: str
+    window_start: int
 
 
-async def forget_failures_before(before: dt.datetime) -> None:
-    await SignInFailureRow.filter(at__lt=before).delete()
+class _Refused(Exception):
+    def __init__(self, full: Full) -> None:
+        self.full = full
+
+
+def _sql(template: str, conn: Any, count: int) -> str:
+    """`template` with its numbered parameters as the database spells them."""
+    sign = "$" if _postgres(conn) else "?"
+    return template.format(*(f"{sign}{i}" for i in range(1, count + 1)))
+
+
+def _postgres(conn: Any) -> bool:
+    return bool(conn.capabilities.dialect == "postgres")
+
+
+def micros(at: dt.datetime) -> int:
+    return int(at.timestamp() * 1_000_000)
+
+
+async def count_attempt(
+    limits: list[tuple[str, int]], *, now: dt.datetime, window: dt.timedelta
+) -> Full | None:
+    """Count one attempt against each (key, limit); None if every key stays within its
+    limit, else nothing is counted and the first key that would pass its limit is told."""
+    start, expired = micros(now), micros(now - window)
+
+    async def count() -> None:
+        conn = get_connection("default")
+        query = _sql(_COUNT, conn, 3)
+        for key, limit in sorted(limits):
+            [row] = await conn.execute_query_dict(query, [key, start, expired])
+            if int(row["attempts"]) > limit:
+                raise _Refused(Full(key, int(row["window_start"])))
+
+    try:
+        # A commit whose answer was lost is counted again: an attempt is counted once or
+        # twice, never not at all.
+        await transaction.run(count, landed=_not_known)
+    except _Refused as refused:
+        return refused.full
+    return None
+
+
+async def _not_known(_: None) -> bool:
+    return False
+
+
+async def give_back(*, forget: list[str], one: list[str]) -> None:
+    """After a sign-in: the keys in `forget` start again, those in `one` count one less."""
+    await SignInAttemptRow.filter(key__in=forget).delete()
+    await SignInAttemptRow.filter(key__in=one, attempts__gt=0).update(attempts=F("attempts") - 1)
+
+
+async def forget_attempts_before(before: dt.datetime) -> None:
+    """Drop the counts whose window has passed (they start again at their next attempt)."""
+    await transaction.run(
+        lambda: SignInAttemptRow.filter(window_start__lt=micros(before)).delete(),
+        landed=_gone,
+    )
+
+
+async def _gone(_: object) -> bool:
+    return True  # dropping stale counts again is harmless, and so is leaving them
+
+
+async def address_known(user_id: int, address: str, *, since: dt.datetime) -> bool:
+    """Whether the user signed in from `address` since then."""
+    return await SignInAddressRow.filter(
+        user_id=user_id, address=address, last_seen__gte=micros(since)
+    ).exists()
+
+
+async def remember_address(user_id: int, address: str, now: dt.datetime) -> None:
+    """Within the sign-in's transaction: the user signed in from `address` now."""
+    conn = get_connection("default")
+    await conn.execute_query(_sql(_REMEMBER, conn, 3), [user_id, address, micros(now)])
+
+
+async def forget_addresses_before(before: dt.datetime) -> None:
+    await SignInAddressRow.filter(last_seen__lt=micros(before)).delete()

@@ -191,11 +191,32 @@ class CredentialRow(Model):
         table = "credential"
 
 
-# A failed sign-in, counted per user name and per address to slow down guessing.
-class SignInFailureRow(Model):
-    id = fields.IntField(primary_key=True)
-    key = fields.CharField(max_length=160, db_index=True)
-    at = fields.DatetimeField(db_index=True)
+# Sign-in attempts counted per key (a user name from an address, a user name, an address)
+# within a window that starts at the key's first attempt; see server/db/accounts.py.
+class SignInAttemptRow(Model):
+    key = fields.CharField(max_length=200, primary_key=True)
+    attempts = fields.IntField()
+    # When the key's window began, in microseconds since the epoch: compared in SQL, as
+    # a number, the same way on both databases.
+    window_start = fields.BigIntField(db_index=True)
 
     class Meta:
-        table = "sign_in_failure"
+        table = "sign_in_attempt"
+
+
+# An address a user signed in from: attempts from it do not count against the user's own
+# limit, so others' failures do not lock the user out where they usually sign in.
+class SignInAddressRow(Model):
+    id = fields.IntField(primary_key=True)
+    user: fields.ForeignKeyRelation[UserRow] = fields.ForeignKeyField(
+        "models.UserRow", related_name="sign_in_addresses", on_delete=fields.CASCADE
+    )
+    address = fields.CharField(max_length=64)
+    # Microseconds since the epoch of the last sign-in from the address.
+    last_seen = fields.BigIntField()
+
+    user_id: int
+
+    class Meta:
+        table = "sign_in_address"
+        unique_together = (("user", "address"),)

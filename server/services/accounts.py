@@ -10,8 +10,10 @@ import asyncio
 import datetime as dt
 import functools
 import hashlib
+import ipaddress
+import logging
 import secrets
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 
 from argon2 import PasswordHasher
@@ -39,6 +41,7 @@ SESSION_DAYS = 14
 TOKEN_PREFIX = "sf_"
 
 _hasher = PasswordHasher()
+log = logging.getLogger("stageflow.accounts")
 
 
 @functools.cache
@@ -50,11 +53,15 @@ def _unknown() -> str:
 
 @dataclass(frozen=True)
 class SignInLimits:
-    """Failed sign-ins allowed per user name and per address within `window`."""
+    """Sign-in attempts whose password is checked within `window`, counted per user name
+    from one address, per user name from addresses it has not signed in from within
+    `known_for`, and per address. A successful sign-in gives its attempt back."""
 
-    per_user: int = 5
+    per_user_address: int = 5
+    per_user: int = 20
     per_address: int = 20
     window: dt.timedelta = dt.timedelta(minutes=15)
+    known_for: dt.timedelta = dt.timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -140,7 +147,15 @@ async def update_user(
     return changed
 
 
-async def _issue(rt: Runtime, user: User, *, kind: str, label: str) -> Issued:
+async def _issue(
+    rt: Runtime,
+    user: User,
+    *,
+    kind: str,
+    label: str,
+    also: Callable[[], Awaitable[None]] | None = None,
+) -> Issued:
+    """A new credential; `also` runs in the same transaction."""
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     now = utcnow()
     expires = now + dt.timedelta(days=SESSION_DAYS) if kind == SESSION else None
@@ -158,6 +173,8 @@ async def _issue(rt: Runtime, user: User, *, kind: str, label: str) -> Issued:
             expires_at=expires,
         )
         issued.append(credential)
+        if also is not None:
+            await also()
         event = _event(
             EventKind.CREDENTIAL_CREATED, user.name, credentialId=credential.id, credential=kind
         )
@@ -170,27 +187,60 @@ async def _issue(rt: Runtime, user: User, *, kind: str, label: str) -> Issued:
 async def sign_in(
     rt: Runtime, *, name: str, password: str, address: str, limits: SignInLimits
 ) -> Issued:
-    """A session for the right name and password; failures are counted and limited.
+    """A session for the right name and password, within the limits.
 
-    A name no user can have is never looked up, and is counted by address only.
+    Each attempt is counted before its password is checked, so however many arrive at
+    once, no more passwords are checked than the limits allow. A name no user can have is
+    never looked up, and is counted by address only.
     """
     now = utcnow()
     name = name.strip()
-    counted = [(f"ip:{address}", limits.per_address)]
-    if is_name(name):
-        counted.insert(0, (f"user:{name.lower()}", limits.per_user))
-    since = now - limits.window
-    for key, limit in counted:
-        if await accounts.failures_since(key, since) >= limit:
-            raise RateLimited(int(limits.window.total_seconds()))
+    place = limited_address(address)
     found = await accounts.user_by_name(name) if is_name(name) else None
     user, password_hash = found if found else (None, _unknown())
+    counted = [(f"address:{place}", limits.per_address)]
+    if is_name(name):
+        who = name.lower()
+        counted.append((f"user-address:{who}\x1f{place}", limits.per_user_address))
+        usual = user is not None and await accounts.address_known(
+            user.id, place, since=now - limits.known_for
+        )
+        if not usual:
+            counted.append((f"user:{who}", limits.per_user))
+    full = await accounts.count_attempt(counted, now=now, window=limits.window)
+    if full is not None:
+        limit = full.key.partition(":")[0]
+        log.warning("sign-in refused, %s limit: name %r from %s", limit, name[:100], place)
+        ends = full.window_start + int(limits.window.total_seconds() * 1_000_000)
+        raise RateLimited(max(1, -(-(ends - accounts.micros(now)) // 1_000_000)))
     right = await _verify(password_hash, password)
     if user is None or not right or not user.active:
-        await accounts.add_failure([key for key, _ in counted], now)
-        await accounts.forget_failures_before(now - limits.window)
+        log.info("sign-in failed: name %r from %s", name[:100], place)
+        await accounts.forget_attempts_before(now - limits.window)
         raise Unauthenticated("wrong name or password")
-    return await _issue(rt, user, kind=SESSION, label="web sign-in")
+
+    async def signed_in() -> None:
+        await accounts.remember_address(user.id, place, now)
+        mine = [key for key, _ in counted if key.startswith("user-address:")]
+        await accounts.give_back(forget=mine, one=[k for k, _ in counted if k not in mine])
+
+    issued = await _issue(rt, user, kind=SESSION, label="web sign-in", also=signed_in)
+    log.info("signed in: %s from %s", user.name, place)
+    return issued
+
+
+def limited_address(address: str) -> str:
+    """An address as the limits count it: IPv6 by its /64 network (one host is often given
+    a whole /64 to pick from), an IPv4 address mapped into IPv6 as IPv4."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address[:64]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 async def create_token(rt: Runtime, user: User, *, label: str) -> Issued:
