@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -15,6 +16,7 @@ from starlette.staticfiles import StaticFiles
 from tortoise.contrib.starlette import RegisterTortoise
 
 from server.api.body_limit import BodyLimit
+from server.api.proxies import TrustedProxies
 from server.api.schema import StageflowGraphQL
 from server.api.sockets import Sockets
 from server.db.config import ensure_database_dir, tortoise_config
@@ -115,7 +117,12 @@ def create_app(settings: Settings) -> Starlette:
         Route("/metrics", metrics),
         Mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web"),
     ]
-    app = Starlette(debug=settings.debug, routes=routes, lifespan=lifespan)
+    app = Starlette(
+        debug=settings.debug,
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[Middleware(TrustedProxies, trusted=settings.trusted_proxies)],
+    )
     app.state.runtime = runtime
     return app
 

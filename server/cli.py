@@ -161,6 +161,9 @@ def serve(settings: Settings, *, workers: int) -> None:
         workers=workers,
         timeout_graceful_shutdown=5,
         ws_max_size=settings.ws_max_message_bytes,
+        # Forwarded headers count only from STAGEFLOW_TRUSTED_PROXIES (server/api/proxies.py);
+        # uvicorn would trust them from 127.0.0.1.
+        proxy_headers=False,
         log_level="info",
     )
 

@@ -38,6 +38,8 @@ class Settings:
     secure_cookies: bool = False
     # Other origins whose pages may open the websocket (same origin always may).
     allowed_origins: tuple[str, ...] = ()
+    # Proxies (addresses or networks) whose X-Forwarded-For and X-Forwarded-Proto count.
+    trusted_proxies: tuple[str, ...] = ()
     # /readyz answers not-ready once this worker's live feed has been behind the database
     # for longer than this.
     ready_max_lag_seconds: float = 10.0
@@ -78,15 +80,16 @@ class Settings:
                 env.get("STAGEFLOW_SIGN_IN_WINDOW_SECONDS") or cls.sign_in_window_seconds
             ),
             secure_cookies=_flag(env.get("STAGEFLOW_SECURE_COOKIES")),
-            allowed_origins=tuple(
-                o.strip()
-                for o in (env.get("STAGEFLOW_ALLOWED_ORIGINS") or "").split(",")
-                if o.strip()
-            ),
+            allowed_origins=_list(env.get("STAGEFLOW_ALLOWED_ORIGINS")),
+            trusted_proxies=_list(env.get("STAGEFLOW_TRUSTED_PROXIES")),
             ready_max_lag_seconds=float(
                 env.get("STAGEFLOW_READY_MAX_LAG_SECONDS") or cls.ready_max_lag_seconds
             ),
         )
+
+
+def _list(value: str | None) -> tuple[str, ...]:
+    return tuple(item.strip() for item in (value or "").split(",") if item.strip())
 
 
 def _flag(value: str | None) -> bool:
