@@ -15,6 +15,7 @@ from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
+from starlette.status import WS_1008_POLICY_VIOLATION
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
@@ -33,7 +34,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
-from server.api import client_json, logs
+from server.api import client_json, logs, origins
 from server.api.access import AccessPolicy
 from server.api.context import Context, bearer, build_context
 from server.api.errors import HANDLERS
@@ -263,10 +264,13 @@ class StageflowGraphQL(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = _Handler
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """An HTTP request whose context could not be read (the credential lookup met a
+        """A websocket handshake is refused unless its page is of this origin or an allowed
+        one. An HTTP request whose context could not be read (the credential lookup met a
         database that is away) is answered as GraphQL, with 503, not as a crash; one
         refused before it is a GraphQL request gets a GraphQL error body too:
         `{"errors": [{"message": ..., "extensions": {"code": ...}}]}`."""
+        if scope["type"] == "websocket" and await self._refuse_origin(scope, receive, send):
+            return
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
@@ -288,6 +292,19 @@ class StageflowGraphQL(GraphQL[Context, None]):
             log.warning("database unavailable for a request: %s", error)
             response = unavailable_response(absent)
         await response(scope, receive, send)
+
+    async def _refuse_origin(self, scope: Scope, receive: Receive, send: Send) -> bool:
+        """Close a handshake from a page of another origin (server/api/origins.py)."""
+        origin = origins.refused(scope, self.allowed_origins)
+        if origin is None:
+            return False
+        log.warning(
+            "websocket refused: a page of %r may not open one on %r",
+            origin[:200],
+            origins.own_origin(scope),
+        )
+        await WebSocket(scope, receive, send).close(code=WS_1008_POLICY_VIOLATION)
+        return True
 
     def __init__(self, runtime: Runtime, settings: Settings) -> None:
         schema = build_schema(settings)

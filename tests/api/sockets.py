@@ -28,10 +28,12 @@ class Socket:
         token: str | None = None,
         *,
         headers: list[tuple[bytes, bytes]] | None = None,
+        scheme: str = "ws",
     ) -> None:
         self.app = app
         self.token = token
         self.headers = headers or []
+        self.scheme = scheme
         self.incoming: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.outgoing: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         # Messages that came before the answer `subscribe` waits for.
@@ -41,7 +43,7 @@ class Socket:
         scope = {
             "type": "websocket",
             "asgi": {"version": "3.0"},
-            "scheme": "ws",
+            "scheme": self.scheme,
             "path": "/graphql",
             "raw_path": b"/graphql",
             "root_path": "",
