@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import copy
 import getpass
 import sys
 from collections.abc import Awaitable, Callable
@@ -147,6 +148,17 @@ def export_schema(output: str | None) -> None:
         sys.stdout.write(text)
 
 
+def _log_config() -> dict[str, Any]:
+    """uvicorn's logging, and the app's own records (sign-ins, refusals, errors) through
+    the same handler at INFO."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    for name in ("stageflow", "strawberry", "server"):
+        config["loggers"][name] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config
+
+
 def serve(settings: Settings, *, workers: int) -> None:
     import uvicorn
 
@@ -164,6 +176,7 @@ def serve(settings: Settings, *, workers: int) -> None:
         # Forwarded headers count only from STAGEFLOW_TRUSTED_PROXIES (server/api/proxies.py);
         # uvicorn would trust them from 127.0.0.1.
         proxy_headers=False,
+        log_config=_log_config(),
         log_level="info",
     )
 

@@ -34,7 +34,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
-from server.api import client_json, logs, origins
+from server.api import client_json, logs, origins, urls
 from server.api.access import AccessPolicy
 from server.api.context import Context, bearer, build_context
 from server.api.errors import HANDLERS
@@ -265,16 +265,18 @@ class StageflowGraphQL(GraphQL[Context, None]):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """A websocket handshake is refused unless its page is of this origin or an allowed
-        one. An HTTP request whose context could not be read (the credential lookup met a
+        one, and a URL with parameters it may not carry is refused. An HTTP request whose context could not be read (the credential lookup met a
         database that is away) is answered as GraphQL, with 503, not as a crash; one
         refused before it is a GraphQL request gets a GraphQL error body too:
         `{"errors": [{"message": ..., "extensions": {"code": ...}}]}`."""
-        if scope["type"] == "websocket" and await self._refuse_origin(scope, receive, send):
+        if scope["type"] == "websocket" and await self._refuse_handshake(scope, receive, send):
             return
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
         try:
+            if (reason := urls.refused_parameters(scope)) is not None:
+                raise _Refused(urls.URL_PARAMETER_NOT_ALLOWED, reason)
             response = await self.run(Request(scope=scope, receive=receive))
         except ClientDisconnect:
             return  # the client went away before its request was read: no one to answer
@@ -293,16 +295,20 @@ class StageflowGraphQL(GraphQL[Context, None]):
             response = unavailable_response(absent)
         await response(scope, receive, send)
 
-    async def _refuse_origin(self, scope: Scope, receive: Receive, send: Send) -> bool:
-        """Close a handshake from a page of another origin (server/api/origins.py)."""
+    async def _refuse_handshake(self, scope: Scope, receive: Receive, send: Send) -> bool:
+        """Close a handshake from a page of another origin (server/api/origins.py), or with
+        parameters in its URL (server/api/urls.py)."""
         origin = origins.refused(scope, self.allowed_origins)
-        if origin is None:
+        if origin is not None:
+            log.warning(
+                "websocket refused: a page of %r may not open one on %r",
+                origin[:200],
+                origins.own_origin(scope),
+            )
+        elif (reason := urls.refused_parameters(scope)) is not None:
+            log.warning("websocket refused: %s", reason)
+        else:
             return False
-        log.warning(
-            "websocket refused: a page of %r may not open one on %r",
-            origin[:200],
-            origins.own_origin(scope),
-        )
         await WebSocket(scope, receive, send).close(code=WS_1008_POLICY_VIOLATION)
         return True
 

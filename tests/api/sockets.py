@@ -29,11 +29,13 @@ class Socket:
         *,
         headers: list[tuple[bytes, bytes]] | None = None,
         scheme: str = "ws",
+        query_string: bytes = b"",
     ) -> None:
         self.app = app
         self.token = token
         self.headers = headers or []
         self.scheme = scheme
+        self.query_string = query_string
         self.incoming: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.outgoing: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         # Messages that came before the answer `subscribe` waits for.
@@ -47,7 +49,7 @@ class Socket:
             "path": "/graphql",
             "raw_path": b"/graphql",
             "root_path": "",
-            "query_string": b"",
+            "query_string": self.query_string,
             "headers": [(b"host", b"stageflow.test"), *self.headers],
             "subprotocols": ["graphql-transport-ws"],
             "client": ("127.0.0.1", 50000),
