@@ -34,7 +34,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
-from server.api import client_json, logs, origins, urls
+from server.api import client_json, lengths, logs, origins, urls
 from server.api.access import AccessPolicy
 from server.api.context import Context, bearer, build_context
 from server.api.errors import HANDLERS
@@ -149,6 +149,7 @@ def build_schema(settings: Settings) -> _Schema:
     """The schema with the limits of `settings`; introspection and suggestions only in debug."""
     limits = Limits.from_settings(settings)
     rules = validation_rules(limits, introspection=settings.debug)
+    lengths.limit_texts([Query, Mutation, Subscription])
     return _Schema(
         limits=limits,
         debug=settings.debug,

@@ -13,6 +13,8 @@ import httpx
 import pytest
 from documents import ADVANCE, COMPLETE_STEP, CREATE_RECORD, START, UPDATE_RECORD
 
+from server.services import accounts
+
 NUL = "\u0000"
 SURROGATE = "\ud800"  # half of a pair: no UTF-8 text can hold it alone
 UNSTORABLE = pytest.mark.parametrize("bad", [NUL, SURROGATE], ids=["nul", "surrogate"])
@@ -268,7 +270,6 @@ async def test_unstorable_text_in_a_token_label_is_an_invalid_value(gql: Any, ba
 
 
 SIGN_IN_NAMES = {
-    "long": "a" * 100_000,
     "nul": f"demo{NUL}",
     "surrogate": f"demo{SURROGATE}",
 }
@@ -282,6 +283,26 @@ async def test_a_sign_in_with_a_hostile_name_or_password_is_unauthenticated(
     for variables in [{"name": name, "password": PASSWORD}, {"name": "demo", "password": name}]:
         answer = (await _post(gql, SIGN_IN, variables, user=None))["data"]["signIn"]
         assert answer == {"__typename": "Unauthenticated", "message": "wrong name or password"}
+    assert await _state(gql) == before
+
+
+async def test_a_sign_in_with_a_name_or_password_past_its_maximum_is_refused(
+    gql: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refused before anything is looked up or any password checked."""
+    checked: list[str] = []
+    monkeypatch.setattr(accounts, "_verify", lambda *args: checked.append("verify"))
+    before = await _state(gql)
+    for variables, field in [
+        ({"name": "a" * 100_000, "password": PASSWORD}, "name"),
+        ({"name": "demo", "password": "a" * 100_000}, "password"),
+    ]:
+        payload = await _post(gql, SIGN_IN, variables, user=None)
+        assert payload["data"] is None, payload
+        [error] = payload["errors"]
+        assert error["extensions"]["code"] == "INVALID_VALUE", error
+        assert error["message"].startswith(f"{field}: at most ")
+    assert checked == []
     assert await _state(gql) == before
 
 
@@ -386,7 +407,6 @@ def _cursor(text: bytes) -> str:
 CURSORS = {
     "huge-id": _cursor(b"c:99999999999"),
     "past-int32": _cursor(b"c:2147483648"),
-    "very-long-id": _cursor(b"c:" + b"9" * 5000),
     "negative": _cursor(b"c:-1"),
     "signed": _cursor(b"c:+1"),
     "spaces": _cursor(b"c: 1"),
@@ -409,6 +429,15 @@ async def test_a_forged_cursor_names_nothing(gql: Any, field: str, cursor: str) 
     assert payload["data"] is None, payload
     [error] = payload["errors"]
     assert error["extensions"]["code"] == "NOT_FOUND", error
+
+
+@pytest.mark.parametrize("field", ["records", "instances"])
+async def test_a_cursor_past_its_maximum_is_an_invalid_value(gql: Any, field: str) -> None:
+    document = f"query($a: String) {{ {field}(after: $a) {{ totalCount }} }}"
+    payload = await _post(gql, document, {"a": _cursor(b"c:" + b"9" * 5000)})
+    assert payload["data"] is None, payload
+    [error] = payload["errors"]
+    assert error["extensions"]["code"] == "INVALID_VALUE", error
 
 
 async def test_a_cursor_given_out_pages_on(gql: Any) -> None:
