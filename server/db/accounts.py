@@ -249,5 +249,6 @@ async def remember_address(user_id: int, address: str, now: dt.datetime) -> None
     await conn.execute_query(_sql(_REMEMBER, conn, 3), [user_id, address, micros(now)])
 
 
-async def forget_addresses_before(before: dt.datetime) -> None:
-    await SignInAddressRow.filter(last_seen__lt=micros(before)).delete()
+async def forget_addresses_before(user_id: int, before: dt.datetime) -> None:
+    """The user's addresses not signed in from since then are usual no more."""
+    await SignInAddressRow.filter(user_id=user_id, last_seen__lt=micros(before)).delete()

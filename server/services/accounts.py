@@ -198,15 +198,7 @@ async def sign_in(
     place = limited_address(address)
     found = await accounts.user_by_name(name) if is_name(name) else None
     user, password_hash = found if found else (None, _unknown())
-    counted = [(f"address:{place}", limits.per_address)]
-    if is_name(name):
-        who = name.lower()
-        counted.append((f"user-address:{who}\x1f{place}", limits.per_user_address))
-        usual = user is not None and await accounts.address_known(
-            user.id, place, since=now - limits.known_for
-        )
-        if not usual:
-            counted.append((f"user:{who}", limits.per_user))
+    counted = await _counted(name, user, place, limits=limits, now=now)
     full = await accounts.count_attempt(counted, now=now, window=limits.window)
     if full is not None:
         limit = full.key.partition(":")[0]
@@ -220,13 +212,37 @@ async def sign_in(
         raise Unauthenticated("wrong name or password")
 
     async def signed_in() -> None:
+        """The address is one the user signs in from; the attempt is given back, and the
+        failures from this address for this name are forgiven."""
         await accounts.remember_address(user.id, place, now)
-        mine = [key for key, _ in counted if key.startswith("user-address:")]
+        await accounts.forget_addresses_before(user.id, now - limits.known_for)
+        mine = [key for key, _ in counted if key.startswith(_USER_ADDRESS)]
         await accounts.give_back(forget=mine, one=[k for k, _ in counted if k not in mine])
 
     issued = await _issue(rt, user, kind=SESSION, label="web sign-in", also=signed_in)
     log.info("signed in: %s from %s", user.name, place)
     return issued
+
+
+_USER_ADDRESS = "user-address:"
+
+
+async def _counted(
+    name: str, user: User | None, place: str, *, limits: SignInLimits, now: dt.datetime
+) -> list[tuple[str, int]]:
+    """The keys an attempt counts against, with their limits: the address; for a name a
+    user could have, the name from this address, and the name itself unless the user
+    signed in from this address lately."""
+    counted = [(f"address:{place}", limits.per_address)]
+    if is_name(name):
+        who = name.lower()
+        counted.append((f"{_USER_ADDRESS}{who}\x1f{place}", limits.per_user_address))
+        usual = user is not None and await accounts.address_known(
+            user.id, place, since=now - limits.known_for
+        )
+        if not usual:
+            counted.append((f"user:{who}", limits.per_user))
+    return counted
 
 
 def limited_address(address: str) -> str:

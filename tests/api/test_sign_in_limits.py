@@ -162,3 +162,16 @@ async def test_an_ipv6_network_counts_as_one_address(gql: Any, ana: str, clock: 
         assert await sign_in("ana", PASSWORD) == f"RateLimited {WINDOW}"
     async with _from(gql.app, "2001:db8:0:2::1") as sign_in:
         assert await sign_in("ana", PASSWORD) == "SignedIn"
+
+
+async def test_an_address_is_usual_for_thirty_days_after_a_sign_in(
+    gql: Any, ana: str, clock: Clock
+) -> None:
+    async with _from(gql.app, "192.0.2.7") as home:
+        assert await home("ana", PASSWORD) == "SignedIn"
+        clock.advance(30 * 86_400 + 1)
+        for n in range(1, 5):
+            async with _from(gql.app, f"10.0.0.{n}") as guesser:
+                for _ in range(5):
+                    assert await guesser("ana", "guess") == "Unauthenticated"
+        assert await home("ana", PASSWORD) == f"RateLimited {WINDOW}"
