@@ -81,7 +81,8 @@ def formatted_traceback(error: BaseException) -> str:
         if id(current) in seen:
             continue
         seen.add(id(current))
-        current.format_exception_only = _one_line(current.format_exception_only)  # type: ignore[method-assign]
+        one_line = _one_line(current.format_exception_only)
+        current.format_exception_only = one_line  # type: ignore[method-assign]
         todo.extend(
             linked
             for linked in (current.__cause__, current.__context__, *(current.exceptions or ()))

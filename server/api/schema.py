@@ -15,7 +15,6 @@ from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
-from starlette.status import WS_1008_POLICY_VIOLATION
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
@@ -34,7 +33,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
-from server.api import client_json, lengths, logs, origins, urls
+from server.api import client_json, handshake, lengths, logs, urls
 from server.api.access import AccessPolicy
 from server.api.context import Context, bearer, build_context
 from server.api.errors import HANDLERS
@@ -266,11 +265,14 @@ class StageflowGraphQL(GraphQL[Context, None]):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """A websocket handshake is refused unless its page is of this origin or an allowed
-        one, and a URL with parameters it may not carry is refused. An HTTP request whose context could not be read (the credential lookup met a
-        database that is away) is answered as GraphQL, with 503, not as a crash; one
-        refused before it is a GraphQL request gets a GraphQL error body too:
+        one, and a URL with parameters it may not carry is refused. An HTTP request whose
+        context could not be read (the credential lookup met a database that is away) is
+        answered as GraphQL, with 503, not as a crash; one refused before it is a GraphQL
+        request gets a GraphQL error body too:
         `{"errors": [{"message": ..., "extensions": {"code": ...}}]}`."""
-        if scope["type"] == "websocket" and await self._refuse_handshake(scope, receive, send):
+        if scope["type"] == "websocket" and await handshake.refuse(
+            scope, receive, send, allowed=self.allowed_origins
+        ):
             return
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
@@ -295,23 +297,6 @@ class StageflowGraphQL(GraphQL[Context, None]):
             log.warning("database unavailable for a request: %s", error)
             response = unavailable_response(absent)
         await response(scope, receive, send)
-
-    async def _refuse_handshake(self, scope: Scope, receive: Receive, send: Send) -> bool:
-        """Close a handshake from a page of another origin (server/api/origins.py), or with
-        parameters in its URL (server/api/urls.py)."""
-        origin = origins.refused(scope, self.allowed_origins)
-        if origin is not None:
-            log.warning(
-                "websocket refused: a page of %r may not open one on %r",
-                origin[:200],
-                origins.own_origin(scope),
-            )
-        elif (reason := urls.refused_parameters(scope)) is not None:
-            log.warning("websocket refused: %s", reason)
-        else:
-            return False
-        await WebSocket(scope, receive, send).close(code=WS_1008_POLICY_VIOLATION)
-        return True
 
     def __init__(self, runtime: Runtime, settings: Settings) -> None:
         schema = build_schema(settings)

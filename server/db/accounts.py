@@ -148,8 +148,9 @@ async def revoke_all_of(user_id: int, now: dt.datetime) -> list[int]:
 
 # Sign-in attempts. Each attempt is counted against every key it concerns before its
 # password is checked, in one transaction, all keys or none: on PostgreSQL the upsert takes
-# the key's row lock, so concurrent attempts are counted one after the other (keys in one
-# order, so two attempts never wait on each other); SQLite runs one transaction at a time.
+# the key's row lock until commit, so concurrent attempts on a key are counted one after the
+# other (each takes its keys in sorted order, so no two wait on each other in a circle);
+# SQLite runs one transaction at a time. Windows are read from the server's clock.
 
 _COUNT = """INSERT INTO sign_in_attempt ("key", attempts, window_start) VALUES ({0}, 1, {1})
 ON CONFLICT ("key") DO UPDATE SET

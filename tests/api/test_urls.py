@@ -1,7 +1,7 @@
 """Credentials never travel in the URL of /graphql: a parameter other than a GET's query,
 variables, operationName and extensions is refused with a GraphQL error and a code, on
 GET, POST and the websocket alike; nothing runs. (A mutation over GET, a sign-in's password
-in the URL, is refused too: tests/e2e/test_logs.py.)"""
+in the URL, is refused too: tests/e2e/test_served_logs.py.)"""
 
 from __future__ import annotations
 
