@@ -59,7 +59,7 @@ class Text:
 
 def _maximum(item: GraphQLArgument | GraphQLInputField) -> int | None:
     node = item.ast_node
-    for directive in node.directives if node else ():
+    for directive in (node.directives or ()) if node else ():
         if directive.name.value == "length":
             [argument] = directive.arguments
             return int(argument.value.value)  # type: ignore[attr-defined]
