@@ -124,6 +124,7 @@ def create_app(settings: Settings) -> Starlette:
         middleware=[Middleware(TrustedProxies, trusted=settings.trusted_proxies)],
     )
     app.state.runtime = runtime
+    app.state.graphql = graphql
     return app
 
 

@@ -74,6 +74,19 @@ export async function graphql(query, variables = {}) {
   return answer(payload);
 }
 
+// Every item of a paged list field: `query` takes `$after` and asks for pages of `PAGE`;
+// `cursor` names the item the next page starts after.
+export const PAGE = 100;
+export async function everyPage(query, field, cursor) {
+  const items = [];
+  for (let after = null; ;) {
+    const page = (await graphql(query, { after }))[field];
+    items.push(...page);
+    if (page.length < PAGE) return items;
+    after = cursor(page[page.length - 1]);
+  }
+}
+
 // A fresh idempotency key; randomUUID exists only on HTTPS and localhost pages.
 function newKey() {
   if (crypto.randomUUID) return crypto.randomUUID();

@@ -14,7 +14,7 @@ const INSTANCE = `
   missingSteps { field { key label } }
   nextStage { key name }
   canAdvance canFinish
-  history { stage { key name } enteredAt exitedAt enteredBy durationSeconds }
+  history(last: 100) { stage { key name } enteredAt exitedAt enteredBy durationSeconds }
 `;
 
 const RECORD = `query($id: ID!) {

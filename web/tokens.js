@@ -1,9 +1,9 @@
 // Your API tokens: programs send one as `Authorization: Bearer <secret>` to act as you.
 // A new token's secret is shown once; revoking a token stops it at once.
-import { graphql, refused, RESULT_ERRORS } from "./api.js";
+import { everyPage, graphql, PAGE, refused, RESULT_ERRORS } from "./api.js";
 import { el, when } from "./dom.js";
 
-const TOKENS = "query ApiTokens { apiTokens { id label createdAt } }";
+const TOKENS = `query ApiTokens($after: ID) { apiTokens(first: ${PAGE}, after: $after) { id label createdAt } }`;
 const CREATE = `mutation CreateApiToken($label: String!) {
   createApiToken(label: $label) { token { id label createdAt } secret }
 }`;
@@ -12,7 +12,7 @@ const REVOKE = `mutation RevokeApiToken($id: ID!) {
 }`;
 
 export async function show(view) {
-  const { apiTokens } = await graphql(TOKENS);
+  const apiTokens = await everyPage(TOKENS, "apiTokens", (token) => token.id);
 
   const status = el("p", { class: "status", role: "status" });
   const rows = el("tbody");

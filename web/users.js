@@ -1,12 +1,12 @@
 // Users, for admins: who may sign in, with which base role and team roles, and new
 // passwords. Processes name the roles that may run them.
-import { graphql, mutate, refused, RESULT_ERRORS, session } from "./api.js";
+import { everyPage, graphql, mutate, PAGE, refused, RESULT_ERRORS, session } from "./api.js";
 import { el, titleCase } from "./dom.js";
 
 const BASE_ROLES = ["USER", "DESIGNER", "ADMIN"];
 const USER_FIELDS = "id name role roles active";
 
-const USERS = `query Users { users { ${USER_FIELDS} } }`;
+const USERS = `query Users($after: String) { users(first: ${PAGE}, after: $after) { ${USER_FIELDS} } }`;
 const CREATE = `mutation CreateUser($input: CreateUserInput!) {
   createUser(input: $input) { ... on UserSaved { user { ${USER_FIELDS} } } ${RESULT_ERRORS} }
 }`;
@@ -21,9 +21,9 @@ function parseRoles(text) {
 
 export async function show(view) {
   const head = el("h1", {}, "Users");
-  let data;
+  let users;
   try {
-    data = await graphql(USERS);
+    users = await everyPage(USERS, "users", (user) => user.name);
   } catch (error) {
     if (error.code !== "FORBIDDEN") throw error;
     view.replaceChildren(head, el("p", { class: "refusal", role: "alert" }, "Only admins manage users."));
@@ -36,7 +36,7 @@ export async function show(view) {
     const total = rows.children.length;
     status.textContent = `${total} ${total === 1 ? "user" : "users"}`;
   };
-  rows.append(...data.users.map((user) => userRow(user, status)));
+  rows.append(...users.map((user) => userRow(user, status)));
 
   view.replaceChildren(
     el("div", { class: "page-head" }, head, newUserForm((user) => {

@@ -16,7 +16,7 @@ from server.db.accounts import Credential
 from server.domain import access
 from server.domain.errors import RateLimited as RateLimitedError
 from server.domain.errors import Unauthenticated as UnauthenticatedError
-from server.services import accounts
+from server.services import accounts, queries
 
 Role = strawberry.enum(access.BaseRole, name="Role")
 
@@ -137,10 +137,17 @@ class UpdateUserInput:
 class AccountQuery:
     """What every signed-in user may do with their own account."""
 
-    @strawberry.field(description="Your API tokens that are not revoked.")
-    async def api_tokens(self, info: Info) -> list[ApiToken]:
+    @strawberry.field(
+        description="Your API tokens that are not revoked, oldest first: `first` of them, "
+        "after the token `after`."
+    )
+    async def api_tokens(
+        self, info: Info, first: int = queries.MAX_PAGE, after: strawberry.ID | None = None
+    ) -> list[ApiToken]:
         user = ctx(info).require_user()
-        return [ApiToken.from_domain(c) for c in await stored.tokens_of(user.id)]
+        since = 0 if after is None else parse_id("Token", after)
+        found = await stored.tokens_of(user.id, first=queries.check_page(first), after=since)
+        return [ApiToken.from_domain(c) for c in found]
 
 
 @strawberry.type
@@ -191,9 +198,12 @@ class AccountMutation:
 class AdminQuery:
     """Managing users: admins only (the access policy reads these fields)."""
 
-    @strawberry.field(description="Every user (admins only).")
-    async def users(self, info: Info) -> list[User]:
-        return [User.from_domain(user) for user in await stored.list_users()]
+    @strawberry.field(
+        description="Users by name (admins only): `first` of them, after the name `after`."
+    )
+    async def users(self, first: int = queries.MAX_PAGE, after: str | None = None) -> list[User]:
+        found = await stored.list_users(first=queries.check_page(first), after=after)
+        return [User.from_domain(user) for user in found]
 
 
 @strawberry.type

@@ -16,7 +16,7 @@ from server.db.accounts import Credential
 from server.db.store import Visible
 from server.domain.access import User
 from server.domain.errors import Unauthenticated
-from server.domain.events import Event
+from server.domain.events import Event, EventKind
 from server.domain.instance import Instance, Visit
 from server.domain.process import Process
 from server.domain.record import Record
@@ -43,9 +43,12 @@ class Loaders:
     versions: DataLoader[tuple[int, int], Process | None] = field(init=False)
     records: DataLoader[int, Record | None] = field(init=False)
     instances: DataLoader[int, Instance | None] = field(init=False)
-    visits: DataLoader[int, list[Visit]] = field(init=False)
+    # (instance id, how many): the newest stays of an instance.
+    visits: DataLoader[tuple[int, int], list[Visit]] = field(init=False)
     record_instances: DataLoader[int, list[Instance]] = field(init=False)
-    events: DataLoader[int, list[Event]] = field(init=False)
+    # (instance id, after seq, how many): a page of an instance's events.
+    events: DataLoader[tuple[int, int, int], list[Event]] = field(init=False)
+    migrations: DataLoader[int, list[Event]] = field(init=False)
 
     def __post_init__(self) -> None:
         catalog = self.runtime.catalog
@@ -62,14 +65,29 @@ class Loaders:
         async def instances(keys: list[int]) -> list[Instance | None]:
             return _ordered(keys, await queries.instances_by_id(keys))
 
-        async def visits(keys: list[int]) -> list[list[Visit]]:
-            return _ordered(keys, await queries.visits_of(keys), [])
+        async def visits(keys: list[tuple[int, int]]) -> list[list[Visit]]:
+            found: dict[tuple[int, int], list[Visit]] = {}
+            for last in {last for _, last in keys}:
+                ids = [instance for instance, n in keys if n == last]
+                for instance, visits in (await queries.last_visits(ids, last)).items():
+                    found[(instance, last)] = visits
+            return [found.get(key, []) for key in keys]
 
         async def record_instances(keys: list[int]) -> list[list[Instance]]:
             return _ordered(keys, await queries.instances_of_records(keys), [])
 
-        async def events(keys: list[int]) -> list[list[Event]]:
-            return _ordered(keys, await queries.events_of_instances(keys), [])
+        async def events(keys: list[tuple[int, int, int]]) -> list[list[Event]]:
+            found: dict[tuple[int, int, int], list[Event]] = {}
+            for after, first in {(after, first) for _, after, first in keys}:
+                ids = [i for i, a, f in keys if (a, f) == (after, first)]
+                pages = await queries.event_pages(ids, after_seq=after, first=first)
+                for instance, events in pages.items():
+                    found[(instance, after, first)] = events
+            return [found.get(key, []) for key in keys]
+
+        async def migrations(keys: list[int]) -> list[list[Event]]:
+            found = await queries.events_of_instances(keys, kinds=[EventKind.INSTANCE_MIGRATED])
+            return _ordered(keys, found, [])
 
         self.processes = DataLoader(processes)
         self.versions = DataLoader(versions)
@@ -78,6 +96,7 @@ class Loaders:
         self.visits = DataLoader(visits)
         self.record_instances = DataLoader(record_instances)
         self.events = DataLoader(events)
+        self.migrations = DataLoader(migrations)
 
 
 @dataclass

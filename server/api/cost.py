@@ -1,15 +1,24 @@
 """What running an operation costs, before it runs.
 
-Each field costs 1. A field with a `first` argument multiplies the cost of its selection by
-`first`, which must be at most `MAX_PAGE`; a connection's `edges` are that page, not another
-list. A list without `first` multiplies by `LIST_FACTOR`. Introspection fields are free.
-Each fragment is priced once, however many times it is spread.
+Each field costs 1, and a list multiplies the cost of its selection by how long it can be:
+
+- a paged list (a `first` or `last` argument) by the page asked for, at most `MAX_PAGE`; a
+  connection's `edges` are that page, not another list;
+- any other list by the longest it is in what is stored (`Shape`: the most stages of any
+  published version, the most steps of any stage, the processes of an entity...), or by the
+  bound the server keeps (roles, problems).
+
+So the cost is an upper bound of the values an answer holds, known before any resolver
+runs. Every list on the schema's cycles (an instance's events' instance's events...) is
+paged, so each turn multiplies the cost by its page; a turn through single objects adds one
+and is bounded by the depth limit. Introspection fields are free. Each fragment is priced
+once and added at each of its spreads.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from graphql import (
     DocumentNode,
@@ -33,34 +42,74 @@ from graphql import (
     is_list_type,
 )
 
+from server.domain.access import MAX_ROLES
+from server.domain.definition import MAX_PROBLEMS
 from server.services.queries import MAX_PAGE
 
+if TYPE_CHECKING:
+    from server.db.catalog import Shape
+
 TOO_COSTLY = "QUERY_TOO_COSTLY"
-PAGE_ARGUMENT = "first"
-# What a list without `first` is taken to hold. Most are bounded by a definition (at most
-# 30 stages of at most 30 steps), but the ready-to-use processes have 3-6 stages of about 5
-# steps, and a record runs a process or two: 5 prices a typical list. Pricing every list at
-# its worst case (30) would refuse ordinary queries (30 x 30 per listed instance); with 5,
-# each list nested in another still makes the query five times dearer.
-LIST_FACTOR = 5
+PAGE_ARGUMENTS = ("first", "last")
+
+
+def list_lengths(shape: Shape, *, templates: int) -> dict[tuple[str, str], int]:
+    """The longest each unpaged list of the schema can be, by (type, field)."""
+    steps = {"missingSteps": shape.steps}
+    problems = {"problems": MAX_PROBLEMS}
+    lengths = {
+        "Query": {"processes": shape.processes, "entities": shape.entities, "templates": templates},
+        "ProcessesReordered": {"processes": shape.processes},
+        "FieldInUse": {"processes": shape.processes},
+        "Record": {"instances": shape.processes_per_entity},
+        "Entity": {"fields": shape.fields},
+        "Field": {"choices": shape.choices},
+        "Process": {"stages": shape.stages, "roles": MAX_ROLES},
+        "Stage": {"steps": shape.steps, "branches": shape.branches},
+        "Instance": {"stages": shape.stages, "path": shape.stages, **steps},
+        "MigratedInstance": steps,
+        "StageGateBlocked": steps,
+        "User": {"roles": MAX_ROLES},
+        "InvalidDefinition": problems,
+        "InvalidMigration": problems,
+        "ProcessDraft": problems,
+    }
+    return {(kind, name): n for kind, fields in lengths.items() for name, n in fields.items()}
 
 
 def is_introspection(node: FieldNode) -> bool:
     return node.name.value.startswith("__")
 
 
+def page_argument(definition: GraphQLField) -> str | None:
+    return next((name for name in PAGE_ARGUMENTS if name in definition.args), None)
+
+
+class _Refusal(Exception):
+    def __init__(self, error: GraphQLError) -> None:
+        self.error = error
+
+
+class _LengthsNeeded(Exception):
+    """The document has an unpaged list: its cost needs the lengths of what is stored."""
+
+
 class _Cost:
     def __init__(
-        self, schema: GraphQLSchema, document: DocumentNode, variables: Mapping[str, Any]
+        self,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        variables: Mapping[str, Any],
+        lengths: Mapping[tuple[str, str], int] | None,
     ) -> None:
         self.schema = schema
         self.fragments = {
             d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
         }
         self.variables = variables
+        self.lengths = lengths
         self.defaults: dict[str, Any] = {}
         self._memo: dict[tuple[str, bool], int] = {}
-        self.oversized: tuple[FieldNode, int] | None = None
 
     def operation(self, operation: OperationDefinitionNode) -> int:
         for definition in operation.variable_definitions or ():
@@ -90,6 +139,7 @@ class _Cost:
         return total
 
     def spread(self, name: str, *, paged: bool) -> int:
+        """A fragment's cost, worked out once and added at each spread."""
         key = (name, paged)
         if key not in self._memo:
             self._memo[key] = 0  # a cycle (refused by validation anyway) adds nothing
@@ -105,65 +155,85 @@ class _Cost:
         definition: GraphQLField | None = None
         if isinstance(parent, GraphQLObjectType | GraphQLInterfaceType):
             definition = parent.fields.get(node.name.value)
-        if definition is None:
-            return 1
+        if definition is None or node.selection_set is None:
+            return 1 + self._leaf_list(parent, node, definition)
         kind = get_named_type(definition.type)
         listed = is_list_type(get_nullable_type(definition.type))
-        if PAGE_ARGUMENT in definition.args:
-            size = self.page_size(node, definition)
-            inner = self.selections(node.selection_set, kind, paged=not listed)
-            return 1 + size * inner
+        argument = page_argument(definition)
+        if argument is not None:
+            size = self.page_size(node, definition, argument)
+            return 1 + size * self.selections(node.selection_set, kind, paged=not listed)
         inner = self.selections(node.selection_set, kind, paged=False)
-        if listed:
-            return 1 + (1 if paged else LIST_FACTOR) * inner
+        if listed and not paged:
+            return 1 + self.length(parent, node) * inner
         return 1 + inner
 
-    def page_size(self, node: FieldNode, definition: GraphQLField) -> int:
-        value: Any = definition.args[PAGE_ARGUMENT].default_value
-        for argument in node.arguments or ():
-            if argument.name.value != PAGE_ARGUMENT:
+    def _leaf_list(
+        self, parent: GraphQLNamedType | None, node: FieldNode, definition: GraphQLField | None
+    ) -> int:
+        """A list of scalars costs its length: each is a value of the answer."""
+        if definition is None or not is_list_type(get_nullable_type(definition.type)):
+            return 0
+        return self.length(parent, node)
+
+    def length(self, parent: GraphQLNamedType | None, node: FieldNode) -> int:
+        if self.lengths is None:
+            raise _LengthsNeeded
+        key = (parent.name if parent else "", node.name.value)
+        return self.lengths.get(key, MAX_PAGE)  # a list no one sized: a full page
+
+    def page_size(self, node: FieldNode, definition: GraphQLField, argument: str) -> int:
+        value: Any = definition.args[argument].default_value
+        for given in node.arguments or ():
+            if given.name.value != argument:
                 continue
-            if isinstance(argument.value, IntValueNode):
-                value = int(argument.value.value)
-            elif isinstance(argument.value, VariableNode):
-                name = argument.value.name.value
+            if isinstance(given.value, IntValueNode):
+                value = int(given.value.value)
+            elif isinstance(given.value, VariableNode):
+                name = given.value.name.value
                 value = self.variables.get(name, self.defaults.get(name, value))
             else:
                 value = None
         if not isinstance(value, int) or isinstance(value, bool):
             return MAX_PAGE  # not a number: coercion refuses it; until then, the worst case
-        if value > MAX_PAGE and self.oversized is None:
-            self.oversized = (node, value)
+        if value > MAX_PAGE:
+            raise _Refusal(
+                GraphQLError(
+                    f"{node.name.value}({argument}: {value}) asks for too many items: "
+                    f"a page holds 1 to {MAX_PAGE} items.",
+                    node,
+                    extensions={"code": TOO_COSTLY, argument: value, "maxPage": MAX_PAGE},
+                )
+            )
         return max(value, 0)
 
 
-def cost_error(
+def cost_of(
     schema: GraphQLSchema,
     document: DocumentNode,
     *,
     operation_name: str | None,
     variables: Mapping[str, Any] | None,
-    max_cost: int,
-) -> GraphQLError | None:
-    """Why the operation costs too much to run, or None."""
+    lengths: Mapping[tuple[str, str], int] | None,
+) -> int | GraphQLError | None:
+    """What the operation costs, or why it may not run whatever the limit; None: it has an
+    unpaged list, and `lengths` were not given (see `list_lengths`)."""
     operation = get_operation_ast(document, operation_name)
     if operation is None:
-        return None  # which operation to run is unclear: execution refuses it
-    cost = _Cost(schema, document, variables or {})
-    total = cost.operation(operation)
-    if cost.oversized is not None:
-        node, size = cost.oversized
-        return GraphQLError(
-            f"{node.name.value}({PAGE_ARGUMENT}: {size}) asks for too many items: "
-            f"a page holds 1 to {MAX_PAGE} items.",
-            node,
-            extensions={"code": TOO_COSTLY, "first": size, "maxFirst": MAX_PAGE},
-        )
-    if total > max_cost:
-        return GraphQLError(
-            f"The query would cost {total}; the limit is {max_cost}. "
-            "Ask for smaller pages or fewer nested lists.",
-            operation,
-            extensions={"code": TOO_COSTLY, "cost": total, "maxCost": max_cost},
-        )
-    return None
+        return 0  # which operation to run is unclear: execution refuses it
+    try:
+        return _Cost(schema, document, variables or {}, lengths).operation(operation)
+    except _Refusal as refusal:
+        return refusal.error
+    except _LengthsNeeded:
+        return None
+
+
+def too_costly(cost: int, max_cost: int) -> GraphQLError | None:
+    if cost <= max_cost:
+        return None
+    return GraphQLError(
+        f"The query would cost {cost}; the limit is {max_cost}. "
+        "Ask for smaller pages or fewer nested lists.",
+        extensions={"code": TOO_COSTLY, "cost": cost, "maxCost": max_cost},
+    )

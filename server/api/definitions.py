@@ -15,6 +15,7 @@ from server.domain import fields as domain_fields
 from server.domain import process as domain
 from server.domain.definition import dump_process
 from server.domain.draft import Draft, problems_of
+from server.services.queries import INNER_PAGE, check_page
 
 
 @strawberry.type
@@ -118,9 +119,10 @@ class Process:
     def definition(self) -> JSON:
         return cast(JSON, dump_process(self.source))
 
-    @strawberry.field(description="Every published version, oldest first.")
-    async def versions(self, info: Info) -> list[ProcessVersion]:
-        found = await info.context.runtime.catalog.version_list(int(self.id))
+    @strawberry.field(description="The newest published versions (`last` of them), oldest first.")
+    async def versions(self, info: Info, last: int = INNER_PAGE) -> list[ProcessVersion]:
+        catalog = info.context.runtime.catalog
+        found = await catalog.version_list(int(self.id), last=check_page(last, "last"))
         return [ProcessVersion(number=n, published_at=at, published_by=by) for n, at, by in found]
 
     @strawberry.field(

@@ -133,13 +133,20 @@ class MigratedInstance:
 @strawberry.type
 class InstancesMigrated:
     dry_run: bool
-    instances: list[MigratedInstance] = strawberry.field(
-        description="The instances moved (or, in a dry run, that would be), those you may see."
+    shown: strawberry.Private[list[MigratedInstance]]
+    count: int = strawberry.field(
+        description="How many instances moved (or, in a dry run, would) that you may see."
     )
     hidden_count: int = strawberry.field(
         description="Instances moved that you may not see: the process's roles do not include "
         "yours."
     )
+
+    @strawberry.field(
+        description="The first instances moved (or, in a dry run, that would be) that you may see."
+    )
+    def instances(self, first: int = queries.MAX_PAGE) -> list[MigratedInstance]:
+        return self.shown[: queries.check_page(first)]
 
 
 @strawberry.type
@@ -334,7 +341,8 @@ class DesignMutation:
         shown = outcomes if await context.sees_process(pid) else []
         return InstancesMigrated(
             dry_run=input.dry_run,
-            instances=[
+            count=len(shown),
+            shown=[
                 MigratedInstance(
                     instance=Instance.from_domain(o.after),
                     from_stage=o.before.active_stage,

@@ -20,6 +20,7 @@ from server.domain.instance import Instance as DomainInstance
 from server.domain.instance import Visit
 from server.domain.migration import stay_versions
 from server.domain.progress import Progress, progress
+from server.services.queries import INNER_PAGE, check_page
 
 
 @strawberry.type
@@ -171,11 +172,13 @@ class Instance:
         _, stages = await self._bar(info)
         return [stages[key] for key in self.domain.path]
 
-    @strawberry.field(description="Stage visits, oldest first, with time spent.")
-    async def history(self, info: Info) -> list[StageVisit]:
+    @strawberry.field(
+        description="The newest stage visits (`last` of them), oldest first, with time spent."
+    )
+    async def history(self, info: Info, last: int = INNER_PAGE) -> list[StageVisit]:
         context = ctx(info)
         assert self.domain.id is not None
-        visits = await context.loaders.visits.load(self.domain.id)
+        visits = await context.loaders.visits.load((self.domain.id, check_page(last, "last")))
         _, stages = await self._bar(info)
         shown = await _stay_stages(context, self.domain, visits, stages)
         now = dt.datetime.now(dt.UTC)
@@ -190,10 +193,13 @@ class Instance:
             for v, stage in zip(visits, shown, strict=True)
         ]
 
-    @strawberry.field(description="The audit trail of this instance, oldest first.")
-    async def events(self, info: Info) -> list[Event]:
+    @strawberry.field(
+        description="The audit trail of this instance after a seq, oldest first, `first` of it."
+    )
+    async def events(self, info: Info, after_seq: int = 0, first: int = INNER_PAGE) -> list[Event]:
         assert self.domain.id is not None
-        found = await ctx(info).loaders.events.load(self.domain.id)
+        page = (self.domain.id, after_seq, check_page(first))
+        found = await ctx(info).loaders.events.load(page)
         return [Event.from_domain(e) for e in found]
 
     async def _bar(self, info: Info) -> tuple[Progress, dict[str, Stage]]:
@@ -224,8 +230,8 @@ async def _stay_stages(
     if all(v.stage in stages for v in visits):
         return [stages[v.stage] for v in visits]
     assert instance.id is not None
-    events = await context.loaders.events.load(instance.id)
-    versions = stay_versions(visits, events, current=instance.process_version)
+    migrations = await context.loaders.migrations.load(instance.id)
+    versions = stay_versions(visits, migrations, current=instance.process_version)
     out = []
     for visit, number in zip(visits, versions, strict=True):
         if visit.stage in stages and number == instance.process_version:

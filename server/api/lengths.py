@@ -52,6 +52,7 @@ MAXIMA: dict[str, int] = {
     "Query.instances(stage:)": MAX_KEY,
     "Query.instances(owner:)": MAX_SHORT_TEXT,
     "Query.instances(after:)": CURSOR_LENGTH,
+    "Query.users(after:)": USER_NAME,
     "Mutation.reorderProcesses(entity:)": MAX_KEY,
     "Mutation.setProcessRoles(roles:)": ROLE,
     "Mutation.createApiToken(label:)": LABEL,

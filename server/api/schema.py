@@ -38,7 +38,7 @@ from server.api.access import AccessPolicy
 from server.api.context import Context, bearer, build_context
 from server.api.errors import HANDLERS
 from server.api.fanout import Fanout
-from server.api.limits import Limits, QueryLimits, validation_rules, word_for_clients
+from server.api.limits import CostlyGate, Limits, QueryLimits, validation_rules, word_for_clients
 from server.api.mutation import Mutation
 from server.api.query import Query
 from server.api.sockets import UNAUTHORIZED, Sockets
@@ -90,6 +90,7 @@ class _Schema(strawberry.Schema):
         super().__init__(**options)
         self.limits = limits
         self.debug = debug
+        self.costly: CostlyGate | None = None
 
     async def execute(
         self,
@@ -148,8 +149,9 @@ def build_schema(settings: Settings) -> _Schema:
     """The schema with the limits of `settings`; introspection and suggestions only in debug."""
     limits = Limits.from_settings(settings)
     rules = validation_rules(limits, introspection=settings.debug)
+    gate = CostlyGate()
     lengths.limit_texts([Query, Mutation, Subscription])
-    return _Schema(
+    built = _Schema(
         limits=limits,
         debug=settings.debug,
         query=Query,
@@ -160,12 +162,14 @@ def build_schema(settings: Settings) -> _Schema:
             lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
             lambda: ParserCache(maxsize=512),
             lambda: ValidationCache(maxsize=512),
-            lambda: QueryLimits(limits, rules),  # after ValidationCache: see QueryLimits
+            lambda: QueryLimits(limits, rules, gate),  # after ValidationCache: see QueryLimits
             AccessPolicy,  # after the limits: a document past them is refused unread
             lambda: MaskErrors(should_mask_error=_should_mask),
         ],
         exception_handlers=HANDLERS,
     )
+    built.costly = gate
+    return built
 
 
 # For printing the schema (`stageflow export-schema`); the app builds its own from its settings.

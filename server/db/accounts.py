@@ -91,8 +91,14 @@ async def user_by_id(id: int) -> User:
     return _user(row)
 
 
-async def list_users() -> list[User]:
-    return [_user(row) for row in await UserRow.all().order_by("name")]
+async def active_admins() -> int:
+    return sum(_user(row).is_admin for row in await UserRow.filter(active=True))
+
+
+async def list_users(*, first: int, after: str | None = None) -> list[User]:
+    """Users by name, `first` of them after the name `after`."""
+    query = UserRow.all() if after is None else UserRow.filter(name__gt=after)
+    return [_user(row) for row in await query.order_by("name").limit(first)]
 
 
 async def insert_credential(
@@ -127,8 +133,13 @@ async def credential_by_id(id: int) -> Credential | None:
     return _credential(row, _user(row.user)) if row else None
 
 
-async def tokens_of(user_id: int) -> list[Credential]:
-    rows = await CredentialRow.filter(user_id=user_id, kind="token", revoked_at=None).order_by("id")
+async def tokens_of(user_id: int, *, first: int, after: int = 0) -> list[Credential]:
+    """The user's tokens not revoked, oldest first, `first` of them after the id `after`."""
+    rows = (
+        await CredentialRow.filter(user_id=user_id, kind="token", revoked_at=None, id__gt=after)
+        .order_by("id")
+        .limit(first)
+    )
     user = await user_by_id(user_id)
     return [_credential(row, user) for row in rows]
 

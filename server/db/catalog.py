@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from server.db import mapping
@@ -32,6 +32,26 @@ def _current(version: Process, row: ProcessRow) -> Process:
     return replace(version, status=ProcessStatus(row.status), roles=tuple(row.roles or ()))
 
 
+@dataclass(frozen=True)
+class Shape:
+    """How long the lists of definitions are, at most, across what is stored: what a list of
+    them costs a query (`server.api.cost`)."""
+
+    processes: int  # processes, unpublished ones included
+    processes_per_entity: int
+    entities: int
+    stages: int  # of any published version
+    steps: int  # of any stage of any published version
+    branches: int
+    fields: int  # of any entity
+    choices: int  # of any field
+
+
+def _lengths(items: Any, key: str) -> list[int]:
+    """The lengths of the `key` lists of stored definition parts (file form, as stored)."""
+    return [len(item.get(key) or ()) for item in items or () if isinstance(item, dict)]
+
+
 class Catalog:
     """Reads processes and entities; one per app, so caches never mix databases."""
 
@@ -40,13 +60,46 @@ class Catalog:
         self._versions: dict[tuple[int, int], Process] = {}
         # Who may run each process, kept until the feed tells of a change to a process.
         self._roles: list[tuple[int, list[str]]] | None = None
+        self._shape: Shape | None = None
         self._generation = 0
 
     def observe(self, event: Event) -> None:
         """Told of every event the worker's feed reads, and of its own changes at once."""
-        if event.kind.value.startswith("PROCESS"):
+        if event.kind.value.startswith(("PROCESS", "FIELD")):
             self._generation += 1
             self._roles = None
+            self._shape = None
+
+    async def shape(self) -> Shape:
+        """The longest lists of what is stored, kept until a process or field changes."""
+        if self._shape is not None:
+            return self._shape
+        generation = self._generation
+        per_entity: dict[str, int] = {}
+        for entity in await ProcessRow.all().values_list("entity_id", flat=True):
+            per_entity[str(entity)] = per_entity.get(str(entity), 0) + 1
+        stages, steps, branches = [0], [0], [0]
+        for definition in await ProcessVersionRow.all().values_list("definition", flat=True):
+            parts = definition.get("stages") if isinstance(definition, dict) else None
+            stages.append(len(parts or ()))
+            steps.extend(_lengths(parts, "steps"))
+            branches.extend(_lengths(parts, "branches"))
+        entities = await EntityRow.all().values_list("fields_", flat=True)
+        fields = [len(f or ()) for f in entities]
+        choices = [n for f in entities for n in _lengths(f, "choices")]
+        shape = Shape(
+            processes=sum(per_entity.values()),
+            processes_per_entity=max(per_entity.values(), default=0),
+            entities=len(entities),
+            stages=max(stages),
+            steps=max(steps),
+            branches=max(branches),
+            fields=max(fields, default=0),
+            choices=max(choices, default=0),
+        )
+        if generation == self._generation:
+            self._shape = shape
+        return shape
 
     async def entities(self) -> dict[str, Entity]:
         rows = await EntityRow.all().order_by("key")
@@ -252,10 +305,14 @@ class Catalog:
         for position, process_id in enumerate(ids):
             await ProcessRow.filter(id=process_id).update(position=position)
 
-    async def version_list(self, process_id: int) -> list[tuple[int, dt.datetime, str]]:
-        """(number, published at, published by) of every version, oldest first."""
-        rows = await ProcessVersionRow.filter(process_id=process_id).order_by("number")
-        return [(row.number, row.published_at, row.published_by) for row in rows]
+    async def version_list(
+        self, process_id: int, *, last: int | None = None
+    ) -> list[tuple[int, dt.datetime, str]]:
+        """(number, published at, published by) of every version, or of the newest `last`,
+        oldest first."""
+        query = ProcessVersionRow.filter(process_id=process_id).order_by("-number")
+        rows = await (query if last is None else query.limit(last))
+        return [(row.number, row.published_at, row.published_by) for row in reversed(rows)]
 
     async def published(self, entity: str) -> list[Process]:
         """Every published version of every process of an entity."""

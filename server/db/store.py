@@ -16,12 +16,13 @@ from tortoise.queryset import QuerySet
 from server.db import mapping
 from server.db.models import EventRow, InstanceRow, RecordRow, VisitRow
 from server.domain.errors import NotFound, VersionConflict
-from server.domain.events import Event
+from server.domain.events import Event, EventKind
 from server.domain.instance import Instance, InstanceStatus, Visit
 from server.domain.record import Record
 
 R = TypeVar("R")
 V = TypeVar("V")
+M = TypeVar("M", bound=Model)
 
 _MAX_ID = 2**31 - 1  # the id columns are 32-bit integers
 
@@ -424,9 +425,48 @@ async def events_after(
     return [mapping.event(row) for row in rows]
 
 
-async def events_of_instances(instance_ids: Iterable[int]) -> dict[int, list[Event]]:
-    rows = await EventRow.filter(instance_id__in=list(set(instance_ids))).order_by("seq")
+async def events_of_instances(
+    instance_ids: Iterable[int], *, kinds: Iterable[EventKind]
+) -> dict[int, list[Event]]:
+    """The events of these kinds of each instance, oldest first."""
+    rows = await EventRow.filter(
+        instance_id__in=list(set(instance_ids)), kind__in=[k.value for k in kinds]
+    ).order_by("seq")
     return _grouped(rows, lambda row: row.instance_id, mapping.event)
+
+
+async def last_visits(instance_ids: Iterable[int], last: int) -> dict[int, list[Visit]]:
+    """The newest `last` stays of each instance, oldest first, in one statement."""
+    rows = await _first_of_each(VisitRow, instance_ids, order='"n" DESC', first=last)
+    rows.sort(key=lambda row: (row.instance_id, row.n))
+    return _grouped(rows, lambda row: row.instance_id, mapping.visit)
+
+
+async def event_pages(
+    instance_ids: Iterable[int], *, after_seq: int, first: int
+) -> dict[int, list[Event]]:
+    """The first `first` events after `after_seq` of each instance, in one statement."""
+    rows = await _first_of_each(
+        EventRow, instance_ids, order='"seq"', first=first, where=f'"seq" > {int(after_seq)}'
+    )
+    rows.sort(key=lambda row: row.seq)
+    return _grouped(rows, lambda row: row.instance_id, mapping.event)
+
+
+async def _first_of_each(
+    model: type[M], instance_ids: Iterable[int], *, order: str, first: int, where: str = ""
+) -> list[M]:
+    """The first `first` rows, in `order`, of each instance: a window over the instances'
+    rows. Only numbers are written into the statement, each made an int here."""
+    ids = ", ".join(str(int(i)) for i in set(instance_ids))
+    columns = ", ".join(f'"{c}"' for c in model._meta.fields_db_projection.values())
+    inner = (
+        f'SELECT {columns}, ROW_NUMBER() OVER (PARTITION BY "instance_id" ORDER BY {order}) '
+        f'AS "place" FROM "{model._meta.db_table}" WHERE "instance_id" IN ({ids})'
+        + (f" AND {where}" if where else "")
+    )
+    sql = f'SELECT {columns} FROM ({inner}) AS "ranked" WHERE "place" <= {int(first)}'
+    return list(await model.raw(sql)) if ids else []
 
 
 async def _with_visits(row: InstanceRow) -> Instance:

@@ -132,10 +132,9 @@ async def update_user(
         teams=frozenset(check_teams(teams)) if teams is not None else user.teams,
         active=user.active if active is None else active,
     )
-    if user.is_admin and user.active and not (changed.is_admin and changed.active):
-        admins = [u for u in await accounts.list_users() if u.is_admin and u.active]
-        if len(admins) <= 1:
-            raise InvalidValue("role", "the last active admin stays an active admin")
+    demoted = user.is_admin and user.active and not (changed.is_admin and changed.active)
+    if demoted and await accounts.active_admins() <= 1:
+        raise InvalidValue("role", "the last active admin stays an active admin")
     password_hash = await hash_password(password) if password is not None else None
 
     async def change() -> Change:

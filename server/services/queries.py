@@ -11,12 +11,16 @@ from server.domain.instance import InstanceStatus
 from server.domain.text import check_text
 
 MAX_PAGE = 100
+# The page of a list inside an object (an instance's events, its history): such objects come
+# in lists themselves, so their lists' pages are small unless asked for.
+INNER_PAGE = 20
 MAX_KEY = 64  # entity and stage keys
 
 __all__ = [
     "Page",
     "check_filter",
     "cursor_for",
+    "event_pages",
     "events_after",
     "events_of_instances",
     "get_instance",
@@ -24,6 +28,7 @@ __all__ = [
     "instances_by_id",
     "instances_of_records",
     "last_seq",
+    "last_visits",
     "list_instances",
     "list_records",
     "records_by_id",
@@ -38,12 +43,14 @@ instances_by_id = store.instances_by_id
 instances_of_records = store.instances_of_records
 records_by_id = store.records_by_id
 visits_of = store.visits_of
+last_visits = store.last_visits
+event_pages = store.event_pages
 events_of_instances = store.events_of_instances
 
 
-def check_page(first: int) -> int:
+def check_page(first: int, name: str = "first") -> int:
     if not 1 <= first <= MAX_PAGE:
-        raise InvalidValue("first", f"a page holds 1 to {MAX_PAGE} items")
+        raise InvalidValue(name, f"a page holds 1 to {MAX_PAGE} items")
     return first
 
 

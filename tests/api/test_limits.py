@@ -83,16 +83,16 @@ def _with_fields(count: int) -> str:
 
 
 def _costing(cost: int) -> str:
-    """A query that costs exactly `cost` (at least 20,000).
+    """A query that costs exactly `cost` (at least 20,000), whatever is stored: its lists are
+    pages.
 
-    `events(first: 100) { instance { stages { state x 39 } } seq }` costs
-    1 + 100 x (1 + (1 + 5 x 39) + 1) = 19,801, `events(first: 99) { seq seq }` 1 + 99 x 2 = 199,
-    and each `me { __typename }` 1 (introspection fields are free).
+    `events(first: 100) { seq x 199 }` costs 1 + 100 x 199 = 19,901, `events(first: 98) {
+    seq }` 1 + 98 = 99, and each `me { __typename }` 1 (introspection fields are free).
     """
-    states = " ".join(["state"] * 39)
+    seqs = " ".join(["seq"] * 199)
     extra = " ".join(["me { __typename }"] * (cost - 20_000))
-    return f"""{{ events(afterSeq: 0, first: 100) {{ instance {{ stages {{ {states} }} }} seq }}
-    more: events(afterSeq: 0, first: 99) {{ seq seq }} {extra} }}"""
+    return f"""{{ events(afterSeq: 0, first: 100) {{ {seqs} }}
+    more: events(afterSeq: 0, first: 98) {{ seq }} {extra} }}"""
 
 
 def _nested_fragments(in_a: int) -> str:
@@ -113,8 +113,9 @@ def _doubling(levels: int, leaf: str) -> str:
     return f"{{ {EVENTS_PAGE} {{ ...F0 }} }} " + " ".join(fragments)
 
 
+# The schema's cycle through an instance's events: each turn multiplies by its page.
 NESTED_LISTS = """query($first: Int!) { instances(first: $first) { edges { node {
-  record { instances { stages { stage { steps { field { key } } } } } } } } } }"""
+  events(first: $first) { instance { events(first: $first) { seq } } } } } } }"""
 
 AT_LIMIT = {
     "depth": (_deep(DEFAULTS.max_depth), None),

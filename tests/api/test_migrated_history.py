@@ -40,7 +40,7 @@ query($id: ID!) {{
 """
 INSTANCE = f"query($id: ID!) {{ instance(id: $id) {{ {INSTANCE_FIELDS} }} }}"
 INSTANCES = f"""
-query($p: ID!) {{ instances(processId: $p, first: 50) {{ edges {{ node {{ {INSTANCE_FIELDS} }} }} }} }}
+query($p: ID!) {{ instances(processId: $p, first: 10) {{ edges {{ node {{ {INSTANCE_FIELDS} }} }} }} }}
 """
 DESIGN = "query($id: ID!) { design(processId: $id) { definition version } }"
 UPDATE = """
