@@ -13,11 +13,16 @@ runs. Every list on the schema's cycles (an instance's events' instance's events
 paged, so each turn multiplies the cost by its page; a turn through single objects adds one
 and is bounded by the depth limit. Introspection fields are free. Each fragment is priced
 once and added at each of its spreads.
+
+An operation costing more than `COSTLY` waits its turn at the worker's `CostlyGate`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+import contextlib
+import functools
+from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from graphql import (
@@ -41,6 +46,7 @@ from graphql import (
     get_operation_ast,
     is_list_type,
 )
+from strawberry.types import ExecutionContext
 
 from server.domain.access import MAX_ROLES
 from server.domain.definition import MAX_PROBLEMS
@@ -237,3 +243,65 @@ def too_costly(cost: int, max_cost: int) -> GraphQLError | None:
         "Ask for smaller pages or fewer nested lists.",
         extensions={"code": TOO_COSTLY, "cost": cost, "maxCost": max_cost},
     )
+
+
+async def priced(context: ExecutionContext) -> int | GraphQLError:
+    """What the valid document of `context` costs, or why it may not run."""
+    # Most documents page every list they ask for: their cost needs no lengths.
+    found = _cost(context, None)
+    if found is None:
+        found = _cost(context, await _lengths(context))
+    assert found is not None
+    return found
+
+
+def _cost(
+    context: ExecutionContext, lengths: dict[tuple[str, str], int] | None
+) -> int | GraphQLError | None:
+    assert context.graphql_document is not None
+    return cost_of(
+        context.schema._schema,
+        context.graphql_document,
+        operation_name=context.operation_name,
+        variables=context.variables,
+        lengths=lengths,
+    )
+
+
+async def _lengths(context: ExecutionContext) -> dict[tuple[str, str], int]:
+    """How long the schema's unpaged lists are now (the catalog keeps what it takes)."""
+    runtime = context.context.runtime
+    return list_lengths(await runtime.catalog.shape(), templates=_templates())
+
+
+@functools.cache
+def _templates() -> int:
+    from server.services.design import templates
+
+    return len(templates())
+
+
+class CostlyGate:
+    """Operations that cost more than `COSTLY` run at most `COSTLY_AT_ONCE` at a time per
+    worker, so that a crowd of them queues behind each other rather than ahead of the small
+    reads everyone else sends. One per schema (an app)."""
+
+    def __init__(self) -> None:
+        self.semaphore = asyncio.Semaphore(COSTLY_AT_ONCE)
+        self.running = 0
+        self.most = 0  # the most that ran at once
+
+    @contextlib.asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        async with self.semaphore:
+            self.running += 1
+            self.most = max(self.most, self.running)
+            try:
+                yield
+            finally:
+                self.running -= 1
+
+
+# A page of 100 instances with their bar is about 1,500; twenty such pages is the limit.
+COSTLY = 2_000
+COSTLY_AT_ONCE = 2

@@ -21,9 +21,6 @@ keep them busy for 20 s. Here each fragment is measured once, and errors carry a
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import functools
 import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -52,7 +49,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
 from strawberry.types.graphql import OperationType
 
-from server.api.cost import cost_of, is_introspection, list_lengths, too_costly
+from server.api.cost import COSTLY, CostlyGate, is_introspection, priced, too_costly
 from server.settings import Settings
 
 TOO_LONG = "QUERY_TOO_LONG"
@@ -261,32 +258,6 @@ class _NoIntrospection(NoSchemaIntrospectionCustomRule):
             )
 
 
-class CostlyGate:
-    """Operations that cost more than `COSTLY` run at most `COSTLY_AT_ONCE` at a time per
-    worker, so that a crowd of them queues behind each other rather than ahead of the small
-    reads everyone else sends. One per schema (an app)."""
-
-    def __init__(self) -> None:
-        self.semaphore = asyncio.Semaphore(COSTLY_AT_ONCE)
-        self.running = 0
-        self.most = 0  # the most that ran at once
-
-    @contextlib.asynccontextmanager
-    async def turn(self) -> AsyncIterator[None]:
-        async with self.semaphore:
-            self.running += 1
-            self.most = max(self.most, self.running)
-            try:
-                yield
-            finally:
-                self.running -= 1
-
-
-# A page of 100 instances with their bar is about 1,500; twenty such pages is the limit.
-COSTLY = 2_000
-COSTLY_AT_ONCE = 2
-
-
 class QueryLimits(SchemaExtension):
     """Sets the parser's limits, adds the validation rules, and checks the cost.
 
@@ -331,10 +302,7 @@ class QueryLimits(SchemaExtension):
             )
         if not context.pre_execution_errors:
             assert context.graphql_document is not None
-            # Most documents page every list they ask for: their cost needs no lengths.
-            found = _cost(context, None)
-            if found is None:
-                found = _cost(context, await _lengths(context))
+            found = await priced(context)
             error = found if isinstance(found, GraphQLError) else None
             if isinstance(found, int):
                 self.cost = found
@@ -350,32 +318,6 @@ class QueryLimits(SchemaExtension):
             return
         async with self.gate.turn():
             yield
-
-
-def _cost(
-    context: ExecutionContext, lengths: dict[tuple[str, str], int] | None
-) -> int | GraphQLError | None:
-    assert context.graphql_document is not None
-    return cost_of(
-        context.schema._schema,
-        context.graphql_document,
-        operation_name=context.operation_name,
-        variables=context.variables,
-        lengths=lengths,
-    )
-
-
-async def _lengths(context: ExecutionContext) -> dict[tuple[str, str], int]:
-    """How long the schema's unpaged lists are now (the catalog keeps what it takes)."""
-    runtime = context.context.runtime
-    return list_lengths(await runtime.catalog.shape(), templates=_templates())
-
-
-@functools.cache
-def _templates() -> int:
-    from server.services.design import templates
-
-    return len(templates())
 
 
 def _unnamed_choice(context: ExecutionContext) -> bool:

@@ -23,7 +23,7 @@ from graphql import (
 )
 from making import new_instance
 
-from server.api import limits
+from server.api import cost as pricing
 from server.api.cost import PAGE_ARGUMENTS, cost_of, list_lengths
 from server.api.schema import schema
 from server.services.queries import MAX_PAGE
@@ -232,7 +232,7 @@ async def test_a_small_read_is_answered_while_twenty_costly_documents_run(
     lengths = list_lengths(await app.state.runtime.catalog.shape(), templates=1)
     cycle = next(c for c in _cycles() if [e.field for e in c] == ["events", "instance"])
     document, cost = _costliest(cycle, ids, lengths, Settings().max_depth)
-    assert cost > limits.COSTLY
+    assert cost > pricing.COSTLY
     finished: list[str] = []
 
     async def costly(n: int) -> None:
@@ -242,7 +242,7 @@ async def test_a_small_read_is_answered_while_twenty_costly_documents_run(
 
     gate = app.state.graphql.schema.costly
     tasks = [asyncio.create_task(costly(n)) for n in range(20)]
-    while gate.running < limits.COSTLY_AT_ONCE:  # the first ones are running
+    while gate.running < pricing.COSTLY_AT_ONCE:  # the first ones are running
         await asyncio.sleep(0.001)
     started = time.perf_counter()
     assert await gql.execute("{ me { name } }") == {"me": {"name": "demo"}}
@@ -253,5 +253,5 @@ async def test_a_small_read_is_answered_while_twenty_costly_documents_run(
     rest = time.perf_counter() - waited
     # The small read came before most of them, which ran a few at a time.
     assert finished.index("small") < 5, finished
-    assert gate.most == limits.COSTLY_AT_ONCE
+    assert gate.most == pricing.COSTLY_AT_ONCE
     print(f"small read {small * 1000:.0f} ms with 20 costly running; they took {rest:.2f} s more")
