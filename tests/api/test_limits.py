@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -204,10 +203,8 @@ async def test_a_query_past_the_limit_is_refused_before_any_resolver(
     code: str,
 ) -> None:
     await gql.token("demo")
-    started = time.perf_counter()
     with count_queries() as statements:
         response = await gql.post(query, variables)
-    assert time.perf_counter() - started < 1
     payload = response.json()
     assert response.status_code == 200, payload
     assert payload["data"] is None
