@@ -255,3 +255,25 @@ async def test_a_small_read_is_answered_while_twenty_costly_documents_run(
     assert finished.index("small") < 5, finished
     assert gate.most == pricing.COSTLY_AT_ONCE
     print(f"small read {small * 1000:.0f} ms with 20 costly running; they took {rest:.2f} s more")
+
+
+async def test_a_longer_process_published_raises_the_price_of_its_lists(gql: Any) -> None:
+    """Lists are priced by the catalog's lengths, taken again once a process is published."""
+    states = " ".join(["state"] * 20)
+    document = f"{{ events(first: 100) {{ instance {{ stages {{ {states} }} }} }} }}"
+    # The longest shipped process has 6 stages: 1 + 100 x (1 + 1 + 6 x 20).
+    assert "errors" not in (await gql.post(document)).json()
+    stages = [
+        {"key": f"s{n:02d}", "name": f"Stage {n}", "category": "QUALIFY", "steps": []}
+        | ({"next": f"s{n + 1:02d}"} if n < 11 else {})
+        for n in range(12)
+    ]
+    definition = {"key": "long", "name": "Long", "entity": "opportunity", "stages": stages}
+    imported = await gql.execute(
+        """mutation($input: ImportProcessInput!) { importProcess(input: $input) {
+          __typename } }""",
+        {"input": {"definition": definition, "publish": True}},
+    )
+    assert imported["importProcess"]["__typename"] == "ProcessImported"
+    [error] = (await gql.post(document)).json()["errors"]
+    assert error["extensions"]["cost"] == 1 + 100 * (1 + 1 + 12 * 20) > MAX_COST
