@@ -44,19 +44,27 @@ class _Where:
         return " AND ".join(self.conditions) or "1 = 1"
 
 
-async def list_records(
+@dataclass(frozen=True)
+class Statements:
+    page: str
+    page_params: list[Any]
+    count: str
+    count_params: list[Any]
+
+
+def record_statements(
     *,
+    postgres: bool,
     entity: str | None,
     search: str | None,
     owner: str | None,
     shown: InstanceFilter,
     first: int,
-    after: str | None,
-    visible: Visible = None,
-) -> Page:
-    """Records, filtered by what they hold and by the instance their process bar shows."""
-    conn = get_connection("default")
-    where = _Where(postgres=conn.capabilities.dialect == "postgres")
+    after_id: int,
+    visible: Visible,
+) -> Statements:
+    """The SQL of a page of records after `after_id`, and of counting every match."""
+    where = _Where(postgres=postgres)
     if entity:
         where.conditions.append(f'r."entity_id" = {where.value(entity)}')
     if owner:
@@ -70,20 +78,45 @@ async def list_records(
             '(r."active_instance_id" IS NULL OR EXISTS (SELECT 1 FROM "instance" v'
             f' WHERE v."record_id" = r."id" AND v."process_id" IN ({where.values(visible)})))'
         )
-    count_sql = f'SELECT COUNT(*) AS "n" FROM "record" r WHERE {where.sql()}'
+    count = f'SELECT COUNT(*) AS "n" FROM "record" r WHERE {where.sql()}'
     count_params = list(where.params)
-    where.conditions.append(f'r."id" > {where.value(id_from_cursor(after))}')
+    where.conditions.append(f'r."id" > {where.value(after_id)}')
     # Read when called: Tortoise adds the foreign keys' columns when it starts.
     columns = ", ".join(f'r."{c}"' for c in RecordRow._meta.fields_db_projection.values())
-    page_sql = (
+    page = (
         f'SELECT {columns} FROM "record" r WHERE {where.sql()}'
         f' ORDER BY r."id" LIMIT {where.value(first + 1)}'
     )
-    rows = await conn.execute_query_dict(page_sql, where.params)
+    return Statements(page, where.params, count, count_params)
+
+
+async def list_records(
+    *,
+    entity: str | None,
+    search: str | None,
+    owner: str | None,
+    shown: InstanceFilter,
+    first: int,
+    after: str | None,
+    visible: Visible = None,
+) -> Page:
+    """Records, filtered by what they hold and by the instance their process bar shows."""
+    conn = get_connection("default")
+    sql = record_statements(
+        postgres=conn.capabilities.dialect == "postgres",
+        entity=entity,
+        search=search,
+        owner=owner,
+        shown=shown,
+        first=first,
+        after_id=id_from_cursor(after),
+        visible=visible,
+    )
+    rows = await conn.execute_query_dict(sql.page, sql.page_params)
     found = [mapping.record(RecordRow._init_from_db(**row)) for row in rows]
 
     async def count() -> int:
-        counted = await conn.execute_query_dict(count_sql, count_params)
+        counted = await conn.execute_query_dict(sql.count, sql.count_params)
         return int(counted[0]["n"])
 
     return Page(items=found[:first], has_next=len(found) > first, count=count)
