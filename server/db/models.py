@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tortoise import fields
+from tortoise.indexes import Index
 from tortoise.models import Model
 
 
@@ -105,6 +106,11 @@ class InstanceRow(Model):
         table = "instance"
         # One run per (record, process): switching back resumes it.
         unique_together = (("record", "process"),)
+        # The lists filtered by process, stage and status, walked in id order.
+        indexes = (
+            Index(fields=("process_id", "active_stage", "status", "id")),
+            Index(fields=("status", "id")),
+        )
 
 
 class VisitRow(Model):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from server.db import store
+from server.db import listing, store
 from server.db.store import Page, Visible, cursor_for
 from server.domain.errors import InvalidValue
 from server.domain.events import Event
@@ -94,7 +94,7 @@ async def list_records(
     after: str | None = None,
     visible: Visible = None,
 ) -> Page:
-    return await store.list_records(
+    return await listing.list_records(
         entity=check_filter("entity", entity, limit=MAX_KEY),
         search=check_filter("search", search, limit=MAX_SHORT_TEXT),
         owner=check_filter("owner", owner, limit=MAX_SHORT_TEXT),
