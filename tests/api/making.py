@@ -25,3 +25,15 @@ async def set_budget(gql: Any, instance: str, value: int) -> int:
         {"input": {"instanceId": instance, "field": "estimated_budget", "value": value}},
     )
     return done["completeStep"]["event"]["seq"]  # type: ignore[no-any-return]
+
+
+async def every_page(gql: Any, document: str, field: str, **variables: Any) -> list[Any]:
+    """Each page of the connection `field`, followed by its cursors to the last."""
+    pages = []
+    after = None
+    while True:
+        page = (await gql.execute(document, {**variables, "after": after}))[field]
+        pages.append(page)
+        if not page["pageInfo"]["hasNextPage"]:
+            return pages
+        after = page["pageInfo"]["endCursor"]

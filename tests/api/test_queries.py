@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from documents import ABANDON, ADVANCE, CREATE_RECORD, START, SWITCH
+from making import every_page
 
 LIST = """
 query($first: Int!, $after: String, $stage: String, $status: InstanceStatus, $process: ID) {
@@ -102,18 +103,9 @@ async def test_filters_and_cursor_pagination(gql: Any) -> None:
     assert develop["instances"]["totalCount"] == 3
     assert {e["node"]["id"] for e in develop["instances"]["edges"]} == set(ids[:3])
 
-    seen: list[str] = []
-    after = None
-    while True:
-        page = (await gql.execute(LIST, {"first": 3, "after": after, "status": "ACTIVE"}))[
-            "instances"
-        ]
-        seen += [e["node"]["id"] for e in page["edges"]]
-        assert page["totalCount"] == 7
-        if not page["pageInfo"]["hasNextPage"]:
-            break
-        after = page["pageInfo"]["endCursor"]
-    assert seen == ids
+    pages = await every_page(gql, LIST, "instances", first=3, status="ACTIVE")
+    assert [e["node"]["id"] for page in pages for e in page["edges"]] == ids
+    assert {page["totalCount"] for page in pages} == {7}
 
     finished = await gql.execute(LIST, {"first": 10, "status": "FINISHED"})
     assert finished["instances"]["totalCount"] == 0

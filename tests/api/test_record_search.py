@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from documents import CREATE_RECORD, UPDATE_RECORD
+from making import every_page
 from tortoise.connection import get_connection
 
 from server.db.listing import record_statements
@@ -88,17 +89,9 @@ async def test_search_matches_substrings_literally(gql: Any) -> None:
 async def test_search_pages_in_id_order(gql: Any) -> None:
     ids = [await _make(gql, f"Fabrikam deal {i}") for i in range(7)]
     await _make(gql, "Contoso deal")
-    seen: list[str] = []
-    after = None
-    while True:
-        data = await gql.execute(SEARCH, {"search": "abrik", "first": 3, "after": after})
-        page = data["records"]
-        seen += [e["node"]["id"] for e in page["edges"]]
-        assert page["totalCount"] == 7
-        if not page["pageInfo"]["hasNextPage"]:
-            break
-        after = page["pageInfo"]["endCursor"]
-    assert seen == ids
+    pages = await every_page(gql, SEARCH, "records", search="abrik", first=3)
+    assert [e["node"]["id"] for page in pages for e in page["edges"]] == ids
+    assert {page["totalCount"] for page in pages} == {7}
 
 
 async def test_search_follows_renames(gql: Any) -> None:
