@@ -6,8 +6,8 @@ the SHA-256 of the secret looked up in the credential table with its user, kept 
 requests (for at most five minutes, its expiry checked at every use), and so are the
 roles that say which processes the user may run. Then:
 
-- `POST /bar` `{"id": …}`: the instance (among the runnable processes) and its record;
-  the bar is built by Stageflow's own pure `progress()` and answered in the shape of the
+- `POST /bar` `{"id": …}`: the instance (among the runnable processes) and its record,
+  in one statement; the bar is built by Stageflow's own pure `progress()` and answered in the shape of the
   GraphQL answer.
 - `POST /complete` `{"id": …, "field": …, "value": …}` (PostgreSQL only): in one
   transaction the instance (among the runnable processes) and its record locked, the step
@@ -241,6 +241,22 @@ def _instance_query(visible: Sequence[int] | None, *, lock: bool) -> str:
     return f'SELECT {_INSTANCE_COLUMNS} FROM "instance" WHERE {where}"id"=${n} LIMIT 1{suffix}'
 
 
+def _bar_query(visible: Sequence[int] | None) -> str:
+    """The instance by id (the last parameter), among the runnable processes, with its
+    record's columns named `r_…`."""
+    where = ""
+    if visible is not None:
+        where = 'i."process_id" IN (' + ",".join(f"${i + 1}" for i in range(len(visible)))
+        where += ") AND "
+    n = 1 + len(visible or ())
+    instance = ",".join(f"i.{c}" for c in _INSTANCE_COLUMNS.split(","))
+    record = ",".join(f'r.{c} AS "r_{c.strip(chr(34))}"' for c in _RECORD_COLUMNS.split(","))
+    return (
+        f'SELECT {instance},{record} FROM "instance" i JOIN "record" r ON r."id"=i."record_id"'
+        f' WHERE {where}i."id"=${n} LIMIT 1'
+    )
+
+
 def _instance(row: dict[str, Any]) -> Instance:
     """An instance without its stays: neither the bar nor a step needs them."""
     return Instance(
@@ -298,15 +314,10 @@ async def read_bar(request: Request) -> Response:
         if user is None:
             return _refused("UNAUTHENTICATED")
         visible = await access.runnable(conn, user)
-        row = await conn.fetchrow(
-            _instance_query(visible, lock=False), *(visible or ()), int(body["id"])
-        )
+        row = await conn.fetchrow(_bar_query(visible), *(visible or ()), int(body["id"]))
         if row is None:
             return JSONResponse({"data": {"instance": None}})
-        record = await conn.fetchrow(
-            f'SELECT {_RECORD_COLUMNS} FROM "record" WHERE "id" IN ($1)', row["record_id"]
-        )
-        assert record is not None
+        record = {key[2:]: value for key, value in dict(row).items() if key.startswith("r_")}
         instance = _instance(row)
         process = await request.app.state.catalog.version(
             conn, instance.process_id, instance.process_version

@@ -244,6 +244,15 @@ async def visible_instance(context: Context, instance_id: int) -> Instance:
     return await queries.get_instance(instance_id, visible=await context.visible())
 
 
+async def visible_instance_with_record(context: Context, instance_id: int) -> Instance:
+    """`visible_instance`, its record read in the same statement and kept for the request
+    (what the process bar needs, in one statement)."""
+    visible = await context.visible()
+    instance, record = await queries.get_instance_and_record(instance_id, visible=visible)
+    context.loaders.records.prime(instance.record_id, record)
+    return instance
+
+
 async def visible_record(context: Context, record_id: int) -> Record:
     """The record, if it has no run yet or a run of a process this user may run."""
     return await queries.get_record(record_id, visible=await context.visible())

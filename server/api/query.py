@@ -9,7 +9,7 @@ import strawberry
 from strawberry.types import Info
 
 from server.api.accounts import AccountQuery, AdminQuery, User
-from server.api.context import ctx, visible_instance, visible_record
+from server.api.context import ctx, visible_instance_with_record, visible_record
 from server.api.definitions import Entity, Process
 from server.api.design import DesignQuery
 from server.api.enums import InstanceStatus
@@ -148,7 +148,8 @@ class Query(DesignQuery, AccountQuery, AdminQuery):
     @strawberry.field
     async def instance(self, info: Info, id: strawberry.ID) -> Instance | None:
         try:
-            return Instance.from_domain(await visible_instance(ctx(info), parse_id("Instance", id)))
+            found = await visible_instance_with_record(ctx(info), parse_id("Instance", id))
+            return Instance.from_domain(found)
         except DomainError:
             return None
 

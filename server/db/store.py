@@ -157,6 +157,14 @@ async def get_instance(id: int, *, visible: Visible = None) -> Instance:
     return mapping.instance(row)
 
 
+async def get_instance_and_record(id: int, *, visible: Visible = None) -> tuple[Instance, Record]:
+    """`get_instance`, and the instance's record read in the same statement."""
+    row = await visible_instances(visible).select_related("record").get_or_none(id=id)
+    if row is None:
+        raise NotFound("Instance", id)
+    return mapping.instance(row), mapping.record(row.record)
+
+
 async def lock_instance(id: int, *, visible: Visible = None, stays: bool = True) -> Instance:
     """Inside a transaction: the instance, locked until commit (PostgreSQL; SQLite runs one
     transaction at a time), so the decision made on it holds when it is written. With

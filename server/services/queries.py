@@ -24,6 +24,7 @@ __all__ = [
     "events_after",
     "events_of_instances",
     "get_instance",
+    "get_instance_and_record",
     "get_record",
     "instances_by_id",
     "instances_of_records",
@@ -36,6 +37,7 @@ __all__ = [
 ]
 
 get_instance = store.get_instance
+get_instance_and_record = store.get_instance_and_record
 last_seq = store.last_seq
 events_after = store.events_after
 get_record = store.get_record
