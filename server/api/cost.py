@@ -59,8 +59,10 @@ TOO_COSTLY = "QUERY_TOO_COSTLY"
 PAGE_ARGUMENTS = ("first", "last")
 
 
+@functools.lru_cache(maxsize=8)
 def list_lengths(shape: Shape, *, templates: int) -> dict[tuple[str, str], int]:
-    """The longest each unpaged list of the schema can be, by (type, field)."""
+    """The longest each unpaged list of the schema can be, by (type, field); worked out once
+    per shape (the catalog keeps one until a process is published or a field saved)."""
     steps = {"missingSteps": shape.steps}
     problems = {"problems": MAX_PROBLEMS}
     lengths = {

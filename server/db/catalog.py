@@ -13,7 +13,7 @@ from server.domain.access import User
 from server.domain.definition import dump_entity, dump_process, load_process
 from server.domain.draft import Draft
 from server.domain.errors import NotFound, VersionConflict
-from server.domain.events import Event
+from server.domain.events import Event, EventKind
 from server.domain.fields import Entity
 from server.domain.process import Process, ProcessStatus
 from server.domain.text import unstorable
@@ -37,7 +37,7 @@ class Shape:
     """How long the lists of definitions are, at most, across what is stored: what a list of
     them costs a query (`server.api.cost`)."""
 
-    processes: int  # processes, unpublished ones included
+    processes: int  # published processes: those lists show and instances run
     processes_per_entity: int
     entities: int
     stages: int  # of any published version
@@ -50,6 +50,10 @@ class Shape:
 def _lengths(items: Any, key: str) -> list[int]:
     """The lengths of the `key` lists of stored definition parts (file form, as stored)."""
     return [len(item.get(key) or ()) for item in items or () if isinstance(item, dict)]
+
+
+# What changes a Shape: a new version (a first one makes a process listed), a field.
+_RESHAPING = frozenset({EventKind.PROCESS_PUBLISHED, EventKind.FIELD_SAVED})
 
 
 class Catalog:
@@ -68,7 +72,8 @@ class Catalog:
         if event.kind.value.startswith(("PROCESS", "FIELD")):
             self._generation += 1
             self._roles = None
-            self._shape = None
+            if event.kind in _RESHAPING:
+                self._shape = None
 
     async def shape(self) -> Shape:
         """The longest lists of what is stored, kept until a process or field changes."""
@@ -76,7 +81,8 @@ class Catalog:
             return self._shape
         generation = self._generation
         per_entity: dict[str, int] = {}
-        for entity in await ProcessRow.all().values_list("entity_id", flat=True):
+        published = ProcessRow.filter(current_version__gt=0)
+        for entity in await published.values_list("entity_id", flat=True):
             per_entity[str(entity)] = per_entity.get(str(entity), 0) + 1
         stages, steps, branches = [0], [0], [0]
         for definition in await ProcessVersionRow.all().values_list("definition", flat=True):
