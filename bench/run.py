@@ -67,6 +67,18 @@ def figures(sizes: dict[str, int]) -> list[Figure]:
             "bare.read",
         ),
         Figure(
+            "1c",
+            "bar read run in full (no kept answers): Stageflow ÷ PostGraphile",
+            "stageflow.read.full",
+            "postgraphile.read",
+        ),
+        Figure(
+            "1d",
+            "bar read run in full (no kept answers): Stageflow ÷ bare",
+            "stageflow.read.full",
+            "bare.read",
+        ),
+        Figure(
             "2a",
             "completeStep ÷ PostGraphile one-row update by id",
             "stageflow.write",
@@ -343,10 +355,18 @@ class Bench:
         await self.start("stageflow", servers.stageflow, main.url, cpu=cpu)
         await self.start("bare", servers.bare, main.url, cpu=cpu)
         await self.start("postgraphile", servers.postgraphile, main.url, cpu=cpu)
+        full = {"STAGEFLOW_KEPT_ANSWERS": "0"}
+        await self.start("stageflow.full", servers.stageflow, main.url, cpu=cpu, env=full)
         await self.group(
             "read",
             [
                 workload.stageflow_read("stageflow.read", "Stageflow: bar read", main, "stageflow"),
+                workload.stageflow_read(
+                    "stageflow.read.full",
+                    "Stageflow: bar read, each run in full (no kept answers)",
+                    main,
+                    "stageflow.full",
+                ),
                 workload.postgraphile_read(main),
                 workload.bare_read("bare.read", "bare: the same SELECTs", main, "bare"),
             ],
@@ -372,7 +392,7 @@ class Bench:
                 ),
             ],
         )
-        await self.stop("bare", "postgraphile")
+        await self.stop("bare", "postgraphile", "stageflow.full")
         await self.start("stageflow.records", servers.stageflow, many.url, cpu=cpu)
         await self.group("records-postgres", self._records("", main, many))
         await self.stop("stageflow.records")

@@ -87,13 +87,21 @@ def _start(
         time.sleep(0.1)
 
 
-def stageflow(database_url: str, log: Path, *, workers: int = 1, cpu: str | None) -> Server:
-    """`stageflow serve` on a database made by bench.seed."""
+def stageflow(
+    database_url: str,
+    log: Path,
+    *,
+    workers: int = 1,
+    cpu: str | None,
+    env: dict[str, str] | None = None,
+) -> Server:
+    """`stageflow serve` on a database made by bench.seed, with `env` set too."""
     port = free_port()
     env = {
         "STAGEFLOW_DATABASE_URL": database_url,
         "STAGEFLOW_HOST": "127.0.0.1",
         "STAGEFLOW_PORT": str(port),
+        **(env or {}),
     }
     command = [str(BIN / "stageflow"), "serve", "--workers", str(workers)]
     return _start("stageflow", command, port=port, log=log, cpu=cpu, env=env, ready="/readyz")

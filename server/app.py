@@ -103,6 +103,16 @@ def create_app(settings: Settings) -> Starlette:
             "# TYPE stageflow_shared_subscribers gauge",
             f"stageflow_shared_subscribers {fanout.shared}",
         ]
+        if graphql.kept is not None:
+            counts = graphql.kept.counts
+            lines += [
+                "# HELP stageflow_kept_answers_total Process bar answers kept, sent again, and "
+                "found out of date (then run in full).",
+                "# TYPE stageflow_kept_answers_total counter",
+                f'stageflow_kept_answers_total{{outcome="kept"}} {counts.kept}',
+                f'stageflow_kept_answers_total{{outcome="sent"}} {counts.sent}',
+                f'stageflow_kept_answers_total{{outcome="stale"}} {counts.stale}',
+            ]
         return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
 
     routes = [

@@ -43,6 +43,9 @@ class Settings:
     # /readyz answers not-ready once this worker's live feed has been behind the database
     # for longer than this.
     ready_max_lag_seconds: float = 10.0
+    # Send a process bar's answer again while nothing it was built from has changed
+    # (server/api/kept.py); off: every read runs in full.
+    kept_answers: bool = True
 
     @property
     def is_sqlite(self) -> bool:
@@ -82,6 +85,8 @@ class Settings:
             secure_cookies=_flag(env.get("STAGEFLOW_SECURE_COOKIES")),
             allowed_origins=_list(env.get("STAGEFLOW_ALLOWED_ORIGINS")),
             trusted_proxies=_list(env.get("STAGEFLOW_TRUSTED_PROXIES")),
+            kept_answers=(env.get("STAGEFLOW_KEPT_ANSWERS") or "1").lower()
+            not in {"0", "false", "no"},
             ready_max_lag_seconds=float(
                 env.get("STAGEFLOW_READY_MAX_LAG_SECONDS") or cls.ready_max_lag_seconds
             ),

@@ -30,6 +30,8 @@ V = TypeVar("V")
 SESSION_COOKIE = "stageflow_session"
 CSRF_HEADER = "x-csrf-token"
 ANONYMOUS = "anonymous"
+# Where a request notes the rows its process bar was built from (server/api/kept.py).
+BAR_ROWS = "bar rows"
 
 
 def _ordered(keys: Iterable[K], found: Mapping[K, V], default: Any = None) -> list[V]:
@@ -97,6 +99,21 @@ class Loaders:
         self.record_instances = DataLoader(record_instances)
         self.events = DataLoader(events)
         self.migrations = DataLoader(migrations)
+
+
+@dataclass(frozen=True)
+class BarRows:
+    """The rows a process bar's answer was built from, by the versions they were at."""
+
+    instance_id: int
+    instance_version: int
+    record_version: int
+    process_id: int
+
+    @classmethod
+    def of(cls, instance: Instance, record: Record) -> BarRows:
+        assert instance.id is not None and record.id is not None
+        return cls(instance.id, instance.version, record.version, instance.process_id)
 
 
 @dataclass
@@ -221,17 +238,23 @@ async def build_context(
         sign_in_limits=sign_in_limits or SignInLimits(),
         secure_cookie=secure_cookie,
     )
+    context.credential, context.via_cookie = await credential_of(runtime, request)
+    return context
+
+
+async def credential_of(
+    runtime: Runtime, request: Request | WebSocket
+) -> tuple[Credential | None, bool]:
+    """Who asks, and whether by the session cookie: a bearer token wins over the cookie."""
     token = bearer(request.headers)
     if token is not None:
-        context.credential = await accounts.authenticate(runtime, token)
-        if context.credential is not None and context.credential.kind != accounts.TOKEN:
-            context.credential = None
-    elif (cookie := request.cookies.get(SESSION_COOKIE)) is not None:
+        credential = await accounts.authenticate(runtime, token)
+        return (credential if credential and credential.kind == accounts.TOKEN else None), False
+    if (cookie := request.cookies.get(SESSION_COOKIE)) is not None:
         credential = await accounts.authenticate(runtime, cookie)
         if credential is not None and credential.kind == accounts.SESSION:
-            context.credential = credential
-            context.via_cookie = True
-    return context
+            return credential, True
+    return None, False
 
 
 def ctx(info: Info) -> Context:
@@ -250,6 +273,7 @@ async def visible_instance_with_record(context: Context, instance_id: int) -> In
     visible = await context.visible()
     instance, record = await queries.get_instance_and_record(instance_id, visible=visible)
     context.loaders.records.prime(instance.record_id, record)
+    context.memo[BAR_ROWS] = BarRows.of(instance, record)
     return instance
 
 

@@ -18,7 +18,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.extensions import MaskErrors, MaxTokensLimiter, ParserCache, ValidationCache
-from strawberry.http import GraphQLRequestData
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http.parse_content_type import parse_content_type
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
@@ -32,6 +32,7 @@ from server.api.access import AccessPolicy
 from server.api.context import Context, bearer, build_context
 from server.api.errors import HANDLERS
 from server.api.fanout import Fanout
+from server.api.kept import KeptAnswers
 from server.api.limits import CostlyGate, Limits, QueryLimits, validation_rules, word_for_clients
 from server.api.mutation import Mutation
 from server.api.query import Query
@@ -201,7 +202,12 @@ class StageflowGraphQL(GraphQL[Context, None]):
         try:
             if (reason := urls.refused_parameters(scope)) is not None:
                 raise _Refused(urls.URL_PARAMETER_NOT_ALLOWED, reason)
-            response = await self.run(Request(scope=scope, receive=receive))
+            request = Request(scope=scope, receive=receive)
+            response = await self.kept.answer(request) if self.kept is not None else None
+            if response is None:
+                response = await self.run(request)
+                if self.kept is not None:
+                    self.kept.keep(request, response, getattr(request.state, "context", None))
         except ClientDisconnect:
             return  # the client went away before its request was read: no one to answer
         except HTTPException as refused:
@@ -241,6 +247,7 @@ class StageflowGraphQL(GraphQL[Context, None]):
         self.sockets = Sockets(runtime)
         self.ping_interval = settings.ws_ping_interval
         self.fanout = Fanout(schema, limits=schema.limits)
+        self.kept = KeptAnswers(runtime, schema._schema) if settings.kept_answers else None
         logs.cut_client_input()
 
     def decode_json(self, data: str | bytes) -> object:
@@ -277,13 +284,22 @@ class StageflowGraphQL(GraphQL[Context, None]):
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
-        return await build_context(
+        context = await build_context(
             self.runtime,
             request,
             response,
             sign_in_limits=self.sign_in_limits,
             secure_cookie=self.secure_cookies,
         )
+        if isinstance(request, Request):
+            request.state.context = context  # for the kept answers (server/api/kept.py)
+        return context
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        request.state.kept_errors = bool(result.errors)
+        return await super().process_result(request, result)
 
     async def on_ws_connect(self, context: Context) -> dict[str, object] | None:
         """A socket signs in with `token` in connection_init, else with the session

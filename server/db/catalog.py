@@ -67,6 +67,11 @@ class Catalog:
         self._shape: Shape | None = None
         self._generation = 0
 
+    @property
+    def generation(self) -> int:
+        """Counts the changes to processes and fields this worker has heard of."""
+        return self._generation
+
     def observe(self, event: Event) -> None:
         """Told of every event the worker's feed reads, and of its own changes at once."""
         if event.kind.value.startswith(("PROCESS", "FIELD")):

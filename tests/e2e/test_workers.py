@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
+import httpx
 import pytest
 from serving import Server, graphql, start_server, stop_server
 from test_live import ADVANCE, STAGE_CHANGED, STEP, _instance, _next, _socket, _subscribe
@@ -116,3 +118,42 @@ async def _terminate_relays(database_url: str) -> None:
         assert killed >= 2
     finally:
         await conn.close()
+
+
+BAR = "query Bar($id: ID!) { instance(id: $id) { version missingSteps { field { key } } } }"
+BUDGET = """mutation($id: ID!, $value: JSON) {
+  completeStep(input: {instanceId: $id, field: "estimated_budget", value: $value}) {
+    ... on StepCompleted { instance { version } } } }"""
+CLEAR = """mutation($id: ID!) {
+  completeStep(input: {instanceId: $id, field: "estimated_budget", value: null}) {
+    ... on StepCompleted { instance { version } } } }"""
+
+
+def _kept_counts(server: Server) -> dict[str, int]:
+    text = httpx.get(server.url + "/metrics").text
+    found = re.findall(r'stageflow_kept_answers_total\{outcome="(\w+)"\} (\d+)', text)
+    return {outcome: int(n) for outcome, n in found}
+
+
+def test_a_read_after_a_write_on_another_host_sees_the_write(
+    hosts: tuple[Server, Server, str, ClientConnection],
+) -> None:
+    """The bar's kept answer on one host is checked against the database, not only against
+    what that host's feed has heard: the write is seen at once, however far the feed is."""
+    a, b, iid, _ = hosts
+    for _ in range(3):
+        graphql(a, BAR, id=iid)
+    before = _kept_counts(a)
+    assert before["sent"] >= 2
+    for value in range(1, 16):
+        written = graphql(b, BUDGET if value % 2 else CLEAR, id=iid, value=value)
+        version = written["completeStep"]["instance"]["version"]  # type: ignore[index]
+        read = graphql(a, BAR, id=iid)["instance"]
+        assert read["version"] == version  # type: ignore[index]
+        keys = {s["field"]["key"] for s in read["missingSteps"]}  # type: ignore[index]
+        assert ("estimated_budget" in keys) == (value % 2 == 0)
+        again = graphql(a, BAR, id=iid)["instance"]
+        assert again == read
+    after = _kept_counts(a)
+    assert after["stale"] - before["stale"] == 15  # each read after a write ran in full
+    assert after["sent"] - before["sent"] == 15  # and each read again was sent as kept
