@@ -371,6 +371,8 @@ class Bench:
                 workload.bare_read("bare.read", "bare: the same SELECTs", main, "bare"),
             ],
         )
+        # Its feed follows every write: it would take the writers' core.
+        await self.stop("stageflow.full")
         writers = workload.write_ids(main, 49)
         await self.group(
             "write",
@@ -392,7 +394,7 @@ class Bench:
                 ),
             ],
         )
-        await self.stop("bare", "postgraphile", "stageflow.full")
+        await self.stop("bare", "postgraphile")
         await self.start("stageflow.records", servers.stageflow, many.url, cpu=cpu)
         await self.group("records-postgres", self._records("", main, many))
         await self.stop("stageflow.records")

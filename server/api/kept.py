@@ -86,9 +86,10 @@ MAX_PLANS = 512
 MAX_ANSWERS = 20_000
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Plan:
-    """A document that may be kept: where its instance id comes from."""
+    """A document that may be kept: where its instance id comes from. Each is its own
+    (compared by identity), so no two documents share an answer."""
 
     variable: str | None  # the id's variable, or None: the id is written in the document
     literal: str | None = None
@@ -200,10 +201,8 @@ def _kept_selection(
 class _Asked:
     """What the fast path read of a request, for keeping its answer once it has run."""
 
-    query: str
-    operation_name: str | None
+    key: tuple[str, str | None]  # the document and the operation's name
     variables: Any
-    user_id: int | None
     catalog_generation: int
 
 
@@ -222,21 +221,22 @@ class Counts:
 
 
 class KeptAnswers:
-    """One per app; its entries are dropped least recently used first."""
+    """One per app; plans and answers are dropped least recently used first."""
 
     def __init__(self, runtime: Runtime, schema: GraphQLSchema) -> None:
         self.runtime = runtime
         self.schema = schema
         self._plans: OrderedDict[tuple[str, str | None], Plan | None] = OrderedDict()
-        self._answers: OrderedDict[tuple[str, str | None, str, int], _Kept] = OrderedDict()
+        # (plan, instance id, user id): an answer holds its plan, not a copy of its document.
+        self._answers: OrderedDict[tuple[Plan, str, int], _Kept] = OrderedDict()
         self.counts = Counts()
 
     def __len__(self) -> int:
         return len(self._answers)
 
     async def answer(self, request: Request) -> Response | None:
-        """The kept answer to this request, or None: then it runs as always (and
-        `keep` is told how it went)."""
+        """The kept answer to this request, or None: then it runs as always (and `keep`
+        is told how it went)."""
         if request.method != "POST" or not request.headers.get("content-type", "").startswith(
             "application/json"
         ):
@@ -254,20 +254,22 @@ class KeptAnswers:
         if not isinstance(query, str) or not isinstance(operation_name, str | None):
             return None
         key = (query, operation_name)
-        plan = self._plans.get(key)
-        instance_id = plan.instance_id(data.get("variables")) if plan is not None else None
-        credential, _ = await credential_of(self.runtime, request)
         catalog = self.runtime.catalog
-        request.state.kept_asked = _Asked(
-            query,
-            operation_name,
-            data.get("variables"),
-            credential.user.id if credential else None,
-            catalog.generation,
-        )
-        if instance_id is None or credential is None:
+        if key not in self._plans:  # not seen lately: learn from its full run
+            request.state.kept_asked = _Asked(key, data.get("variables"), catalog.generation)
             return None
-        kept = self._answers.get((query, operation_name, instance_id, credential.user.id))
+        plan = self._plans[key]
+        if plan is None:
+            return None
+        request.state.kept_asked = _Asked(key, data.get("variables"), catalog.generation)
+        instance_id = plan.instance_id(data.get("variables"))
+        if instance_id is None:
+            return None
+        credential, _ = await credential_of(self.runtime, request)
+        if credential is None:
+            return None
+        entry = (plan, instance_id, credential.user.id)
+        kept = self._answers.get(entry)
         if kept is None:
             return None
         rows = kept.rows
@@ -280,7 +282,8 @@ class KeptAnswers:
         ):
             self.counts.stale += 1
             return None
-        self._answers.move_to_end((query, operation_name, instance_id, credential.user.id))
+        self._answers.move_to_end(entry)
+        self._plans.move_to_end(key)
         self.counts.sent += 1
         return Response(kept.body, media_type="application/json")
 
@@ -290,20 +293,18 @@ class KeptAnswers:
         asked: _Asked | None = getattr(request.state, "kept_asked", None)
         if asked is None:
             return
-        key = (asked.query, asked.operation_name)
-        if key not in self._plans:
-            self._plans[key] = plan_of(self.schema, asked.query, asked.operation_name)
+        if asked.key not in self._plans:
+            self._plans[asked.key] = plan_of(self.schema, *asked.key)
             while len(self._plans) > MAX_PLANS:
                 self._plans.popitem(last=False)
-        plan = self._plans.get(key)
+        plan = self._plans.get(asked.key)
         instance_id = plan.instance_id(asked.variables) if plan is not None else None
         rows = context.memo.get(BAR_ROWS) if context is not None else None
         if (
-            instance_id is None
-            or asked.user_id is None
+            plan is None
+            or instance_id is None
             or context is None
             or context.user is None
-            or context.user.id != asked.user_id
             or not isinstance(rows, BarRows)
             or str(rows.instance_id) != instance_id
             or getattr(request.state, "kept_errors", True)
@@ -312,7 +313,7 @@ class KeptAnswers:
             or asked.catalog_generation != self.runtime.catalog.generation
         ):
             return
-        entry = (asked.query, asked.operation_name, instance_id, asked.user_id)
+        entry = (plan, instance_id, context.user.id)
         self._answers[entry] = _Kept(rows, asked.catalog_generation, bytes(response.body))
         self._answers.move_to_end(entry)
         while len(self._answers) > MAX_ANSWERS:

@@ -164,6 +164,11 @@ async def test_each_user_and_each_id_has_its_own_answer(gql: Any) -> None:
         assert (await _read(gql, one))[1]["data"]["instance"]["id"] == one
         assert (await _read(gql, two))[1]["data"]["instance"]["id"] == two
         assert (await _read(gql, one, user="bo"))[1]["data"]["instance"]["id"] == one
+    # Another document with the same variable: its own answer.
+    other = "query Other($id: ID!) { instance(id: $id) { version } }"
+    for _ in range(2):
+        assert (await gql.post(other, {"id": one})).json() == {"data": {"instance": {"version": 1}}}
+        assert (await _read(gql, one))[1]["data"]["instance"]["id"] == one
     # The same id spelled as a number, and an id that names nothing.
     assert (await gql.post(BAR, {"id": int(one)})).json() == (await _read(gql, one))[1]
     assert (await gql.post(BAR, {"id": "999999"})).json() == {"data": {"instance": None}}
