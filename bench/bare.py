@@ -7,13 +7,13 @@ requests (for at most five minutes, its expiry checked at every use), and so are
 roles that say which processes the user may run. Then:
 
 - `POST /bar` `{"id": …}`: the instance (among the runnable processes) and its record,
-  in one statement; the bar is built by Stageflow's own pure `progress()` and answered in the shape of the
-  GraphQL answer.
+  in one statement; the bar is built by Stageflow's own pure `progress()` and answered in
+  the shape of the GraphQL answer.
 - `POST /complete` `{"id": …, "field": …, "value": …}` (PostgreSQL only): in one
-  transaction the instance (among the runnable processes) and its record locked, the step
-  decided by Stageflow's own `complete_step()`, compare-and-set updates of record and
-  instance, and the event numbered from the counter, announced with `pg_notify` and
-  written, in one statement.
+  transaction the instance (among the runnable processes) and its record locked in one
+  statement, the step decided by Stageflow's own `complete_step()`, compare-and-set
+  updates of record and instance in one statement (Stageflow's own), and the event
+  numbered from the counter, announced with `pg_notify` and written, in one statement.
 
 Process versions are parsed once and kept, as Stageflow's catalog does; pooled
 connections go back without asyncpg's reset query, as Stageflow's do. Nothing here drops
@@ -41,6 +41,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from server.db.store import SAVE_RECORD_AND_INSTANCE
 from server.domain.access import User, user_from_roles
 from server.domain.definition import load_entities, load_process
 from server.domain.instance import Instance, InstanceStatus, complete_step
@@ -66,14 +67,6 @@ _RECORD_COLUMNS = (
 _VERSION = 'SELECT "definition" FROM "process_version" WHERE "process_id"=$1 AND "number"=$2'
 _ENTITIES = 'SELECT "key","name","fields" FROM "entity"'
 
-_SAVE_RECORD = (
-    'UPDATE "record" SET "name"=$1,"owner"=$2,"values"=$3,"version"=$4,'
-    '"active_instance_id"=$5,"updated_at"=$6 WHERE "id"=$7 AND "version"=$8'
-)
-_SAVE_INSTANCE = (
-    'UPDATE "instance" SET "process_version"=$1,"status"=$2,"active_stage"=$3,"path"=$4,'
-    '"version"=$5,"active_since"=$6,"completed_at"=$7 WHERE "id"=$8 AND "version"=$9'
-)
 _APPEND = """
 WITH next AS (UPDATE counter SET value = value + 1 WHERE name = 'event' RETURNING value),
 told AS (SELECT pg_notify('stageflow_events', value::text) FROM next)
@@ -231,16 +224,6 @@ class Access:
         return sorted(id for id, roles in self._roles if user.may_run(roles))
 
 
-def _instance_query(visible: Sequence[int] | None, *, lock: bool) -> str:
-    """The instance by id (the last parameter), among the runnable processes."""
-    where = ""
-    if visible is not None:
-        where = '"process_id" IN (' + ",".join(f"${i + 1}" for i in range(len(visible))) + ") AND "
-    n = 1 + len(visible or ())
-    suffix = " FOR UPDATE" if lock else ""
-    return f'SELECT {_INSTANCE_COLUMNS} FROM "instance" WHERE {where}"id"=${n} LIMIT 1{suffix}'
-
-
 def _bar_query(visible: Sequence[int] | None) -> str:
     """The instance by id (the last parameter), among the runnable processes, with its
     record's columns named `r_…`."""
@@ -288,6 +271,11 @@ def _record(row: dict[str, Any]) -> Record:
     )
 
 
+def _joined_record(row: dict[str, Any]) -> Record:
+    """The record of a `_bar_query` row (its columns named `r_…`)."""
+    return _record({key[2:]: value for key, value in dict(row).items() if key.startswith("r_")})
+
+
 def _bar(instance: Instance, process: Process, record: Record) -> dict[str, Any]:
     bar = progress(instance, process, record.values)
     return {
@@ -317,12 +305,11 @@ async def read_bar(request: Request) -> Response:
         row = await conn.fetchrow(_bar_query(visible), *(visible or ()), int(body["id"]))
         if row is None:
             return JSONResponse({"data": {"instance": None}})
-        record = {key[2:]: value for key, value in dict(row).items() if key.startswith("r_")}
-        instance = _instance(row)
+        instance, record = _instance(row), _joined_record(row)
         process = await request.app.state.catalog.version(
             conn, instance.process_id, instance.process_version
         )
-        return JSONResponse({"data": {"instance": _bar(instance, process, _record(record))}})
+        return JSONResponse({"data": {"instance": _bar(instance, process, record)}})
 
 
 async def complete(request: Request) -> Response:
@@ -337,49 +324,41 @@ async def complete(request: Request) -> Response:
             return _refused("UNAUTHENTICATED")
         visible = await access.runnable(conn, user)
         async with conn.raw.transaction():
+            # Both rows locked in one statement, instance first, as Stageflow locks them.
             row = await conn.fetchrow(
-                _instance_query(visible, lock=True), *(visible or ()), int(body["id"])
+                _bar_query(visible) + " FOR UPDATE", *(visible or ()), int(body["id"])
             )
             if row is None:
                 return JSONResponse({"data": {"completeStep": {"__typename": "NotFound"}}})
-            instance = _instance(row)
+            instance, record = _instance(row), _joined_record(row)
             process = await request.app.state.catalog.version(
                 conn, instance.process_id, instance.process_version
             )
-            record_row = await conn.fetchrow(
-                f'SELECT {_RECORD_COLUMNS} FROM "record" WHERE "id"=$1 LIMIT 1 FOR UPDATE',
-                instance.record_id,
-            )
-            assert record_row is not None
-            record = _record(record_row)
             now = dt.datetime.now(dt.UTC)
             moved, updated, event = complete_step(
                 instance, process, record, body["field"], body.get("value"), now=now, by=user.name
             )
-            saved = await conn.execute(
-                _SAVE_RECORD,
+            saved = await conn.fetch(
+                SAVE_RECORD_AND_INSTANCE,
                 updated.name,
                 updated.owner,
-                json.dumps(dict(updated.values)),
+                json.dumps(dict(updated.values), separators=(",", ":")),
                 updated.version,
                 updated.active_instance_id,
                 updated.updated_at,
                 record.id,
                 record.version,
-            )
-            saved += await conn.execute(
-                _SAVE_INSTANCE,
                 moved.process_version,
                 moved.status.value,
                 moved.active_stage,
-                json.dumps(list(moved.path)),
+                json.dumps(list(moved.path), separators=(",", ":")),
                 moved.version,
                 moved.active_since,
                 moved.completed_at,
                 instance.id,
                 instance.version,
             )
-            assert saved == 2, "both rows were locked at the versions read"
+            assert len(saved) == 1, "both rows were locked at the versions read"
             await conn.fetch(
                 _APPEND,
                 event.kind.value,

@@ -182,14 +182,37 @@ def _instance_and_record(postgres: bool) -> tuple[str, tuple[str, ...], tuple[st
 async def get_instance_and_record(id: int, *, visible: Visible = None) -> tuple[Instance, Record]:
     """`get_instance`, and the instance's record read in the same statement (a prepared
     statement on PostgreSQL; built once, not per read)."""
+    return await _instance_with_record(id, visible, lock=False)
+
+
+async def lock_instance_and_record(id: int, *, visible: Visible = None) -> tuple[Instance, Record]:
+    """Inside a transaction: the instance and its record, without its stays, both locked
+    until commit in one statement (on PostgreSQL `FOR UPDATE` of a join locks the rows in
+    the order of its FROM: instance first, then record, as every taker of both)."""
+    return await _instance_with_record(id, visible, lock=True)
+
+
+async def _instance_with_record(
+    id: int, visible: Visible, *, lock: bool
+) -> tuple[Instance, Record]:
     if not 0 < id <= _MAX_ID:
         raise NotFound("Instance", id)
     conn = get_connection("default")
-    sql, instance_columns, record_columns = _instance_and_record(
-        conn.capabilities.dialect == "postgres"
-    )
-    rows = await conn.execute_query_dict(sql, [id])
-    if not rows or (visible is not None and rows[0]["i_process_id"] not in visible):
+    postgres = conn.capabilities.dialect == "postgres"
+    sql, instance_columns, record_columns = _instance_and_record(postgres)
+    params: list[Any] = [id]
+    if visible is not None:
+        # Only a row the user may see is locked.
+        sql += (
+            ' AND i."process_id" = ANY($2::int[])'
+            if postgres
+            else (f' AND i."process_id" IN ({", ".join("?" * len(visible)) or "NULL"})')
+        )
+        params += [sorted(visible)] if postgres else sorted(visible)
+    if lock and postgres:
+        sql += " FOR UPDATE"
+    rows = await conn.execute_query_dict(sql, params)
+    if not rows:
         raise NotFound("Instance", id)
     row = rows[0]
     instance = InstanceRow._init_from_db(**{c: row[f"i_{c}"] for c in instance_columns})
@@ -271,6 +294,67 @@ async def insert_instance(value: Instance) -> Instance:
     )
     await _insert_visits(row.id, value.visits)
     return replace(value, id=row.id)
+
+
+# On PostgreSQL, a step's two writes in one round trip: the record, then the instance (only
+# if the record was at its version).
+SAVE_RECORD_AND_INSTANCE = """
+WITH r AS (
+  UPDATE "record" SET "name" = $1, "owner" = $2, "values" = $3::jsonb, "version" = $4,
+    "active_instance_id" = $5, "updated_at" = $6
+  WHERE "id" = $7 AND "version" = $8 RETURNING 1
+)
+UPDATE "instance" SET "process_version" = $9, "status" = $10, "active_stage" = $11,
+  "path" = $12::jsonb, "version" = $13, "active_since" = $14, "completed_at" = $15
+WHERE "id" = $16 AND "version" = $17 AND EXISTS (SELECT 1 FROM r)
+RETURNING 1
+"""
+
+
+async def save_record_and_instance(
+    record: tuple[Record, Record], instance: tuple[Instance, Instance]
+) -> None:
+    """`save_record`, then `save_instance` of an instance read without its stays (and
+    writing none): each only if its row is still at the old version."""
+    (old_record, new_record), (old_instance, new_instance) = record, instance
+    assert not old_instance.visits and not new_instance.visits
+    conn = get_connection("default")
+    if conn.capabilities.dialect != "postgres":
+        await save_record(old_record, new_record)
+        await save_instance(old_instance, new_instance)
+        return
+    r, i = mapping.record_columns(new_record), mapping.instance_columns(new_instance)
+    rows = await conn.execute_query_dict(
+        SAVE_RECORD_AND_INSTANCE,
+        [
+            r["name"],
+            r["owner"],
+            _json(r["values"]),
+            r["version"],
+            r["active_instance_id"],
+            r["updated_at"],
+            old_record.id,
+            old_record.version,
+            i["process_version"],
+            i["status"],
+            i["active_stage"],
+            _json(i["path"]),
+            i["version"],
+            i["active_since"],
+            i["completed_at"],
+            old_instance.id,
+            old_instance.version,
+        ],
+    )
+    if not rows:  # which one was not at its version: the record's write was first
+        if not await RecordRow.filter(id=old_record.id, version=old_record.version).exists():
+            await _conflict(RecordRow, "Record", old_record.id, old_record.version)
+        await _conflict(InstanceRow, "Instance", old_instance.id, old_instance.version)
+
+
+def _json(value: Any) -> str:
+    """As the models' JSON fields write it."""
+    return json.dumps(value, separators=(",", ":"))
 
 
 async def save_instance(old: Instance, new: Instance) -> None:

@@ -116,14 +116,13 @@ async def complete_step(
     """Set a step's value; the record's field changes for every process on it."""
 
     async def change() -> Change:
-        instance, process, record = await _load(
-            rt, instance_id, expected_version, runnable=runnable, stays=False
-        )
+        instance, record = await store.lock_instance_and_record(instance_id, visible=runnable)
+        check_version("Instance", instance.id, current=instance.version, expected=expected_version)
+        process = await rt.catalog.version(instance.process_id, instance.process_version)
         moved, updated, event = rules.complete_step(
             instance, process, record, field, value, now=utcnow(), by=by
         )
-        await store.save_record(record, updated)
-        await store.save_instance(instance, moved)
+        await store.save_record_and_instance((record, updated), (instance, moved))
         return Change(event=event, instance=moved, record=updated)
 
     request = {
