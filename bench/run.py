@@ -121,7 +121,13 @@ def figures(sizes: dict[str, int]) -> list[Figure]:
             "stageflow.write",
         ),
         Figure(
-            "6",
+            "6a",
+            "bar read run in full: serve --workers 2 ÷ --workers 1 (unpinned)",
+            "stageflow.read.workers2.full",
+            "stageflow.read.workers1.full",
+        ),
+        Figure(
+            "6b",
             "bar read: serve --workers 2 ÷ --workers 1 (unpinned)",
             "stageflow.read.workers2",
             "stageflow.read.workers1",
@@ -401,9 +407,27 @@ class Bench:
 
         await self.start("stageflow.workers1", servers.stageflow, main.url, cpu=None)
         await self.start("stageflow.workers2", servers.stageflow, main.url, workers=2, cpu=None)
+        for n in (1, 2):
+            await self.start(
+                f"stageflow.workers{n}.full",
+                servers.stageflow,
+                main.url,
+                workers=n,
+                cpu=None,
+                env=full,
+            )
         await self.group(
             "workers",
             [
+                *(
+                    workload.stageflow_read(
+                        f"stageflow.read.workers{n}.full",
+                        f"Stageflow --workers {n}, unpinned, each read run in full",
+                        main,
+                        f"stageflow.workers{n}.full",
+                    )
+                    for n in (1, 2)
+                ),
                 workload.stageflow_read(
                     "stageflow.read.workers1",
                     "Stageflow --workers 1, unpinned",
@@ -419,7 +443,13 @@ class Bench:
             ],
             pinned=False,
         )
-        await self.stop("stageflow.workers1", "stageflow.workers2", "stageflow")
+        await self.stop(
+            "stageflow.workers1",
+            "stageflow.workers2",
+            "stageflow.workers1.full",
+            "stageflow.workers2.full",
+            "stageflow",
+        )
 
         small = await self.database("page_small", sizes["page_small"])
         large = await self.database("page_large", sizes["page_large"])

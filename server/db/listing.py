@@ -8,6 +8,8 @@
   id, so a page walks records in id order and stops when it is full.
 - Visibility is a correlated EXISTS on the unique (record, process) index. Records whose
   shown instance passes the filter are visible already: that instance is one of theirs.
+- Under a filter on the shown instance alone (no search, no owner), the count is a sum
+  over a few rows of `shown_count`, which triggers keep (migration 0007).
 """
 
 from __future__ import annotations
@@ -80,6 +82,8 @@ def record_statements(
         )
     count = f'SELECT COUNT(*) AS "n" FROM "record" r WHERE {where.sql()}'
     count_params = list(where.params)
+    if shown and not search and not owner:
+        count, count_params = _shown_count(postgres, entity, shown, visible)
     where.conditions.append(f'r."id" > {where.value(after_id)}')
     # Read when called: Tortoise adds the foreign keys' columns when it starts.
     columns = ", ".join(f'r."{c}"' for c in RecordRow._meta.fields_db_projection.values())
@@ -135,6 +139,24 @@ def _search(where: _Where, search: str) -> None:
             'r."id" IN (SELECT rowid FROM "record_name" WHERE "record_name" MATCH'
             f" {where.value(phrase)})"
         )
+
+
+def _shown_count(
+    postgres: bool, entity: str | None, shown: InstanceFilter, visible: Visible
+) -> tuple[str, list[Any]]:
+    """Records whose shown instance passes the filter, counted from the few rows of their
+    buckets (`shown_count`, kept by triggers: migration 0007) rather than over every match."""
+    where = _Where(postgres=postgres)
+    if entity:
+        where.conditions.append(f'"entity_id" = {where.value(entity)}')
+    if visible is not None:
+        where.conditions.append(f'"process_id" IN ({where.values(visible)})')
+    for column, value in shown.lookups().items():
+        where.conditions.append(f'"{column}" = {where.value(value)}')
+    return (
+        f'SELECT COALESCE(SUM("n"), 0) AS "n" FROM "shown_count" WHERE {where.sql()}',
+        where.params,
+    )
 
 
 def _shown(where: _Where, shown: InstanceFilter, visible: Visible) -> None:

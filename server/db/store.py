@@ -362,7 +362,8 @@ async def save_instance(old: Instance, new: Instance) -> None:
     count = await InstanceRow.filter(id=old.id, version=old.version).update(
         **mapping.instance_columns(new)
     )
-    if count != 1:
+    # Not `!= 1`: on SQLite the count includes what the shown counts' triggers wrote.
+    if count == 0:
         await _conflict(InstanceRow, "Instance", old.id, old.version)
     assert old.id is not None
     for before, after in zip(old.visits, new.visits, strict=False):
