@@ -143,6 +143,8 @@ class Query(DesignQuery, AccountQuery, AdminQuery):
             after=after,
             visible=await ctx(info).visible(),
         )
+        for id, record in page.records.items():
+            ctx(info).loaders.records.prime(id, record)
         return _connection(page, Instance.from_domain)  # type: ignore[arg-type]
 
     @strawberry.field

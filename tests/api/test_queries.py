@@ -92,8 +92,10 @@ async def test_a_bar_read_is_one_statement_and_a_page_counts_only_when_asked(
         await gql.execute(uncounted)
     with count_queries() as with_count:
         assert (await gql.execute(counted))["instances"]["totalCount"] == 3
-    assert not any("COUNT(" in s.upper() for s in without), without
-    assert sum("COUNT(" in s.upper() for s in with_count) == 1, with_count
+    assert not any("COUNT(" in s.upper() or "SUM(" in s.upper() for s in without), without
+    # The count is a sum over the few rows of its buckets, not a count of instances.
+    [summed] = [s for s in with_count if s not in without]
+    assert "instance_count" in summed and "COUNT(" not in summed.upper(), with_count
 
 
 async def test_filters_and_cursor_pagination(gql: Any) -> None:

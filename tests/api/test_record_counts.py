@@ -1,7 +1,7 @@
-"""The records list's totalCount under a filter on the shown instance comes from the counts
-triggers keep (`shown_count`): after every kind of change they equal a count over every
-record, and each totalCount equals the records its pages list, for an admin and for a user
-who sees fewer processes."""
+"""The totalCount of the records list under a filter on the shown instance, and of the
+instances list, comes from counts triggers keep (`shown_count`, `instance_count`): after
+every kind of change they equal a count over every record and instance, and each totalCount
+equals the items its pages list, for an admin and for a user who sees fewer processes."""
 
 from __future__ import annotations
 
@@ -25,6 +25,14 @@ LIST = """query($entity: String, $process: ID, $stage: String, $status: Instance
     totalCount pageInfo { hasNextPage endCursor } edges { node { id } } } }"""
 SWITCH = """mutation($input: SwitchProcessInput!) { switchProcess(input: $input) { __typename } }"""
 BUCKETS = 'SELECT "entity_id", "process_id", "active_stage", "status", "n" FROM "shown_count"'
+INSTANCES = """query($process: ID, $stage: String, $status: InstanceStatus, $after: String) {
+  instances(processId: $process, stage: $stage, status: $status, first: 7, after: $after) {
+    totalCount pageInfo { hasNextPage endCursor } edges { node { id } } } }"""
+INSTANCE_BUCKETS = 'SELECT "process_id", "active_stage", "status", "n" FROM "instance_count"'
+INSTANCES_COUNTED = (
+    'SELECT "process_id", "active_stage", "status", COUNT(*) AS "n" FROM "instance"'
+    ' GROUP BY "process_id", "active_stage", "status"'
+)
 COUNTED = (
     'SELECT r."entity_id", i."process_id", i."active_stage", i."status", COUNT(*) AS "n"'
     ' FROM "record" r JOIN "instance" i ON i."id" = r."active_instance_id"'
@@ -40,6 +48,8 @@ async def _rows(sql: str) -> set[tuple[Any, ...]]:
 async def _check(gql: Any, processes: dict[str, str]) -> None:
     kept = {row for row in await _rows(BUCKETS) if row[-1] != 0}
     assert kept == await _rows(COUNTED)
+    kept = {row for row in await _rows(INSTANCE_BUCKETS) if row[-1] != 0}
+    assert kept == await _rows(INSTANCES_COUNTED)
     filters: list[dict[str, Any]] = [{"status": s} for s in ("ACTIVE", "ABANDONED", "FINISHED")]
     for key, pid in processes.items():
         filters.append({"process": pid})
@@ -49,20 +59,29 @@ async def _check(gql: Any, processes: dict[str, str]) -> None:
     filters.append({"entity": "case", "status": "ACTIVE"})
     for user in ("demo", "seller"):
         for variables in filters:
-            pages = await _pages(gql, user, variables)
-            listed = [e["node"]["id"] for page in pages for e in page["edges"]]
-            assert len(set(listed)) == len(listed)
-            assert {page["totalCount"] for page in pages} == {len(listed)}, (user, variables)
+            for document, field in ((LIST, "records"), (INSTANCES, "instances")):
+                if field == "instances":
+                    variables = {k: v for k, v in variables.items() if k != "entity"}
+                pages = await _pages(gql, user, document, field, variables)
+                listed = [e["node"]["id"] for page in pages for e in page["edges"]]
+                assert len(set(listed)) == len(listed)
+                assert {page["totalCount"] for page in pages} == {len(listed)}, (
+                    user,
+                    field,
+                    variables,
+                )
 
 
-async def _pages(gql: Any, user: str, variables: dict[str, Any]) -> list[Any]:
+async def _pages(
+    gql: Any, user: str, document: str, field: str, variables: dict[str, Any]
+) -> list[Any]:
     if user == "demo":
-        return await every_page(gql, LIST, "records", **variables)
+        return await every_page(gql, document, field, **variables)
     pages, after = [], None
     while True:
-        answer = (await gql.post(LIST, {**variables, "after": after}, user=user)).json()
+        answer = (await gql.post(document, {**variables, "after": after}, user=user)).json()
         assert "errors" not in answer, answer
-        page = answer["data"]["records"]
+        page = answer["data"][field]
         pages.append(page)
         if not page["pageInfo"]["hasNextPage"]:
             return pages
@@ -140,7 +159,9 @@ async def test_counts_follow_every_change_that_moves_a_shown_instance(gql: Any) 
     # A database migrated with records already there starts from the same counts.
     conn = get_connection("default")
     await conn.execute_script('DELETE FROM "shown_count"')
+    await conn.execute_script('DELETE FROM "instance_count"')
     await conn.execute_script(shown_counts.BACKFILL)
+    await conn.execute_script(shown_counts.INSTANCE_BACKFILL)
     await _check(gql, processes)
 
 

@@ -1,11 +1,12 @@
 from tortoise import migrations
 from tortoise.migrations import operations as ops
 
-# How many records show an instance in each (entity, process, stage, status): the records
-# list's totalCount under a filter on the shown instance, read from a few rows rather than
-# counted over every match. Kept by triggers on both databases, in the transaction of the
-# change: a record's shown instance set or switched, a shown instance moved, finished,
-# abandoned or reactivated, an instance inserted after the record that shows it. Records
+# How many records show an instance in each (entity, process, stage, status), and how many
+# instances are in each (process, stage, status): the totalCount of the records list under
+# a filter on the shown instance, and of the instances list, read from a few rows rather
+# than counted over every match. Kept by triggers on both databases, in the transaction of the
+# change: an instance inserted, moved, finished, abandoned or reactivated, a record's shown
+# instance set or switched. Records
 # and instances are never deleted, nor does a record change entity. On PostgreSQL each
 # change writes its buckets in key order, so that two moves in opposite directions do not
 # wait on each other's rows.
@@ -18,6 +19,17 @@ TABLE = (
     ' "active_stage" VARCHAR(64) NOT NULL, "status" VARCHAR(16) NOT NULL,'
     ' "n" BIGINT NOT NULL,'
     ' PRIMARY KEY ("entity_id", "process_id", "active_stage", "status"))'
+)
+INSTANCE_TABLE = (
+    'CREATE TABLE "instance_count" ('
+    '"process_id" INT NOT NULL, "active_stage" VARCHAR(64) NOT NULL,'
+    ' "status" VARCHAR(16) NOT NULL, "n" BIGINT NOT NULL,'
+    ' PRIMARY KEY ("process_id", "active_stage", "status"))'
+)
+INSTANCE_BACKFILL = (
+    'INSERT INTO "instance_count" ("process_id", "active_stage", "status", "n")'
+    ' SELECT "process_id", "active_stage", "status", COUNT(*) FROM "instance"'
+    ' GROUP BY "process_id", "active_stage", "status"'
 )
 BACKFILL = (
     'INSERT INTO "shown_count" ("entity_id", "process_id", "active_stage", "status", "n")'
@@ -89,8 +101,35 @@ END $$""",
     " OR OLD.active_stage IS DISTINCT FROM NEW.active_stage"
     " OR OLD.status IS DISTINCT FROM NEW.status) EXECUTE FUNCTION shown_count_instance()",
     BACKFILL,
+    INSTANCE_TABLE,
+    """
+CREATE FUNCTION instance_count_instance() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO "instance_count" AS c ("process_id", "active_stage", "status", "n")
+  SELECT p, s, st, SUM(d)
+  FROM (VALUES (OLD.process_id, OLD.active_stage, OLD.status, -1),
+               (NEW.process_id, NEW.active_stage, NEW.status, 1)) AS b (p, s, st, d)
+  WHERE p IS NOT NULL
+  GROUP BY p, s, st
+  ORDER BY p, s, st
+  ON CONFLICT ("process_id", "active_stage", "status")
+  DO UPDATE SET "n" = c."n" + EXCLUDED."n";
+  RETURN NULL;
+END $$""",
+    'CREATE TRIGGER "instance_count_insert" AFTER INSERT ON "instance" FOR EACH ROW'
+    " EXECUTE FUNCTION instance_count_instance()",
+    'CREATE TRIGGER "instance_count_update"'
+    ' AFTER UPDATE OF "process_id", "active_stage", "status" ON "instance" FOR EACH ROW'
+    " WHEN (OLD.process_id IS DISTINCT FROM NEW.process_id"
+    " OR OLD.active_stage IS DISTINCT FROM NEW.active_stage"
+    " OR OLD.status IS DISTINCT FROM NEW.status) EXECUTE FUNCTION instance_count_instance()",
+    INSTANCE_BACKFILL,
 ]
 POSTGRES_REVERSE = [
+    'DROP TRIGGER IF EXISTS "instance_count_update" ON "instance"',
+    'DROP TRIGGER IF EXISTS "instance_count_insert" ON "instance"',
+    "DROP FUNCTION IF EXISTS instance_count_instance()",
+    'DROP TABLE IF EXISTS "instance_count"',
     'DROP TRIGGER IF EXISTS "shown_count_instance_update" ON "instance"',
     'DROP TRIGGER IF EXISTS "shown_count_instance_insert" ON "instance"',
     'DROP TRIGGER IF EXISTS "shown_count_record_update" ON "record"',
@@ -123,6 +162,16 @@ def _row(alias: str) -> str:
     )
 
 
+def _count(alias: str, delta: int) -> str:
+    """A statement of a SQLite trigger: `delta` to the bucket of its old or new instance."""
+    return (
+        'INSERT INTO "instance_count" ("process_id", "active_stage", "status", "n")'
+        f" VALUES ({alias}.process_id, {alias}.active_stage, {alias}.status, {delta})"
+        ' ON CONFLICT ("process_id", "active_stage", "status")'
+        f' DO UPDATE SET "n" = "n" + {delta};'
+    )
+
+
 _SHOWN = "r.id = new.record_id AND r.active_instance_id = new.id"
 # SQLite runs one writer at a time: the order of the buckets does not matter there.
 SQLITE = [
@@ -149,8 +198,24 @@ SQLITE = [
     + _add("r.entity_id", f"record r, {_row('new')}", _SHOWN, 1)
     + " END",
     BACKFILL,
+    INSTANCE_TABLE,
+    "CREATE TRIGGER instance_count_insert AFTER INSERT ON instance BEGIN "
+    + _count("new", 1)
+    + " END",
+    "CREATE TRIGGER instance_count_update"
+    " AFTER UPDATE OF process_id, active_stage, status ON instance"
+    " WHEN old.process_id IS NOT new.process_id OR old.active_stage IS NOT new.active_stage"
+    " OR old.status IS NOT new.status BEGIN "
+    + _count("old", -1)
+    + " "
+    + _count("new", 1)
+    + " END",
+    INSTANCE_BACKFILL,
 ]
 SQLITE_REVERSE = [
+    "DROP TRIGGER IF EXISTS instance_count_update",
+    "DROP TRIGGER IF EXISTS instance_count_insert",
+    'DROP TABLE IF EXISTS "instance_count"',
     "DROP TRIGGER IF EXISTS shown_count_instance_update",
     "DROP TRIGGER IF EXISTS shown_count_instance_insert",
     "DROP TRIGGER IF EXISTS shown_count_record_update",
