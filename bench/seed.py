@@ -248,13 +248,7 @@ async def _copy(url: str, made: list[tuple[int, int]], copies: int) -> tuple[int
     return bases["record_base"], bases["instance_base"]
 
 
-_COUNTS = importlib.import_module("server.db.migrations.0007_shown_counts")
-_RECOUNT = (
-    'DELETE FROM "shown_count"',
-    'DELETE FROM "instance_count"',
-    _COUNTS.BACKFILL,
-    _COUNTS.INSTANCE_BACKFILL,
-)
+_RECOUNT = importlib.import_module("server.db.migrations.0007_shown_counts").RECOUNT
 
 
 def _copy_sqlite(path: str, made: list[tuple[int, int]], copies: int, ids: str) -> tuple[int, int]:

@@ -144,7 +144,7 @@ def plan_of(schema: GraphQLSchema, query: str, operation_name: str | None) -> Pl
     if plan is None or query_type is None or root.selection_set is None:
         return None
     instance = get_named_type(query_type.fields[ROOT_FIELD].type)
-    return plan if _kept_selection(schema, instance, root.selection_set) else None
+    return plan if _kept_selection(instance, root.selection_set) else None
 
 
 def _id_plan(operation: OperationDefinitionNode, value: Any) -> Plan | None:
@@ -168,9 +168,7 @@ def _id_plan(operation: OperationDefinitionNode, value: Any) -> Plan | None:
     return Plan(variable=value.name.value)
 
 
-def _kept_selection(
-    schema: GraphQLSchema, kind: GraphQLNamedType, selections: SelectionSetNode
-) -> bool:
+def _kept_selection(kind: GraphQLNamedType, selections: SelectionSetNode) -> bool:
     if not isinstance(kind, GraphQLObjectType):
         return False
     allowed = KEPT_FIELDS.get(kind.name)
@@ -190,7 +188,7 @@ def _kept_selection(
         if isinstance(inner, GraphQLObjectType):
             if selection.selection_set is None:
                 return False
-            if not _kept_selection(schema, inner, selection.selection_set):
+            if not _kept_selection(inner, selection.selection_set):
                 return False
         elif selection.selection_set is not None:
             return False
@@ -231,9 +229,6 @@ class KeptAnswers:
         self._answers: OrderedDict[tuple[Plan, str, int], _Kept] = OrderedDict()
         self.counts = Counts()
 
-    def __len__(self) -> int:
-        return len(self._answers)
-
     async def answer(self, request: Request) -> Response | None:
         """The kept answer to this request, or None: then it runs as always (and `keep`
         is told how it went)."""
@@ -255,13 +250,12 @@ class KeptAnswers:
             return None
         key = (query, operation_name)
         catalog = self.runtime.catalog
-        if key not in self._plans:  # not seen lately: learn from its full run
-            request.state.kept_asked = _Asked(key, data.get("variables"), catalog.generation)
-            return None
-        plan = self._plans[key]
-        if plan is None:
+        plan = self._plans.get(key)
+        if plan is None and key in self._plans:  # known not to be kept
             return None
         request.state.kept_asked = _Asked(key, data.get("variables"), catalog.generation)
+        if plan is None:  # not seen lately: learnt from its full run
+            return None
         instance_id = plan.instance_id(data.get("variables"))
         if instance_id is None:
             return None

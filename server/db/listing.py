@@ -14,7 +14,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from tortoise.connection import get_connection
@@ -22,28 +22,9 @@ from tortoise.connection import get_connection
 from server.db import mapping
 from server.db.models import RecordRow
 from server.db.store import InstanceFilter, Page, Visible, id_from_cursor
+from server.db.where import Where, bucket_sum
 
 _TRIGRAM = 3  # the shortest text a trigram index can look up
-
-
-@dataclass
-class _Where:
-    """Conditions and their parameters, written for one database."""
-
-    postgres: bool
-    conditions: list[str] = field(default_factory=list)
-    params: list[Any] = field(default_factory=list)
-
-    def value(self, value: Any) -> str:
-        self.params.append(value)
-        return f"${len(self.params)}" if self.postgres else "?"
-
-    def values(self, values: set[int]) -> str:
-        """A list for IN; NULL for none, which no row is IN."""
-        return ", ".join(self.value(v) for v in sorted(values)) or "NULL"
-
-    def sql(self) -> str:
-        return " AND ".join(self.conditions) or "1 = 1"
 
 
 @dataclass(frozen=True)
@@ -66,7 +47,7 @@ def record_statements(
     visible: Visible,
 ) -> Statements:
     """The SQL of a page of records after `after_id`, and of counting every match."""
-    where = _Where(postgres=postgres)
+    where = Where(postgres=postgres)
     if entity:
         where.conditions.append(f'r."entity_id" = {where.value(entity)}')
     if owner:
@@ -83,7 +64,10 @@ def record_statements(
     count = f'SELECT COUNT(*) AS "n" FROM "record" r WHERE {where.sql()}'
     count_params = list(where.params)
     if shown and not search and not owner:
-        count, count_params = _shown_count(postgres, entity, shown, visible)
+        equal = {"entity_id": entity} if entity else {}
+        count, count_params = bucket_sum(
+            "shown_count", postgres=postgres, equal=equal | shown.lookups(), processes=visible
+        )
     where.conditions.append(f'r."id" > {where.value(after_id)}')
     # Read when called: Tortoise adds the foreign keys' columns when it starts.
     columns = ", ".join(f'r."{c}"' for c in RecordRow._meta.fields_db_projection.values())
@@ -126,7 +110,7 @@ async def list_records(
     return Page(items=found[:first], has_next=len(found) > first, count=count)
 
 
-def _search(where: _Where, search: str) -> None:
+def _search(where: Where, search: str) -> None:
     """A case-insensitive substring of the name, as `name__icontains` compares it."""
     escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     like = f'UPPER(CAST(r."name" AS VARCHAR)) LIKE UPPER({where.value(f"%{escaped}%")})'
@@ -141,25 +125,7 @@ def _search(where: _Where, search: str) -> None:
         )
 
 
-def _shown_count(
-    postgres: bool, entity: str | None, shown: InstanceFilter, visible: Visible
-) -> tuple[str, list[Any]]:
-    """Records whose shown instance passes the filter, counted from the few rows of their
-    buckets (`shown_count`, kept by triggers: migration 0007) rather than over every match."""
-    where = _Where(postgres=postgres)
-    if entity:
-        where.conditions.append(f'"entity_id" = {where.value(entity)}')
-    if visible is not None:
-        where.conditions.append(f'"process_id" IN ({where.values(visible)})')
-    for column, value in shown.lookups().items():
-        where.conditions.append(f'"{column}" = {where.value(value)}')
-    return (
-        f'SELECT COALESCE(SUM("n"), 0) AS "n" FROM "shown_count" WHERE {where.sql()}',
-        where.params,
-    )
-
-
-def _shown(where: _Where, shown: InstanceFilter, visible: Visible) -> None:
+def _shown(where: Where, shown: InstanceFilter, visible: Visible) -> None:
     """The record's shown instance passes the filter, and the user may see it."""
     conditions = ['i."id" = r."active_instance_id"']
     if visible is not None:

@@ -16,6 +16,7 @@ from tortoise.queryset import QuerySet
 
 from server.db import mapping
 from server.db.models import EventRow, InstanceRow, RecordRow, VisitRow
+from server.db.where import Where, bucket_sum
 from server.domain.errors import NotFound, VersionConflict
 from server.domain.events import Event, EventKind
 from server.domain.instance import Instance, InstanceStatus, Visit
@@ -166,24 +167,23 @@ def _columns(model: type[Model]) -> tuple[str, ...]:
     return tuple(column for column, _, _ in found)
 
 
+# An instance and its record.
+_JOINED = 'FROM "instance" i JOIN "record" r ON r."id" = i."record_id"'
+
+
 @functools.cache
-def _instance_and_record(postgres: bool) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
-    """The process bar's read, written out once (the models are known once Tortoise is
-    initialised): the instance and its record, by the instance's id."""
+def _instance_and_record() -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    """The process bar's read, its columns listed once (the models are known once Tortoise
+    is initialised): the instance's as `i_…`, its record's as `r_…`."""
     instance, record = _columns(InstanceRow), _columns(RecordRow)
     columns = ", ".join(
         [f'i."{c}" AS "i_{c}"' for c in instance] + [f'r."{c}" AS "r_{c}"' for c in record]
     )
-    sql = (
-        f'SELECT {columns} FROM "instance" i JOIN "record" r ON r."id" = i."record_id"'
-        f' WHERE i."id" = {"$1" if postgres else "?"}'
-    )
-    return sql, instance, record
+    return f"SELECT {columns} {_JOINED}", instance, record
 
 
 async def get_instance_and_record(id: int, *, visible: Visible = None) -> tuple[Instance, Record]:
-    """`get_instance`, and the instance's record read in the same statement (a prepared
-    statement on PostgreSQL; built once, not per read)."""
+    """`get_instance`, and the instance's record read in the same statement."""
     return await _instance_with_record(id, visible, lock=False)
 
 
@@ -200,20 +200,13 @@ async def _instance_with_record(
     if not 0 < id <= _MAX_ID:
         raise NotFound("Instance", id)
     conn = get_connection("default")
-    postgres = conn.capabilities.dialect == "postgres"
-    sql, instance_columns, record_columns = _instance_and_record(postgres)
-    params: list[Any] = [id]
-    if visible is not None:
-        # Only a row the user may see is locked.
-        sql += (
-            ' AND i."process_id" = ANY($2::int[])'
-            if postgres
-            else (f' AND i."process_id" IN ({", ".join("?" * len(visible)) or "NULL"})')
-        )
-        params += [sorted(visible)] if postgres else sorted(visible)
-    if lock and postgres:
-        sql += " FOR UPDATE"
-    rows = await conn.execute_query_dict(sql, params)
+    where = Where(postgres=conn.capabilities.dialect == "postgres")
+    where.conditions.append(f'i."id" = {where.value(id)}')
+    if visible is not None:  # only a row the user may see is read, or locked
+        where.conditions.append(f'i."process_id" IN ({where.values(visible)})')
+    select, instance_columns, record_columns = _instance_and_record()
+    lock_clause = " FOR UPDATE" if lock and where.postgres else ""
+    rows = await conn.execute_query_dict(f"{select} WHERE {where.sql()}{lock_clause}", where.params)
     if not rows:
         raise NotFound("Instance", id)
     row = rows[0]
@@ -228,8 +221,8 @@ async def bar_versions(id: int) -> tuple[int, int, int] | None:
     conn = get_connection("default")
     mark = "$1" if conn.capabilities.dialect == "postgres" else "?"
     rows = await conn.execute_query_dict(
-        'SELECT i."version" AS "i", r."version" AS "r", i."process_id" AS "p" FROM "instance" i'
-        f' JOIN "record" r ON r."id" = i."record_id" WHERE i."id" = {mark}',
+        f'SELECT i."version" AS "i", r."version" AS "r", i."process_id" AS "p" {_JOINED}'
+        f' WHERE i."id" = {mark}',
         [id],
     )
     return (rows[0]["i"], rows[0]["r"], rows[0]["p"]) if rows else None
@@ -398,38 +391,28 @@ async def list_instances(
         .order_by("id")
         .limit(first + 1)
     )
-    page = Page(
+    return Page(
         items=[mapping.instance(row) for row in rows[:first]],
         has_next=len(rows) > first,
-        count=query.count,
+        count=query.count if record_id is not None or owner else _bucket_count(shown, visible),
         records={row.record_id: mapping.record(row.record) for row in rows[:first]},
     )
-    if record_id is None and not owner:
-        return replace(page, count=lambda: _instance_count(shown, visible))
-    return page
 
 
-async def _instance_count(shown: InstanceFilter, visible: Visible) -> int:
-    """Instances in the buckets of the filter, from `instance_count`, which triggers keep
-    (migration 0007): a few rows read, however many instances match."""
-    conn = get_connection("default")
-    postgres = conn.capabilities.dialect == "postgres"
-    conditions, params = [], []
-    wanted = dict(shown.lookups())
-    for column, value in wanted.items():
-        params.append(value)
-        conditions.append(f'"{column}" = {f"${len(params)}" if postgres else "?"}')
-    if visible is not None:
-        marks = []
-        for id in sorted(visible):
-            params.append(id)
-            marks.append(f"${len(params)}" if postgres else "?")
-        conditions.append(f'"process_id" IN ({", ".join(marks) or "NULL"})')
-    where = " AND ".join(conditions) or "1 = 1"
-    rows = await conn.execute_query_dict(
-        f'SELECT COALESCE(SUM("n"), 0) AS "n" FROM "instance_count" WHERE {where}', params
-    )
-    return int(rows[0]["n"])
+def _bucket_count(shown: InstanceFilter, visible: Visible) -> Callable[[], Awaitable[int]]:
+    """Counting the instances of the filter from `instance_count`, which triggers keep."""
+
+    async def count() -> int:
+        conn = get_connection("default")
+        sql, params = bucket_sum(
+            "instance_count",
+            postgres=conn.capabilities.dialect == "postgres",
+            equal=shown.lookups(),
+            processes=visible,
+        )
+        return int((await conn.execute_query_dict(sql, params))[0]["n"])
+
+    return count
 
 
 async def _insert_visits(instance_id: int, visits: Iterable[Visit]) -> None:

@@ -158,10 +158,8 @@ async def test_counts_follow_every_change_that_moves_a_shown_instance(gql: Any) 
 
     # A database migrated with records already there starts from the same counts.
     conn = get_connection("default")
-    await conn.execute_script('DELETE FROM "shown_count"')
-    await conn.execute_script('DELETE FROM "instance_count"')
-    await conn.execute_script(shown_counts.BACKFILL)
-    await conn.execute_script(shown_counts.INSTANCE_BACKFILL)
+    for sql in shown_counts.RECOUNT:
+        await conn.execute_script(sql)
     await _check(gql, processes)
 
 
