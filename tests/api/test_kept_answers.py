@@ -3,8 +3,10 @@ only then: after each kind of change the next read is the one a full run gives."
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import asyncpg
 import pytest
 from documents import ADVANCE, COMPLETE_STEP, UPDATE_RECORD
 from making import new_instance
@@ -12,7 +14,10 @@ from users import make_user
 
 from server.api.kept import Plan, plan_of
 from server.api.schema import schema
+from server.db import store
+from server.db.outage import DatabaseUnavailable
 from server.domain.access import BaseRole
+from server.events.postgres import asyncpg_dsn
 
 BAR_FIELDS = """id version status processVersion activeSince completedAt
   stages { stage { key name category steps { field { key label type } required } } state }
@@ -214,3 +219,62 @@ def test_ids_not_spelled_as_a_bar_spells_them_run_in_full(variables: Any) -> Non
     plan = plan_of(schema._schema, BAR, "Bar")
     assert plan is not None and plan.instance_id(variables) is None
     assert plan.instance_id({"id": "12"}) == plan.instance_id({"id": 12}) == "12"
+
+
+async def test_fifty_clients_writing_and_reading_each_see_their_own_write(gql: Any) -> None:
+    """Concurrent steps and bar reads on one instance: a read after a write shows at least
+    the write's version, whatever was kept meanwhile."""
+    iid = await new_instance(gql)
+    await _read(gql, iid)
+
+    async def client(n: int) -> tuple[int, int]:
+        done = await gql.execute(
+            COMPLETE_STEP, {"input": {"instanceId": iid, "field": "estimated_budget", "value": n}}
+        )
+        written = done["completeStep"]["instance"]["version"]
+        status, seen = await _read(gql, iid)
+        assert status == 200, seen
+        return written, seen["data"]["instance"]["version"]
+
+    outcomes = await asyncio.gather(*(client(n) for n in range(50)))
+    assert all(read >= written for written, read in outcomes), outcomes
+    versions = sorted(written for written, _ in outcomes)
+    assert versions == list(range(versions[0], versions[0] + 50))  # each write made one
+    last = await _read(gql, iid)
+    assert last == await _read(gql, iid) == await _full(gql, iid)
+    assert last[1]["data"]["instance"]["version"] == versions[-1]
+
+
+async def test_a_kept_answer_whose_check_meets_no_database_is_a_503(
+    gql: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    iid = await new_instance(gql)
+    await _read(gql, iid)
+
+    async def away(*args: Any, **kwargs: Any) -> Any:
+        raise DatabaseUnavailable()
+
+    monkeypatch.setattr(store, "bar_versions", away)
+    response = await gql.post(BAR, {"id": iid})
+    assert response.status_code == 503
+    assert response.json()["errors"][0]["extensions"]["code"] == "DATABASE_UNAVAILABLE"
+
+
+@pytest.mark.postgres
+async def test_a_kept_answer_is_checked_on_a_new_connection_after_the_old_ones_drop(
+    gql: Any, database_url: str
+) -> None:
+    iid = await new_instance(gql)
+    first = await _read(gql, iid)
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        killed = await conn.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await conn.close()
+    assert killed >= 1
+    sent = _counts(gql)[1]
+    assert await _read(gql, iid) == first
+    assert _counts(gql)[1] == sent + 1  # sent as kept, after its check ran again
