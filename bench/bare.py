@@ -13,7 +13,8 @@ roles that say which processes the user may run. Then:
   transaction the instance (among the runnable processes) and its record locked in one
   statement, the step decided by Stageflow's own `complete_step()`, compare-and-set
   updates of record and instance in one statement (Stageflow's own), and the event
-  numbered from the counter, announced with `pg_notify` and written, in one statement.
+  numbered (Stageflow's own numbering), announced with `pg_notify` and written, in one
+  statement.
 
 Process versions are parsed once and kept, as Stageflow's catalog does; pooled
 connections go back without asyncpg's reset query, as Stageflow's do. Nothing here drops
@@ -41,7 +42,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from server.db.store import SAVE_RECORD_AND_INSTANCE
+from server.db.store import APPEND_EVENT, SAVE_RECORD_AND_INSTANCE
 from server.domain.access import User, user_from_roles
 from server.domain.definition import load_entities, load_process
 from server.domain.instance import Instance, InstanceStatus, complete_step
@@ -67,15 +68,6 @@ _RECORD_COLUMNS = (
 _VERSION = 'SELECT "definition" FROM "process_version" WHERE "process_id"=$1 AND "number"=$2'
 _ENTITIES = 'SELECT "key","name","fields" FROM "entity"'
 
-_APPEND = """
-WITH next AS (UPDATE counter SET value = value + 1 WHERE name = 'event' RETURNING value),
-told AS (SELECT pg_notify('stageflow_events', value::text) FROM next)
-INSERT INTO event (seq, kind, actor, at, record_id, instance_id, process_id, from_stage,
-                   to_stage, before, after, idempotency_key, request_hash)
-SELECT next.value, $1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10::jsonb, $11, $12
-FROM next, told
-RETURNING seq
-"""
 # As long as Stageflow keeps a credential at most.
 _KEEP_SECONDS = 300.0
 
@@ -360,7 +352,7 @@ async def complete(request: Request) -> Response:
             )
             assert len(saved) == 1, "both rows were locked at the versions read"
             await conn.fetch(
-                _APPEND,
+                APPEND_EVENT,
                 event.kind.value,
                 event.actor,
                 event.at,

@@ -7,7 +7,9 @@ connections (one per wrk thread), in interleaved rounds, every subject of a grou
 per round. Each server measured under load runs pinned to core 1 and wrk to core 0
 (`taskset`); PostgreSQL is not pinned, nor are the `--workers` servers. Figures are
 ratios of subjects measured in the same rounds; statements are counted on the wire by a
-proxy (bench/wire.py). Results go to bench/results/latest.json and latest.svg.
+proxy (bench/wire.py). Figures 4b and 4c run completeStep's transaction from pgbench,
+with no server (bench/numbering.py). Results go to bench/results/latest.json and
+latest.svg.
 
 Run: `make bench`, or `.venv/bin/python -m bench [--quick] [--rounds N] [--seconds S] [--warm S]`.
 """
@@ -32,7 +34,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from bench import chart, report, seed, servers, workload
+from bench import chart, numbering, report, seed, servers, workload
 from bench.measure import ensure_wrk, rounds, statements
 from bench.servers import Server
 from bench.wire import CountingProxy
@@ -113,6 +115,18 @@ def figures(sizes: dict[str, int]) -> list[Figure]:
             "completeStep: 16 writers on 16 instances ÷ 1 writer",
             "stageflow.write",
             "stageflow.write.1",
+        ),
+        Figure(
+            "4b",
+            "completeStep's transaction, database alone: 16 clients ÷ 1 (pgbench)",
+            "numbering.sequence.16",
+            "numbering.sequence.1",
+        ),
+        Figure(
+            "4c",
+            "the same, 16 clients: Stageflow's numbering ÷ one counter row",
+            "numbering.sequence.16",
+            "numbering.counter.16",
         ),
         Figure(
             "5",
@@ -347,9 +361,54 @@ class Bench:
             for proxy in proxies.values():
                 await proxy.stop()
 
+    async def numbering(self, main: seed.Dataset, instances: list[int]) -> None:
+        """Figures 4b and 4c: completeStep's transaction on the database alone (pgbench)."""
+        self.say("group numbering: pgbench on the database alone")
+        await numbering.prepare(main.url)
+        subjects = [
+            (
+                f"numbering.{how}.{len(ids)}",
+                numbering.script(self.folder, how, ids),
+                len(ids),
+            )
+            for how, ids in (
+                ("sequence", instances),
+                ("sequence", instances[:1]),
+                ("counter", instances),
+            )
+        ]
+        try:
+            found = await numbering.rounds(
+                main.url,
+                subjects,
+                count=self.args.rounds,
+                seconds=self.args.seconds,
+                folder=self.folder,
+                cpu=self.load_cpu,
+                say=self.say,
+            )
+        finally:
+            await numbering.clean(main.url)
+        labels = {
+            "sequence": "pgbench: completeStep's transaction, Stageflow's numbering",
+            "counter": "pgbench: the same transaction, numbered by one counter row",
+        }
+        for key, _, clients in subjects:
+            self.results["subjects"][key] = {
+                "label": f"{labels[key.split('.')[1]]}, {clients} client(s)",
+                "group": "numbering",
+                "server": "postgresql",
+                "server_cpu": None,
+                "load_cpu": self.load_cpu,
+                "connections": clients,
+                "rounds": found[key],
+                **report.subject_summary(found[key]),
+            }
+
     async def run(self) -> dict[str, Any]:
         args, sizes = self.args, self.sizes
         ensure_wrk()
+        assert numbering.available(), "figures 4b and 4c need pgbench (postgresql-client)"
         await asyncio.to_thread(servers.install_postgraphile)
         load_before = os.getloadavg()
         self.say(f"sizes {sizes}; {args.rounds} rounds of {args.seconds} s; logs in {self.folder}")
@@ -450,6 +509,7 @@ class Bench:
             "stageflow.workers2.full",
             "stageflow",
         )
+        await self.numbering(main, writers[:16])
 
         small = await self.database("page_small", sizes["page_small"])
         large = await self.database("page_large", sizes["page_large"])

@@ -4,7 +4,7 @@ A handful of template records and instances are made through Stageflow's service
 (records created, instances started, advanced, finished, abandoned, with their events),
 so every row is as Stageflow writes it. SQL then copies them `count` times with new
 ids, names and owners: records, instances, stage visits and events (numbered on from the
-counter, gap-free), in one INSERT ... SELECT per table on PostgreSQL and SQLite alike.
+last seq, gap-free), in one INSERT ... SELECT per table on PostgreSQL and SQLite alike.
 A few copies are read back through Stageflow and must equal their templates.
 """
 
@@ -210,7 +210,7 @@ def _fill(sql: str, bases: dict[str, int]) -> str:
 _BASES = {
     "record_base": "SELECT COALESCE(MAX(id), 0) + 1 FROM record",
     "instance_base": "SELECT COALESCE(MAX(id), 0) + 1 FROM instance",
-    "seq_base": "SELECT value FROM counter WHERE name = 'event'",
+    "seq_base": "SELECT COALESCE(MAX(seq), 0) FROM event",
     "cycle": "SELECT COUNT(*) FROM event e WHERE e.record_id IN ({ids})",
 }
 
@@ -241,6 +241,7 @@ async def _copy(url: str, made: list[tuple[int, int]], copies: int) -> tuple[int
                 await conn.execute(
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), MAX(id)) FROM {table}"
                 )
+            await conn.execute("SELECT setval('event_seq', MAX(seq)) FROM event")
         # Statistics as autovacuum would have them on a database that grew over time.
         await conn.execute("VACUUM ANALYZE")
     finally:

@@ -61,7 +61,7 @@ def create_app(settings: Settings) -> Starlette:
     async def readyz(request: Request) -> Response:
         """Ready when the database answers and this worker's feed keeps up with it."""
         try:
-            newest = await queries.last_seq()
+            newest = await queries.newest_seq()
         except Exception:  # a readiness probe reports, it does not raise
             return JSONResponse({"status": "unavailable", "reason": "database"}, status_code=503)
         lag = runtime.hub.lag(newest, now=time.monotonic())

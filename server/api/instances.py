@@ -38,7 +38,10 @@ class StageVisit:
     duration_seconds: float = strawberry.field(description="Time spent, up to now if still there.")
 
 
-@strawberry.type(description="One change, numbered by a global, gap-free, increasing seq.")
+@strawberry.type(
+    description="One change, numbered by a global, increasing seq: whoever reads on "
+    "after the last seq they saw misses no change."
+)
 class Event:
     seq: int
     kind: EventKind

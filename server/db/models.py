@@ -153,7 +153,8 @@ class EventRow(Model):
         unique_together = (("actor", "idempotency_key"),)
 
 
-# Gap-free counters: each writer holds the row lock of its counter until commit.
+# Gap-free counters: each writer holds the row lock of its counter until commit. Events are
+# numbered by the 'event' counter on SQLite; on PostgreSQL by a sequence (migration 0008).
 class CounterRow(Model):
     name = fields.CharField(max_length=32, primary_key=True)
     value = fields.BigIntField()

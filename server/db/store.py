@@ -439,8 +439,11 @@ async def append_event(
 ) -> Event:
     """Number the event with the next global seq and store it.
 
-    The counter row stays locked until commit, so seqs are gap-free and become
-    visible in order: a reader that saw seq n has seen every seq below n.
+    On PostgreSQL the seq comes from a sequence, behind a shared lock held until commit
+    that readers wait out (migration 0008): changes on different instances commit side by
+    side, and a reader stopping at the horizon never sees seq n before every smaller seq
+    has committed or rolled back. On SQLite, which runs one writer at a time, the counter
+    row numbers events without a gap.
     """
     conn = get_connection("default")
     if conn.capabilities.dialect == "postgres":
@@ -470,8 +473,8 @@ async def append_event(
 
 # One round trip: the next seq, the notification (delivered to every listening process
 # when, and only if, the transaction commits) and the row.
-_APPEND = """
-WITH next AS (UPDATE counter SET value = value + 1 WHERE name = 'event' RETURNING value),
+APPEND_EVENT = """
+WITH next AS MATERIALIZED (SELECT stageflow_next_seq() AS value),
 told AS (SELECT pg_notify('stageflow_events', value::text) FROM next)
 INSERT INTO event (seq, kind, actor, at, record_id, instance_id, process_id, from_stage,
                    to_stage, before, after, idempotency_key, request_hash)
@@ -485,7 +488,7 @@ async def _append_postgres(
     conn: Any, event: Event, idempotency_key: str | None, request_hash: str | None
 ) -> int:
     rows = await conn.execute_query_dict(
-        _APPEND,
+        APPEND_EVENT,
         [
             event.kind.value,
             event.actor,
@@ -504,11 +507,39 @@ async def _append_postgres(
     return int(rows[0]["seq"])
 
 
-async def last_seq() -> int:
-    """The newest committed seq."""
-    rows = await get_connection("default").execute_query_dict(
-        "SELECT value FROM counter WHERE name = 'event'"
+async def feed_after(seq: int, *, limit: int) -> tuple[list[Event], int]:
+    """The feed's read, in one round trip: every event after `seq` up to the horizon, oldest
+    first (at most `limit`), and the horizon. With fewer than `limit` events, a reader goes
+    on from the horizon, past seqs that were never used."""
+    conn = get_connection("default")
+    if conn.capabilities.dialect != "postgres":
+        events = await events_after(seq, limit=limit)
+        return events, (events[-1].seq or seq) if events else seq
+    rows = await conn.execute_query_dict(
+        "SELECT horizon, (e).* FROM stageflow_events_after($1, $2)", [seq, limit]
     )
+    events = [mapping.event(EventRow._init_from_db(**row)) for row in rows if row["seq"]]
+    return events, int(rows[0]["horizon"])
+
+
+async def newest_seq() -> int:
+    """The last seq taken, committed or not (on PostgreSQL, without waiting for any)."""
+    conn = get_connection("default")
+    if conn.capabilities.dialect == "postgres":
+        rows = await conn.execute_query_dict("SELECT stageflow_newest_seq() AS value")
+    else:
+        rows = await conn.execute_query_dict("SELECT value FROM counter WHERE name = 'event'")
+    return int(rows[0]["value"])
+
+
+async def last_seq() -> int:
+    """The newest seq up to which every event is committed or will never be: a change
+    committed after this call has a larger seq."""
+    conn = get_connection("default")
+    if conn.capabilities.dialect == "postgres":
+        rows = await conn.execute_query_dict("SELECT stageflow_horizon() AS value")
+    else:
+        rows = await conn.execute_query_dict("SELECT value FROM counter WHERE name = 'event'")
     return int(rows[0]["value"])
 
 
@@ -552,7 +583,12 @@ async def events_after(
     limit: int = 500,
     visible: Visible = None,
 ) -> list[Event]:
+    """Events after `seq`, oldest first, up to the horizon (`last_seq`): reading on from the
+    last one returned never skips a change that commits later."""
+    postgres = get_connection("default").capabilities.dialect == "postgres"
     query = visible_events(visible).filter(seq__gt=seq)
+    if postgres:
+        query = query.filter(seq__lte=await last_seq())
     if process_id is not None:
         query = query.filter(process_id=process_id)
     if instance_id is not None:

@@ -1,10 +1,10 @@
 """Following the event log: replay after a seq, then live, with no gap and no duplicate.
 
-Seqs become visible in commit order (the counter row is locked until commit), so
-reading `seq > cursor` never skips an event that commits later. One reader per
-process (the hub) reads each new event once and hands it to every follower; the
-bus only says that something newer exists, and a safety poll covers a missed
-announcement, so the rows stay the truth. While the database is away, readers wait
+Every read that moves a cursor stops at the horizon, below which each seq has committed
+or never will (store.events_after), so reading `seq > cursor` never skips an event that
+commits later. One reader per process (the hub) reads each new event once and hands
+it to every follower; the bus only says that something newer exists, and a safety poll
+covers a missed announcement, so the rows stay the truth. While the database is away, readers wait
 and read again: a live feed outlives a dropped connection.
 """
 
@@ -114,17 +114,17 @@ class Hub:
 
     async def _run(self) -> None:
         while True:
-            events = await queries.events_after(self.cursor, limit=BATCH)
+            events, horizon = await queries.feed_after(self.cursor, limit=BATCH)
             # No await from here to the cursor update: a follower joining now sees either
             # these events in its queue or a cursor past them.
             for event in events:
                 self.tell(event)
                 for follower in list(self._followers):
                     follower.offer(event)
-            if events:
-                self.cursor = events[-1].seq or self.cursor
             if len(events) == BATCH:
+                self.cursor = events[-1].seq or self.cursor
                 continue
+            self.cursor = max(self.cursor, horizon)
             with contextlib.suppress(TimeoutError):
                 await self.bus.wait_beyond(self.cursor, timeout=self._poll)
 

@@ -72,7 +72,7 @@ class PostgresRelay:
             await conn.add_listener(CHANNEL, self._on_notify)
             self.connected.set()
             # Whatever committed while no one listened: followers re-read from the rows.
-            newest = await conn.fetchval("SELECT value FROM counter WHERE name = 'event'")
+            newest = await conn.fetchval("SELECT stageflow_horizon()")
             await self._bus.publish(int(newest))
             while not lost.is_set():
                 with contextlib.suppress(TimeoutError):

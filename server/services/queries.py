@@ -23,6 +23,7 @@ __all__ = [
     "event_pages",
     "events_after",
     "events_of_instances",
+    "feed_after",
     "get_instance",
     "get_instance_and_record",
     "get_record",
@@ -32,6 +33,7 @@ __all__ = [
     "last_visits",
     "list_instances",
     "list_records",
+    "newest_seq",
     "records_by_id",
     "visits_of",
 ]
@@ -40,6 +42,8 @@ get_instance = store.get_instance
 get_instance_and_record = store.get_instance_and_record
 last_seq = store.last_seq
 events_after = store.events_after
+feed_after = store.feed_after
+newest_seq = store.newest_seq
 get_record = store.get_record
 instances_by_id = store.instances_by_id
 instances_of_records = store.instances_of_records

@@ -74,7 +74,7 @@ async def commit(
     """Run `change` in one transaction with its event row; publish once committed.
 
     `change` returns the event without its seq; it is numbered and written last, so
-    the counter lock is held as briefly as possible. An idempotency key belongs to the
+    that readers waiting for the numbers before theirs wait as briefly as possible. An idempotency key belongs to the
     acting user: repeated with the same `request` it returns the first outcome instead of
     changing anything again, also while the first is still running; with another request
     it is refused. A first outcome is answered as it is now, for what the user may see now

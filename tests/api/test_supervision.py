@@ -52,12 +52,12 @@ async def test_a_failing_feed_is_restarted_reported_and_heals(
         first = await set_budget(gql, instance, 1)
         assert (await socket.receive())["payload"]["data"]["instanceEvents"]["seq"] == first
 
-        reads = queries.events_after
+        reads = queries.feed_after
 
         async def away(*args: Any, **kwargs: Any) -> Any:
             raise DatabaseUnavailable()
 
-        monkeypatch.setattr(queries, "events_after", away)
+        monkeypatch.setattr(queries, "feed_after", away)
         missed = [await set_budget(gql, instance, n) for n in range(2, 5)]
         while _restarts((await http.get("/metrics")).text, "event-reader") < 2:
             await asyncio.sleep(0.05)
@@ -66,7 +66,7 @@ async def test_a_failing_feed_is_restarted_reported_and_heals(
         assert lagging[-1].json()["reason"] == "feed"
         assert lagging[-1].json()["databaseSeq"] == missed[-1]
 
-        monkeypatch.setattr(queries, "events_after", reads)
+        monkeypatch.setattr(queries, "feed_after", reads)
         got = [
             (await socket.receive(timeout=10))["payload"]["data"]["instanceEvents"]["seq"]
             for _ in missed

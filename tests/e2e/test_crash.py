@@ -4,7 +4,8 @@ A real server is killed with SIGKILL twenty times while a few writers create rec
 complete steps and advance stages, and is started again each time. Every write the
 server acknowledged must then be there, with its event: the value in the record, the
 move in the instance, an event row with the acknowledged seq and the right kind; and the
-event seqs run 1..N without a gap or a duplicate. The kill moments are random, seeded.
+event seqs increase without a duplicate (on SQLite they run 1..N; on PostgreSQL a change
+killed before its commit leaves its seq unused). The kill moments are random, seeded.
 """
 
 from __future__ import annotations
@@ -196,7 +197,7 @@ def test_acknowledged_writes_survive_twenty_kills(database_url: str, tmp_path: P
     elapsed = time.monotonic() - started
 
     try:
-        _check(server, load)
+        _check(server, load, gaps=not database_url.startswith("sqlite"))
     finally:
         stop_server(server)
     print(
@@ -205,7 +206,9 @@ def test_acknowledged_writes_survive_twenty_kills(database_url: str, tmp_path: P
     )
 
 
-def _check(server: Server, load: Load) -> None:
+def _check(server: Server, load: Load, *, gaps: bool) -> None:
+    """Every acknowledged write is stored as acknowledged. Seqs only increase; on
+    PostgreSQL a change killed before its commit leaves its seq unused."""
     events: list[dict[str, Any]] = []
     while True:
         page = _read(server, EVENTS, after=events[-1]["seq"] if events else 0)["events"]
@@ -213,7 +216,9 @@ def _check(server: Server, load: Load) -> None:
             break
         events += page
     seqs = [e["seq"] for e in events]
-    assert seqs == list(range(1, len(seqs) + 1)), "event seqs have a gap or a duplicate"
+    assert seqs == sorted(set(seqs)), "event seqs out of order or repeated"
+    if not gaps:
+        assert seqs == list(range(1, len(seqs) + 1)), "event seqs have a gap"
     by_seq = {e["seq"]: e for e in events}
 
     assert len(load.acks) > KILLS * 3

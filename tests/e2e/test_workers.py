@@ -8,6 +8,7 @@ import json
 import re
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import asyncpg
@@ -157,3 +158,59 @@ def test_a_read_after_a_write_on_another_host_sees_the_write(
     after = _kept_counts(a)
     assert after["stale"] - before["stale"] == 15  # each read after a write ran in full
     assert after["sent"] - before["sent"] == 15  # and each read again was sent as kept
+
+
+ADVANCE_SEQ = """mutation($id: ID!) { advanceStage(input: {instanceId: $id}) {
+  ... on StageAdvanced { event { seq } } } }"""
+BACK_SEQ = """mutation($id: ID!) { moveToStage(input: {instanceId: $id, stage: "qualify"}) {
+  ... on StageMoved { event { seq } } } }"""
+EVERY_MOVE = "subscription($after: Int) { stageChanged(afterSeq: $after) { seq instance { id } } }"
+LAST = "{ lastEventSeq }"
+
+
+def _moves(ws: ClientConnection, count: int) -> list[int]:
+    return [_next(ws, timeout=30)["stageChanged"]["seq"] for _ in range(count)]
+
+
+def test_fifty_writers_on_two_hosts_reach_every_subscriber_in_seq_order(
+    database_url: str, tmp_path: Path
+) -> None:
+    """50 writers, each on its own instance, through two servers at once: a subscriber on
+    either server, and one replaying from before the writes, receive every move once, in
+    seq order, exactly the moves acknowledged."""
+    a = start_server(database_url, tmp_path / "a.log")
+    b = start_server(database_url, tmp_path / "b.log", demo=False)
+    try:
+        ids = [_instance(a) for _ in range(50)]
+        start = graphql(a, LAST)["lastEventSeq"]
+        rounds = 2
+
+        def write(n: int) -> list[int]:
+            seqs = []
+            for r in range(rounds):
+                host = (a, b)[(n + r) % 2]
+                moved = graphql(host, ADVANCE_SEQ, id=ids[n])["advanceStage"]
+                seqs.append(moved["event"]["seq"])  # type: ignore[index]
+                back = graphql(host, BACK_SEQ, id=ids[n])["moveToStage"]
+                seqs.append(back["event"]["seq"])  # type: ignore[index]
+            return seqs
+
+        with _socket(a) as on_a, _socket(b) as on_b:
+            # Both from before the writes: what they receive while the writers run is live.
+            _subscribe(on_a, "a", EVERY_MOVE, after=start)
+            _subscribe(on_b, "b", EVERY_MOVE, after=start)
+            with ThreadPoolExecutor(max_workers=50) as pool:
+                written = sorted(s for seqs in pool.map(write, range(50)) for s in seqs)
+            moves = len(written)
+            seen_a, seen_b = _moves(on_a, moves), _moves(on_b, moves)
+        with _socket(b) as replaying:
+            _subscribe(replaying, "r", EVERY_MOVE, after=start)
+            replayed = _moves(replaying, moves)
+
+        assert moves == 50 * rounds * 2 == len(set(written))
+        assert seen_a == written
+        assert seen_b == written
+        assert replayed == written
+    finally:
+        stop_server(a)
+        stop_server(b)
