@@ -9,15 +9,17 @@ import shutil
 import statistics
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 from bench.servers import Server, pinned
 from bench.wire import CountingProxy
 from bench.workload import Subject
+
+T = TypeVar("T")
 
 LUA = Path(__file__).resolve().parent / "load.lua"
 
@@ -131,6 +133,14 @@ async def _wrk(
     return found
 
 
+def interleaved(subjects: list[T], count: int) -> Iterator[tuple[int, T]]:
+    """(round, subject): every subject once per round, each round starting one further on."""
+    for r in range(count):
+        shift = r % len(subjects)
+        for subject in subjects[shift:] + subjects[:shift]:
+            yield r, subject
+
+
 async def rounds(
     subjects: list[Subject],
     running: Mapping[str, Server],
@@ -146,22 +156,20 @@ async def rounds(
     for subject in subjects:
         await check(subject, running[subject.server])
     found: dict[str, list[dict[str, Any]]] = {s.key: [] for s in subjects}
-    for r in range(count):
-        shift = r % len(subjects)
-        for subject in subjects[shift:] + subjects[:shift]:
-            result = await load(
-                subject, running[subject.server], seconds=seconds, warm=warm, folder=folder, cpu=cpu
-            )
-            result["round"] = r
-            found[subject.key].append(result)
-            flag = ""
-            if result["unexpected"]:
-                flag = f"  ({result['unexpected']} unexpected: {result['sample'][:120]})"
-            say(
-                f"  round {r + 1}/{count} {subject.key:<28} {result['rps']:8.1f} req/s"
-                f" ({result['counted_rps']:.1f} counted)  p50 {result['p50_ms']:7.1f} ms"
-                f"  p99 {result['p99_ms']:7.1f} ms{flag}"
-            )
+    for r, subject in interleaved(subjects, count):
+        result = await load(
+            subject, running[subject.server], seconds=seconds, warm=warm, folder=folder, cpu=cpu
+        )
+        result["round"] = r
+        found[subject.key].append(result)
+        flag = ""
+        if result["unexpected"]:
+            flag = f"  ({result['unexpected']} unexpected: {result['sample'][:120]})"
+        say(
+            f"  round {r + 1}/{count} {subject.key:<28} {result['rps']:8.1f} req/s"
+            f" ({result['counted_rps']:.1f} counted)  p50 {result['p50_ms']:7.1f} ms"
+            f"  p99 {result['p99_ms']:7.1f} ms{flag}"
+        )
     return found
 
 

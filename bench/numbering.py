@@ -24,6 +24,8 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
+from bench.measure import interleaved
+
 # Far above any seq the sequence hands out in a bench: the counter's rows never collide.
 COUNTER_START = 10**12
 CHANNEL = "stageflow_bench_numbering"
@@ -150,16 +152,14 @@ async def rounds(
 ) -> dict[str, list[dict[str, Any]]]:
     """Every subject (key, script, clients) once per round; each round starts one further on."""
     found: dict[str, list[dict[str, Any]]] = {key: [] for key, _, _ in subjects}
-    for r in range(count):
-        shift = r % len(subjects)
-        for key, path, clients in subjects[shift:] + subjects[:shift]:
-            result = await asyncio.to_thread(
-                run, url, path, clients=clients, seconds=seconds, folder=folder, cpu=cpu
-            )
-            result["round"] = r
-            found[key].append(result)
-            say(
-                f"  round {r + 1}/{count} {key:<28} {result['rps']:8.1f} tx/s"
-                f"  p50 {result['p50_ms']:7.1f} ms  p99 {result['p99_ms']:7.1f} ms"
-            )
+    for r, (key, path, clients) in interleaved(subjects, count):
+        result = await asyncio.to_thread(
+            run, url, path, clients=clients, seconds=seconds, folder=folder, cpu=cpu
+        )
+        result["round"] = r
+        found[key].append(result)
+        say(
+            f"  round {r + 1}/{count} {key:<28} {result['rps']:8.1f} tx/s"
+            f"  p50 {result['p50_ms']:7.1f} ms  p99 {result['p99_ms']:7.1f} ms"
+        )
     return found

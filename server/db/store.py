@@ -524,20 +524,21 @@ async def feed_after(seq: int, *, limit: int) -> tuple[list[Event], int]:
 
 async def newest_seq() -> int:
     """The last seq taken, committed or not (on PostgreSQL, without waiting for any)."""
-    conn = get_connection("default")
-    if conn.capabilities.dialect == "postgres":
-        rows = await conn.execute_query_dict("SELECT stageflow_newest_seq() AS value")
-    else:
-        rows = await conn.execute_query_dict("SELECT value FROM counter WHERE name = 'event'")
-    return int(rows[0]["value"])
+    return await _seq("stageflow_newest_seq()")
 
 
 async def last_seq() -> int:
     """The newest seq up to which every event is committed or will never be: a change
     committed after this call has a larger seq."""
+    return await _seq("stageflow_horizon()")
+
+
+async def _seq(postgres: str) -> int:
+    """A seq from one of migration 0008's functions; on SQLite, which numbers events from the
+    counter row one writer at a time, the counter's value answers both."""
     conn = get_connection("default")
     if conn.capabilities.dialect == "postgres":
-        rows = await conn.execute_query_dict("SELECT stageflow_horizon() AS value")
+        rows = await conn.execute_query_dict(f"SELECT {postgres} AS value")
     else:
         rows = await conn.execute_query_dict("SELECT value FROM counter WHERE name = 'event'")
     return int(rows[0]["value"])

@@ -1,10 +1,13 @@
-"""Small factories for the API tests: an opportunity on its default process, a value set."""
+"""Small factories for the API tests: an opportunity on its default process, a value set,
+through the API or the services."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from documents import COMPLETE_STEP, CREATE_RECORD, START
+
+from server.services import instances, records
 
 
 async def new_instance(gql: Any, name: str = "Deal") -> str:
@@ -37,3 +40,40 @@ async def every_page(gql: Any, document: str, field: str, **variables: Any) -> l
         if not page["pageInfo"]["hasNextPage"]:
             return pages
         after = page["pageInfo"]["endCursor"]
+
+
+async def started_instance(runtime: Any, name: str) -> int:
+    """Through the services: a new opportunity started on its default process; its id."""
+    created = await records.create_record(
+        runtime, entity="opportunity", name=name, owner="t", values={}, by="t"
+    )
+    assert created.record is not None and created.record.id is not None
+    started = await instances.start_instance(
+        runtime, record_id=created.record.id, process_id=None, by="t"
+    )
+    assert started.instance is not None and started.instance.id is not None
+    return started.instance.id
+
+
+async def budget_step(runtime: Any, instance_id: int, value: int) -> int:
+    """Through the services: complete the budget step; the seq of its event."""
+    change = await instances.complete_step(
+        runtime,
+        instance_id=instance_id,
+        field="estimated_budget",
+        value=value,
+        expected_version=None,
+        by="t",
+    )
+    assert change.event.seq is not None
+    return change.event.seq
+
+
+async def take_seqs(stream: Any, count: int) -> list[int]:
+    """The seqs of the first `count` events a feed stream yields."""
+    got = []
+    async for event in stream:
+        got.append(event.seq)
+        if len(got) == count:
+            break
+    return got

@@ -12,13 +12,14 @@ from typing import Any
 
 import asyncpg
 import pytest
+from making import budget_step, started_instance, take_seqs
 from tortoise.transactions import in_transaction
 
 from server.db import store
 from server.domain.events import Event, EventKind
 from server.events import feed
 from server.events.postgres import asyncpg_dsn
-from server.services import instances, queries, records
+from server.services import queries
 from server.services.runtime import utcnow
 
 pytestmark = pytest.mark.postgres
@@ -26,31 +27,6 @@ pytestmark = pytest.mark.postgres
 EVENTS = importlib.import_module("server.db.migrations.0008_event_sequence").EVENTS
 # Far above how long any of these steps takes; reached only when something waits for good.
 PATIENCE = 30
-
-
-async def _instance(runtime: Any) -> int:
-    created = await records.create_record(
-        runtime, entity="opportunity", name="Horizon", owner="t", values={}, by="t"
-    )
-    assert created.record is not None and created.record.id is not None
-    started = await instances.start_instance(
-        runtime, record_id=created.record.id, process_id=None, by="t"
-    )
-    assert started.instance is not None and started.instance.id is not None
-    return started.instance.id
-
-
-async def _step(runtime: Any, iid: int, value: int) -> int:
-    change = await instances.complete_step(
-        runtime,
-        instance_id=iid,
-        field="estimated_budget",
-        value=value,
-        expected_version=None,
-        by="t",
-    )
-    assert change.event.seq is not None
-    return change.event.seq
 
 
 class Held:
@@ -119,29 +95,27 @@ async def _until_waiting(admin: asyncpg.Connection, readers: list[asyncio.Task[A
     await asyncio.wait_for(waiting(), PATIENCE)
 
 
-async def _take(stream: Any, count: int) -> list[int]:
-    got = []
-    async for event in stream:
-        got.append(event.seq)
-        if len(got) == count:
-            break
-    return got
+async def _held_behind(runtime: Any, value: int) -> tuple[int, Held, int, int]:
+    """With the feed stopped (only the test's readers wait): the last seq, a change on one
+    instance holding the next seq open, and the seq and instance of a change on another
+    instance that committed meanwhile without waiting for it (one counter row locked until
+    commit would make it wait)."""
+    first = await started_instance(runtime, "Horizon")
+    second = await started_instance(runtime, "Horizon")
+    start = await queries.last_seq()
+    await runtime.hub.stop()
+    held = Held(first)
+    await asyncio.wait_for(held.numbered.wait(), PATIENCE)
+    later = await asyncio.wait_for(budget_step(runtime, second, value), PATIENCE)
+    assert later > held.seq > start
+    return start, held, later, second
 
 
 async def test_a_smaller_seq_still_open_holds_back_every_reader_until_it_commits(
     app: Any, admin: asyncpg.Connection
 ) -> None:
     runtime = app.state.runtime
-    first, second = await _instance(runtime), await _instance(runtime)
-    start = await queries.last_seq()
-    await runtime.hub.stop()  # only this test's readers wait below
-
-    held = Held(first)
-    await asyncio.wait_for(held.numbered.wait(), PATIENCE)
-    # Another instance's change takes the next seq and commits without waiting for the
-    # first (one counter row locked until commit would make it wait).
-    later = await asyncio.wait_for(_step(runtime, second, 7), PATIENCE)
-    assert later > held.seq > start
+    start, held, later, second = await _held_behind(runtime, 7)
 
     # Each waiting reader holds one of the pool's five connections, as the held change does.
     readers: list[asyncio.Task[Any]] = []
@@ -153,7 +127,7 @@ async def test_a_smaller_seq_still_open_holds_back_every_reader_until_it_commits
         readers.append(asyncio.create_task(reader))  # type: ignore[arg-type]
         await _until_waiting(admin, readers)
     stream = feed.follow(runtime.hub, after_seq=start, keep=lambda e: True)
-    following = asyncio.create_task(_take(stream, 2))
+    following = asyncio.create_task(take_seqs(stream, 2))
     readers.append(following)
     await _until_waiting(admin, readers)
 
@@ -172,13 +146,7 @@ async def test_a_writer_killed_while_holding_its_seq_lets_the_readers_go(
     app: Any, admin: asyncpg.Connection
 ) -> None:
     runtime = app.state.runtime
-    first, second = await _instance(runtime), await _instance(runtime)
-    start = await queries.last_seq()
-    await runtime.hub.stop()
-
-    held = Held(first)
-    await asyncio.wait_for(held.numbered.wait(), PATIENCE)
-    later = await asyncio.wait_for(_step(runtime, second, 8), PATIENCE)
+    start, held, later, _ = await _held_behind(runtime, 8)
     reader = asyncio.create_task(queries.feed_after(start, limit=100))
     await _until_waiting(admin, [reader])
 
@@ -190,7 +158,7 @@ async def test_a_writer_killed_while_holding_its_seq_lets_the_readers_go(
         await asyncio.wait_for(held.task, PATIENCE)
 
     # Its seq is never used; nothing waits any more, and what follows is read on.
-    after = await asyncio.wait_for(_step(runtime, first, 9), PATIENCE)
+    after = await asyncio.wait_for(budget_step(runtime, held.instance_id, 9), PATIENCE)
     assert after > later
     events = await asyncio.wait_for(queries.events_after(start), PATIENCE)
     assert [e.seq for e in events] == [later, after]
@@ -207,7 +175,7 @@ async def test_fifty_writers_on_fifty_instances_reach_every_follower_in_seq_orde
     app: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     runtime = app.state.runtime
-    ids = [await _instance(runtime) for _ in range(50)]
+    ids = [await started_instance(runtime, "Horizon") for _ in range(50)]
     ours = set(ids)
     start = await queries.last_seq()
     steps = 4
@@ -216,20 +184,20 @@ async def test_fifty_writers_on_fifty_instances_reach_every_follower_in_seq_orde
         return feed.follow(runtime.hub, after_seq=after_seq, keep=lambda e: e.instance_id in ours)
 
     live = stream(start)
-    live_reader = asyncio.create_task(_take(live, 50 * steps))
+    live_reader = asyncio.create_task(take_seqs(live, 50 * steps))
     await asyncio.sleep(0)
 
     async def writer(iid: int) -> list[int]:
-        return [await _step(runtime, iid, value) for value in range(steps)]
+        return [await budget_step(runtime, iid, value) for value in range(steps)]
 
     writers = [asyncio.create_task(writer(iid)) for iid in ids]
     # Joined while the writers run: one replays from the rows, one falls behind its queue.
     await asyncio.sleep(0.05)
     replay = stream(start)
-    replay_reader = asyncio.create_task(_take(replay, 50 * steps))
+    replay_reader = asyncio.create_task(take_seqs(replay, 50 * steps))
     monkeypatch.setattr(feed, "QUEUE_LIMIT", 5)
     lagging = stream(start)
-    lagging_reader = asyncio.create_task(_take(lagging, 50 * steps))
+    lagging_reader = asyncio.create_task(take_seqs(lagging, 50 * steps))
 
     written = sorted(seq for seqs in await asyncio.gather(*writers) for seq in seqs)
     received = await asyncio.wait_for(
@@ -247,7 +215,7 @@ async def test_fifty_writers_on_fifty_instances_reach_every_follower_in_seq_orde
 
 async def test_the_feed_goes_on_past_a_seq_left_unused(app: Any) -> None:
     runtime = app.state.runtime
-    iid = await _instance(runtime)
+    iid = await started_instance(runtime, "Horizon")
     with pytest.raises(RuntimeError):
         async with in_transaction():
             unused = await store.append_event(
