@@ -46,6 +46,9 @@ class Settings:
     # Send a process bar's answer again while nothing it was built from has changed
     # (server/api/kept.py); off: every read runs in full.
     kept_answers: bool = True
+    # Run a change whose answer is made of its own values without the general executor, once
+    # its document has run in full (server/api/direct.py); off: every change runs in full.
+    direct_changes: bool = True
 
     @property
     def is_sqlite(self) -> bool:
@@ -85,12 +88,17 @@ class Settings:
             secure_cookies=_flag(env.get("STAGEFLOW_SECURE_COOKIES")),
             allowed_origins=_list(env.get("STAGEFLOW_ALLOWED_ORIGINS")),
             trusted_proxies=_list(env.get("STAGEFLOW_TRUSTED_PROXIES")),
-            kept_answers=(env.get("STAGEFLOW_KEPT_ANSWERS") or "1").lower()
-            not in {"0", "false", "no"},
+            kept_answers=_on(env.get("STAGEFLOW_KEPT_ANSWERS")),
+            direct_changes=_on(env.get("STAGEFLOW_DIRECT_CHANGES")),
             ready_max_lag_seconds=float(
                 env.get("STAGEFLOW_READY_MAX_LAG_SECONDS") or cls.ready_max_lag_seconds
             ),
         )
+
+
+def _on(value: str | None) -> bool:
+    """A feature that is on unless turned off."""
+    return (value or "1").lower() not in {"0", "false", "no"}
 
 
 def _list(value: str | None) -> tuple[str, ...]:

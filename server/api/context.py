@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, TypeVar
 
 from starlette.requests import Request
@@ -38,36 +39,45 @@ def _ordered(keys: Iterable[K], found: Mapping[K, V], default: Any = None) -> li
     return [found.get(key, default) for key in keys]
 
 
-@dataclass
 class Loaders:
-    runtime: Runtime
-    processes: DataLoader[int, Process | None] = field(init=False)
-    versions: DataLoader[tuple[int, int], Process | None] = field(init=False)
-    records: DataLoader[int, Record | None] = field(init=False)
-    instances: DataLoader[int, Instance | None] = field(init=False)
-    # (instance id, how many): the newest stays of an instance.
-    visits: DataLoader[tuple[int, int], list[Visit]] = field(init=False)
-    record_instances: DataLoader[int, list[Instance]] = field(init=False)
-    # (instance id, after seq, how many): a page of an instance's events.
-    events: DataLoader[tuple[int, int, int], list[Event]] = field(init=False)
-    migrations: DataLoader[int, list[Event]] = field(init=False)
+    """The request's DataLoaders, each made when first used: most requests use one or two."""
 
-    def __post_init__(self) -> None:
-        catalog = self.runtime.catalog
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
 
-        async def processes(keys: list[int]) -> list[Process | None]:
-            return _ordered(keys, await catalog.processes(keys))
+    @cached_property
+    def processes(self) -> DataLoader[int, Process | None]:
+        async def load(keys: list[int]) -> list[Process | None]:
+            return _ordered(keys, await self.runtime.catalog.processes(keys))
 
-        async def versions(keys: list[tuple[int, int]]) -> list[Process | None]:
-            return _ordered(keys, await catalog.versions(keys))
+        return DataLoader(load)
 
-        async def records(keys: list[int]) -> list[Record | None]:
+    @cached_property
+    def versions(self) -> DataLoader[tuple[int, int], Process | None]:
+        async def load(keys: list[tuple[int, int]]) -> list[Process | None]:
+            return _ordered(keys, await self.runtime.catalog.versions(keys))
+
+        return DataLoader(load)
+
+    @cached_property
+    def records(self) -> DataLoader[int, Record | None]:
+        async def load(keys: list[int]) -> list[Record | None]:
             return _ordered(keys, await queries.records_by_id(keys))
 
-        async def instances(keys: list[int]) -> list[Instance | None]:
+        return DataLoader(load)
+
+    @cached_property
+    def instances(self) -> DataLoader[int, Instance | None]:
+        async def load(keys: list[int]) -> list[Instance | None]:
             return _ordered(keys, await queries.instances_by_id(keys))
 
-        async def visits(keys: list[tuple[int, int]]) -> list[list[Visit]]:
+        return DataLoader(load)
+
+    @cached_property
+    def visits(self) -> DataLoader[tuple[int, int], list[Visit]]:
+        """(instance id, how many): the newest stays of an instance."""
+
+        async def load(keys: list[tuple[int, int]]) -> list[list[Visit]]:
             found: dict[tuple[int, int], list[Visit]] = {}
             for last in {last for _, last in keys}:
                 ids = [instance for instance, n in keys if n == last]
@@ -75,10 +85,20 @@ class Loaders:
                     found[(instance, last)] = visits
             return [found.get(key, []) for key in keys]
 
-        async def record_instances(keys: list[int]) -> list[list[Instance]]:
+        return DataLoader(load)
+
+    @cached_property
+    def record_instances(self) -> DataLoader[int, list[Instance]]:
+        async def load(keys: list[int]) -> list[list[Instance]]:
             return _ordered(keys, await queries.instances_of_records(keys), [])
 
-        async def events(keys: list[tuple[int, int, int]]) -> list[list[Event]]:
+        return DataLoader(load)
+
+    @cached_property
+    def events(self) -> DataLoader[tuple[int, int, int], list[Event]]:
+        """(instance id, after seq, how many): a page of an instance's events."""
+
+        async def load(keys: list[tuple[int, int, int]]) -> list[list[Event]]:
             found: dict[tuple[int, int, int], list[Event]] = {}
             for after, first in {(after, first) for _, after, first in keys}:
                 ids = [i for i, a, f in keys if (a, f) == (after, first)]
@@ -87,18 +107,15 @@ class Loaders:
                     found[(instance, after, first)] = events
             return [found.get(key, []) for key in keys]
 
-        async def migrations(keys: list[int]) -> list[list[Event]]:
+        return DataLoader(load)
+
+    @cached_property
+    def migrations(self) -> DataLoader[int, list[Event]]:
+        async def load(keys: list[int]) -> list[list[Event]]:
             found = await queries.events_of_instances(keys, kinds=[EventKind.INSTANCE_MIGRATED])
             return _ordered(keys, found, [])
 
-        self.processes = DataLoader(processes)
-        self.versions = DataLoader(versions)
-        self.records = DataLoader(records)
-        self.instances = DataLoader(instances)
-        self.visits = DataLoader(visits)
-        self.record_instances = DataLoader(record_instances)
-        self.events = DataLoader(events)
-        self.migrations = DataLoader(migrations)
+        return DataLoader(load)
 
 
 @dataclass(frozen=True)

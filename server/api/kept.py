@@ -47,7 +47,7 @@ from graphql import (
 from starlette.requests import Request
 from starlette.responses import Response
 
-from server.api import client_json
+from server.api.asked import asked
 from server.api.context import BAR_ROWS, BarRows, Context, credential_of
 from server.db import store
 from server.services.runtime import Runtime
@@ -80,8 +80,6 @@ KEPT_FIELDS: dict[str, frozenset[str] | str] = {
     "Branch": "*",
 }
 ROOT_FIELD = "instance"
-# A bar's document is short; longer bodies are not looked at twice.
-MAX_BODY_BYTES = 4096
 MAX_PLANS = 512
 MAX_ANSWERS = 20_000
 
@@ -232,31 +230,18 @@ class KeptAnswers:
     async def answer(self, request: Request) -> Response | None:
         """The kept answer to this request, or None: then it runs as always (and `keep`
         is told how it went)."""
-        if request.method != "POST" or not request.headers.get("content-type", "").startswith(
-            "application/json"
-        ):
+        found = await asked(request)
+        if found is None:
             return None
-        length = request.headers.get("content-length", "")
-        if not (length.isdigit() and int(length) <= MAX_BODY_BYTES):
-            return None
-        try:
-            data = client_json.read_json(await request.body())
-        except client_json.Unreadable:
-            return None
-        if not isinstance(data, dict) or data.get("extensions") is not None:
-            return None
-        query, operation_name = data.get("query"), data.get("operationName")
-        if not isinstance(query, str) or not isinstance(operation_name, str | None):
-            return None
-        key = (query, operation_name)
+        key = found.key
         catalog = self.runtime.catalog
         plan = self._plans.get(key)
         if plan is None and key in self._plans:  # known not to be kept
             return None
-        request.state.kept_asked = _Asked(key, data.get("variables"), catalog.generation)
+        request.state.kept_asked = _Asked(key, found.variables, catalog.generation)
         if plan is None:  # not seen lately: learnt from its full run
             return None
-        instance_id = plan.instance_id(data.get("variables"))
+        instance_id = plan.instance_id(found.variables)
         if instance_id is None:
             return None
         credential, _ = await credential_of(self.runtime, request)
@@ -301,7 +286,7 @@ class KeptAnswers:
             or context.user is None
             or not isinstance(rows, BarRows)
             or str(rows.instance_id) != instance_id
-            or getattr(request.state, "kept_errors", True)
+            or getattr(request.state, "ran_with_errors", True)
             or response.status_code != 200
             or "set-cookie" in response.headers
             or asked.catalog_generation != self.runtime.catalog.generation

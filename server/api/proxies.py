@@ -60,7 +60,12 @@ class TrustedProxies:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         peer = scope.get("client")
-        if scope["type"] in ("http", "websocket") and peer and self._trusts(_address(peer[0])):
+        if (
+            self.trusted
+            and scope["type"] in ("http", "websocket")
+            and peer
+            and self._trusts(_address(peer[0]))
+        ):
             headers = Headers(scope=scope)
             client = self.client(peer[0], headers.getlist("x-forwarded-for"))
             scope["client"] = (client, 0)

@@ -30,6 +30,7 @@ from strawberry.types.graphql import OperationType
 from server.api import client_json, handshake, lengths, logs, urls
 from server.api.access import AccessPolicy
 from server.api.context import Context, bearer, build_context
+from server.api.direct import DirectChanges
 from server.api.errors import HANDLERS
 from server.api.fanout import Fanout
 from server.api.kept import KeptAnswers
@@ -204,10 +205,14 @@ class StageflowGraphQL(GraphQL[Context, None]):
                 raise _Refused(urls.URL_PARAMETER_NOT_ALLOWED, reason)
             request = Request(scope=scope, receive=receive)
             response = await self.kept.answer(request) if self.kept is not None else None
+            if response is None and self.direct is not None:
+                response = await self.direct.answer(request)
             if response is None:
                 response = await self.run(request)
                 if self.kept is not None:
                     self.kept.keep(request, response, getattr(request.state, "context", None))
+                if self.direct is not None:
+                    self.direct.learn(request, response)
         except ClientDisconnect:
             return  # the client went away before its request was read: no one to answer
         except HTTPException as refused:
@@ -248,6 +253,11 @@ class StageflowGraphQL(GraphQL[Context, None]):
         self.ping_interval = settings.ws_ping_interval
         self.fanout = Fanout(schema, limits=schema.limits)
         self.kept = KeptAnswers(runtime, schema._schema) if settings.kept_answers else None
+        self.direct = (
+            DirectChanges(runtime, schema._schema, secure_cookie=settings.secure_cookies)
+            if settings.direct_changes
+            else None
+        )
         logs.cut_client_input()
 
     def decode_json(self, data: str | bytes) -> object:
@@ -298,7 +308,7 @@ class StageflowGraphQL(GraphQL[Context, None]):
     async def process_result(
         self, request: Request, result: ExecutionResult
     ) -> GraphQLHTTPResponse:
-        request.state.kept_errors = bool(result.errors)
+        request.state.ran_with_errors = bool(result.errors)
         return await super().process_result(request, result)
 
     async def on_ws_connect(self, context: Context) -> dict[str, object] | None:

@@ -347,6 +347,107 @@ async def save_record_and_instance(
         await _conflict(InstanceRow, "Instance", old_instance.id, old_instance.version)
 
 
+# On PostgreSQL, a change decided on rows read without a lock, written in one statement
+# (its own transaction) only if both rows are still at the versions it was decided on: the
+# instance locked, then its record (the order of every taker of both), the columns that
+# changed written, the event numbered and stored, and announced on commit. Nothing is
+# written when either row has moved on.
+_WRITE_AT_ONCE = """
+WITH i AS (SELECT 1 FROM "instance" WHERE "id" = $1 AND "version" = $2 FOR UPDATE),
+r AS (
+  SELECT 1 FROM "record" WHERE "id" = $3 AND "version" = $4 AND EXISTS (SELECT 1 FROM i)
+  FOR UPDATE
+){instance}{record},
+e AS (
+  INSERT INTO "event" ("seq", "kind", "actor", "at", "record_id", "instance_id", "process_id",
+    "from_stage", "to_stage", "before", "after", "idempotency_key", "request_hash")
+  SELECT stageflow_next_seq(), $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb, $14::jsonb, $15,
+    $16 FROM r
+  RETURNING "seq"
+)
+SELECT "seq", pg_notify('stageflow_events', "seq"::text) FROM e
+"""
+_JSON_COLUMNS = frozenset({"values", "path"})
+
+
+def _assignments(columns: Sequence[str], first: int) -> str:
+    return ", ".join(
+        f'"{c}" = ${n}' + ("::jsonb" if c in _JSON_COLUMNS else "")
+        for n, c in enumerate(columns, start=first)
+    )
+
+
+@functools.cache
+def _write_at_once(instance: tuple[str, ...], record: tuple[str, ...]) -> str:
+    """The statement writing these columns of the instance and of the record."""
+    n = 17
+    parts = []
+    for table, key, columns in (("instance", "$1", instance), ("record", "$3", record)):
+        if columns:
+            parts.append(
+                f',\nw{table[0]} AS (UPDATE "{table}" SET {_assignments(columns, n)}'
+                f' WHERE "id" = {key} AND EXISTS (SELECT 1 FROM r))'
+            )
+            n += len(columns)
+    return _WRITE_AT_ONCE.format(
+        instance=parts[0] if instance else "", record=parts[-1] if record else ""
+    )
+
+
+def _changed(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    return {c: v for c, v in new.items() if old[c] != v}
+
+
+def writes_at_once() -> bool:
+    """Whether `write_at_once` is there: on PostgreSQL (SQLite runs one writer at a time)."""
+    return bool(get_connection("default").capabilities.dialect == "postgres")
+
+
+async def write_at_once(
+    instance: tuple[Instance, Instance],
+    record: tuple[Record, Record],
+    event: Event,
+    *,
+    idempotency_key: str | None = None,
+    request_hash: str | None = None,
+) -> Event | None:
+    """PostgreSQL only: the instance and record written, and the event stored, in one
+    statement, if both rows are still at their old versions; else None, nothing written."""
+    (old_instance, new_instance), (old_record, new_record) = instance, record
+    assert not new_instance.visits or new_instance.visits == old_instance.visits
+    i = _changed(mapping.instance_columns(old_instance), mapping.instance_columns(new_instance))
+    r = _changed(mapping.record_columns(old_record), mapping.record_columns(new_record))
+    sql = _write_at_once(tuple(i), tuple(r))
+    values = [
+        *(_json(v) if c in _JSON_COLUMNS else v for c, v in i.items()),
+        *(_json(v) if c in _JSON_COLUMNS else v for c, v in r.items()),
+    ]
+    conn = get_connection("default")
+    rows = await conn.execute_query_dict(
+        sql,
+        [
+            old_instance.id,
+            old_instance.version,
+            old_record.id,
+            old_record.version,
+            event.kind.value,
+            event.actor,
+            event.at,
+            event.record_id,
+            event.instance_id,
+            event.process_id,
+            event.from_stage,
+            event.to_stage,
+            None if event.before is None else json.dumps(event.before),
+            None if event.after is None else json.dumps(event.after),
+            idempotency_key,
+            request_hash,
+            *values,
+        ],
+    )
+    return replace(event, seq=int(rows[0]["seq"])) if rows else None
+
+
 def _json(value: Any) -> str:
     """As the models' JSON fields write it."""
     return json.dumps(value, separators=(",", ":"))

@@ -16,7 +16,7 @@ from server.domain.events import Event, EventKind
 from server.domain.instance import Instance
 from server.domain.process import Process
 from server.domain.record import Record
-from server.services.runtime import Change, Runtime, check_version, commit, utcnow
+from server.services.runtime import Change, Decided, Runtime, check_version, commit, utcnow
 
 # A rule that moves an instance: (instance, process, record, now, by) -> (moved, event).
 Move = Callable[[Instance, Process, Record, dt.datetime, str], tuple[Instance, Event]]
@@ -115,6 +115,20 @@ async def complete_step(
 ) -> Change:
     """Set a step's value; the record's field changes for every process on it."""
 
+    async def decide(rows: tuple[Instance, Record] | None) -> Decided:
+        if rows is None:
+            instance, record = await store.get_instance_and_record(instance_id, visible=runnable)
+        else:
+            instance, record = rows
+            if runnable is not None and instance.process_id not in runnable:
+                raise NotFound("Instance", instance_id)
+        check_version("Instance", instance.id, current=instance.version, expected=expected_version)
+        process = await rt.catalog.version(instance.process_id, instance.process_version)
+        moved, updated, event = rules.complete_step(
+            instance, process, record, field, value, now=utcnow(), by=by
+        )
+        return Decided((instance, moved), (record, updated), event)
+
     async def change() -> Change:
         instance, record = await store.lock_instance_and_record(instance_id, visible=runnable)
         check_version("Instance", instance.id, current=instance.version, expected=expected_version)
@@ -134,6 +148,8 @@ async def complete_step(
     return await commit(
         rt,
         change,
+        decide=decide,
+        instance_id=instance_id,
         kind=EventKind.STEP_COMPLETED,
         by=by,
         idempotency_key=idempotency_key,

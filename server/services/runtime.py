@@ -17,7 +17,13 @@ from server.db.outage import DatabaseUnavailable as DatabaseUnavailable
 from server.db.outage import OutcomeUnknown as OutcomeUnknown
 from server.db.outage import is_transient as is_transient
 from server.db.outage import patiently as patiently
-from server.domain.errors import InvalidTransition, InvalidValue, TransitionCode, VersionConflict
+from server.domain.errors import (
+    DomainError,
+    InvalidTransition,
+    InvalidValue,
+    TransitionCode,
+    VersionConflict,
+)
 from server.domain.events import Event, EventKind
 from server.domain.instance import Instance
 from server.domain.record import Record
@@ -25,6 +31,7 @@ from server.events.bus import LocalBus
 from server.events.feed import Hub
 from server.events.supervisor import Supervisor
 from server.services.credentials import Credentials
+from server.services.written import Written
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,7 @@ class Runtime:
     hub: Hub
     supervisor: Supervisor
     credentials: Credentials
+    written: Written
 
     @classmethod
     def create(cls) -> Runtime:
@@ -44,7 +52,12 @@ class Runtime:
         hub.observe(credentials.observe)
         hub.observe(catalog.observe)
         return cls(
-            catalog=catalog, bus=bus, hub=hub, supervisor=supervisor, credentials=credentials
+            catalog=catalog,
+            bus=bus,
+            hub=hub,
+            supervisor=supervisor,
+            credentials=credentials,
+            written=Written(),
         )
 
 
@@ -55,6 +68,20 @@ class Change:
     event: Event
     instance: Instance | None = None
     record: Record | None = None
+
+
+# Decides a change on the instance and record given, or on those read now (None).
+Decide = Callable[["tuple[Instance, Record] | None"], Awaitable["Decided"]]
+
+
+@dataclass(frozen=True)
+class Decided:
+    """A change decided on rows read without a lock: each row as read and as decided, and
+    the event without its seq."""
+
+    instance: tuple[Instance, Instance]
+    record: tuple[Record, Record]
+    event: Event
 
 
 def utcnow() -> dt.datetime:
@@ -70,6 +97,8 @@ async def commit(
     idempotency_key: str | None,
     request: Mapping[str, Any] | None = None,
     visible: store.Visible = None,
+    decide: Decide | None = None,
+    instance_id: int | None = None,
 ) -> Change:
     """Run `change` in one transaction with its event row; publish once committed.
 
@@ -83,6 +112,19 @@ async def commit(
     """
     key = check_idempotency_key(idempotency_key)
     digest = request_digest(kind, request) if key is not None else None
+    if decide is not None and instance_id is not None and store.writes_at_once():
+        done = await _at_once(
+            rt,
+            decide,
+            kind=kind,
+            by=by,
+            key=key,
+            digest=digest,
+            visible=visible,
+            instance_id=instance_id,
+        )
+        if done is not None:
+            return done
 
     async def attempt() -> Change | _Earlier:
         if key is not None:
@@ -170,3 +212,53 @@ async def _replay(
     )
     record = await store.get_record(event.record_id, visible=visible) if event.record_id else None
     return Change(event=event, instance=instance, record=record)
+
+
+async def _at_once(
+    rt: Runtime,
+    decide: Decide,
+    *,
+    kind: EventKind,
+    by: str,
+    key: str | None,
+    digest: str | None,
+    visible: store.Visible,
+    instance_id: int,
+) -> Change | None:
+    """The change decided on rows read without a lock and written in one statement, if
+    they are still as they were read: first those this worker wrote last, then those read
+    now. None when a row moved on each time (nothing was written: the caller runs it
+    locked)."""
+    kept = rt.written.get(instance_id)
+    for rows in (kept, None) if kept is not None else (None,):
+        try:
+            decided = await decide(rows)
+        except DomainError:
+            if rows is not None:
+                continue  # decided on what may be out of date: judged again on what is there
+            earlier = await store.event_by_key(by, key) if key is not None else None
+            if earlier is None:
+                raise
+            return await _replay(_Earlier(*earlier), kind=kind, digest=digest, visible=visible)
+        try:
+            event = await store.write_at_once(
+                decided.instance,
+                decided.record,
+                decided.event,
+                idempotency_key=key,
+                request_hash=digest,
+            )
+        except IntegrityError:
+            earlier = await store.event_by_key(by, key) if key is not None else None
+            if earlier is None:
+                raise
+            return await _replay(_Earlier(*earlier), kind=kind, digest=digest, visible=visible)
+        if event is None:
+            continue
+        instance, record = decided.instance[1], decided.record[1]
+        rt.written.put(instance, record)
+        rt.hub.tell(event)
+        await rt.bus.publish(event.seq or 0)
+        return Change(event=event, instance=instance, record=record)
+    rt.written.drop(instance_id)
+    return None
