@@ -9,12 +9,14 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
+import asyncpg
 from tortoise.connection import get_connection
+from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q, Subquery
 from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
-from server.db import mapping
+from server.db import mapping, transaction
 from server.db.models import EventRow, InstanceRow, RecordRow, VisitRow
 from server.db.where import Where, bucket_sum
 from server.domain.errors import NotFound, VersionConflict
@@ -422,30 +424,46 @@ async def write_at_once(
         *(_json(v) if c in _JSON_COLUMNS else v for c, v in i.items()),
         *(_json(v) if c in _JSON_COLUMNS else v for c, v in r.items()),
     ]
-    conn = get_connection("default")
-    rows = await conn.execute_query_dict(
-        sql,
-        [
-            old_instance.id,
-            old_instance.version,
-            old_record.id,
-            old_record.version,
-            event.kind.value,
-            event.actor,
-            event.at,
-            event.record_id,
-            event.instance_id,
-            event.process_id,
-            event.from_stage,
-            event.to_stage,
-            None if event.before is None else json.dumps(event.before),
-            None if event.after is None else json.dumps(event.after),
-            idempotency_key,
-            request_hash,
-            *values,
-        ],
-    )
-    return replace(event, seq=int(rows[0]["seq"])) if rows else None
+    arguments = [
+        old_instance.id,
+        old_instance.version,
+        old_record.id,
+        old_record.version,
+        event.kind.value,
+        event.actor,
+        event.at,
+        event.record_id,
+        event.instance_id,
+        event.process_id,
+        event.from_stage,
+        event.to_stage,
+        None if event.before is None else json.dumps(event.before),
+        None if event.after is None else json.dumps(event.after),
+        idempotency_key,
+        request_hash,
+        *values,
+    ]
+
+    async def write(connection: asyncpg.Connection) -> int:
+        try:
+            row = await connection.fetchrow(sql, *arguments)
+        except asyncpg.UniqueViolationError as error:  # the idempotency key, used meanwhile
+            raise IntegrityError(error) from error
+        return int(row["seq"]) if row is not None else 0
+
+    async def landed() -> int | None:
+        """The seq of this very event, if it was stored (a seq of 0: nothing was written,
+        which cannot be told from a statement never run: it runs again)."""
+        conn = get_connection("default")
+        rows = await conn.execute_query_dict(
+            'SELECT "seq" FROM "event" WHERE "instance_id" = $1 AND "at" = $2'
+            ' AND "actor" = $3 AND "kind" = $4',
+            [event.instance_id, event.at, event.actor, event.kind.value],
+        )
+        return int(rows[0]["seq"]) if rows else None
+
+    seq = await transaction.once(write, landed=landed)
+    return replace(event, seq=seq) if seq else None
 
 
 def _json(value: Any) -> str:

@@ -8,11 +8,15 @@
   on a fresh connection: found, the result stands; not found, it runs again. If the
   database stays away, the answer is OutcomeUnknown.
 - A refusal raised by the body stands, even if the rollback after it failed.
+
+`once` runs a single statement, a transaction of its own, the same way: any failure of its
+connection may have come after its commit, so its writes are looked for before it runs again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -23,6 +27,7 @@ from tortoise.transactions import in_transaction
 from server.db.outage import DatabaseUnavailable, OutcomeUnknown, is_contention, is_transient
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 ATTEMPTS = 3
 # How long a commit whose answer was lost is looked for before giving up on knowing.
@@ -67,8 +72,40 @@ async def run(
             if finished:
                 if landed is None:
                     raise OutcomeUnknown() from error
-                if await _resolve(backend, landed, result):
+                if await _resolve(backend, functools.partial(landed, result)):
                     return result
+            if attempt == attempts:
+                raise DatabaseUnavailable() from error
+    raise AssertionError("unreachable")
+
+
+async def once(
+    statement: Callable[[Any], Awaitable[T]],
+    *,
+    landed: Callable[[], Awaitable[T | None]],
+    attempts: int = ATTEMPTS,
+) -> T:
+    """Run `statement(connection)`, one statement and so a transaction of its own, on a
+    pooled asyncpg connection (PostgreSQL); what it returned. When the connection fails,
+    the statement may have committed: once its backend has gone, `landed()` looks for what
+    it wrote, and what it finds stands; found nothing, it runs again."""
+    client: Any = get_connection("default")
+    for attempt in range(1, attempts + 1):
+        backend: int | None = None
+        try:
+            async with client.acquire_connection() as connection:
+                backend = int(connection.get_server_pid())
+                return await statement(connection)
+        except Exception as error:
+            if is_contention(error) and attempt < attempts:
+                await asyncio.sleep(0.01 * attempt)
+                continue
+            if not is_transient(error):
+                raise
+            await expire_connections()
+            hit = await _resolve(backend, landed) if backend is not None else None
+            if hit is not None:
+                return hit
             if attempt == attempts:
                 raise DatabaseUnavailable() from error
     raise AssertionError("unreachable")
@@ -89,14 +126,15 @@ def _backend_pid(connection: Any) -> int | None:
     return int(pid()) if callable(pid) else None
 
 
-async def _resolve(backend: int | None, landed: Callable[[T], Awaitable[bool]], result: T) -> bool:
-    """Whether the commit was made; OutcomeUnknown if that cannot be found out in time."""
+async def _resolve(backend: int | None, landed: Callable[[], Awaitable[R]]) -> R:
+    """What `landed` finds of the commit, asked once the backend that served it has gone;
+    OutcomeUnknown if that cannot be found out in time."""
     deadline = time.monotonic() + RESOLVE_SECONDS
     while True:
         try:
             if backend is not None:
                 await _wait_gone(backend, deadline)
-            return await landed(result)
+            return await landed()
         except Exception as error:
             if not (is_transient(error) or isinstance(error, DatabaseUnavailable)):
                 raise

@@ -737,6 +737,7 @@ async def test_every_mutation_writes_one_event_per_change_and_none_when_refused(
             seq = int((await world.run("{ lastEventSeq }"))["lastEventSeq"])
             with monkeypatch.context() as patch:
                 patch.setattr(store, "append_event", no_event_row)
+                patch.setattr(store, "write_at_once", no_event_row)
                 failed = await _call(world, case.document, attempt, variables)
             assert failed == "Unexpected error.", name
             assert await _snapshot() == before, f"{name} changed something without its event"
