@@ -54,10 +54,14 @@ def _lengths(items: Any, key: str) -> list[int]:
 
 # What changes a Shape: a new version (a first one makes a process listed), a field.
 _RESHAPING = frozenset({EventKind.PROCESS_PUBLISHED, EventKind.FIELD_SAVED})
+# What may change what the catalog keeps: processes and fields.
+_CHANGES = frozenset(k for k in EventKind if k.value.startswith(("PROCESS", "FIELD")))
 
 
 class Catalog:
     """Reads processes and entities; one per app, so caches never mix databases."""
+
+    CHANGES = _CHANGES
 
     def __init__(self) -> None:
         # Published versions are immutable, so a parsed version never goes stale.
@@ -74,7 +78,7 @@ class Catalog:
 
     def observe(self, event: Event) -> None:
         """Told of every event the worker's feed reads, and of its own changes at once."""
-        if event.kind.value.startswith(("PROCESS", "FIELD")):
+        if event.kind in _CHANGES:
             self._generation += 1
             self._roles = None
             if event.kind in _RESHAPING:

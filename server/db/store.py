@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import functools
 import json
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
@@ -626,16 +626,20 @@ async def _append_postgres(
     return int(rows[0]["seq"])
 
 
-async def feed_after(seq: int, *, limit: int) -> tuple[list[Event], int]:
+async def feed_after(
+    seq: int, *, limit: int, kinds: Collection[EventKind] | None = None
+) -> tuple[list[Event], int]:
     """The feed's read, in one round trip: every event after `seq` up to the horizon, oldest
     first (at most `limit`), and the horizon. With fewer than `limit` events, a reader goes
-    on from the horizon, past seqs that were never used."""
+    on from the horizon, past seqs that were never used. Given `kinds`, only events of those
+    kinds are read on PostgreSQL, and the horizon is the same (SQLite reads every event)."""
     conn = get_connection("default")
     if conn.capabilities.dialect != "postgres":
         events = await events_after(seq, limit=limit)
         return events, (events[-1].seq or seq) if events else seq
+    names = None if kinds is None else sorted(kind.value for kind in kinds)
     rows = await conn.execute_query_dict(
-        "SELECT horizon, (e).* FROM stageflow_events_after($1, $2)", [seq, limit]
+        "SELECT horizon, (e).* FROM stageflow_events_after($1, $2, $3)", [seq, limit, names]
     )
     events = [mapping.event(EventRow._init_from_db(**row)) for row in rows if row["seq"]]
     return events, int(rows[0]["horizon"])

@@ -14,10 +14,10 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 
 from server.db.outage import patiently
-from server.domain.events import Event
+from server.domain.events import Event, EventKind
 from server.events.bus import LocalBus
 from server.events.supervisor import Supervisor
 from server.services import queries
@@ -62,6 +62,8 @@ class Hub:
         self._poll = poll_seconds
         self._followers: set[_Follower] = set()
         self._observers: list[Callable[[Event], None]] = []
+        # The kinds of event the observers keep anything by.
+        self._observed: frozenset[EventKind] = frozenset()
         self._started = False
         self._starting = asyncio.Lock()
         # (a seq the database had, when this reader was first seen behind it)
@@ -86,10 +88,12 @@ class Hub:
     def leave(self, follower: _Follower) -> None:
         self._followers.discard(follower)
 
-    def observe(self, observer: Callable[[Event], None]) -> None:
+    def observe(self, observer: Callable[[Event], None], *, kinds: Iterable[EventKind]) -> None:
         """Tell `observer` of every event read, before any follower receives it: what it
-        keeps is up to date by the time the change is announced."""
+        keeps is up to date by the time the change is announced. While no follower is
+        there, only events of `kinds` (those it keeps anything by) are read."""
         self._observers.append(observer)
+        self._observed |= frozenset(kinds)
 
     def tell(self, event: Event) -> None:
         """Tell the observers of an event (also of one this worker has just committed, so
@@ -114,9 +118,16 @@ class Hub:
 
     async def _run(self) -> None:
         while True:
-            events, horizon = await queries.feed_after(self.cursor, limit=BATCH)
+            # With no follower, only what the observers keep anything by is read: every
+            # worker writing steps would otherwise read each of them back.
+            narrowed = not self._followers
+            events, horizon = await queries.feed_after(
+                self.cursor, limit=BATCH, kinds=self._observed if narrowed else None
+            )
             # No await from here to the cursor update: a follower joining now sees either
             # these events in its queue or a cursor past them.
+            if narrowed and self._followers:
+                continue  # one joined during a narrowed read: read again, every event
             for event in events:
                 self.tell(event)
                 for follower in list(self._followers):

@@ -26,6 +26,9 @@ _CHANGES = frozenset({EventKind.CREDENTIAL_REVOKED, EventKind.USER_UPDATED})
 
 
 class Credentials:
+    # What may change a kept credential.
+    CHANGES = _CHANGES
+
     def __init__(self, *, limit: int = LIMIT, keep_seconds: float = KEEP_SECONDS) -> None:
         self.limit = limit
         self.keep_seconds = keep_seconds

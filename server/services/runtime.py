@@ -49,8 +49,8 @@ class Runtime:
         supervisor = Supervisor()
         hub = Hub(bus, supervisor)
         credentials, catalog = Credentials(), Catalog()
-        hub.observe(credentials.observe)
-        hub.observe(catalog.observe)
+        hub.observe(credentials.observe, kinds=Credentials.CHANGES)
+        hub.observe(catalog.observe, kinds=Catalog.CHANGES)
         return cls(
             catalog=catalog,
             bus=bus,
