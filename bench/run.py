@@ -117,6 +117,18 @@ def figures(sizes: dict[str, int]) -> list[Figure]:
             "stageflow.write.1",
         ),
         Figure(
+            "4d",
+            "the peers alike: PostGraphile, 16 writers on 16 rows ÷ 1 writer",
+            "postgraphile.write",
+            "postgraphile.write.1",
+        ),
+        Figure(
+            "4e",
+            "the peers alike: bare, 16 writers on 16 instances ÷ 1 writer",
+            "bare.write",
+            "bare.write.1",
+        ),
+        Figure(
             "4b",
             "completeStep's transaction, database alone: 16 clients ÷ 1 (pgbench)",
             "numbering.sequence.16",
@@ -145,6 +157,12 @@ def figures(sizes: dict[str, int]) -> list[Figure]:
             "bar read: serve --workers 2 ÷ --workers 1 (unpinned)",
             "stageflow.read.workers2",
             "stageflow.read.workers1",
+        ),
+        Figure(
+            "6c",
+            "the bare peer alike: bar read, --workers 2 ÷ --workers 1 (unpinned)",
+            "bare.read.workers2",
+            "bare.read.workers1",
         ),
         Figure(
             "7a",
@@ -457,6 +475,20 @@ class Bench:
                 workload.stageflow_write(
                     "stageflow.write.one", "Stageflow: completeStep, 16 on 1", writers[48:49], main
                 ),
+                workload.postgraphile_write(
+                    writers[16:17],
+                    main,
+                    key="postgraphile.write.1",
+                    label="PostGraphile: one-row update by id, 1 writer",
+                    threads=1,
+                ),
+                workload.bare_write(
+                    writers[32:33],
+                    main,
+                    key="bare.write.1",
+                    label="bare: the same transaction, 1 writer",
+                    threads=1,
+                ),
             ],
         )
         await self.stop("bare", "postgraphile")
@@ -466,6 +498,8 @@ class Bench:
 
         await self.start("stageflow.workers1", servers.stageflow, main.url, cpu=None)
         await self.start("stageflow.workers2", servers.stageflow, main.url, workers=2, cpu=None)
+        for n in (1, 2):
+            await self.start(f"bare.workers{n}", servers.bare, main.url, workers=n, cpu=None)
         for n in (1, 2):
             await self.start(
                 f"stageflow.workers{n}.full",
@@ -499,6 +533,15 @@ class Bench:
                     main,
                     "stageflow.workers2",
                 ),
+                *(
+                    workload.bare_read(
+                        f"bare.read.workers{n}",
+                        f"bare --workers {n}, unpinned",
+                        main,
+                        f"bare.workers{n}",
+                    )
+                    for n in (1, 2)
+                ),
             ],
             pinned=False,
         )
@@ -507,6 +550,8 @@ class Bench:
             "stageflow.workers2",
             "stageflow.workers1.full",
             "stageflow.workers2.full",
+            "bare.workers1",
+            "bare.workers2",
             "stageflow",
         )
         await self.numbering(main, writers[:16])

@@ -107,7 +107,7 @@ def stageflow(
     return _start("stageflow", command, port=port, log=log, cpu=cpu, env=env, ready="/readyz")
 
 
-def bare(database_url: str, log: Path, *, cpu: str | None) -> Server:
+def bare(database_url: str, log: Path, *, workers: int = 1, cpu: str | None) -> Server:
     """The bare Starlette app (bench/bare.py) under uvicorn, with its access log as Stageflow's."""
     port = free_port()
     command = [
@@ -118,6 +118,8 @@ def bare(database_url: str, log: Path, *, cpu: str | None) -> Server:
         "127.0.0.1",
         "--port",
         str(port),
+        "--workers",
+        str(workers),
     ]
     env = {"BENCH_BARE_DATABASE_URL": database_url}
     return _start("bare", command, port=port, log=log, cpu=cpu, env=env)

@@ -148,23 +148,29 @@ def stageflow_write(
     )
 
 
-def bare_write(ids: list[int], data: Dataset) -> Subject:
+def bare_write(
+    ids: list[int],
+    data: Dataset,
+    *,
+    key: str = "bare.write",
+    label: str = "bare: the same transaction",
+    threads: int = 16,
+) -> Subject:
     bodies = [
         json.dumps({"id": i, "field": "estimated_budget", "value": N}).replace(f'"{N}"', N)
         for i in ids
     ]
-    return Subject(
-        "bare.write",
-        "bare: the same transaction",
-        "bare",
-        "/complete",
-        bodies,
-        '"StepCompleted"',
-        data.token,
-    )
+    return Subject(key, label, "bare", "/complete", bodies, '"StepCompleted"', data.token, threads)
 
 
-def postgraphile_write(ids: list[int], data: Dataset) -> Subject:
+def postgraphile_write(
+    ids: list[int],
+    data: Dataset,
+    *,
+    key: str = "postgraphile.write",
+    label: str = "PostGraphile: one-row update by id",
+    threads: int = 16,
+) -> Subject:
     bodies = [
         _graphql(
             PG_UPDATE,
@@ -173,12 +179,13 @@ def postgraphile_write(ids: list[int], data: Dataset) -> Subject:
         for i in ids
     ]
     return Subject(
-        "postgraphile.write",
-        "PostGraphile: one-row update by id",
+        key,
+        label,
         "postgraphile",
         "/graphql",
         bodies,
         '"updateRecordById":{"record":{"id"',
+        threads=threads,
     )
 
 

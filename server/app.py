@@ -113,6 +113,18 @@ def create_app(settings: Settings) -> Starlette:
                 f'stageflow_kept_answers_total{{outcome="sent"}} {counts.sent}',
                 f'stageflow_kept_answers_total{{outcome="stale"}} {counts.stale}',
             ]
+        if graphql.direct is not None:
+            direct = graphql.direct.counts
+            lines += [
+                "# HELP stageflow_direct_changes_total Changes answered without the general "
+                "executor, and those of planned documents run in full after all.",
+                "# TYPE stageflow_direct_changes_total counter",
+                f'stageflow_direct_changes_total{{outcome="answered"}} {direct.answered}',
+                f'stageflow_direct_changes_total{{outcome="declined"}} {direct.declined}',
+                "# HELP stageflow_direct_plans Change documents planned to run directly.",
+                "# TYPE stageflow_direct_plans counter",
+                f"stageflow_direct_plans {direct.planned}",
+            ]
         return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
 
     routes = [

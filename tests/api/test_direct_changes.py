@@ -469,3 +469,15 @@ def test_a_change_answered_by_its_own_values_is_planned(document: str) -> None:
 @pytest.mark.parametrize("document", IN_FULL)
 def test_any_other_document_runs_in_full(document: str) -> None:
     assert plan_of(schema._schema, document, None) is None
+
+
+async def test_metrics_count_what_was_answered_directly(gql: Any) -> None:
+    made = await _opportunity(gql)
+    for value in range(3):
+        await gql.post(STEP, {"id": made["id"], "value": value})
+    await gql.post(STEP, {"id": 1.5, "value": 1})
+    text = (await gql.http.get("/metrics")).text
+    found = dict(re.findall(r'stageflow_direct_changes_total\{outcome="(\w+)"\} (\d+)', text))
+    assert found == {"answered": "2", "declined": "1"}
+    planned = gql.app.state.graphql.direct.counts.planned
+    assert planned >= 1 and f"stageflow_direct_plans {planned}\n" in text

@@ -20,7 +20,8 @@ pytestmark = pytest.mark.postgres
 
 ROOT = Path(__file__).resolve().parents[2]
 FIGURES = [
-    *("1a", "1b", "1c", "1d", "2a", "2b", "3a", "3b", "3c", "4", "4b", "4c", "5", "6a", "6b"),
+    *("1a", "1b", "1c", "1d", "2a", "2b", "3a", "3b", "3c", "4", "4d", "4e", "4b", "4c", "5"),
+    *("6a", "6b", "6c"),
     *("7a", "7b", "7c", "7d", "8"),
     *(f"9{letter}" for letter in "abcdefgh"),
 ]
