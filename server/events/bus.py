@@ -10,19 +10,24 @@ class LocalBus:
 
     def __init__(self) -> None:
         self.last_seq = 0
-        self._changed = asyncio.Condition()
+        # Set, and replaced, whenever a newer seq is announced.
+        self._newer = asyncio.Event()
+
+    def announce(self, seq: int) -> None:
+        """Every event up to `seq` is committed (callable where nothing may wait: a
+        notification's callback)."""
+        if seq > self.last_seq:
+            self.last_seq = seq
+            self._newer.set()
+            self._newer = asyncio.Event()
 
     async def publish(self, seq: int) -> None:
         """Announce that every event up to `seq` is committed."""
-        async with self._changed:
-            if seq > self.last_seq:
-                self.last_seq = seq
-                self._changed.notify_all()
+        self.announce(seq)
 
     async def wait_beyond(self, seq: int, timeout: float | None = None) -> int:
         """Wait until an event after `seq` is announced; return the last announced seq."""
-        async with self._changed:
-            await asyncio.wait_for(
-                self._changed.wait_for(lambda: self.last_seq > seq), timeout=timeout
-            )
-            return self.last_seq
+        async with asyncio.timeout(timeout):
+            while self.last_seq <= seq:
+                await self._newer.wait()
+        return self.last_seq

@@ -88,4 +88,4 @@ class PostgresRelay:
 
     def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
         with contextlib.suppress(ValueError):
-            asyncio.get_running_loop().create_task(self._bus.publish(int(payload)))
+            self._bus.announce(int(payload))
