@@ -9,12 +9,11 @@ roles that say which processes the user may run. Then:
 - `POST /bar` `{"id": …}`: the instance (among the runnable processes) and its record,
   in one statement; the bar is built by Stageflow's own pure `progress()` and answered in
   the shape of the GraphQL answer.
-- `POST /complete` `{"id": …, "field": …, "value": …}` (PostgreSQL only): in one
-  transaction the instance (among the runnable processes) and its record locked in one
-  statement, the step decided by Stageflow's own `complete_step()`, compare-and-set
-  updates of record and instance in one statement (Stageflow's own), and the event
-  numbered (Stageflow's own numbering), announced with `pg_notify` and written, in one
-  statement.
+- `POST /complete` `{"id": …, "field": …, "value": …}` (PostgreSQL only): the step
+  decided by Stageflow's own `complete_step()` on the instance and record this app wrote
+  last (else read now, among the runnable processes, in one statement), then written by
+  Stageflow's own one statement: both rows locked and compare-and-set, the event numbered,
+  stored and announced with `pg_notify`; read again and decided again if a row moved on.
 
 Process versions are parsed once and kept, as Stageflow's catalog does; pooled
 connections go back without asyncpg's reset query, as Stageflow's do. Nothing here drops
@@ -42,7 +41,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from server.db.store import APPEND_EVENT, SAVE_RECORD_AND_INSTANCE
+from server.db.store import at_once
 from server.domain.access import User, user_from_roles
 from server.domain.definition import load_entities, load_process
 from server.domain.instance import Instance, InstanceStatus, complete_step
@@ -308,6 +307,8 @@ async def complete(request: Request) -> Response:
     body = await request.json()
     db: Database = request.app.state.db
     access: Access = request.app.state.access
+    written: dict[int, tuple[Instance, Record]] = request.app.state.written
+    instance_id = int(body["id"])
     async with db.connection() as wrapped:
         assert isinstance(wrapped, _PostgresConnection), "writes run on PostgreSQL"
         conn = wrapped
@@ -315,14 +316,16 @@ async def complete(request: Request) -> Response:
         if user is None:
             return _refused("UNAUTHENTICATED")
         visible = await access.runnable(conn, user)
-        async with conn.raw.transaction():
-            # Both rows locked in one statement, instance first, as Stageflow locks them.
-            row = await conn.fetchrow(
-                _bar_query(visible) + " FOR UPDATE", *(visible or ()), int(body["id"])
-            )
-            if row is None:
-                return JSONResponse({"data": {"completeStep": {"__typename": "NotFound"}}})
-            instance, record = _instance(row), _joined_record(row)
+        # As Stageflow: decided on the rows this app wrote last, else on those read now, and
+        # written in Stageflow's one statement if both rows are still at those versions.
+        rows = written.get(instance_id)
+        while True:
+            if rows is None or (visible is not None and rows[0].process_id not in visible):
+                row = await conn.fetchrow(_bar_query(visible), *(visible or ()), instance_id)
+                if row is None:
+                    return JSONResponse({"data": {"completeStep": {"__typename": "NotFound"}}})
+                rows = _instance(row), _joined_record(row)
+            instance, record = rows
             process = await request.app.state.catalog.version(
                 conn, instance.process_id, instance.process_version
             )
@@ -330,42 +333,11 @@ async def complete(request: Request) -> Response:
             moved, updated, event = complete_step(
                 instance, process, record, body["field"], body.get("value"), now=now, by=user.name
             )
-            saved = await conn.fetch(
-                SAVE_RECORD_AND_INSTANCE,
-                updated.name,
-                updated.owner,
-                json.dumps(dict(updated.values), separators=(",", ":")),
-                updated.version,
-                updated.active_instance_id,
-                updated.updated_at,
-                record.id,
-                record.version,
-                moved.process_version,
-                moved.status.value,
-                moved.active_stage,
-                json.dumps(list(moved.path), separators=(",", ":")),
-                moved.version,
-                moved.active_since,
-                moved.completed_at,
-                instance.id,
-                instance.version,
-            )
-            assert len(saved) == 1, "both rows were locked at the versions read"
-            await conn.fetch(
-                APPEND_EVENT,
-                event.kind.value,
-                event.actor,
-                event.at,
-                event.record_id,
-                event.instance_id,
-                event.process_id,
-                event.from_stage,
-                event.to_stage,
-                None if event.before is None else json.dumps(event.before),
-                None if event.after is None else json.dumps(event.after),
-                None,
-                None,
-            )
+            sql, arguments = at_once((instance, moved), (record, updated), event)
+            if await conn.raw.fetchrow(sql, *arguments) is not None:
+                break
+            rows = None  # a row moved on: read it again
+        written[instance_id] = moved, updated
         answer = {"__typename": "StepCompleted", "instance": {"version": moved.version}}
         return JSONResponse({"data": {"completeStep": answer}})
 
@@ -379,6 +351,7 @@ def create_app(url: str | None = None) -> Starlette:
         app.state.db = database
         app.state.catalog = Catalog()
         app.state.access = Access()
+        app.state.written = {}
         try:
             yield
         finally:

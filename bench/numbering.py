@@ -1,6 +1,7 @@
-"""Figures 4b and 4c: completeStep's transaction on the database alone, driven by pgbench.
+"""Figures 4b and 4c: a locked change's transaction on the database alone, driven by pgbench.
 
-No server in between, so what is measured is how the transactions queue in PostgreSQL: the
+A change that runs locked (a move; a step's value whose rows moved on meanwhile), with no
+server in between, so what is measured is how the transactions queue in PostgreSQL: the
 two rows locked and written by compare-and-set, the event row and its notification, numbered
 
 - as Stageflow numbers events (`stageflow_next_seq()`: a sequence behind a shared lock that

@@ -7,7 +7,7 @@ connections (one per wrk thread), in interleaved rounds, every subject of a grou
 per round. Each server measured under load runs pinned to core 1 and wrk to core 0
 (`taskset`); PostgreSQL is not pinned, nor are the `--workers` servers. Figures are
 ratios of subjects measured in the same rounds; statements are counted on the wire by a
-proxy (bench/wire.py). Figures 4b and 4c run completeStep's transaction from pgbench,
+proxy (bench/wire.py). Figures 4b and 4c run a locked change's transaction from pgbench,
 with no server (bench/numbering.py). Results go to bench/results/latest.json and
 latest.svg.
 
@@ -130,7 +130,7 @@ def figures(sizes: dict[str, int]) -> list[Figure]:
         ),
         Figure(
             "4b",
-            "completeStep's transaction, database alone: 16 clients ÷ 1 (pgbench)",
+            "a locked change's transaction, database alone: 16 clients ÷ 1 (pgbench)",
             "numbering.sequence.16",
             "numbering.sequence.1",
         ),
@@ -380,7 +380,7 @@ class Bench:
                 await proxy.stop()
 
     async def numbering(self, main: seed.Dataset, instances: list[int]) -> None:
-        """Figures 4b and 4c: completeStep's transaction on the database alone (pgbench)."""
+        """Figures 4b and 4c: a locked change's transaction on the database alone (pgbench)."""
         self.say("group numbering: pgbench on the database alone")
         await numbering.prepare(main.url)
         subjects = [
@@ -408,7 +408,7 @@ class Bench:
         finally:
             await numbering.clean(main.url)
         labels = {
-            "sequence": "pgbench: completeStep's transaction, Stageflow's numbering",
+            "sequence": "pgbench: a locked change's transaction, Stageflow's numbering",
             "counter": "pgbench: the same transaction, numbered by one counter row",
         }
         for key, _, clients in subjects:

@@ -405,6 +405,30 @@ def writes_at_once() -> bool:
     return bool(get_connection("default").capabilities.dialect == "postgres")
 
 
+def at_once(
+    instance: tuple[Instance, Instance],
+    record: tuple[Record, Record],
+    event: Event,
+    *,
+    idempotency_key: str | None = None,
+    request_hash: str | None = None,
+) -> tuple[str, list[Any]]:
+    """The statement of `write_at_once`, and its arguments: the columns that changed."""
+    (old_instance, new_instance), (old_record, new_record) = instance, record
+    assert not new_instance.visits or new_instance.visits == old_instance.visits
+    i = _changed(mapping.instance_columns(old_instance), mapping.instance_columns(new_instance))
+    r = _changed(mapping.record_columns(old_record), mapping.record_columns(new_record))
+    values = [_json(v) if c in _JSON_COLUMNS else v for c, v in (*i.items(), *r.items())]
+    return _write_at_once(tuple(i), tuple(r)), [
+        old_instance.id,
+        old_instance.version,
+        old_record.id,
+        old_record.version,
+        *_event_values(event, idempotency_key, request_hash),
+        *values,
+    ]
+
+
 async def write_at_once(
     instance: tuple[Instance, Instance],
     record: tuple[Record, Record],
@@ -415,34 +439,9 @@ async def write_at_once(
 ) -> Event | None:
     """PostgreSQL only: the instance and record written, and the event stored, in one
     statement, if both rows are still at their old versions; else None, nothing written."""
-    (old_instance, new_instance), (old_record, new_record) = instance, record
-    assert not new_instance.visits or new_instance.visits == old_instance.visits
-    i = _changed(mapping.instance_columns(old_instance), mapping.instance_columns(new_instance))
-    r = _changed(mapping.record_columns(old_record), mapping.record_columns(new_record))
-    sql = _write_at_once(tuple(i), tuple(r))
-    values = [
-        *(_json(v) if c in _JSON_COLUMNS else v for c, v in i.items()),
-        *(_json(v) if c in _JSON_COLUMNS else v for c, v in r.items()),
-    ]
-    arguments = [
-        old_instance.id,
-        old_instance.version,
-        old_record.id,
-        old_record.version,
-        event.kind.value,
-        event.actor,
-        event.at,
-        event.record_id,
-        event.instance_id,
-        event.process_id,
-        event.from_stage,
-        event.to_stage,
-        None if event.before is None else json.dumps(event.before),
-        None if event.after is None else json.dumps(event.after),
-        idempotency_key,
-        request_hash,
-        *values,
-    ]
+    sql, arguments = at_once(
+        instance, record, event, idempotency_key=idempotency_key, request_hash=request_hash
+    )
 
     async def write(connection: asyncpg.Connection) -> int:
         try:
@@ -452,8 +451,7 @@ async def write_at_once(
         return int(row["seq"]) if row is not None else 0
 
     async def landed() -> int | None:
-        """The seq of this very event, if it was stored (a seq of 0: nothing was written,
-        which cannot be told from a statement never run: it runs again)."""
+        """The seq of this very event, if it was stored; None: the statement runs again."""
         conn = get_connection("default")
         rows = await conn.execute_query_dict(
             'SELECT "seq" FROM "event" WHERE "instance_id" = $1 AND "at" = $2'
@@ -607,23 +605,27 @@ async def _append_postgres(
     conn: Any, event: Event, idempotency_key: str | None, request_hash: str | None
 ) -> int:
     rows = await conn.execute_query_dict(
-        APPEND_EVENT,
-        [
-            event.kind.value,
-            event.actor,
-            event.at,
-            event.record_id,
-            event.instance_id,
-            event.process_id,
-            event.from_stage,
-            event.to_stage,
-            None if event.before is None else json.dumps(event.before),
-            None if event.after is None else json.dumps(event.after),
-            idempotency_key,
-            request_hash,
-        ],
+        APPEND_EVENT, _event_values(event, idempotency_key, request_hash)
     )
     return int(rows[0]["seq"])
+
+
+def _event_values(event: Event, idempotency_key: str | None, request_hash: str | None) -> list[Any]:
+    """An event row's columns after its seq, as APPEND_EVENT and `at_once` take them."""
+    return [
+        event.kind.value,
+        event.actor,
+        event.at,
+        event.record_id,
+        event.instance_id,
+        event.process_id,
+        event.from_stage,
+        event.to_stage,
+        None if event.before is None else json.dumps(event.before),
+        None if event.after is None else json.dumps(event.after),
+        idempotency_key,
+        request_hash,
+    ]
 
 
 async def feed_after(
