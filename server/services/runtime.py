@@ -109,6 +109,10 @@ async def commit(
     it is refused. A first outcome is answered as it is now, for what the user may see now
     (`visible`: the processes they may run; None: all). A lost connection runs the change
     again (server/db/transaction.py).
+
+    Given `decide` and the instance it concerns, the change is first decided on rows read
+    without a lock and written in one statement (PostgreSQL: `_at_once`); `change` runs
+    only if those rows moved on meanwhile.
     """
     key = check_idempotency_key(idempotency_key)
     digest = request_digest(kind, request) if key is not None else None
@@ -233,14 +237,6 @@ async def _at_once(
     for rows in (kept, None) if kept is not None else (None,):
         try:
             decided = await decide(rows)
-        except DomainError:
-            if rows is not None:
-                continue  # decided on what may be out of date: judged again on what is there
-            earlier = await store.event_by_key(by, key) if key is not None else None
-            if earlier is None:
-                raise
-            return await _replay(_Earlier(*earlier), kind=kind, digest=digest, visible=visible)
-        try:
             event = await store.write_at_once(
                 decided.instance,
                 decided.record,
@@ -248,7 +244,10 @@ async def _at_once(
                 idempotency_key=key,
                 request_hash=digest,
             )
-        except IntegrityError:
+        except (DomainError, IntegrityError) as refused:
+            if isinstance(refused, DomainError) and rows is not None:
+                continue  # decided on what may be out of date: judged again on what is there
+            # The key's first outcome, if it has one (an IntegrityError: it was stored meanwhile).
             earlier = await store.event_by_key(by, key) if key is not None else None
             if earlier is None:
                 raise
