@@ -17,6 +17,7 @@ from server.api import client_json
 
 # A change's document with its values fits; longer bodies are read once, by the view.
 MAX_BODY_BYTES = 16384
+_UNREAD = object()
 
 
 @dataclass(frozen=True)
@@ -32,10 +33,10 @@ class Asked:
 
 async def asked(request: Request) -> Asked | None:
     """The request's document, operation name and variables, or None; read once."""
-    if "asked" in request.state._state:
-        found: Asked | None = request.state.asked
-        return found
-    request.state.asked = found = await _read(request)
+    found: object = getattr(request.state, "asked", _UNREAD)
+    if found is _UNREAD:
+        request.state.asked = found = await _read(request)
+    assert found is None or isinstance(found, Asked)
     return found
 
 

@@ -303,7 +303,6 @@ class DirectChanges:
 
     runtime: Runtime
     schema: GraphQLSchema
-    secure_cookie: bool = False
     counts: Counts = field(default_factory=Counts)
     _plans: OrderedDict[tuple[str, str | None], Plan | None] = field(default_factory=OrderedDict)
 
@@ -344,7 +343,7 @@ class DirectChanges:
     async def _run(self, request: Request, plan: Plan, variables: Any) -> Response | None:
         if not isinstance(variables, dict | None):
             return None
-        context = await build_context(self.runtime, request, None, secure_cookie=self.secure_cookie)
+        context = await build_context(self.runtime, request, None)
         name = plan.node.name.value
         if await access.check(context, OperationType.MUTATION, {name}) is not None:
             return None

@@ -253,11 +253,7 @@ class StageflowGraphQL(GraphQL[Context, None]):
         self.ping_interval = settings.ws_ping_interval
         self.fanout = Fanout(schema, limits=schema.limits)
         self.kept = KeptAnswers(runtime, schema._schema) if settings.kept_answers else None
-        self.direct = (
-            DirectChanges(runtime, schema._schema, secure_cookie=settings.secure_cookies)
-            if settings.direct_changes
-            else None
-        )
+        self.direct = DirectChanges(runtime, schema._schema) if settings.direct_changes else None
         logs.cut_client_input()
 
     def decode_json(self, data: str | bytes) -> object:

@@ -13,17 +13,13 @@ class LocalBus:
         # Set, and replaced, whenever a newer seq is announced.
         self._newer = asyncio.Event()
 
-    def announce(self, seq: int) -> None:
-        """Every event up to `seq` is committed (callable where nothing may wait: a
-        notification's callback)."""
+    def publish(self, seq: int) -> None:
+        """Announce that every event up to `seq` is committed (it takes no lock and does not
+        wait: a notification's callback calls it)."""
         if seq > self.last_seq:
             self.last_seq = seq
             self._newer.set()
             self._newer = asyncio.Event()
-
-    async def publish(self, seq: int) -> None:
-        """Announce that every event up to `seq` is committed."""
-        self.announce(seq)
 
     async def wait_beyond(self, seq: int, timeout: float | None = None) -> int:
         """Wait until an event after `seq` is announced; return the last announced seq."""

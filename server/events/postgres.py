@@ -73,7 +73,7 @@ class PostgresRelay:
             self.connected.set()
             # Whatever committed while no one listened: followers re-read from the rows.
             newest = await conn.fetchval("SELECT stageflow_horizon()")
-            await self._bus.publish(int(newest))
+            self._bus.publish(int(newest))
             while not lost.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(lost.wait(), timeout=self._check)
@@ -88,4 +88,4 @@ class PostgresRelay:
 
     def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
         with contextlib.suppress(ValueError):
-            self._bus.announce(int(payload))
+            self._bus.publish(int(payload))

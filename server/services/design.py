@@ -265,7 +265,7 @@ async def migrate_instances(
 
     outcomes, events = await transaction.run(move, landed=landed)
     if events:
-        await rt.bus.publish(events[-1].seq or 0)
+        rt.bus.publish(events[-1].seq or 0)
     return outcomes
 
 

@@ -153,10 +153,15 @@ async def commit(
         result = _Earlier(*earlier)
     if isinstance(result, _Earlier):
         return await _replay(result, kind=kind, digest=digest, visible=visible)
-    # What this worker keeps follows its own changes at once; other workers' feeds tell them.
-    rt.hub.tell(result.event)
-    await rt.bus.publish(result.event.seq or 0)
+    _committed(rt, result.event)
     return result
+
+
+def _committed(rt: Runtime, event: Event) -> None:
+    """Announce a committed change. What this worker keeps follows its own changes at once;
+    other workers' feeds tell them."""
+    rt.hub.tell(event)
+    rt.bus.publish(event.seq or 0)
 
 
 MAX_KEY_LENGTH = 200
@@ -256,8 +261,7 @@ async def _at_once(
             continue
         instance, record = decided.instance[1], decided.record[1]
         rt.written.put(instance, record)
-        rt.hub.tell(event)
-        await rt.bus.publish(event.seq or 0)
+        _committed(rt, event)
         return Change(event=event, instance=instance, record=record)
     rt.written.drop(instance_id)
     return None

@@ -166,7 +166,7 @@ async def test_a_writer_killed_while_holding_its_seq_lets_the_readers_go(
     # The feed, started again, goes on to the horizon and reports itself caught up.
     await runtime.hub.start()
     while runtime.hub.cursor < after:
-        await runtime.bus.publish(after)
+        runtime.bus.publish(after)
         await asyncio.sleep(0.01)
     assert runtime.hub.lag(await queries.newest_seq(), now=0.0) == 0.0
 
@@ -226,7 +226,7 @@ async def test_the_feed_goes_on_past_a_seq_left_unused(app: Any) -> None:
 
     async def caught_up() -> None:
         while runtime.hub.cursor < unused.seq:  # type: ignore[operator]
-            await runtime.bus.publish(unused.seq)  # as the feed's safety poll would wake it
+            runtime.bus.publish(unused.seq)  # as the feed's safety poll would wake it
             await asyncio.sleep(0.01)
 
     await asyncio.wait_for(caught_up(), PATIENCE)

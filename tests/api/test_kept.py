@@ -72,7 +72,7 @@ async def test_a_change_read_from_the_feed_drops_what_was_kept(gql: Any) -> None
                 after={"credentialId": credential.id, "userId": credential.user.id},
             )
         )
-    await runtime.bus.publish(event.seq or 0)
+    runtime.bus.publish(event.seq or 0)
     while runtime.hub.cursor < (event.seq or 0):
         await asyncio.sleep(0.01)
     assert (await gql.post(ME, user="remote")).json()["data"]["me"] is None
