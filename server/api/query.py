@@ -12,7 +12,7 @@ from server.api.accounts import AccountQuery, AdminQuery, User
 from server.api.context import ctx, visible_instance_with_record, visible_record
 from server.api.definitions import Entity, Process
 from server.api.design import DesignQuery
-from server.api.enums import InstanceStatus
+from server.api.enums import EventKind, InstanceStatus
 from server.api.ids import parse_id, parse_optional
 from server.api.instances import Event, Instance
 from server.api.records import Record
@@ -155,19 +155,23 @@ class Query(DesignQuery, AccountQuery, AdminQuery):
         except DomainError:
             return None
 
-    @strawberry.field(description="The audit trail after a seq, oldest first.")
+    @strawberry.field(
+        description="The audit trail after a seq, oldest first; `kinds` keeps only those kinds."
+    )
     async def events(
         self,
         info: Info,
         after_seq: int = 0,
         instance_id: strawberry.ID | None = None,
         record_id: strawberry.ID | None = None,
+        kinds: list[EventKind] | None = None,
         first: int = 100,
     ) -> list[Event]:
         found = await queries.list_events(
             after_seq=after_seq,
             instance_id=parse_optional("Instance", instance_id),
             record_id=parse_optional("Record", record_id),
+            kinds=None if kinds is None else set(kinds),
             first=first,
             visible=await ctx(info).visible(),
         )

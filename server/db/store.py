@@ -706,6 +706,7 @@ async def events_after(
     instance_id: int | None = None,
     record_id: int | None = None,
     process_id: int | None = None,
+    kinds: Iterable[EventKind] | None = None,
     limit: int = 500,
     visible: Visible = None,
 ) -> list[Event]:
@@ -721,6 +722,8 @@ async def events_after(
         query = query.filter(instance_id=instance_id)
     if record_id is not None:
         query = query.filter(record_id=record_id)
+    if kinds is not None:
+        query = query.filter(kind__in=sorted(k.value for k in kinds))
     rows = await query.order_by("seq").limit(limit)
     return [mapping.event(row) for row in rows]
 

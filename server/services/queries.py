@@ -5,7 +5,7 @@ from __future__ import annotations
 from server.db import listing, store
 from server.db.store import Page, Visible, cursor_for
 from server.domain.errors import InvalidValue
-from server.domain.events import Event
+from server.domain.events import Event, EventKind
 from server.domain.fields import MAX_SHORT_TEXT
 from server.domain.instance import InstanceStatus
 from server.domain.text import check_text
@@ -116,6 +116,7 @@ async def list_events(
     after_seq: int,
     instance_id: int | None,
     record_id: int | None,
+    kinds: set[EventKind] | None = None,
     first: int,
     visible: Visible = None,
 ) -> list[Event]:
@@ -123,6 +124,7 @@ async def list_events(
         after_seq,
         instance_id=instance_id,
         record_id=record_id,
+        kinds=kinds,
         limit=check_page(first),
         visible=visible,
     )

@@ -55,6 +55,36 @@ async def test_each_change_writes_one_event_with_gap_free_seq(gql: Any) -> None:
     assert completed["after"] == {"values": {"decision_maker_identified": True}}
 
 
+MOVES_OF = """query($record: ID!, $kinds: [EventKind!]) {
+  events(recordId: $record, kinds: $kinds) { kind seq } }"""
+
+
+async def test_the_trail_is_read_by_kinds(gql: Any) -> None:
+    instance = await _started(gql, estimated_budget=100)
+    iid = instance["id"]
+    record = (await gql.execute(INSTANCE, {"id": iid}))["instance"]["record"]["id"]
+    await gql.execute(
+        COMPLETE_STEP,
+        {"input": {"instanceId": iid, "field": "decision_maker_identified", "value": True}},
+    )
+    await gql.execute(ADVANCE, {"input": {"instanceId": iid}})
+
+    every = (await gql.execute(MOVES_OF, {"record": record}))["events"]
+    assert [e["kind"] for e in every] == [
+        "RECORD_CREATED",
+        "INSTANCE_STARTED",
+        "STEP_COMPLETED",
+        "STAGE_ADVANCED",
+    ]
+    moves = await gql.execute(
+        MOVES_OF, {"record": record, "kinds": ["INSTANCE_STARTED", "STAGE_ADVANCED"]}
+    )
+    assert [e["kind"] for e in moves["events"]] == ["INSTANCE_STARTED", "STAGE_ADVANCED"]
+    assert [e["seq"] for e in moves["events"]] == [every[1]["seq"], every[3]["seq"]]
+    none = await gql.execute(MOVES_OF, {"record": record, "kinds": []})
+    assert none["events"] == []
+
+
 async def test_a_failed_change_rolls_back_and_is_not_announced(gql: Any, app: Any) -> None:
     instance = await _started(gql)
     bus = app.state.runtime.bus
