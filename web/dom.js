@@ -43,6 +43,26 @@ export function days(since, now = new Date()) {
   return count === 1 ? "1 day" : `${count} days`;
 }
 
+// How long ago, in words that move with the clock: "9 minutes", "3 hours", "2 days".
+export function elapsed(since, now = new Date()) {
+  const seconds = Math.max(0, (now - new Date(since)) / 1000);
+  const count = (n, unit) => `${n} ${unit}${n === 1 ? "" : "s"}`;
+  if (seconds < 60) return "less than a minute";
+  if (seconds < 3600) return count(Math.floor(seconds / 60), "minute");
+  if (seconds < 86_400) return count(Math.floor(seconds / 3600), "hour");
+  return count(Math.floor(seconds / 86_400), "day");
+}
+
+// An amount as people read it, from the exact decimal text the server keeps: Intl formats a
+// decimal string without passing it through a float, so no cent is lost at any size.
+export function money(value, currency = null) {
+  const options = currency
+    ? { style: "currency", currency, minimumFractionDigits: 2, maximumFractionDigits: 2 }
+    : { minimumFractionDigits: 2, maximumFractionDigits: 2 };
+  const text = String(value);
+  return /^-?\d+(\.\d+)?$/.test(text) ? new Intl.NumberFormat(undefined, options).format(text) : text;
+}
+
 export function duration(seconds) {
   if (seconds < 60) return `${Math.round(seconds)} s`;
   if (seconds < 3600) return `${Math.round(seconds / 60)} min`;
@@ -65,7 +85,7 @@ export function display(field, value) {
     case "BOOLEAN":
       return value ? "Yes" : "No";
     case "MONEY":
-      return Number(value).toLocaleString(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+      return money(value, field.currency);
     default:
       return String(value);
   }

@@ -1,9 +1,14 @@
 // A record with its process bar: stages as chevrons, the steps of a stage, the moves the
 // server allows, and the history of the run. Every change goes through the API; the page
 // then shows what the server answered.
+import { announce } from "./announce.js";
 import { CONFLICT, EVENT_FIELDS, GATE, gateMessage, graphql, live, mutate, refused, RESULT_ERRORS } from "./api.js";
+import { renderProcess } from "./bar.js";
 import { describe, ifByOthers, track } from "./changes.js";
-import { days, display, duration, el, fieldInput, reloads, titleCase, when } from "./dom.js";
+import { chooseOutcome, confirmed } from "./dialog.js";
+import { display, el, elapsed, reloads, titleCase, when } from "./dom.js";
+import { HISTORY_KINDS, renderHistory } from "./history.js";
+import { redrawing, refusalOf } from "./steps.js";
 
 const INSTANCE = `
   id version status processVersion activeSince completedAt
@@ -13,6 +18,7 @@ const INSTANCE = `
   activeStage { key name isLast }
   missingSteps { field { key label } }
   nextStage { key name }
+  path { key name }
   canAdvance canFinish
   history(last: 100) { stage { key name } enteredAt exitedAt enteredBy durationSeconds }
 `;
@@ -23,14 +29,17 @@ const RECORD = `query($id: ID!) {
     id entity name owner values version createdAt updatedAt
     activeInstance { ${INSTANCE} }
   }
+  events(recordId: $id, kinds: [${HISTORY_KINDS.join(", ")}], first: 100) { seq kind actor at instanceId processId after }
   entities { key name fields { key label type choices } }
   processes { id name status entity { key } }
 }`;
 
+const INVALID = "... on InvalidValue { field reason }";
+
 function instanceMutation(name, input = "InstanceInput", gated = false) {
   return `mutation($input: ${input}!) { ${name}(input: $input) {
-    ... on InstanceChange { event { seq } instance { id version record { version values } } }
-    ${RESULT_ERRORS} ${CONFLICT} ${gated ? GATE : ""} } }`;
+    ... on InstanceChange { event { seq } instance { id version activeStage { name } record { version values } } }
+    ${RESULT_ERRORS} ${CONFLICT} ${gated ? GATE : ""} ${name === "completeStep" ? INVALID : ""} } }`;
 }
 
 const MUTATIONS = {
@@ -61,19 +70,34 @@ export async function show(view, [id], { notify }) {
   return () => page.leave();
 }
 
+// Where focus goes once a move of this page has landed: the control that follows from it.
+const FOCUS_AFTER = {
+  advanceStage: "panel-title",
+  moveToStage: "panel-title",
+  reactivateInstance: "panel-title",
+  finishInstance: "process-status",
+  abandonInstance: "process-status",
+  switchProcess: "process-name",
+  startInstance: "process-name",
+};
+
 class RecordPage {
   constructor(view, id, notify) {
     this.view = view;
     this.id = id;
     this.notify = notify;
     this.data = null;
+    // The stage the user opened on the bar, and the active stage it was opened on.
     this.selected = null;
     this.message = "";
+    // Per field: { saved } after this page saved it, { error, raw } after a refusal.
+    this.notes = new Map();
+    this.focusAfter = null;
     this.watching = null;
     this.stop = () => {};
     // Changes run one after another.
     this.queue = Promise.resolve();
-    // Moves queued or on their way: their buttons stay disabled, so a second click is not a
+    // Moves queued or on their way: their buttons stay inert, so a second click is not a
     // second move. `settled` counts the finished ones: the page is drawn again after each.
     this.moving = 0;
     this.settled = 0;
@@ -85,10 +109,17 @@ class RecordPage {
     this.sent = new Map();
     // The clock does not count as a change: time spent grows with every read.
     this.reloads = reloads(["lastEventSeq", "durationSeconds"]);
+    // "Active for 9 minutes" moves with the clock.
+    this.clock = setInterval(() => {
+      for (const since of this.view.querySelectorAll("[data-since]")) {
+        since.textContent = `active for ${elapsed(since.dataset.since)}`;
+      }
+    }, 30_000);
   }
 
   leave() {
     this.stop();
+    clearInterval(this.clock);
     this.left = true;
   }
 
@@ -107,10 +138,14 @@ class RecordPage {
       return;
     }
     const instance = data.record.activeInstance;
-    if (this.data?.record.activeInstance?.id !== instance?.id) this.selected = null;
+    // A stage opened on the bar stays open only while the run stays where it was.
+    const { selected } = this;
+    if (selected && (selected.instance !== instance?.id || selected.active !== instance.activeStage.key)) this.selected = null;
     this.data = data;
     this.fields = new Map(data.entities.find((e) => e.key === data.record.entity).fields.map((f) => [f.key, f]));
-    if (this.reloads.changed({ ...data, message: this.message, settled: this.settled })) this.render();
+    document.title = `${data.record.name} · Stageflow`;
+    const state = { ...data, message: this.message, settled: this.settled, notes: [...this.notes], selected: this.selected };
+    if (this.reloads.changed(state) || this.focusAfter) this.render();
     this.watch(instance ? instance.id : null, data.lastEventSeq);
   }
 
@@ -137,20 +172,58 @@ class RecordPage {
     return stage ? stage.stage.name : this.fields.get(key)?.label || key;
   }
 
+  processName(id) {
+    return this.data.processes.find((p) => p.id === id)?.name;
+  }
+
+  // What the user sees: each change is decided on these versions.
+  seen() {
+    const instance = this.data.record.activeInstance;
+    return { instanceId: instance ? instance.id : null, instance: instance ? instance.version : null, record: this.data.record.version };
+  }
+
+  // Open a stage on the bar; opening the current one follows the run again.
+  open(key) {
+    const instance = this.data.record.activeInstance;
+    const active = instance.activeStage.key;
+    this.selected = key === active ? null : { key, active, instance: instance.id };
+    this.render();
+  }
+
+  // A step's value, sent as the user left it; `raw` is what the input showed, kept on a refusal.
+  save(field, value, shown, raw) {
+    this.notes.delete(field.key);
+    return this.change("completeStep", { field: field.key, value }, this.seen(), shown, raw);
+  }
+
   // Send a change the user made on the view `seen` (the versions the page showed); on a
   // refusal show the server's answer, then show the record as it is. `shown` is the value a
   // step's input showed.
-  change(name, input, seen, shown = null) {
+  change(name, input, seen, shown = null, raw = undefined) {
     const move = MOVES.has(name);
     if (move) {
       this.moving += 1;
-      for (const button of this.view.querySelectorAll("button[data-move]")) button.disabled = true;
+      for (const button of this.view.querySelectorAll("button[data-move]")) button.setAttribute("aria-disabled", "true");
     }
     this.queue = this.queue.then(async () => {
+      let outcome;
       try {
-        this.message = await this.send(name, input, seen, shown);
+        outcome = await this.send(name, input, seen, shown);
       } catch (error) {
-        this.message = error.message;
+        outcome = { message: error.message };
+      }
+      if (name === "completeStep") {
+        const label = this.fields.get(input.field)?.label || input.field;
+        // Whatever kept a value from being saved is said next to its step, which keeps it.
+        const error = outcome.invalid || outcome.message;
+        this.notes.set(input.field, error ? { error, raw: outcome.theirs ? undefined : raw } : { saved: true });
+        announce(error || `${label} saved`);
+      } else {
+        this.message = outcome.message || "";
+        if (!outcome.message) {
+          this.focusAfter = FOCUS_AFTER[name];
+          announce(outcome.said);
+        }
       }
       if (move) {
         this.moving -= 1;
@@ -178,10 +251,19 @@ class RecordPage {
     const refusal = refused(result);
     if (!refusal) {
       this.remember(name, full, recordBase, result.instance);
-      return "";
+      return { said: said(name, result.instance) };
     }
     if (name === "completeStep" && refusal.currentVersion !== undefined) return this.again(full, shown);
-    return explain(refusal);
+    return this.explain(refusal);
+  }
+
+  explain(refusal) {
+    if (refusal.reason !== undefined && this.fields.has(refusal.field)) {
+      return { invalid: refusalOf(this.fields.get(refusal.field), refusal.reason) };
+    }
+    if (refusal.missingSteps) return { message: gateMessage(refusal) };
+    if (refusal.currentVersion !== undefined) return { message: "Someone else changed this record meanwhile; it now shows their change. Try again." };
+    return { message: refusal.message };
   }
 
   // The version `version` of an object seen by the user, after this page's own changes.
@@ -216,48 +298,89 @@ class RecordPage {
     const same = (a, b) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
     const mine = this.sent.has(full.field) && same(now, this.sent.get(full.field));
     if (!instance || !(same(now, shown) || mine)) {
-      return `Someone else changed ${this.fields.get(full.field)?.label || full.field} meanwhile; it now shows their value.`;
+      return { theirs: true, message: `Someone else changed ${this.fields.get(full.field)?.label || full.field} meanwhile; it now shows their value.` };
     }
     const retry = { ...full, expectedVersion: instance.version };
     const result = (await track(mutate("completeStep", MUTATIONS.completeStep, retry))).completeStep;
     const refusal = refused(result);
-    if (refusal) return explain(refusal);
+    if (refusal) return this.explain(refusal);
     this.remember("completeStep", retry, instance.record.version, result.instance);
-    return "";
+    return {};
   }
 
-  // A button for a move; disabled while a move is on its way.
-  moveButton(attrs, name, input, seen, ...label) {
-    return el("button", { type: "button", ...attrs, "data-move": true, disabled: attrs.disabled || this.moving > 0,
-      onclick: () => this.change(name, typeof input === "function" ? input() : input, seen) }, ...label);
+  // A button for a move. It stays focusable when the move cannot be made: while a move is on
+  // its way, or when the gate refuses it (`refused` says why, and pressing it leads to the
+  // first step still missing).
+  moveButton(attrs, name, input, ...label) {
+    const { refused: why, ...rest } = attrs;
+    const inert = Boolean(why) || this.moving > 0;
+    const seen = this.seen();
+    return el("button", { type: "button", ...rest, "data-move": true, "aria-disabled": inert ? "true" : false,
+      onclick: async (event) => {
+        if (event.currentTarget.getAttribute("aria-disabled") === "true") {
+          if (why) this.view.querySelector(".step.missing input, .step.missing select")?.focus();
+          return;
+        }
+        const asked = await this.ask(name);
+        if (asked === null) return;
+        this.change(name, { ...(typeof input === "function" ? input() : input), ...asked }, seen);
+      } }, ...label);
+  }
+
+  // What a move needs from the user first: a confirmation, or how the run ended. Null: cancelled.
+  async ask(name) {
+    const { record } = this.data;
+    const instance = record.activeInstance;
+    if (name === "abandonInstance") {
+      const ok = await confirmed({ title: "Abandon the process?", danger: true, confirm: "Abandon",
+        text: `${instance.process.name} stops on ${record.name}; its values stay, and it can be reactivated later.` });
+      return ok ? {} : null;
+    }
+    if (name === "switchProcess") {
+      const target = this.processName(document.getElementById("switch-process")?.value);
+      const ok = await confirmed({ title: "Switch process?", confirm: "Switch",
+        text: `${record.name} will run ${target} instead of ${instance.process.name}; the values stay, and ${instance.process.name} keeps its place.` });
+      return ok ? {} : null;
+    }
+    if (name === "finishInstance" && instance.process.outcomes?.length) {
+      return chooseOutcome(instance.process.name, instance.process.outcomes);
+    }
+    return {};
   }
 
   render() {
     const { record } = this.data;
     const instance = record.activeInstance;
-    const focus = document.activeElement?.id;
-    // What the user sees: each change is decided on these versions.
-    const seen = { instanceId: instance ? instance.id : null, instance: instance ? instance.version : null, record: record.version };
-    this.view.replaceChildren(
-      el("nav", { class: "crumbs", "aria-label": "Breadcrumb" }, el("a", { href: "#/records" }, "Records"), " / ", record.name),
+    const before = document.activeElement;
+    const focus = this.focusAfter || before?.id;
+    const hadFocus = this.view.contains(before);
+    // A value being chosen in the focused input, not yet sent, survives the redraw.
+    const pending = hadFocus && before.dataset.field ? before.value : null;
+    this.focusAfter = null;
+    redrawing(() => this.view.replaceChildren(
+      el("nav", { class: "crumbs", "aria-label": "Breadcrumb" }, el("a", { href: "#/records" }, "Records"), " / ", el("span", { "aria-current": "page" }, record.name)),
       el("div", { class: "page-head" },
-        el("h1", { id: "record-name" }, record.name),
-        el("p", { class: "meta" }, `${titleCase(record.entity)} · owner ${record.owner} · updated ${when(record.updatedAt)}`)),
-      instance ? this.renderProcess(instance, seen) : this.renderNoProcess(seen),
+        el("h1", { id: "record-name", tabindex: "-1" }, record.name),
+        el("p", { class: "meta" }, `${this.data.entities.find((e) => e.key === record.entity)?.name || record.entity} · owner ${record.owner} · updated ${when(record.updatedAt)}`)),
+      instance ? renderProcess(this, instance) : this.renderNoProcess(),
       this.renderDetails(),
-      instance ? this.renderHistory(instance) : "",
-    );
-    if (focus) document.getElementById(focus)?.focus();
+      instance ? renderHistory(instance, this.data.events, (id) => this.processName(id)) : "",
+    ));
+    if (focus) {
+      const target = document.getElementById(focus) || (hadFocus ? document.getElementById("panel-title") : null);
+      if (target && pending !== null && target.id === before.id && !target.disabled) target.value = pending;
+      target?.focus();
+    }
   }
 
-  renderNoProcess(seen) {
+  renderNoProcess() {
     const offered = this.offered();
     const choice = el("select", { id: "start-process", "aria-label": "Process to start" },
       offered.map((p) => el("option", { value: p.id }, p.name)));
     return el("section", { class: "process" },
       el("p", {}, "No process runs on this record."),
       offered.length
-        ? el("p", {}, choice, " ", this.moveButton({}, "startInstance", () => ({ recordId: this.id, processId: choice.value }), seen, "Start process"))
+        ? el("p", {}, choice, " ", this.moveButton({ id: "move-start" }, "startInstance", () => ({ recordId: this.id, processId: choice.value }), "Start process"))
         : "",
       el("p", { class: "refusal", role: "alert" }, this.message));
   }
@@ -266,131 +389,52 @@ class RecordPage {
     return this.data.processes.filter((p) => p.entity.key === this.data.record.entity && p.status === "ACTIVE");
   }
 
-  renderProcess(instance, seen) {
-    const shown = instance.stages.filter((s) => s.state !== "SKIPPED");
-    // The stage opened on the bar, else the active one, else (finished) the last.
-    const selected = shown.find((s) => s.stage.key === this.selected)
-      || shown.find((s) => s.state === "ACTIVE") || shown[shown.length - 1];
-    const bar = el("ol", { class: "bar", "aria-label": `${instance.process.name} stages` },
-      shown.map((progress, index) => this.renderStage(instance, progress, index, progress === selected)));
-    return el("section", { class: "process", "aria-labelledby": "process-name" },
-      el("div", { class: "process-head" },
-        el("h2", { id: "process-name" }, instance.process.name, el("small", {}, ` v${instance.processVersion}`)),
-        el("span", { class: `badge ${instance.status.toLowerCase()}` }, titleCase(instance.status)),
-        this.renderSwitch(instance, seen)),
-      bar,
-      this.renderPanel(instance, selected, seen),
-    );
-  }
-
-  renderStage(instance, progress, index, selected) {
-    const { stage, state } = progress;
-    const active = state === "ACTIVE" && instance.status === "ACTIVE";
-    const item = el("li", {
-      class: `stage ${state.toLowerCase()}${selected ? " selected" : ""}`,
-      "data-stage": stage.key,
-      "data-state": state,
-      "aria-current": state === "ACTIVE" ? "step" : false,
-    });
-    const parts = [
-      el("span", { class: "mark", "aria-hidden": "true" }, state === "DONE" ? "✓" : String(index + 1)),
-      el("span", { class: "name" }, stage.name),
-    ];
-    if (active) parts.push(el("span", { class: "since" }, `active for ${days(instance.activeSince)}`));
-    const hidden = { DONE: "done", ACTIVE: instance.status === "ACTIVE" ? "active" : titleCase(instance.status).toLowerCase(), UPCOMING: "upcoming" }[state];
-    parts.push(el("span", { class: "visually-hidden" }, ` (${hidden})`));
-    item.append(el("button", {
-      type: "button",
-      "aria-expanded": selected ? "true" : "false",
-      onclick: () => {
-        this.selected = stage.key;
-        this.render();
-      },
-    }, parts));
-    return item;
-  }
-
-  renderPanel(instance, progress, seen) {
-    const { stage, state } = progress;
-    const values = this.data.record.values;
-    const editable = state !== "UPCOMING" && instance.status === "ACTIVE";
-    const steps = stage.steps.map((step) => {
-      const id = `step-${step.field.key}`;
-      const { input, read } = fieldInput(step.field, values[step.field.key], id);
-      input.disabled = !editable;
-      if (step.required) input.setAttribute("aria-required", "true");
-      const shown = values[step.field.key];
-      input.addEventListener("change", () => this.change("completeStep", { field: step.field.key, value: read() }, seen, shown));
-      const missing = state === "ACTIVE" && instance.missingSteps.some((m) => m.field.key === step.field.key);
-      return el("div", { class: `step${missing ? " missing" : ""}` },
-        el("label", { for: id }, step.field.label, step.required ? el("span", { class: "required", title: "Required" }, " *") : ""),
-        input);
-    });
-
-    const actions = [];
-    if (instance.status !== "ACTIVE") {
-      actions.push(this.moveButton({}, "reactivateInstance", {}, seen, "Reactivate"));
-    } else if (state === "DONE") {
-      actions.push(this.moveButton({}, "moveToStage", { stage: stage.key }, seen, `Back to ${stage.name}`));
-    } else if (state === "ACTIVE") {
-      const missing = instance.missingSteps.map((m) => m.field.label);
-      const blocked = missing.length ? `Missing: ${missing.join(", ")}` : "";
-      if (instance.activeStage.isLast) {
-        actions.push(this.moveButton({ class: "primary", disabled: !instance.canFinish, "aria-describedby": "gate" }, "finishInstance", {}, seen, "Finish"));
-      } else {
-        actions.push(this.moveButton({ class: "primary", disabled: !instance.canAdvance, "aria-describedby": "gate" }, "advanceStage", {}, seen,
-          "Next stage", instance.nextStage && instance.canAdvance ? ` → ${instance.nextStage.name}` : ""));
-      }
-      actions.push(el("span", { id: "gate", class: "gate" }, blocked));
-    }
-    if (instance.status === "ACTIVE") {
-      actions.push(this.moveButton({ class: "danger" }, "abandonInstance", {}, seen, "Abandon"));
-    }
-
-    return el("div", { class: "panel", "data-stage": stage.key },
-      el("h3", {}, stage.name, el("small", {}, [
-        stage.name.toLowerCase() === stage.category.toLowerCase() ? "" : ` ${titleCase(stage.category)}`,
-        state === "UPCOMING" ? " · not reached yet" : ""])),
-      stage.guidance ? el("p", { class: "guidance" }, stage.guidance) : "",
-      steps.length ? el("div", { class: "steps" }, steps) : el("p", { class: "muted" }, "This stage asks for no steps."),
-      el("div", { class: "actions" }, actions),
-      el("p", { class: "refusal", role: "alert" }, this.message));
-  }
-
-  renderSwitch(instance, seen) {
+  renderSwitch(instance) {
     const others = this.offered().filter((p) => p.id !== instance.process.id);
     if (!others.length) return "";
     const choice = el("select", { id: "switch-process", "aria-label": "Switch to process" },
       others.map((p) => el("option", { value: p.id }, p.name)));
     return el("span", { class: "switch" }, choice, " ",
-      this.moveButton({}, "switchProcess", () => ({ recordId: this.id, processId: choice.value }), seen, "Switch process"));
+      this.moveButton({ id: "move-switch" }, "switchProcess", () => ({ recordId: this.id, processId: choice.value }), "Switch process…"));
   }
 
   renderDetails() {
     const { values } = this.data.record;
     const rows = [...this.fields.values()].filter((f) => f.key in values).map((field) =>
-      el("div", {}, el("dt", {}, field.label), el("dd", { "data-field": field.key }, display(field, values[field.key]))));
+      el("div", {}, el("dt", {}, field.label), el("dd", { "data-field": field.key }, long(display(field, values[field.key])))));
     return el("section", { class: "details", "aria-labelledby": "details-title" },
       el("h2", { id: "details-title" }, "Details"),
       rows.length ? el("dl", {}, rows) : el("p", { class: "muted" }, "No values yet."));
   }
-
-  renderHistory(instance) {
-    return el("section", { class: "history", "aria-labelledby": "history-title" },
-      el("h2", { id: "history-title" }, "History"),
-      el("table", {},
-        el("thead", {}, el("tr", {}, ["Stage", "Entered", "By", "Left", "Time spent"].map((h) => el("th", { scope: "col" }, h)))),
-        el("tbody", {}, instance.history.map((visit) => el("tr", {},
-          el("td", {}, visit.stage.name),
-          el("td", {}, when(visit.enteredAt)),
-          el("td", {}, visit.enteredBy),
-          el("td", {}, visit.exitedAt ? when(visit.exitedAt) : "still here"),
-          el("td", {}, duration(visit.durationSeconds)))))));
-  }
 }
 
-function explain(refusal) {
-  if (refusal.missingSteps) return gateMessage(refusal);
-  if (refusal.currentVersion !== undefined) return "Someone else changed this record meanwhile; it now shows their change. Try again.";
-  return refusal.message;
+// A long value is shown in part, with a control to show it whole.
+const SHORT = 280;
+function long(text) {
+  if (text.length <= SHORT) return text;
+  const rest = el("span", { hidden: true }, text.slice(SHORT));
+  const more = el("span", { "aria-hidden": "true" }, "…");
+  const toggle = el("button", { type: "button", class: "link", "aria-expanded": "false",
+    onclick: () => {
+      const open = rest.hidden;
+      rest.hidden = !open;
+      more.hidden = open;
+      toggle.setAttribute("aria-expanded", String(open));
+      toggle.textContent = open ? "Show less" : `Show all ${text.length} characters`;
+    } }, `Show all ${text.length} characters`);
+  return [text.slice(0, SHORT), more, rest, " ", toggle];
+}
+
+// What a move of this page did, as said to screen readers.
+function said(name, instance) {
+  const stage = instance?.activeStage?.name;
+  return {
+    advanceStage: `Moved to ${stage}`,
+    moveToStage: `Moved back to ${stage}`,
+    finishInstance: "Process finished",
+    abandonInstance: "Process abandoned",
+    reactivateInstance: `Reactivated on ${stage}`,
+    switchProcess: `Switched process; now on ${stage}`,
+    startInstance: `Process started on ${stage}`,
+  }[name] || "";
 }

@@ -134,3 +134,21 @@ class Held:
         self.holding = False
         for route in self.routes:
             route.continue_()
+
+
+def choose(page: Any, selector: str, *values: str, **by: str) -> None:
+    """Pick an option of a step's select and confirm it with Enter, as a keyboard user does:
+    a select saves only when confirmed."""
+    select = page.locator(selector)
+    select.select_option(*values, **by)
+    select.press("Enter")
+
+
+def confirm(page: Any, button: str) -> None:
+    """Press `button` in the dialog the page asks its question in."""
+    page.get_by_role("dialog").get_by_role("button", name=button, exact=True).click()
+
+
+def inert(locator: Any) -> bool:
+    """Whether a move is shown as not possible now (focusable, but says why)."""
+    return bool(locator.get_attribute("aria-disabled") == "true")

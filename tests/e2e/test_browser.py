@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from browsing import needs_browser, open_page, screenshot, sent_mutations
+from browsing import choose, confirm, inert, needs_browser, open_page, screenshot, sent_mutations
 from serving import Server, graphql, graphql_as
 
 from server.services.seed import DEMO_PASSWORD
@@ -86,13 +86,13 @@ def test_a_user_qualifies_an_opportunity_through_the_bar(server: Server, browser
         ("Close", "UPCOMING"),
     ]
     assert page.locator("ol.bar > li[aria-current='step']").count() == 1
-    assert "active for less than a day" in page.locator("ol.bar > li.active").text_content()
+    assert "active for less than a minute" in page.locator("ol.bar > li.active").text_content()
     guidance = page.locator(".guidance").text_content()
     assert guidance.startswith("Confirm the customer has budget")
 
     # Next stage is refused until the required steps are done, and says which.
     next_stage = page.get_by_role("button", name="Next stage")
-    assert next_stage.is_disabled()
+    assert inert(next_stage)
     gate = page.locator("#gate")
     assert gate.text_content() == "Missing: Estimated budget, Decision maker identified"
     assert page.locator(".step:has(#step-estimated_budget) .required").count() == 1
@@ -105,10 +105,12 @@ def test_a_user_qualifies_an_opportunity_through_the_bar(server: Server, browser
     page.wait_for_function(
         "document.getElementById('gate').textContent === 'Missing: Decision maker identified'"
     )
-    assert next_stage.is_disabled()
-    page.locator("#step-purchase_timeframe").select_option("This quarter")
-    page.locator("#step-decision_maker_identified").select_option("Yes")
-    page.wait_for_function("!document.querySelector('button.primary').disabled")
+    assert inert(next_stage)
+    choose(page, "#step-purchase_timeframe", "This quarter")
+    choose(page, "#step-decision_maker_identified", "Yes")
+    page.wait_for_function(
+        "document.querySelector('button.primary').getAttribute('aria-disabled') !== 'true'"
+    )
     assert gate.text_content() == ""
     assert page.get_by_role("button", name="Next stage").text_content() == "Next stage → Develop"
 
@@ -159,6 +161,7 @@ def test_finish_abandon_reactivate_and_switch_process(server: Server, browser: A
 
     # Abandon, then reactivate: the run keeps its place.
     page.get_by_role("button", name="Abandon").click()
+    confirm(page, "Abandon")
     page.wait_for_selector(".badge.abandoned")
     assert page.get_by_role("button", name="Next stage").count() == 0
     page.get_by_role("button", name="Reactivate").click()
@@ -168,10 +171,12 @@ def test_finish_abandon_reactivate_and_switch_process(server: Server, browser: A
     # Switch to another process and back: each keeps its own state.
     page.locator("#switch-process").select_option(label="Enterprise Deal")
     page.get_by_role("button", name="Switch process").click()
+    confirm(page, "Switch")
     page.wait_for_function("document.getElementById('process-name').textContent.startsWith('Ent')")
     assert bar(page)[0][1] == "ACTIVE"
     page.locator("#switch-process").select_option(label="Opportunity Sales")
     page.get_by_role("button", name="Switch process").click()
+    confirm(page, "Switch")
     page.wait_for_function("document.getElementById('process-name').textContent.startsWith('Opp')")
     assert active_stage(page).text_content() == "Develop"
 
@@ -217,8 +222,10 @@ def test_another_users_change_shows_live_and_after_a_dropped_connection(
     assert active_stage(ben).text_content() == "Qualify"
 
     # Ana completes the last required step and advances; Ben's bar follows, with a notice.
-    ana.locator("#step-decision_maker_identified").select_option("Yes")
-    ana.wait_for_function("!document.querySelector('button.primary').disabled")
+    choose(ana, "#step-decision_maker_identified", "Yes")
+    ana.wait_for_function(
+        "document.querySelector('button.primary').getAttribute('aria-disabled') !== 'true'"
+    )
     ben.wait_for_function("document.getElementById('gate').textContent === ''")
     assert ben.locator("#step-decision_maker_identified").input_value() == "true"
     ben.evaluate(

@@ -1,0 +1,122 @@
+// The process bar of a record: its head (process, status, how it ended), the chevrons, the
+// moves of the active stage (always shown, whichever stage is open) and the open stage's
+// panel. Rendering only: every action calls back into the page.
+import { el, elapsed, titleCase, when } from "./dom.js";
+import { renderSteps } from "./steps.js";
+
+// The stage the panel shows: the one the user opened while the run stays on the same
+// active stage, else the active one, else (finished) the last reached.
+export function openStage(instance, selected) {
+  const shown = instance.stages.filter((s) => s.state !== "SKIPPED");
+  const activeKey = instance.activeStage.key;
+  const chosen = selected && selected.active === activeKey && selected.instance === instance.id
+    ? shown.find((s) => s.stage.key === selected.key) : null;
+  return chosen || shown.find((s) => s.state === "ACTIVE") || shown[shown.length - 1];
+}
+
+export function renderProcess(page, instance) {
+  const shown = instance.stages.filter((s) => s.state !== "SKIPPED");
+  const open = openStage(instance, page.selected);
+  const running = instance.status === "ACTIVE";
+  const bar = el("ol", { class: `bar ${instance.status.toLowerCase()}`, "aria-label": `${instance.process.name} stages` },
+    shown.map((progress, index) => renderStage(page, instance, progress, index, progress === open)));
+  return el("section", { class: `process ${instance.status.toLowerCase()}`, "aria-labelledby": "process-name" },
+    el("div", { class: "process-head" },
+      el("h2", { id: "process-name", tabindex: "-1" }, instance.process.name, el("small", {}, ` v${instance.processVersion}`)),
+      el("span", { class: `badge ${instance.status.toLowerCase()}` }, titleCase(instance.status)),
+      page.renderSwitch(instance)),
+    running ? "" : renderEnding(instance),
+    bar,
+    renderMoves(page, instance),
+    renderPanel(page, instance, open));
+}
+
+// "Finished · Won — by ana on 6 Dec 2026, 18:02. Reason: …"
+function renderEnding(instance) {
+  const outcome = instance.outcome ? ` · ${instance.outcome.label}` : "";
+  const by = instance.completedBy ? ` by ${instance.completedBy}` : "";
+  const at = instance.completedAt ? ` on ${when(instance.completedAt)}` : "";
+  return el("p", { id: "process-status", class: `ending ${instance.status.toLowerCase()}`, tabindex: "-1" },
+    el("strong", {}, `${titleCase(instance.status)}${outcome}`), `${by}${at}.`,
+    instance.outcomeReason ? el("span", { class: "reason" }, ` Reason: ${instance.outcomeReason}`) : "");
+}
+
+function renderStage(page, instance, progress, index, open) {
+  const { stage, state } = progress;
+  const running = instance.status === "ACTIVE";
+  const current = state === "ACTIVE" && running;
+  // A run that ended has no current stage: its last stage shows how it ended instead.
+  const shownState = state === "ACTIVE" && !running ? instance.status : state;
+  const item = el("li", {
+    class: `stage ${shownState.toLowerCase()}${open ? " selected" : ""}`,
+    "data-stage": stage.key,
+    "data-state": state,
+    "aria-current": current ? "step" : false,
+  });
+  const parts = [
+    el("span", { class: "mark", "aria-hidden": "true" }, state === "DONE" ? "✓" : String(index + 1)),
+    el("span", { class: "name" }, stage.name),
+  ];
+  if (current) {
+    parts.push(el("span", { class: "since", "data-since": instance.activeSince }, `active for ${elapsed(instance.activeSince)}`));
+  }
+  const said = { DONE: "done", ACTIVE: "current stage", UPCOMING: "not reached yet", FINISHED: "finished here", ABANDONED: "abandoned here" }[shownState];
+  parts.push(el("span", { class: "visually-hidden" }, ` (${said})`));
+  item.append(el("button", {
+    type: "button",
+    id: `stage-${stage.key}`,
+    "aria-expanded": open ? "true" : "false",
+    "aria-controls": "stage-panel",
+    onclick: () => page.open(stage.key),
+  }, parts));
+  return item;
+}
+
+// The moves of the run, always in view: back to the stage before, next (or finish), abandon;
+// reactivate once it ended. A move the gate refuses stays focusable and says why.
+function renderMoves(page, instance) {
+  const moves = [];
+  if (instance.status !== "ACTIVE") {
+    moves.push(page.moveButton({ id: "move-reactivate" }, "reactivateInstance", {}, "Reactivate"));
+    return el("div", { class: "moves" }, moves);
+  }
+  const previous = instance.path.length > 1 ? instance.path[instance.path.length - 2] : null;
+  if (previous) {
+    moves.push(page.moveButton({ id: "move-back" }, "moveToStage", { stage: previous.key }, `← Back to ${previous.name}`));
+  }
+  const missing = instance.missingSteps.map((m) => m.field.label);
+  const gate = missing.length ? `Missing: ${missing.join(", ")}` : "";
+  if (instance.activeStage.isLast) {
+    moves.push(page.moveButton({ id: "move-finish", class: "primary", refused: !instance.canFinish && gate, "aria-describedby": "gate" },
+      "finishInstance", {}, "Finish…"));
+  } else {
+    const next = instance.nextStage && instance.canAdvance ? ` → ${instance.nextStage.name}` : "";
+    moves.push(page.moveButton({ id: "move-next", class: "primary", refused: !instance.canAdvance && (gate || "This stage cannot be left yet."), "aria-describedby": "gate" },
+      "advanceStage", {}, `Next stage${next}`));
+  }
+  moves.push(el("span", { id: "gate", class: "gate" }, gate));
+  moves.push(page.moveButton({ id: "move-abandon", class: "danger" }, "abandonInstance", {}, "Abandon…"));
+  return el("div", { class: "moves", role: "group", "aria-label": "Moves" }, moves);
+}
+
+function renderPanel(page, instance, progress) {
+  const { stage, state } = progress;
+  const steps = renderSteps({
+    stage, state, instance,
+    values: page.data.record.values,
+    notes: page.notes,
+    save: (field, value, shown, raw) => page.save(field, value, shown, raw),
+  });
+  const extra = [];
+  if (instance.status === "ACTIVE" && state === "DONE") {
+    extra.push(page.moveButton({ id: "move-to-open" }, "moveToStage", { stage: stage.key }, `Go back to ${stage.name}`));
+  }
+  const where = { DONE: " · done", UPCOMING: " · not reached yet", ACTIVE: instance.status === "ACTIVE" ? " · current stage" : "" }[state];
+  const category = stage.name.toLowerCase() === stage.category.toLowerCase() ? "" : ` ${titleCase(stage.category)}`;
+  return el("div", { class: "panel", id: "stage-panel", "data-stage": stage.key },
+    el("h3", { id: "panel-title", tabindex: "-1" }, stage.name, el("small", {}, category, where)),
+    stage.guidance ? el("p", { class: "guidance" }, stage.guidance) : "",
+    steps.length ? el("div", { class: "steps" }, steps) : el("p", { class: "muted" }, "This stage asks for no steps."),
+    extra.length ? el("div", { class: "actions" }, extra) : "",
+    el("p", { class: "refusal", role: "alert" }, page.message));
+}
