@@ -288,6 +288,14 @@ class Live {
     }, pauseMs);
     socket.close();
   }
+
+  // Ends an interruption now rather than when its pause is over.
+  resume() {
+    if (this.timer === null || this.socket) return;
+    clearTimeout(this.timer);
+    this.timer = null;
+    this.connect();
+  }
 }
 
 export const live = new Live();

@@ -355,7 +355,7 @@ class RecordPage {
     const focus = this.focusAfter || before?.id;
     const hadFocus = this.view.contains(before);
     // A value being chosen in the focused input, not yet sent, survives the redraw.
-    const pending = hadFocus && before.dataset.field ? before.value : null;
+    const pending = hadFocus && before.dataset.field && before.value !== before.dataset.settled ? before.value : null;
     this.focusAfter = null;
     redrawing(() => this.view.replaceChildren(
       el("nav", { class: "crumbs", "aria-label": "Breadcrumb" }, el("a", { href: "#/records" }, "Records"), " / ", el("span", { "aria-current": "page" }, record.name)),

@@ -61,7 +61,12 @@ export function renderSteps({ stage, state, instance, values, notes, save }) {
     if (kind === "error") input.setAttribute("aria-invalid", "true");
     if (text) input.setAttribute("aria-describedby", noteId);
 
-    const send = () => save(field, read(), shown, input.value);
+    // `data-settled`: the value no longer the user's alone (shown by the server, or sent).
+    input.dataset.settled = input.value;
+    const send = () => {
+      input.dataset.settled = input.value;
+      save(field, read(), shown, input.value);
+    };
     if (input.tagName === "SELECT") {
       let sent = shown;
       const sendIfChanged = () => {

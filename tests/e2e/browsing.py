@@ -140,6 +140,7 @@ def choose(page: Any, selector: str, *values: str, **by: str) -> None:
     """Pick an option of a step's select and confirm it with Enter, as a keyboard user does:
     a select saves only when confirmed."""
     select = page.locator(selector)
+    select.focus()
     select.select_option(*values, **by)
     select.press("Enter")
 

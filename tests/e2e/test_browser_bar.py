@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from browsing import choose, confirm, inert, needs_browser, sent_mutations
+from browsing import choose, confirm, inert, needs_browser, screenshot, sent_mutations
 from opportunities import (
     READY_TO_PROPOSE,
     SET,
@@ -33,9 +33,7 @@ def focused(page: Page) -> str:
     return str(page.evaluate("`${document.activeElement.tagName}#${document.activeElement.id}`"))
 
 
-def test_the_panel_follows_the_run_after_a_stage_was_opened(
-    server: Server, browser: Any
-) -> None:
+def test_the_panel_follows_the_run_after_a_stage_was_opened(server: Server, browser: Any) -> None:
     record_id, instance_id = new_opportunity(server, "Adatum - 12 printers", READY_TO_PROPOSE)
     page, errors = open_record(server, browser, record_id)
 
@@ -70,6 +68,8 @@ def test_the_panel_follows_the_run_after_a_stage_was_opened(
     wait_for_active(page, "Develop")
     expect(panel_stage(page)).to_have_attribute("data-stage", "develop")
     expect(page.locator("#announcer")).to_have_text("Moved back to Develop")
+    page.set_viewport_size({"width": 390, "height": 844})
+    screenshot(page, "record-390")
     assert errors == []
 
 
@@ -118,6 +118,7 @@ def test_a_select_saves_only_when_the_user_confirms_it(server: Server, browser: 
     choice.focus()
     choice.press("ArrowDown")
     choice.press("ArrowDown")
+    choice.press("ArrowUp")
     # Arrow keys only choose; nothing is sent until Enter or leaving the select.
     page.locator("#step-purchase_timeframe").evaluate("e => e.getBoundingClientRect()")
     assert sent == []
@@ -147,7 +148,9 @@ def test_next_refused_by_the_gate_stays_focusable_and_says_why(
     next_stage = page.get_by_role("button", name="Next stage")
     assert inert(next_stage)
     assert next_stage.get_attribute("aria-describedby") == "gate"
-    expect(page.locator("#gate")).to_have_text("Missing: Estimated budget, Decision maker identified")
+    expect(page.locator("#gate")).to_have_text(
+        "Missing: Estimated budget, Decision maker identified"
+    )
     # Reached by Tab from the stage before it.
     page.locator("#stage-close").focus()
     page.keyboard.press("Tab")
@@ -196,9 +199,7 @@ def test_abandon_and_switch_ask_first_and_history_tells_every_move(
     page.wait_for_function("document.getElementById('process-name').textContent.startsWith('Opp')")
 
     moves = page.locator(".history tbody tr.move td:first-child")
-    expect(moves).to_have_text(
-        ["Abandoned", "Reactivated", "Switched to Opportunity Sales"]
-    )
+    expect(moves).to_have_text(["Abandoned", "Reactivated", "Switched to Opportunity Sales"])
     assert [name for name, _ in sent] == [
         "abandonInstance",
         "reactivateInstance",
@@ -216,9 +217,7 @@ def test_money_is_exact_and_long_values_fold(server: Server, browser: Any) -> No
         {"estimated_budget": "99999999999999.99", "customer_need": need},
     )
     page, errors = open_record(server, browser, record_id)
-    expect(page.locator("dd[data-field='estimated_budget']")).to_have_text(
-        "99,999,999,999,999.99"
-    )
+    expect(page.locator("dd[data-field='estimated_budget']")).to_have_text("99,999,999,999,999.99")
     shown = page.locator("dd[data-field='customer_need']")
     assert len(shown.inner_text()) < 400
     shown.get_by_role("button", name="Show all 4000 characters").click()
@@ -282,4 +281,41 @@ def test_another_users_step_keeps_focus_where_it_was(server: Server, browser: An
     assert done["completeStep"]["__typename"] == "StepCompleted", done
     expect(page.locator("dd[data-field='estimated_budget']")).to_have_text("5,000.00")
     expect(page.locator("#step-purchase_process")).to_be_focused()
+    assert errors == []
+
+
+def tab_to(page: Page, element_id: str, *, back: bool = False) -> None:
+    """Press Tab (Shift+Tab) until `element_id` has focus, as a keyboard user would."""
+    for _ in range(40):
+        if page.evaluate("document.activeElement.id") == element_id:
+            return
+        page.keyboard.press("Shift+Tab" if back else "Tab")
+    raise AssertionError(f"{element_id} is not reached by Tab; focus is on {focused(page)}")
+
+
+def test_the_bar_is_worked_without_a_mouse(server: Server, browser: Any) -> None:
+    record_id, _ = new_opportunity(server, "Adatum - 12 printers", {})
+    page, errors = open_record(server, browser, record_id)
+    page.locator("#record-name").focus()
+    tab_to(page, "step-estimated_budget")
+    page.keyboard.type("5000")
+    page.keyboard.press("Tab")
+    expect(page.locator("#note-estimated_budget")).to_have_text("✓ Saved")
+    tab_to(page, "step-decision_maker_identified")
+    page.keyboard.press("ArrowDown")  # "Yes"
+    page.keyboard.press("Enter")
+    expect(page.locator("#gate")).to_have_text("")
+    tab_to(page, "move-next", back=True)
+    page.keyboard.press("Enter")
+    wait_for_active(page, "Develop")
+    expect(page.locator("#panel-title")).to_be_focused()
+    # From the new stage's title, Tab leads into its steps.
+    page.keyboard.press("Tab")
+    assert focused(page) == "INPUT#step-customer_need"
+    # Opening a stage from the keyboard keeps focus on it.
+    tab_to(page, "stage-qualify", back=True)
+    page.keyboard.press("Enter")
+    expect(panel_stage(page)).to_have_attribute("data-stage", "qualify")
+    expect(page.locator("#stage-qualify")).to_be_focused()
+    assert page.locator("#stage-qualify").get_attribute("aria-expanded") == "true"
     assert errors == []
