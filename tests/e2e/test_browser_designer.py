@@ -152,7 +152,11 @@ def test_a_designer_builds_validates_and_publishes_a_branching_process(
 
     first.get_by_label("Value").fill("100000")
     page.get_by_role("button", name="Validate").click()
-    expect(page.locator(".d-summary")).to_have_text("No problems: the draft can be published.")
+    # Good news is said once, as the status, not in the summary of errors.
+    expect(page.locator(".d-status")).to_have_text("No problems: the draft can be published.")
+    expect(page.locator(".d-status")).to_have_class(re.compile(r"\bd-ok\b"))
+    expect(page.locator(".d-summary")).to_be_hidden()
+    expect(page.get_by_text("No problems: the draft can be published.")).to_have_count(1)
     expect(page.locator(".d-problem")).to_have_count(0)
     page.get_by_role("button", name="Publish").click()
     expect(page.locator(".d-status")).to_have_text("Published Quick Deal version 1.")
