@@ -7,7 +7,7 @@ import { conditionWords, placeOf } from "./designer-model.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 const PAD = 8;
-const BOX = 156; // width of a stage's box
+const BOX = 166; // width of a stage's box
 const GAP = 30; // between two boxes, room for a straight arrow and its label
 const LANE = 14; // between two routed arrows beside the boxes
 const PORT = 13; // between two arrows leaving or entering a box's side
@@ -120,11 +120,11 @@ export function drawProcess(stages, { problems = [], label = (key) => key, open 
   const height = tops.at(-1) + heights.at(-1) + PAD;
   const arrow = nextId("arrow");
   const flawArrow = nextId("arrow");
-  const marker = (id, className) => svg("marker", { id, class: className, viewBox: "0 0 8 8", refX: 8, refY: 4, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" },
+  const marker = (id, className) => svg("marker", { id, class: className, viewBox: "0 0 8 8", refX: 8, refY: 4, markerWidth: 8, markerHeight: 8, markerUnits: "userSpaceOnUse", orient: "auto-start-reverse" },
     svg("path", { d: "M0,0 L8,4 L0,8 z" }));
 
   const drawing = svg("svg", { class: "d-flow", viewBox: `0 0 ${width} ${height}`, width, role: "group", "aria-label": "Flow of the stages" },
-    svg("defs", {}, marker(arrow, "d-head"), marker(flawArrow, "d-head d-flaw")));
+    svg("defs", {}, marker(arrow, "d-head"), marker(flawArrow, "d-head d-head-flaw")));
 
   for (const edge of edges) {
     const key = edge.kind === "branch" ? `${edge.from}:branch:${edge.branch}` : `${edge.from}:next`;

@@ -29,6 +29,13 @@ export class Editor {
       document.documentElement.style.scrollPaddingTop = height ? `${height + 8}px` : "";
       if (height) this.root.style.setProperty("--d-toolbar", `${height}px`);
     });
+    // Tabbing scrolls a control into view only when it is off the window: under the toolbar
+    // it counts as seen, so the page moves it clear of the toolbar.
+    root.addEventListener("focusin", (event) => {
+      if (!this.actions?.isConnected || this.actions.contains(event.target)) return;
+      const covered = this.actions.getBoundingClientRect().bottom - event.target.getBoundingClientRect().top;
+      if (covered > 0) window.scrollBy(0, -(covered + 8));
+    });
   }
 
   leave() {

@@ -72,8 +72,10 @@ export async function showList(root, view) {
     return form;
   };
 
+  // On a narrow screen the table scrolls sideways in its own box, reachable by keyboard,
+  // and the page does not.
   const processes = data.processes.length
-    ? el("table", { class: "d-table" },
+    ? el("div", { class: "d-table-box", role: "region", "aria-labelledby": "designer-processes", tabindex: 0 }, el("table", { class: "d-table" },
       el("thead", {}, el("tr", {}, ["Process", "Entity", "Version", "Status", "Draft", "Who may run", ""].map((h) => el("th", { scope: "col" }, h)))),
       el("tbody", {}, data.processes.map((process) => el("tr", { "data-process": process.id },
         el("th", { scope: "row" }, el("a", { href: `#/designer/${process.id}` }, process.name)),
@@ -82,7 +84,7 @@ export async function showList(root, view) {
         el("td", {}, badge(process.status)),
         el("td", {}, process.draft ? `Changes by ${process.draft.updatedBy ?? "someone"}, not published` : "—"),
         el("td", {}, rolesForm(process)),
-        el("td", {}, activeButton(process))))))
+        el("td", {}, activeButton(process)))))))
     : el("p", { class: "d-empty" }, "No published processes yet.");
 
   const drafts = data.drafts.length
