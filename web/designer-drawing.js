@@ -11,9 +11,9 @@ const BOX = 166; // width of a stage's box
 const GAP = 30; // between two boxes, room for a straight arrow and its label
 const LANE = 14; // between two routed arrows beside the boxes
 const PORT = 13; // between two arrows leaving or entering a box's side
-const LABEL = 150; // room for a label right of the lanes
+const LABEL = 180; // room for a label right of the lanes
 const NAME_CHARS = 21;
-const LABEL_CHARS = 27;
+const LABEL_CHARS = 31;
 
 function svg(tag, attrs = {}, ...children) {
   const node = document.createElementNS(SVG, tag);

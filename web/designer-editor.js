@@ -32,7 +32,7 @@ export class Editor {
     // Tabbing scrolls a control into view only when it is off the window: under the toolbar
     // it counts as seen, so the page moves it clear of the toolbar.
     root.addEventListener("focusin", (event) => {
-      if (!this.actions?.isConnected || this.actions.contains(event.target)) return;
+      if (!this.actions?.isConnected || this.actions.contains(event.target) || !event.target.matches(":focus-visible")) return;
       const covered = this.actions.getBoundingClientRect().bottom - event.target.getBoundingClientRect().top;
       if (covered > 0) window.scrollBy(0, -(covered + 8));
     });

@@ -485,7 +485,6 @@ def test_the_designer_draws_the_process_beside_its_form(server: Server, browser:
     expect(page.locator(".d-status")).to_have_text("No problems: the draft can be published.")
     expect(drawing.locator(".d-flaw")).to_have_count(0)
     expect(develop).to_have_accessible_description("")
-    screenshot(page, "designer-drawing")
 
     # On a phone the drawing stands above the form and the page does not scroll sideways.
     page.set_viewport_size({"width": 390, "height": 844})
