@@ -460,6 +460,8 @@ def test_the_designer_draws_the_process_beside_its_form(server: Server, browser:
     boxes.nth(0).focus()
     page.keyboard.press("Tab")
     expect(boxes.nth(1)).to_be_focused()
+    ring = boxes.nth(1).locator(".d-ring")
+    assert ring.evaluate("e => getComputedStyle(e).stroke") == "rgb(9, 105, 218)"
     page.keyboard.press("Enter")
     expect(at(page, "stages[1].name").get_by_role("textbox")).to_be_focused()
     boxes.nth(3).focus()
