@@ -1,0 +1,126 @@
+// The steps part of a stage's card: the fields it asks for, and a new field made for the
+// entity on the spot. Mixed into Editor.
+import { el, titleCase } from "./dom.js";
+import { refused, saveField } from "./designer-api.js";
+import { button, checkbox, control, textarea } from "./designer-controls.js";
+import { FIELD_TYPES, KEY_PATTERN, KEY_PATTERN_HTML, slug } from "./designer-model.js";
+
+export const stepParts = {
+  fieldOptions(current, empty) {
+    const options = [el("option", { value: "" }, empty)];
+    for (const field of this.entity.fields) options.push(el("option", { value: field.key }, `${field.label} (${titleCase(field.type)})`));
+    if (current && !this.field(current)) options.push(el("option", { value: current }, `${current} (no such field)`));
+    return options;
+  },
+
+  stepsPart(stage, path) {
+    const steps = stage.steps;
+    const rows = steps.map((step, j) => {
+      const stepPath = `${path}.steps[${j}]`;
+      const label = this.fieldLabel(step.field);
+      const field = el("select", {}, this.fieldOptions(step.field, "Choose a field…"));
+      field.value = step.field ?? "";
+      field.addEventListener("change", () => {
+        step.field = field.value;
+        this.changed();
+      });
+      return el("li", { class: "d-step", "data-path": stepPath },
+        control(`Field of step ${j + 1}`, field, `${stepPath}.field`, null, { quiet: true }),
+        checkbox("Required", step.required === true, `${stepPath}.required`, (value) => {
+          step.required = value;
+          this.changed();
+        }),
+        el("div", { class: "d-row-actions" },
+          ...this.moveButtons(steps, j, `step ${label}`, (to, direction) => this.restructure(this.movedFocus(`${path}.steps[${to}]`, direction))),
+          button("Remove", () => {
+            steps.splice(j, 1);
+            this.restructure(this.at(`${path}.steps`, ".d-add-step select"));
+          }, { "aria-label": `Remove step ${label}`, class: "d-danger" })),
+        el("div", { class: "d-slot" }));
+    });
+
+    const newField = this.newFieldPart(stage, path);
+    const used = new Set(steps.map((step) => step.field));
+    const pick = el("select", {}, el("option", { value: "" }, "Choose a field…"),
+      this.entity.fields.filter((f) => !used.has(f.key)).map((f) => el("option", { value: f.key }, `${f.label} (${titleCase(f.type)})`)));
+    const add = () => {
+      if (!pick.value) return pick.focus();
+      steps.push({ field: pick.value, required: false });
+      this.restructure(this.at(`${path}.steps`, ".d-add-step select"));
+    };
+    return el("fieldset", { class: "d-steps", "data-path": `${path}.steps` },
+      el("legend", {}, "Steps"),
+      el("div", { class: "d-slot" }),
+      rows.length ? el("ol", {}, rows) : el("p", { class: "d-empty" }, "No steps yet."),
+      el("div", { class: "d-add-step" }, control("Add a step", pick, null), button("Add step", add), newField.opener),
+      newField.form);
+  },
+
+  // A field made for the entity (every process of it can use it), added here as a step.
+  newFieldPart(stage, path) {
+    const label = el("input", { required: true, maxlength: 100, autocomplete: "off" });
+    const key = el("input", { required: true, pattern: KEY_PATTERN_HTML, maxlength: 64, autocomplete: "off", spellcheck: "false" });
+    const type = el("select", {}, FIELD_TYPES.map((t) => el("option", { value: t }, titleCase(t))));
+    const choices = textarea("", { rows: 3 });
+    const choicesControl = control("Choices, one per line", choices, null);
+    const messages = el("div", { class: "d-form-problems", role: "alert", hidden: true });
+    let keyEdited = false;
+    label.addEventListener("input", () => {
+      if (!keyEdited) key.value = slug(label.value, "_");
+    });
+    key.addEventListener("input", () => {
+      keyEdited = key.value !== "";
+    });
+    const showChoices = () => {
+      choicesControl.hidden = type.value !== "CHOICE";
+    };
+    type.addEventListener("change", showChoices);
+    showChoices();
+    const fail = (...texts) => {
+      messages.hidden = false;
+      messages.replaceChildren(...texts.map((text) => el("p", { class: "d-problem" }, text)));
+    };
+    const form = el("form", {
+      class: "d-new-field", hidden: true, "aria-label": "New field",
+      onsubmit: async (event) => {
+        event.preventDefault();
+        const list = choices.value.split("\n").map((c) => c.trim()).filter(Boolean);
+        if (!KEY_PATTERN.test(key.value)) return fail("The key takes lowercase letters, digits, - or _, starting with a letter.");
+        if (this.field(key.value)) return fail(`${this.entity.name} has a field ${key.value} already: pick it from the list of fields.`);
+        if (type.value === "CHOICE" && list.length === 0) return fail("A choice field needs at least one choice.");
+        const input = { entity: this.entity.key, key: key.value, label: label.value.trim(), type: type.value, choices: type.value === "CHOICE" ? list : null };
+        const submit = form.querySelector("button[type=submit]");
+        submit.disabled = true;
+        try {
+          const result = await saveField(input);
+          const error = refused(result);
+          if (error) return fail(...(error.problems?.length ? error.problems.map((p) => p.message) : [error.message]));
+          this.entity = result.entity;
+          this.entities = this.entities.map((e) => (e.key === result.entity.key ? result.entity : e));
+          stage.steps.push({ field: input.key, required: false });
+          this.restructure(this.at(`${path}.steps`, ".d-add-step select"));
+          this.say(`Field ${input.label} created for ${this.entity.name} and added as a step.`);
+        } catch (error) {
+          fail(error.message);
+        } finally {
+          submit.disabled = false;
+        }
+      },
+    },
+    messages,
+    el("div", { class: "d-grid" }, control("Field label", label, null), control("Field key", key, null), control("Type", type, null)),
+    choicesControl,
+    el("p", { class: "d-hint" }, `The field is added to ${this.entity.name} at once, for every process of it.`),
+    el("div", { class: "d-row-actions" },
+      el("button", { type: "submit" }, "Create field"),
+      button("Cancel", () => toggle(false))));
+    const opener = button("New field", () => toggle(form.hidden), { "aria-expanded": "false" });
+    const toggle = (open) => {
+      form.hidden = !open;
+      opener.setAttribute("aria-expanded", String(open));
+      if (open) label.focus();
+      else opener.focus();
+    };
+    return { opener, form };
+  },
+};
