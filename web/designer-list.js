@@ -129,7 +129,7 @@ async function createFrom(form, input) {
 }
 
 // The entity last picked here is the next one's default, as designers tend to make several
-// processes of one kind in a row; else the first the server lists.
+// processes of one kind in a row; a first process asks for one rather than guess.
 const LAST_ENTITY = "stageflow.designer.entity";
 
 function lastEntity() {
@@ -144,15 +144,16 @@ function rememberEntity(key) {
   try {
     localStorage.setItem(LAST_ENTITY, key);
   } catch {
-    // Storage refused (private mode, quota): the default is the first entity again.
+    // Storage refused (private mode, quota): the next form asks again.
   }
 }
 
 function newProcessForm(entities) {
   const entity = el("select", { required: true, onchange: () => rememberEntity(entity.value) },
+    el("option", { value: "", disabled: true }, "Choose the kind of record…"),
     entities.map((e) => el("option", { value: e.key }, e.name)));
   const remembered = lastEntity();
-  entity.value = entities.some((e) => e.key === remembered) ? remembered : entities[0]?.key ?? "";
+  entity.value = entities.some((e) => e.key === remembered) ? remembered : "";
   const name = el("input", { required: true, maxlength: 100, autocomplete: "off" });
   const key = keyInput("e.g. quick-deal");
   let keyEdited = false;

@@ -349,12 +349,15 @@ def test_the_designer_is_split_by_role() -> None:
 
 
 def test_a_new_process_starts_on_the_entity_picked_last(server: Server, browser: Any) -> None:
-    first = graphql(server, "{ entities { key } }")["entities"][0]["key"]
     page, errors = open_page(browser, f"{server.url}/#/designer", "designer")
     new = page.locator("form", has=page.get_by_role("heading", name="New process"))
     entity = new.get_by_label("Entity")
-    # Nothing picked yet: the first entity of the catalogue, as the server lists it.
-    expect(entity).to_have_value(first)
+    # Nothing picked yet: the form asks, and does not create a process of a guessed kind.
+    expect(entity).to_have_value("")
+    new.get_by_label("Name").fill("Unsure")
+    new.get_by_role("button", name="Create process").click()
+    assert entity.evaluate("select => select.validity.valueMissing")
+    assert page.url.endswith("#/designer")
     entity.select_option(label="Lead")
     page.reload()
     expect(entity).to_have_value("lead")
