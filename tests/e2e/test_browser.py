@@ -143,7 +143,7 @@ def test_a_user_qualifies_an_opportunity_through_the_bar(server: Server, browser
     # Back to a traversed stage: open it on the bar, then move back; values stay.
     page.locator("ol.bar > li[data-stage='qualify'] button").click()
     assert page.locator("#step-estimated_budget").input_value() == "48000.00"
-    page.get_by_role("button", name="Back to Qualify").click()
+    page.get_by_role("button", name="Go back to Qualify").click()
     wait_for_active(page, "Qualify")
     assert page.locator("#step-estimated_budget").input_value() == "48000.00"
     assert_keyed_and_versioned(
