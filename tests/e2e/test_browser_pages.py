@@ -135,9 +135,7 @@ def test_a_filter_changed_offline_shows_none_of_the_old_rows_and_recovers(
 
 
 def test_a_long_unbroken_name_stays_inside_the_window(server: Server, browser: Any) -> None:
-    created = graphql_as(
-        server, "demo", CREATE, input={"entity": "opportunity", "name": LONG_NAME}
-    )
+    created = graphql_as(server, "demo", CREATE, input={"entity": "opportunity", "name": LONG_NAME})
     assert created["createRecord"]["__typename"] == "RecordCreated", created
     page, errors = open_page(browser, server.url + "/#/records")
     name = page.get_by_role("link", name=LONG_NAME)
@@ -217,9 +215,7 @@ def test_the_focus_ring_on_the_header_stands_out(server: Server, browser: Any) -
     for _ in range(12):
         page.keyboard.press("Tab")
         focused = page.locator(":focus")
-        inside = page.evaluate(
-            "() => !!document.activeElement.closest('.top, .skip')"
-        )
+        inside = page.evaluate("() => !!document.activeElement.closest('.top, .skip')")
         if not inside:
             break
         ring = focused.evaluate(RING_CONTRAST)
