@@ -264,6 +264,11 @@ def test_sign_in_records_users_and_tokens_reflow_at_320_px(server: Server, brows
             "links => links.map((a) => a.getBoundingClientRect().top)"
         )
         assert max(tops) > min(tops), route
+        # Nor does a tablet's width make the page scroll sideways.
+        for width in (720, 1024):
+            page.set_viewport_size({"width": width, "height": 640})
+            assert page_width(page) <= width, (route, width)
+        page.set_viewport_size({"width": 320, "height": 640})
     assert errors == []
 
 
