@@ -37,8 +37,7 @@ async function route({ moved = false } = {}) {
   }
   leave();
   leave = () => {};
-  const view = document.getElementById("view");
-  view.replaceChildren();
+  const view = freshView();
   for (const [pattern, path, nav, name] of ROUTES) {
     const match = hash.match(pattern);
     if (!match) continue;
@@ -61,9 +60,10 @@ async function route({ moved = false } = {}) {
     } catch (error) {
       // Signed out meanwhile: the sign-in form takes the view instead.
       if (error.code === "UNAUTHENTICATED") return;
-      setTitle("Something went wrong");
       view.replaceChildren(el("h1", {}, "Something went wrong"), el("p", { role: "alert" }, error.message));
-      if (moved && current()) arrive(view, "Something went wrong");
+      if (!current()) return;
+      setTitle("Something went wrong");
+      if (moved) arrive(view, "Something went wrong");
     }
     return;
   }
@@ -72,13 +72,20 @@ async function route({ moved = false } = {}) {
   if (moved) arrive(view, "Not found");
 }
 
+// Each page draws into a box of its own: one still loading when the user moved on draws
+// into a box no longer shown, not over the page that replaced it.
+function freshView() {
+  const box = el("div", { class: "page" });
+  document.getElementById("view").replaceChildren(box);
+  return box;
+}
+
 // A new page is said and focused at its heading: the link or form that led there is gone,
 // and focus left on <body> would start the keyboard and the screen reader over from the top.
 function arrive(view, name) {
   announce(`${name} page`);
-  const active = document.activeElement;
   // The user is already at work in the new page (it showed its controls while loading).
-  if (active !== view && view.contains(active)) return;
+  if (view.contains(document.activeElement)) return;
   const heading = view.querySelector("h1") || view;
   if (!heading.hasAttribute("tabindex")) heading.setAttribute("tabindex", "-1");
   heading.focus();
@@ -90,7 +97,7 @@ async function showSignIn() {
   leave = () => {};
   showUser();
   setTitle("Sign in");
-  const view = document.getElementById("view");
+  const view = freshView();
   const module = await import("./signin.js");
   await module.show(view, [], {
     async signedIn() {

@@ -208,6 +208,38 @@ def test_signing_in_and_each_page_change_title_announce_and_focus_the_page(
     assert errors == []
 
 
+def test_a_page_left_while_loading_does_not_draw_over_the_next(
+    server: Server, browser: Any
+) -> None:
+    page, errors = open_page(browser, server.url + "/#/tokens")
+    expect(view_heading(page)).to_have_text("API tokens")
+    nav = page.get_by_role("navigation", name="Main")
+    held: list[Any] = []
+
+    def hold_catalog(route: Any) -> None:
+        if "entities { key name }" in (route.request.post_data or ""):
+            held.append(route)
+        else:
+            route.fallback()
+
+    # The records page waits for its catalog; meanwhile the user goes back to their tokens.
+    page.route("**/graphql", hold_catalog)
+    with page.expect_request(lambda r: "entities { key name }" in (r.post_data or "")):
+        nav.get_by_role("link", name="Records").click()
+    nav.get_by_role("link", name="API tokens").click()
+    expect(view_heading(page)).to_have_text("API tokens")
+    expect(page.get_by_text("You have no API tokens.")).to_be_visible()
+    assert len(held) == 1
+    # The records page goes on to ask for its rows once it has drawn itself.
+    with page.expect_request(lambda r: "records(entity" in (r.post_data or "")):
+        held[0].continue_()
+    expect(page.locator("#view h1")).to_have_count(1)
+    expect(view_heading(page)).to_have_text("API tokens")
+    expect(page).to_have_title("API tokens · Stageflow")
+    expect(page.locator("#view table.records")).to_have_count(0)
+    assert errors == []
+
+
 def test_the_focus_ring_on_the_header_stands_out(server: Server, browser: Any) -> None:
     page, errors = open_page(browser, server.url + "/#/records", user="admin")
     loaded(page, "Records")
