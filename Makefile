@@ -56,4 +56,4 @@ screenshots: test-install
 	STAGEFLOW_SCREENSHOTS=1 $(BIN)/pytest tests/e2e -m browser
 
 clean:
-	rm -rf $(VENV) data test-results .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) data test-results tests/e2e/.cache .pytest_cache .mypy_cache .ruff_cache

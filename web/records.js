@@ -46,7 +46,8 @@ export async function show(view, _params, { notify }) {
   if (!catalog.entities.some((e) => e.key === filters.entity)) filters.entity = catalog.entities[0]?.key || "";
   const stageNames = new Map(catalog.processes.flatMap((p) => p.stages.map((s) => [`${p.id}:${s.key}`, s.name])));
 
-  const status = el("p", { class: "status", role: "status" }, "Loading…");
+  const status = el("p", { class: "status", role: "status", tabindex: -1 }, "Loading…");
+  const retry = el("button", { type: "button", class: "retry", hidden: true }, "Try again");
   const rows = el("tbody");
   const more = el("button", { type: "button", class: "more", hidden: true }, "Show more");
   const form = filterForm(catalog, () => load());
@@ -68,18 +69,35 @@ export async function show(view, _params, { notify }) {
       after = records.pageInfo.endCursor;
       more.hidden = !records.pageInfo.hasNextPage;
       status.textContent = `${records.totalCount} ${records.totalCount === 1 ? "record" : "records"}`;
+      recovered();
       return lastEventSeq;
     } catch (error) {
+      if (!newest()) return null;
       status.textContent = `Could not load records: ${error.message}`;
+      // The rows shown were found for other filters: left there, they would pass for the
+      // answer to these.
+      if (!append) {
+        rows.replaceChildren();
+        more.hidden = true;
+      }
+      retry.hidden = false;
       return null;
     }
   }
+  // The button goes with the error; focus on it moves to the count that replaced the error.
+  function recovered() {
+    if (retry.hidden) return;
+    const focused = document.activeElement === retry;
+    retry.hidden = true;
+    if (focused) status.focus();
+  }
+  retry.addEventListener("click", () => load());
   more.addEventListener("click", () => load(true));
 
   view.replaceChildren(
     el("div", { class: "page-head" }, el("h1", {}, "Records"), newRecordForm(catalog)),
     form,
-    status,
+    el("div", { class: "records-status" }, status, retry),
     el("table", { class: "records" },
       el("thead", {}, el("tr", {},
         ["Name", "Process", "Stage", "Status", "Owner", "Updated"].map((h) => el("th", { scope: "col" }, h)))),
@@ -99,17 +117,19 @@ export async function show(view, _params, { notify }) {
   });
 }
 
+// Each cell carries its column's name, shown beside it where the columns stack (narrow screens).
 function recordRow(record) {
   const instance = record.activeInstance;
+  const cell = (label, ...content) => el("td", { "data-label": label }, ...content);
   return el("tr", { "data-record": record.id },
-    el("td", {}, el("a", { href: `#/records/${record.id}` }, record.name)),
-    el("td", {}, instance ? instance.process.name : "—"),
-    el("td", {}, instance
+    cell("Name", el("a", { href: `#/records/${record.id}` }, record.name)),
+    cell("Process", instance ? instance.process.name : "—"),
+    cell("Stage", instance
       ? [instance.activeStage.name, instance.status === "ACTIVE" ? el("small", {}, ` for ${days(instance.activeSince)}`) : ""]
       : "—"),
-    el("td", {}, instance ? titleCase(instance.status) : "No process"),
-    el("td", {}, record.owner),
-    el("td", {}, when(record.updatedAt)),
+    cell("Status", instance ? titleCase(instance.status) : "No process"),
+    cell("Owner", record.owner),
+    cell("Updated", when(record.updatedAt)),
   );
 }
 

@@ -117,10 +117,11 @@ function userRow(user, status) {
 
   const row = el("tr", { "data-user": user.id, class: user.active ? null : "inactive" },
     el("th", { scope: "row" }, user.name, self ? el("small", {}, " (you)") : null),
-    el("td", {}, el("label", { for: role.id, class: "visually-hidden" }, `Base role of ${user.name}`), role),
-    el("td", {}, el("label", { for: roles.id, class: "visually-hidden" }, `Team roles of ${user.name}`), roles),
+    // data-label: the column's name, shown beside the cell where the columns stack.
+    el("td", { "data-label": "Base role" }, el("label", { for: role.id, class: "visually-hidden" }, `Base role of ${user.name}`), role),
+    el("td", { "data-label": "Team roles" }, el("label", { for: roles.id, class: "visually-hidden" }, `Team roles of ${user.name}`), roles),
     el("td", {}, el("label", { for: active.id }, active, " Active", el("span", { class: "visually-hidden" }, ` (${user.name})`))),
-    el("td", {}, el("label", { for: password.id, class: "visually-hidden" }, `New password for ${user.name}`), password),
+    el("td", { "data-label": "New password" }, el("label", { for: password.id, class: "visually-hidden" }, `New password for ${user.name}`), password),
     el("td", {}, save, message));
 
   save.addEventListener("click", async () => {

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shutil
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,6 +36,12 @@ SCREENSHOTS = (
     if os.environ.get("STAGEFLOW_SCREENSHOTS")
     else ROOT / "test-results" / "screenshots"
 )
+
+# axe-core, the accessibility checker the browser tests run in the page: installed from the
+# npm registry on first use into a git-ignored folder, never committed.
+AXE_PACKAGE = "axe-core@4"
+AXE_PREFIX = ROOT / "tests" / "e2e" / ".cache" / "axe-core"
+AXE_SCRIPT = AXE_PREFIX / "node_modules" / "axe-core" / "axe.min.js"
 
 # In CI a missing browser is a failure, not a skip.
 needs_browser = [
@@ -88,6 +96,49 @@ def open_page(browser: Any, url: str, user: str | None = "demo") -> tuple[Any, l
 def screenshot(page: Any, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def axe_script() -> Path:
+    """axe-core's browser script, installed once; an install that fails fails the test."""
+    AXE_PREFIX.mkdir(parents=True, exist_ok=True)
+    # Test processes started at once install it once: the others wait for the first.
+    with open(AXE_PREFIX / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not AXE_SCRIPT.exists():
+            subprocess.run(
+                [
+                    "npm",
+                    "install",
+                    "--no-package-lock",
+                    "--no-audit",
+                    "--no-fund",
+                    "--prefix",
+                    str(AXE_PREFIX),
+                    AXE_PACKAGE,
+                ],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
+    return AXE_SCRIPT
+
+
+def axe_violations(page: Any, serious: bool = True) -> list[dict[str, Any]]:
+    """What axe-core finds wrong with the page as it stands: by default only the violations
+    of impact serious or critical, each with its rule id, impact, help and the nodes' targets."""
+    if not page.evaluate("typeof window.axe === 'object'"):
+        page.add_script_tag(path=str(axe_script()))
+    found: list[dict[str, Any]] = page.evaluate(
+        """async () => {
+            const { violations } = await axe.run(document, { resultTypes: ["violations"] });
+            return violations.map((v) => ({
+                id: v.id, impact: v.impact, help: v.help,
+                nodes: v.nodes.map((node) => node.target.join(" ")),
+            }));
+        }"""
+    )
+    if serious:
+        return [v for v in found if v["impact"] in ("serious", "critical")]
+    return found
 
 
 _MUTATION = re.compile(r"\s*mutation\b[^{]*\{\s*(\w+)")
