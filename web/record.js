@@ -8,6 +8,7 @@ import { describe, ifByOthers, track } from "./changes.js";
 import { chooseOutcome, confirmed } from "./dialog.js";
 import { display, el, elapsed, reloads, titleCase, when } from "./dom.js";
 import { HISTORY_KINDS, renderHistory } from "./history.js";
+import { setTitle } from "./title.js";
 import { redrawing, refusalOf } from "./steps.js";
 
 const INSTANCE = `
@@ -143,7 +144,7 @@ class RecordPage {
     if (selected && (selected.instance !== instance?.id || selected.active !== instance.activeStage.key)) this.selected = null;
     this.data = data;
     this.fields = new Map(data.entities.find((e) => e.key === data.record.entity).fields.map((f) => [f.key, f]));
-    document.title = `${data.record.name} · Stageflow`;
+    setTitle(data.record.name);
     const state = { ...data, message: this.message, settled: this.settled, notes: [...this.notes], selected: this.selected };
     if (this.reloads.changed(state) || this.focusAfter) this.render();
     this.watch(instance ? instance.id : null, data.lastEventSeq);

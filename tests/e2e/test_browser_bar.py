@@ -6,7 +6,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from browsing import choose, confirm, inert, needs_browser, screenshot, sent_mutations
+from browsing import (
+    axe_violations,
+    choose,
+    confirm,
+    inert,
+    needs_browser,
+    screenshot,
+    sent_mutations,
+)
 from opportunities import (
     READY_TO_PROPOSE,
     SET,
@@ -282,6 +290,34 @@ def test_another_users_step_keeps_focus_where_it_was(server: Server, browser: An
     assert done["completeStep"]["__typename"] == "StepCompleted", done
     expect(page.locator("dd[data-field='estimated_budget']")).to_have_text("5,000.00")
     expect(page.locator("#step-purchase_process")).to_be_focused()
+    # The notice of ben's change covers nothing of the page.
+    notice = page.locator(".notice").first
+    expect(notice).to_contain_text("ben filled in a step of Adatum")
+    covered = page.evaluate(
+        """() => { const n = document.querySelector('.notice').getBoundingClientRect();
+             return [...document.querySelectorAll('main *')].filter(e => {
+               const b = e.getBoundingClientRect();
+               return b.width && b.height && b.left < n.right && n.left < b.right
+                 && b.top < n.bottom && n.top < b.bottom; }).length; }"""
+    )
+    assert covered == 0
+    assert errors == []
+
+
+def test_the_record_page_passes_axe_in_every_state(server: Server, browser: Any) -> None:
+    record_id, _ = new_opportunity(server, "Adatum - 12 printers", {})
+    page, errors = open_record(server, browser, record_id)
+    assert axe_violations(page) == []
+    page.locator("#stage-develop").click()
+    assert axe_violations(page) == []
+    page.get_by_role("button", name="Abandon").click()
+    assert axe_violations(page) == []
+    confirm(page, "Abandon")
+    expect(page.locator(".badge.abandoned")).to_be_visible()
+    assert axe_violations(page) == []
+    page.set_viewport_size({"width": 320, "height": 700})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 320
+    assert axe_violations(page) == []
     assert errors == []
 
 
