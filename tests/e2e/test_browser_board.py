@@ -184,7 +184,7 @@ def test_the_board_shows_what_the_records_list_shows(server: Server, browser: An
     ids = process_ids(server)
     switched, switched_run = new_opportunity(server, "Switched - 3 racks", {})
     abandoned, _ = new_opportunity(server, "Abandoned - 9 phones", {})
-    kept, _ = new_opportunity(server, "Kept - 4 screens", READY_TO_PROPOSE, advances=1)
+    new_opportunity(server, "Kept - 4 screens", READY_TO_PROPOSE, advances=1)
     for record_id in (switched, abandoned):
         input = {"recordId": record_id, "processId": ids["enterprise-deal"]}
         answer = graphql_as(server, "ana", SWITCH, input=input)
@@ -209,7 +209,9 @@ def test_the_board_shows_what_the_records_list_shows(server: Server, browser: An
     assert sorted(page.locator("table.records tbody td:first-child a").all_text_contents()) == names
     for stage, count in board_counts.items():
         page.locator("#filter-stage").select_option(stage)
-        expect(page.locator(".status")).to_have_text(f"{count} {'record' if count == 1 else 'records'}")
+        expect(page.locator(".status")).to_have_text(
+            f"{count} {'record' if count == 1 else 'records'}"
+        )
 
     # The other process's board holds the switched record, not the abandoned one.
     page.goto(f"{server.url}/#/board/{ids['enterprise-deal']}")
@@ -217,9 +219,7 @@ def test_the_board_shows_what_the_records_list_shows(server: Server, browser: An
     assert errors == []
 
 
-def test_a_last_stage_offers_finish_and_refused_moves_say_why(
-    server: Server, browser: Any
-) -> None:
+def test_a_last_stage_offers_finish_and_refused_moves_say_why(server: Server, browser: Any) -> None:
     done = READY_TO_CLOSE | {"present_final_proposal": True}
     _, ready = new_opportunity(server, "Ready - 5 servers", done, advances=3)
     _, short = new_opportunity(server, "Short - 2 desks", READY_TO_CLOSE, advances=3)
