@@ -56,7 +56,10 @@ export class Lane {
     this.count = el("span", { class: "count" });
     this.list = el("ul", { class: "cards", "aria-label": name });
     this.more = el("button", { type: "button", class: "more", hidden: true, "aria-label": `Show more: ${name}` }, "Show more");
-    this.more.addEventListener("click", () => this.loadMore({ focus: true }));
+    this.more.addEventListener("click", () => {
+      this.pressed = true;
+      this.loadMore();
+    });
     this.end = el("div", { class: "lane-end", "aria-hidden": "true" });
     this.end.lane = this;
     this.node = el("section", { class: "column", "data-stage": key, "aria-label": name, tabindex: "-1" },
@@ -91,8 +94,9 @@ export class Lane {
     this.more.hidden = !this.hasMore;
   }
 
-  // The next page after the last card; on a keyboard request, focus moves to the first new card.
-  loadMore({ focus = false } = {}) {
+  // The next page after the last card. Focus moves on to the first new card when "Show more"
+  // was pressed, or when it had focus (Tab scrolls the lane's end into view) and is gone.
+  loadMore() {
     if (!this.hasMore || this.loading) return this.loading;
     this.loading = (async () => {
       try {
@@ -101,14 +105,18 @@ export class Lane {
         const fresh = page.edges.map((e) => e.node).filter((r) => !known.has(r.id));
         this.records.push(...fresh);
         this.after = page.pageInfo.endCursor;
+        const held = document.activeElement === this.more;
         this.paint(page);
         const cards = fresh.map(this.draw);
         this.list.append(...cards);
-        if (focus) (cards[0]?.querySelector("a") ?? (this.more.hidden ? this.node : this.more)).focus();
+        if (held && (this.pressed || this.more.hidden)) {
+          (cards[0]?.querySelector("a") ?? (this.more.hidden ? this.node : this.more)).focus();
+        }
       } catch (error) {
         this.report(`Could not load more of ${this.name}: ${error.message}`);
       } finally {
         this.loading = null;
+        this.pressed = false;
       }
     })();
     return this.loading;

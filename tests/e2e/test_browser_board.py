@@ -310,3 +310,113 @@ def test_cards_show_amount_owner_days_in_stage_and_missing_steps(
         "ana · 3 days in stage · 1 step missing"
     )
     assert errors == []
+
+
+def test_lanes_count_every_card_and_load_more_as_they_scroll(server: Server, browser: Any) -> None:
+    for i in range(12):
+        new_opportunity(server, f"Qualify lead {i:02}", {})
+    for i in range(12):
+        new_opportunity(server, f"Develop lead {i:02}", READY_TO_PROPOSE, advances=1)
+    page, errors = open_board(server, browser)
+    qualify, develop = lane(page, "qualify"), lane(page, "develop")
+    expect(qualify.locator(".count")).to_have_text("14")
+    expect(develop.locator(".count")).to_have_text("13")
+    expect(page.locator(".status")).to_have_text("27 active records")
+    expect(qualify.locator(".card")).to_have_count(10)
+    expect(develop.locator(".card")).to_have_count(10)
+
+    # "Show more" on its own, without the lane's end scrolled into view.
+    more = develop.get_by_role("button", name="Show more: Develop")
+    more.evaluate("button => button.focus({ preventScroll: true })")
+    page.keyboard.press("Enter")
+    expect(develop.locator(".card")).to_have_count(13)
+    expect(more).to_be_hidden()
+    expect(develop.locator(".card").nth(10).locator("a")).to_be_focused()
+
+    # Scrolling to the end of a lane loads the rest (focus on the new card may have scrolled
+    # there already); its own "Show more" is never pressed.
+    qualify.locator(".lane-end").scroll_into_view_if_needed()
+    expect(qualify.locator(".card")).to_have_count(14)
+    expect(qualify.get_by_role("button", name="Show more: Qualify")).to_be_hidden()
+    assert len(set(qualify.locator(".card a").all_text_contents())) == 14
+    expect(qualify.locator(".count")).to_have_text("14")
+    assert errors == []
+
+
+def tab_to(page: Page, wanted: str, most: int = 80) -> None:
+    """Press Tab until `wanted` (as `focused` says it) has focus."""
+    for _ in range(most):
+        page.keyboard.press("Tab")
+        if focused(page) == wanted:
+            return
+    raise AssertionError(f"Tab never reached {wanted}; last {focused(page)}")
+
+
+def test_the_board_works_by_keyboard_alone(server: Server, browser: Any) -> None:
+    _, instance_id = new_opportunity(server, "Keys - 6 laptops", READY_TO_PROPOSE)
+    page, errors = open_board(server, browser)
+    sent = sent_mutations(page)
+    name = "Keys - 6 laptops"
+
+    tab_to(page, f"{name} > BUTTON:Advance to Develop: {name}")
+    page.keyboard.press("Enter")
+    expect(lane(page, "develop").locator(".card", has_text=name)).to_have_count(1)
+    # Focus follows the card to its new lane, on the same kind of control.
+    expect(page.get_by_role("button", name=f"Advance to Propose: {name}")).to_be_focused()
+    page.keyboard.press("Space")
+    expect(lane(page, "propose").locator(".card", has_text=name)).to_have_count(1)
+    advance = page.get_by_role("button", name=f"Advance to Close: {name}")
+    expect(advance).to_be_focused()
+    # Propose's steps are not done: Enter on the refused move does nothing.
+    expect(advance).to_have_attribute("aria-disabled", "true")
+    page.keyboard.press("Enter")
+
+    # Back by the select and its button; arrows in the select move nothing.
+    page.keyboard.press("Tab")
+    assert focused(page) == f"{name} > SELECT:Stage to move {name} back to"
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Tab")
+    assert focused(page) == f"{name} > BUTTON:Move back: {name}"
+    assert [n for n, _ in sent] == ["advanceStage", "advanceStage"]
+    page.keyboard.press("Enter")
+    expect(lane(page, "develop").locator(".card", has_text=name)).to_have_count(1)
+    expect(page.get_by_role("button", name=f"Move back: {name}")).to_be_focused()
+    assert [(n, i.get("stage")) for n, i in sent] == [
+        ("advanceStage", None),
+        ("advanceStage", None),
+        ("moveToStage", "develop"),
+    ]
+    assert trail(server, instance_id)["path"] == ["qualify", "develop"]
+    # The card's link opens the record.
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Shift+Tab")
+    assert focused(page) == f"{name} > A:{name}"
+    page.keyboard.press("Enter")
+    page.wait_for_selector("ol.bar > li[aria-current='step']")
+    assert errors == []
+
+
+def test_narrow_screens_scroll_the_lanes_not_the_page(server: Server, browser: Any) -> None:
+    page, errors = open_board(server, browser)
+    for width in (390, 320):
+        page.set_viewport_size({"width": width, "height": 800})
+        expect(page.locator(".column")).to_have_count(4)
+        sizes = page.evaluate(
+            """() => ({
+              page: document.documentElement.scrollWidth - document.documentElement.clientWidth,
+              lanes: document.querySelector('.board').scrollWidth
+                - document.querySelector('.board').clientWidth,
+            })"""
+        )
+        assert sizes["page"] == 0, (width, sizes)
+        assert sizes["lanes"] > 0, (width, sizes)
+        if width == 390:
+            screenshot(page, "board-390")
+    # The lanes' own scroller is reached by keyboard and scrolls by arrow keys.
+    board = page.get_by_role("region", name="Stages")
+    board.focus()
+    expect(board).to_be_focused()
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function("document.querySelector('.board').scrollLeft > 0")
+    assert errors == []
