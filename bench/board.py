@@ -3,7 +3,8 @@
 Seeds a fresh database through bench/seed.py (template rows made by Stageflow, copied with
 `generate_series`): `--copies` records, each with one instance; on Opportunity Sales 20% in
 Qualify, 20% in Develop, 10% in Propose, 10% in Close; on Enterprise Deal 10% in Qualify,
-10% in Develop and none in its two last stages (lanes that must be found empty). Then:
+10% in Develop, one in 2,000 of those moved on to Business Case (a lane of few records, spread
+over the table) and none in its last three stages (lanes that must be found empty). Then:
 
 - serves it with `stageflow serve` and sends the web app's board document (as
   web/board-lanes.js writes it: every lane's first cards and exact count, and the process's
@@ -87,6 +88,23 @@ async def _post(
     return answer["data"]  # type: ignore[no-any-return]
 
 
+async def _spread(url: str, process_id: int) -> None:
+    """One in 2,000 of the process's runs in Develop moved on to Business Case (the count
+    triggers follow), and the statistics taken afresh, as autovacuum would."""
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(
+            "UPDATE instance SET active_stage = 'business_case' WHERE id IN (SELECT id FROM"
+            " (SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS n FROM instance"
+            "  WHERE process_id = $1 AND active_stage = 'develop' AND status = 'ACTIVE') s"
+            " WHERE n % 2000 = 1)",
+            process_id,
+        )
+        await conn.execute("ANALYZE instance")
+    finally:
+        await conn.close()
+
+
 async def _explain(url: str, process_id: int, stages: list[str]) -> list[dict[str, Any]]:
     """Each lane's page and count statements, as the records list writes them, analysed."""
     # The statements name the record's columns as Tortoise knows them once started.
@@ -156,6 +174,7 @@ async def main(args: argparse.Namespace) -> None:
     try:
         started = time.monotonic()
         data = await seed.create(url, copies=args.copies)
+        await _spread(url, data.enterprise_id)
         print(f"seeded {args.copies:,} records and instances in {time.monotonic() - started:.0f} s")
         server = servers.stageflow(url, folder / "server.log", cpu=args.cpu)
         results: dict[str, Any] = {"copies": args.copies, "processes": {}}

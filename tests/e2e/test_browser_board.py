@@ -363,6 +363,7 @@ def test_the_board_works_by_keyboard_alone(server: Server, browser: Any) -> None
     expect(lane(page, "develop").locator(".card", has_text=name)).to_have_count(1)
     # Focus follows the card to its new lane, on the same kind of control.
     expect(page.get_by_role("button", name=f"Advance to Propose: {name}")).to_be_focused()
+    expect(page.locator("#announcer")).to_have_text(f"{name} moved to Develop")
     page.keyboard.press("Space")
     expect(lane(page, "propose").locator(".card", has_text=name)).to_have_count(1)
     advance = page.get_by_role("button", name=f"Advance to Close: {name}")
