@@ -1,39 +1,36 @@
-// A board per process: a column per stage, a card per active instance. Moving a card
-// forward is advanceStage and back is moveToStage; the server's answer is shown on refusal.
+// A board per process: a lane per stage, a card per record whose process bar shows an active
+// run of this process (the records list's filter, so both count the same records). Moving a
+// card forward is advanceStage, back is moveToStage, off a last stage finishInstance; the
+// server's answer is shown on refusal and focus stays with the card.
+import { announce } from "./announce.js";
 import { CONFLICT, EVENT_FIELDS, GATE, gateMessage, graphql, live, mutate, refused, RESULT_ERRORS } from "./api.js";
+import { card, hold } from "./board-card.js";
+import { boardQuery, boardVariables, Lane, laneObserver } from "./board-lanes.js";
 import { describe, ifByOthers, track } from "./changes.js";
-import { days, el, reloads, titleCase } from "./dom.js";
+import { el, reloads, titleCase } from "./dom.js";
 
-const PROCESSES = `{ processes { id name status entity { name } } }`;
-
-const BOARD = `query($process: ID!, $id: ID!) {
-  lastEventSeq
-  process(id: $id) { id name stages { key name category } }
-  instances(processId: $process, status: ACTIVE, first: 100) {
-    totalCount
-    edges { node {
-      id version activeSince canAdvance
-      activeStage { key name }
-      nextStage { key name }
-      path { key }
-      record { id name owner }
-    } }
-  }
+const PROCESSES = "processes { id name status entity { name } }";
+const PROCESS = `query($id: ID!) {
+  ${PROCESSES}
+  process(id: $id) { id name entity { key fields { key label type } } stages { key name category } }
 }`;
 
+const CHANGED = `... on InstanceChange { event { seq } } ${RESULT_ERRORS} ${CONFLICT}`;
 const MOVES = {
-  advanceStage: `mutation($input: InstanceInput!) { advanceStage(input: $input) {
-    ... on InstanceChange { event { seq } } ${RESULT_ERRORS} ${CONFLICT} ${GATE} } }`,
-  moveToStage: `mutation($input: MoveToStageInput!) { moveToStage(input: $input) {
-    ... on InstanceChange { event { seq } } ${RESULT_ERRORS} ${CONFLICT} } }`,
+  advanceStage: `mutation($input: InstanceInput!) { advanceStage(input: $input) { ${CHANGED} ${GATE} } }`,
+  moveToStage: `mutation($input: MoveToStageInput!) { moveToStage(input: $input) { ${CHANGED} } }`,
+  finishInstance: `mutation($input: InstanceInput!) { finishInstance(input: $input) { ${CHANGED} ${GATE} } }`,
 };
 
 const CHANGES = `subscription($processId: ID!, $afterSeq: Int) {
   stageChanged(processId: $processId, afterSeq: $afterSeq) { ${EVENT_FIELDS} }
 }`;
 
+// Records moved on this page stay in sight in their new lane even past its loaded cards.
+const PINNED_MOST = 20;
+
 export async function show(view, [id], { notify }) {
-  const { processes } = await graphql(PROCESSES);
+  const { processes, process } = await (id ? graphql(PROCESS, { id }) : graphql(`{ ${PROCESSES} }`));
   if (!id) {
     if (!processes.length) {
       view.replaceChildren(el("h1", {}, "Board"), el("p", {}, "No process is published yet."));
@@ -48,137 +45,173 @@ export async function show(view, [id], { notify }) {
   picker.addEventListener("change", () => { location.hash = `#/board/${picker.value}`; });
 
   const message = el("p", { class: "refusal", role: "alert" });
-  const columns = el("div", { class: "board" });
   const status = el("p", { class: "status", role: "status" });
+  const columns = el("div", { class: "board", role: "region", "aria-label": "Stages", tabindex: "0" });
   view.replaceChildren(el("div", { class: "page-head" }, el("h1", {}, "Board"), picker), status, message, columns);
+  if (!process) {
+    status.textContent = "This process does not exist.";
+    return undefined;
+  }
 
-  let names = new Map();
-  let cards = new Map();
-  // Cards whose move is on its way: their controls stay disabled, so a second click or drop
-  // is not a second move.
+  const names = new Map(process.stages.map((s) => [s.key, s.name]));
+  const fields = process.entity.fields;
+  const observer = laneObserver();
+  const report = (text) => { message.textContent = text; };
+  const draw = (record) => {
+    const node = card(record, { fields, names, act });
+    hold(node, moving.has(record.activeInstance.id));
+    return node;
+  };
+  const lanes = process.stages.map((stage) => new Lane({
+    processId: id, key: stage.key, name: stage.name, draw, report, observer, drop,
+    category: stage.name.toLowerCase() === stage.category.toLowerCase() ? "" : titleCase(stage.category),
+  }));
+  columns.replaceChildren(...lanes.map((lane) => lane.node));
+
+  // Cards whose move is on its way: their controls refuse, so a second click or drop is
+  // not a second move.
   const moving = new Set();
+  const pinned = [];
   const board = reloads(["lastEventSeq"]);
 
   async function load() {
     const newest = board.ask();
+    const pins = [...pinned];
+    const variables = boardVariables(id, lanes);
+    pins.forEach((recordId, i) => { variables[`p${i}`] = recordId; });
     let data;
     try {
-      data = await graphql(BOARD, { process: id, id });
+      data = await graphql(boardQuery(lanes, pins.length), variables);
     } catch (error) {
       status.textContent = `Could not load the board: ${error.message}`;
       return null;
     }
-    if (!data.process) {
-      status.textContent = "This process does not exist.";
-      return null;
-    }
     if (!newest() || !board.changed(data)) return data;
-    names = new Map(data.process.stages.map((s) => [s.key, s.name]));
-    const instances = data.instances.edges.map((e) => e.node);
-    cards = new Map(instances.map((i) => [i.id, i]));
-    const known = new Set(names.keys());
-    const stray = instances.filter((i) => !known.has(i.activeStage.key));
-    const lanes = data.process.stages.map((stage) =>
-      column(stage.key, stage.name, stage.name.toLowerCase() === stage.category.toLowerCase() ? "" : titleCase(stage.category), instances.filter((i) => i.activeStage.key === stage.key)));
-    // Instances still on an older version's stage the current version lacks.
-    if (stray.length) lanes.push(column("", "Other stages", "older versions", stray));
-    columns.replaceChildren(...lanes);
-    const shown = data.instances.totalCount;
-    status.textContent = `${shown} active ${shown === 1 ? "record" : "records"}${shown > instances.length ? ` (first ${instances.length} shown)` : ""}`;
+    const kept = focused();
+    lanes.forEach((lane, i) => lane.fill(data[`l${i}`]));
+    pins.forEach((recordId, i) => {
+      const record = data[`p${i}`];
+      const run = record?.activeInstance;
+      const lane = run?.status === "ACTIVE" && run.process.id === id && lanes.find((l) => l.key === run.activeStage.key);
+      if (lane) lane.pin(record);
+      else pinned.splice(pinned.indexOf(recordId), 1);
+    });
+    const all = data.all.totalCount;
+    const elsewhere = all - lanes.reduce((sum, lane) => sum + lane.total, 0);
+    status.textContent = `${all} active ${all === 1 ? "record" : "records"}` +
+      (elsewhere > 0 ? ` (${elsewhere} on stages of older versions, shown on their records)` : "");
+    if (kept) refocus(kept);
     return data;
   }
 
-  function column(key, name, category, instances) {
-    const list = el("ul", { class: "cards", "aria-label": name }, instances.map(card));
-    const lane = el("section", { class: "column", "data-stage": key },
-      el("h2", {}, name, " ", el("span", { class: "count", "aria-label": `${instances.length} records` }, String(instances.length))),
-      category ? el("p", { class: "category" }, category) : "",
-      list);
-    lane.addEventListener("dragover", (event) => {
-      if (key) event.preventDefault();
-    });
-    lane.addEventListener("drop", (event) => {
-      event.preventDefault();
-      const instance = cards.get(event.dataTransfer.getData("text/plain"));
-      if (instance) move(instance, key);
-    });
-    return lane;
+  function cardOf(instanceId) {
+    return columns.querySelector(`.card[data-instance="${CSS.escape(instanceId)}"]`);
   }
 
-  function card(instance) {
-    const back = instance.path.slice(0, -1).reverse();
-    const choice = el("select", { "aria-label": `Move ${instance.record.name} back to` },
-      el("option", { value: "" }, "Back to…"), back.map((s) => el("option", { value: s.key }, names.get(s.key) || s.key)));
-    choice.addEventListener("change", () => choice.value && move(instance, choice.value));
-    const node = el("li", { class: "card", draggable: "true", "data-instance": instance.id,
-      ondragstart: (event) => event.dataTransfer.setData("text/plain", instance.id) },
-      el("a", { href: `#/records/${instance.record.id}` }, instance.record.name),
-      el("p", { class: "meta" }, `${instance.record.owner} · ${days(instance.activeSince)} here`),
-      el("div", { class: "card-actions" },
-        el("button", { type: "button", "aria-label": `Advance ${instance.record.name}`, onclick: () => move(instance, instance.nextStage?.key ?? null) },
-          instance.nextStage ? `→ ${instance.nextStage.name}` : "Last stage"),
-        back.length ? choice : ""));
-    hold(node, moving.has(instance.id));
-    return node;
-  }
-
-  function hold(node, busy) {
-    node.setAttribute("aria-busy", String(busy));
-    node.draggable = !busy;
-    for (const control of node.querySelectorAll("button, select")) control.disabled = busy;
-  }
-
-  function holdCard(instanceId, busy) {
-    for (const node of columns.querySelectorAll(".card")) {
-      if (node.dataset.instance === instanceId) hold(node, busy);
+  function recordOf(instanceId) {
+    for (const lane of lanes) {
+      const found = lane.records.find((r) => r.activeInstance.id === instanceId);
+      if (found) return { record: found, lane };
     }
+    return {};
   }
 
-  // Forward to the stage branching picks is an advance; back along the path is a move.
-  // Either is made on the card as the user saw it (its version).
-  async function move(instance, target) {
-    const instanceId = instance.id;
+  // Which card control has focus, to give it back after the cards are drawn again.
+  function focused() {
+    const active = document.activeElement;
+    const node = active?.closest?.(".card");
+    if (!node || !columns.contains(node)) return null;
+    return { instanceId: node.dataset.instance, kind: active.dataset.move ?? (active.tagName === "A" ? "link" : null) };
+  }
+
+  // The same control on the card wherever it is now; else its main move; else the card.
+  function refocus({ instanceId, kind }, lane = null) {
+    const node = cardOf(instanceId);
+    if (!node) {
+      lane?.node.focus();
+      return;
+    }
+    const same = kind === "link" ? node.querySelector("a") : kind && node.querySelector(`[data-move="${kind}"]`);
+    (same || node.querySelector('[data-move="advance"], [data-move="finish"]') || node).focus();
+  }
+
+  // `kind` is the control the user moved with: "advance", "finish" or "back" (to `target`).
+  function act(kind, record, target) {
+    if (kind === "advance") return send(kind, "advanceStage", record, {});
+    if (kind === "finish") return finish(record);
+    if (!target) {
+      message.textContent = `Choose the stage to move ${record.name} back to, then Move back.`;
+      cardOf(record.activeInstance.id)?.querySelector('[data-move="choice"]')?.focus();
+      return undefined;
+    }
+    return send(kind, "moveToStage", record, { stage: target });
+  }
+
+  // Finishing, in one place: a process that asks how its runs end gets its choice here.
+  function finish(record) {
+    return send("finish", "finishInstance", record, {});
+  }
+
+  // A card dropped on a lane: back along its path, or forward to where branching leads.
+  function drop(instanceId, key) {
+    const { record } = recordOf(instanceId);
+    if (!record) return undefined;
+    const run = record.activeInstance;
+    if (key === run.activeStage.key) return undefined;
+    if (run.path.some((s) => s.key === key)) return act("back", record, key);
+    if (key === run.nextStage?.key) return act("advance", record, null);
+    message.textContent = run.nextStage
+      ? `${record.name} can only go forward to ${names.get(run.nextStage.key) || run.nextStage.name}, the stage its values lead to.`
+      : `${record.name} is on its last stage; finish it instead.`;
+    return undefined;
+  }
+
+  // A move made on the card as the user saw it (its version).
+  async function send(kind, name, record, input) {
+    const instanceId = record.activeInstance.id;
     if (moving.has(instanceId)) return;
     message.textContent = "";
-    let name;
-    const input = { instanceId, expectedVersion: instance.version };
-    if (target !== null && instance.path.some((s) => s.key === target) && target !== instance.activeStage.key) {
-      name = "moveToStage";
-      input.stage = target;
-    } else if (target === null || target === instance.nextStage?.key) {
-      name = "advanceStage";
-    } else if (target === instance.activeStage.key) {
-      return;
-    } else {
-      const next = instance.nextStage ? names.get(instance.nextStage.key) || instance.nextStage.name : null;
-      message.textContent = next
-        ? `${instance.record.name} can only go forward to ${next}, the stage its values lead to.`
-        : `${instance.record.name} is on its last stage; finish it from the record.`;
-      return;
-    }
+    const { lane: from } = recordOf(instanceId);
     moving.add(instanceId);
     holdCard(instanceId, true);
+    let done = false;
     try {
-      const result = (await track(mutate(name, MOVES[name], input)))[name];
+      const result = (await track(mutate(name, MOVES[name], { instanceId, expectedVersion: record.activeInstance.version, ...input })))[name];
       const refusal = refused(result);
       if (refusal) {
-        message.textContent = refusal.missingSteps
-          ? `${instance.record.name}: ${gateMessage(refusal)}`
-          : `${instance.record.name}: ${refusal.message}`;
+        message.textContent = `${record.name}: ${refusal.missingSteps ? gateMessage(refusal) : refusal.message}`;
+      } else {
+        done = true;
+        if (kind !== "finish") pin(record.id);
       }
     } catch (error) {
-      message.textContent = `${instance.record.name}: ${error.message}`;
+      message.textContent = `${record.name}: ${error.message}`;
     }
     moving.delete(instanceId);
     await load();
     // An unchanged board is not drawn again: free the card where it is.
     holdCard(instanceId, false);
+    refocus({ instanceId, kind }, from);
+    if (done) {
+      const { lane } = recordOf(instanceId);
+      announce(kind === "finish" ? `${record.name} finished` : `${record.name} moved to ${lane ? lane.name : "another stage"}`);
+    }
+  }
+
+  function pin(recordId) {
+    if (!pinned.includes(recordId)) pinned.push(recordId);
+    if (pinned.length > PINNED_MOST) pinned.shift();
+  }
+
+  function holdCard(instanceId, busy) {
+    const node = cardOf(instanceId);
+    if (node) hold(node, busy);
   }
 
   const first = await load();
   if (!first) return undefined;
   let timer = null;
-  return live.subscribe(CHANGES, { processId: id, afterSeq: first.lastEventSeq }, {
+  const stop = live.subscribe(CHANGES, { processId: id, afterSeq: first.lastEventSeq }, {
     onEvent(event) {
       ifByOthers(event, () => notify(describe(event, (key) => names.get(key) || key)));
       clearTimeout(timer);
@@ -186,4 +219,8 @@ export async function show(view, [id], { notify }) {
     },
     onReset: load,
   });
+  return () => {
+    observer.disconnect();
+    stop();
+  };
 }

@@ -80,6 +80,8 @@ class RecordRow(Model):
 
     class Meta:
         table = "record"
+        # A board lane with few records finds them from their instances (migration 0010).
+        indexes = (Index(fields=("active_instance_id",)),)
 
 
 class InstanceRow(Model):

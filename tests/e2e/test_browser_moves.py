@@ -85,31 +85,6 @@ def test_a_double_click_on_next_stage_is_one_move(
     assert errors == []
 
 
-def test_a_double_click_on_a_board_card_is_one_move(server: Server, browser: Any) -> None:
-    _, instance_id = new_opportunity(server, "Adatum - 12 printers", READY_TO_PROPOSE)
-    version = trail(server, instance_id)["version"]
-    page, errors = open_page(browser, server.url + "/#/board", user="ana")
-    page.wait_for_selector("#live-state[data-state='open']")
-    sent = sent_mutations(page)
-    held = Held(page, "advanceStage")
-    advance = page.get_by_role("button", name="Advance Adatum - 12 printers")
-    expect(advance).to_have_text("→ Develop")
-    with page.expect_request(is_mutation("advanceStage")):
-        advance.dblclick()
-    held_back = advance.is_disabled()
-    held.release()
-
-    develop = page.locator(".column[data-stage='develop'] .card", has_text="Adatum")
-    expect(develop.get_by_role("button", name="Advance Adatum - 12 printers")).to_be_enabled()
-    assert trail(server, instance_id)["events"] == ["INSTANCE_STARTED", "STAGE_ADVANCED"]
-    advances = [input for name, input in sent if name == "advanceStage"]
-    assert len(advances) == 1
-    assert advances[0]["expectedVersion"] == version
-    assert page.locator(".refusal").text_content() == ""
-    assert held_back
-    assert errors == []
-
-
 def test_values_entered_quickly_then_next_stage_build_on_each_other(
     server: Server, browser: Any
 ) -> None:
