@@ -1,7 +1,7 @@
 // A board card: what a rep scans for (amount, owner, time in stage, what is missing) and the
 // moves the card offers. A move the gate would refuse stays focusable, marked aria-disabled,
 // with its reason on the card, so keyboard and screen reader users learn why.
-import { el } from "./dom.js";
+import { el, money } from "./dom.js";
 
 // The fields a card reads from a record and its shown instance.
 export const CARD_FIELDS = `id name owner values
@@ -13,22 +13,10 @@ export const CARD_FIELDS = `id name owner values
     missingSteps { field { key label } }
   }`;
 
-// "1,234,567.80" from the decimal string the server keeps ("1234567.8"), digit by digit: a
-// float would round amounts past 2^53 cents (99999999999999.99 is not a double).
-export function money(decimal) {
-  const text = String(decimal).trim();
-  const found = /^(-?)(\d*)(?:\.(\d*))?$/.exec(text);
-  if (!found) return text;
-  const [, sign, whole, fraction = ""] = found;
-  const digits = whole.replace(/^0+(?=\d)/, "") || "0";
-  const grouped = digits.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
-  return `${sign}${grouped}.${(fraction + "00").slice(0, 2)}`;
-}
-
 // The record's money value: the entity's first MONEY field that holds one.
 export function amount(record, fields) {
   const field = fields.find((f) => f.type === "MONEY" && record.values?.[f.key] != null && record.values[f.key] !== "");
-  return field ? { label: field.label, text: money(record.values[field.key]) } : null;
+  return field ? { label: field.label, text: money(record.values[field.key], field.currency) } : null;
 }
 
 export function inStage(since, now = new Date()) {
