@@ -25,6 +25,19 @@ class Operator(enum.Enum):
 
 _ORDERED_OPS = frozenset({Operator.GT, Operator.GTE, Operator.LT, Operator.LTE})
 
+# How an operator reads in a sentence, for problems a designer reads beside the condition.
+OPERATOR_WORDS = {
+    Operator.EQ: "equals",
+    Operator.NE: "does not equal",
+    Operator.GT: "is greater than",
+    Operator.GTE: "is at least",
+    Operator.LT: "is less than",
+    Operator.LTE: "is at most",
+    Operator.IN: "is one of",
+    Operator.CONTAINS: "contains",
+    Operator.IS_SET: "is filled in",
+}
+
 # Groups (all / any / not) nest at most this deep; reading stops there, so a hostile
 # file cannot make the engine recurse without end.
 MAX_DEPTH = 8
@@ -145,7 +158,9 @@ def _check_compare(cond: Compare, entity: Entity, path: str) -> tuple[Condition,
     except InvalidValue as exc:
         return cond, [Problem(path, f"value does not fit {field.key}: {exc.reason}")]
     if value is None or (isinstance(value, list) and None in value):
-        return cond, [Problem(path, f"{cond.op.value} needs a value; use is_set for unset fields")]
+        words, filled = OPERATOR_WORDS[cond.op], OPERATOR_WORDS[Operator.IS_SET]
+        msg = f"“{words}” needs a value; to test whether {field.label} is empty, use “{filled}”"
+        return cond, [Problem(path, msg)]
     return Compare(cond.field, cond.op, value), []
 
 

@@ -140,7 +140,7 @@ def test_a_designer_builds_validates_and_publishes_a_branching_process(
     # The comparison lacks its value: the server's problem shows next to it, and at the top.
     page.get_by_role("button", name="Validate").click()
     problem = first.locator(":scope > .d-slot > .d-problem")
-    expect(problem).to_contain_text("gte needs a value")
+    expect(problem).to_contain_text("“is at least” needs a value")
     expect(page.locator(".d-summary h2")).to_have_text("1 problem to fix before publishing")
     expect(second.locator(".d-problem")).to_have_count(0)
     screenshot(page, "designer")
@@ -148,7 +148,7 @@ def test_a_designer_builds_validates_and_publishes_a_branching_process(
     # Publishing is refused the same way, and nothing is published.
     page.get_by_role("button", name="Publish").click()
     expect(page.locator(".d-status")).to_have_text("Not published: 1 problem to fix.")
-    expect(problem).to_contain_text("gte needs a value")
+    expect(problem).to_contain_text("“is at least” needs a value")
     assert graphql(server, DESIGN, id=process_id)["design"]["basedOn"] == 0
 
     first.get_by_label("Value").fill("100000")
@@ -436,7 +436,7 @@ def test_the_designer_draws_the_process_beside_its_form(server: Server, browser:
 
     # The server's problems, marked on the branch and the stage they concern.
     expect(big).to_have_class(re.compile(r"\bd-flaw\b"))
-    expect(big).to_have_accessible_description(re.compile("gte needs a value"))
+    expect(big).to_have_accessible_description(re.compile("“is at least” needs a value"))
     develop = boxes.nth(1)
     expect(develop).to_have_class(re.compile(r"\bd-flaw\b"))
     expect(develop).to_have_accessible_description(re.compile(r"^1 problem: .*no_such_field"))

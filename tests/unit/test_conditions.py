@@ -232,7 +232,7 @@ def test_parse_reports_every_nested_problem_with_its_path():
         (compare("title", "contains", 5), "contains needs a text field and a non-empty text value"),
         (compare("size", "in", "Large"), "in needs a non-empty list of values"),
         (compare("size", "in", []), "in needs a non-empty list of values"),
-        (compare("size", "in", ["Large", None]), "in needs a value; use is_set for unset fields"),
+        (compare("size", "in", ["Large", None]), "“is one of” needs a value; to test whether"),
         (compare("size", "in", ["Large", "Huge"]), "value does not fit size: expected one of"),
         (
             compare("amount", "gte", "lots"),
@@ -245,7 +245,7 @@ def test_parse_reports_every_nested_problem_with_its_path():
         ),
         (compare("seats", "eq", True), "value does not fit seats: expected a number"),
         (compare("signed", "eq", "yes"), "value does not fit signed: expected true or false"),
-        (compare("size", "eq"), "eq needs a value; use is_set for unset fields"),
+        (compare("size", "eq"), "“equals” needs a value; to test whether"),
         (compare("title", "is_set", "yes"), "is_set takes true or false"),
         (All(()), "an all/any group needs at least one condition"),
         (AnyOf(()), "an all/any group needs at least one condition"),
