@@ -175,7 +175,8 @@ function stageBox(stage, i, { top, height, flaws, open }) {
   svg("rect", { class: "d-box", x: PAD, y: top, width: BOX, height, rx: 6 }),
   svg("rect", { class: "d-band", x: PAD, y: top, width: 6, height, rx: 3 }),
   svg("text", { x: PAD + 14, y: top + 19, class: "d-node-name" }, name),
-  svg("text", { x: PAD + 14, y: top + 36, class: "d-node-category" }, category),
+  // Said once, in the box's name after the stage's: read as part of the name, not again.
+  svg("text", { x: PAD + 14, y: top + 36, class: "d-node-category", "aria-hidden": "true" }, category),
   flaws.length ? svg("text", { x: PAD + BOX - 8, y: top + 18, class: "d-node-flaw", "text-anchor": "end", "aria-hidden": "true" }, "⚠") : null);
   box.addEventListener("click", () => open(i));
   box.addEventListener("keydown", (event) => {

@@ -15,8 +15,10 @@ START = """mutation($input: StartInstanceInput!) { startInstance(input: $input) 
   ... on InstanceStarted { instance { id } } ... on Error { message } } }"""
 SET = """mutation($input: CompleteStepInput!) { completeStep(input: $input) {
   __typename ... on Error { message } } }"""
+ADVANCE = """mutation($input: InstanceInput!) { advanceStage(input: $input) {
+  __typename ... on Error { message } } }"""
 TRAIL = """query($id: ID!) { instance(id: $id) {
-  version path { key } events { kind actor } record { values } } }"""
+  version status path { key } events { kind actor } record { values } } }"""
 
 # Every required step of Qualify and Develop is done: two advances in a row would succeed.
 READY_TO_PROPOSE = {
@@ -26,21 +28,28 @@ READY_TO_PROPOSE = {
 }
 
 
-def new_opportunity(server: Server, name: str, values: dict[str, Any]) -> tuple[str, str]:
-    """A record of ana's on Opportunity Sales: (record id, instance id)."""
+def new_opportunity(
+    server: Server, name: str, values: dict[str, Any], *, advances: int = 0
+) -> tuple[str, str]:
+    """A record of ana's on Opportunity Sales, advanced `advances` times: (record, instance)."""
     created = graphql_as(
         server, "ana", CREATE, input={"entity": "opportunity", "name": name, "values": values}
     )
     record_id = created["createRecord"]["record"]["id"]
     started = graphql_as(server, "ana", START, input={"recordId": record_id})
-    return record_id, started["startInstance"]["instance"]["id"]
+    instance_id = started["startInstance"]["instance"]["id"]
+    for _ in range(advances):
+        answer = graphql_as(server, "ana", ADVANCE, input={"instanceId": instance_id})
+        assert answer["advanceStage"]["__typename"] == "StageAdvanced", answer
+    return record_id, instance_id
 
 
 def trail(server: Server, instance_id: str) -> dict[str, Any]:
-    """The instance as the server holds it: version, path keys, event kinds, values."""
+    """The instance as the server holds it: version, status, path keys, event kinds, values."""
     instance: dict[str, Any] = graphql(server, TRAIL, id=instance_id)["instance"]  # type: ignore[assignment]
     return {
         "version": instance["version"],
+        "status": instance["status"],
         "path": [stage["key"] for stage in instance["path"]],
         "events": [event["kind"] for event in instance["events"]],
         "values": instance["record"]["values"],

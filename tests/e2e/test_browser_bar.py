@@ -16,6 +16,7 @@ from browsing import (
     sent_mutations,
 )
 from opportunities import (
+    ADVANCE,
     READY_TO_PROPOSE,
     SET,
     new_opportunity,
@@ -27,9 +28,6 @@ from serving import Server, graphql_as
 
 pytestmark = needs_browser
 expect.set_options(timeout=10_000)
-
-ADVANCE = """mutation($input: InstanceInput!) { advanceStage(input: $input) {
-  __typename ... on Error { message } } }"""
 
 
 def panel_stage(page: Page) -> Any:

@@ -7,7 +7,16 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from browsing import Held, mutation_name, needs_browser, open_page, screenshot, sent_mutations
+from browsing import (
+    Held,
+    axe_violations,
+    mutation_name,
+    needs_browser,
+    open_page,
+    screenshot,
+    sent_mutations,
+)
+from opportunities import ADVANCE, SET, new_opportunity, trail
 from playwright.sync_api import Page, expect
 from serving import Server, graphql, graphql_as
 
@@ -15,21 +24,11 @@ pytestmark = needs_browser
 # The machine may be busy: wait as long for assertions as for actions.
 expect.set_options(timeout=10_000)
 
-CREATE = """mutation($input: CreateRecordInput!) { createRecord(input: $input) {
-  ... on RecordCreated { record { id } } ... on Error { message } } }"""
-START = """mutation($input: StartInstanceInput!) { startInstance(input: $input) {
-  ... on InstanceStarted { instance { id } } ... on Error { message } } }"""
-SET = """mutation($input: CompleteStepInput!) { completeStep(input: $input) {
-  __typename ... on Error { message } } }"""
-ADVANCE = """mutation($input: InstanceInput!) { advanceStage(input: $input) {
-  __typename ... on Error { message } } }"""
 ABANDON = """mutation($input: InstanceInput!) { abandonInstance(input: $input) {
   __typename ... on Error { message } } }"""
 SWITCH = """mutation($input: SwitchProcessInput!) { switchProcess(input: $input) {
   __typename ... on InstanceChange { instance { id } } ... on Error { message } } }"""
 PROCESSES = "{ processes { id key } }"
-TRAIL = """query($id: ID!) { instance(id: $id) {
-  version status path { key } events { kind } } }"""
 RECORD_RUN = """query($id: ID!) { record(id: $id) { activeInstance { id version } } }"""
 
 # Every required step of Opportunity Sales up to Close is done.
@@ -46,32 +45,6 @@ READY_TO_PROPOSE = {key: READY_TO_CLOSE[key] for key in list(READY_TO_CLOSE)[:3]
 def process_ids(server: Server) -> dict[str, str]:
     found: list[dict[str, str]] = graphql(server, PROCESSES)["processes"]  # type: ignore[assignment]
     return {p["key"]: p["id"] for p in found}
-
-
-def new_opportunity(
-    server: Server, name: str, values: dict[str, Any], *, advances: int = 0
-) -> tuple[str, str]:
-    """A record of ana's on Opportunity Sales, advanced `advances` times: (record, instance)."""
-    created = graphql_as(
-        server, "ana", CREATE, input={"entity": "opportunity", "name": name, "values": values}
-    )
-    record_id = created["createRecord"]["record"]["id"]
-    started = graphql_as(server, "ana", START, input={"recordId": record_id})
-    instance_id = started["startInstance"]["instance"]["id"]
-    for _ in range(advances):
-        answer = graphql_as(server, "ana", ADVANCE, input={"instanceId": instance_id})
-        assert answer["advanceStage"]["__typename"] == "StageAdvanced", answer
-    return record_id, instance_id
-
-
-def trail(server: Server, instance_id: str) -> dict[str, Any]:
-    instance: dict[str, Any] = graphql(server, TRAIL, id=instance_id)["instance"]  # type: ignore[assignment]
-    return {
-        "version": instance["version"],
-        "status": instance["status"],
-        "path": [stage["key"] for stage in instance["path"]],
-        "events": [event["kind"] for event in instance["events"]],
-    }
 
 
 def open_board(server: Server, browser: Any, process_id: str = "") -> tuple[Page, list[str]]:
@@ -420,4 +393,13 @@ def test_narrow_screens_scroll_the_lanes_not_the_page(server: Server, browser: A
     expect(board).to_be_focused()
     page.keyboard.press("ArrowRight")
     page.wait_for_function("document.querySelector('.board').scrollLeft > 0")
+    assert errors == []
+
+
+def test_the_board_passes_axe_at_any_width(server: Server, browser: Any) -> None:
+    new_opportunity(server, "Short - 2 desks", READY_TO_CLOSE, advances=3)
+    page, errors = open_board(server, browser)
+    assert axe_violations(page) == []
+    page.set_viewport_size({"width": 320, "height": 700})
+    assert axe_violations(page) == []
     assert errors == []

@@ -8,7 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from browsing import needs_browser, open_page, screenshot
+from browsing import axe_violations, needs_browser, open_page, screenshot
 from playwright.sync_api import Locator, Page, expect
 from serving import Server, graphql
 
@@ -575,4 +575,16 @@ def test_every_designer_control_is_named_by_its_visible_text(server: Server, bro
     page.goto(f"{server.url}/#/designer/{process_id}")
     expect(page.locator(".d-drawing .d-node")).to_have_count(4)
     assert assert_named_by_visible_text(page) > 60
+    assert errors == []
+
+
+def test_the_designer_passes_axe(server: Server, browser: Any) -> None:
+    page, errors = open_page(browser, f"{server.url}/#/designer", "designer")
+    expect(page.get_by_role("heading", name="New process")).to_be_visible()
+    assert axe_violations(page) == []
+    page.get_by_role("link", name="Opportunity Sales").first.click()
+    expect(page.locator("svg")).to_have_count(1)
+    assert axe_violations(page) == []
+    page.set_viewport_size({"width": 320, "height": 700})
+    assert axe_violations(page) == []
     assert errors == []
