@@ -167,16 +167,16 @@ function stageBox(stage, i, { top, height, flaws, open }) {
   const descId = flaws.length ? nextId("flaw") : null;
   const box = svg("g", {
     class: `d-node d-cat-${String(stage.category ?? "none").toLowerCase()}${flaws.length ? " d-flaw" : ""}`,
-    role: "button", tabindex: 0, "data-stage": i,
-    "aria-label": `${name}, ${category}`, "aria-describedby": descId,
+    role: "button", tabindex: 0, "data-stage": i, "aria-describedby": descId,
   },
   descId ? svg("desc", { id: descId }, `${flaws.length === 1 ? "1 problem" : `${flaws.length} problems`}: ${describe(flaws)}`) : null,
   svg("rect", { class: "d-ring", x: PAD - 3, y: top - 3, width: BOX + 6, height: height + 6, rx: 9 }),
   svg("rect", { class: "d-box", x: PAD, y: top, width: BOX, height, rx: 6 }),
   svg("rect", { class: "d-band", x: PAD, y: top, width: 6, height, rx: 3 }),
-  svg("text", { x: PAD + 14, y: top + 19, class: "d-node-name" }, name),
-  // Said once, in the box's name after the stage's: read as part of the name, not again.
-  svg("text", { x: PAD + 14, y: top + 36, class: "d-node-category", "aria-hidden": "true" }, category),
+  // One text, two lines: the box is named by exactly what it shows, "1. Qualify Qualify".
+  svg("text", {},
+    svg("tspan", { x: PAD + 14, y: top + 19, class: "d-node-name" }, `${name} `),
+    svg("tspan", { x: PAD + 14, y: top + 36, class: "d-node-category" }, category)),
   flaws.length ? svg("text", { x: PAD + BOX - 8, y: top + 18, class: "d-node-flaw", "text-anchor": "end", "aria-hidden": "true" }, "⚠") : null);
   box.addEventListener("click", () => open(i));
   box.addEventListener("keydown", (event) => {
