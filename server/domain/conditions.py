@@ -143,7 +143,7 @@ def _check_compare(cond: Compare, entity: Entity, path: str) -> tuple[Condition,
         else:
             value = coerce(field, cond.value)
     except InvalidValue as exc:
-        return cond, [Problem(path, f"value does not fit {field.key}: {exc.reason}")]
+        return cond, [Problem(path, f"the value for {field.key} {exc.reason}")]
     if value is None or (isinstance(value, list) and None in value):
         return cond, [Problem(path, f"{cond.op.value} needs a value; use is_set for unset fields")]
     return Compare(cond.field, cond.op, value), []

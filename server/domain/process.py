@@ -9,6 +9,7 @@ from typing import Any
 
 from server.domain.conditions import Condition, evaluate
 from server.domain.fields import Entity, FieldType, is_set
+from server.domain.outcome import Outcome
 
 
 class StageCategory(enum.Enum):
@@ -71,6 +72,8 @@ class Process:
     entity: Entity
     stages: tuple[Stage, ...]
     description: str = ""
+    # How an instance may end when it finishes; empty: it finishes without an outcome.
+    outcomes: tuple[Outcome, ...] = ()
     id: int | None = None
     version: int = 1
     status: ProcessStatus = ProcessStatus.ACTIVE
