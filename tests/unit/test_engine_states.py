@@ -337,7 +337,9 @@ class Engine(RuleBasedStateMachine):
         instance = self.shown
         process = self._process_of(instance)
         bar = progress(instance, process, self.record.values)
-        outcome = data.draw(st.sampled_from([None, "unheard-of", *(o.key for o in process.outcomes)]))
+        outcome = data.draw(
+            st.sampled_from([None, "unheard-of", *(o.key for o in process.outcomes)])
+        )
         reason = data.draw(st.sampled_from([None, "", "  ", " Budget cut "]))
         before = self._snapshot()
         try:
