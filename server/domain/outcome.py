@@ -42,7 +42,5 @@ def choose(
         said = "an outcome is required" if key is None else "unknown outcome"
         raise InvalidOutcome(f"{said}; choose one of: {names}", outcomes)
     if chosen.reason_required and reason is None:
-        raise InvalidOutcome(
-            f"{chosen.label} needs a reason", outcomes, reason_required=True
-        )
+        raise InvalidOutcome(f"{chosen.label} needs a reason", outcomes, reason_required=True)
     return chosen, reason

@@ -43,7 +43,9 @@ def test_text_refuses_other_kinds(raw):
 
 def test_text_has_a_length_limit():
     assert coerce(make_field(FieldType.TEXT), "x" * MAX_TEXT) == "x" * MAX_TEXT
-    assert reason_of(FieldType.TEXT, "x" * (MAX_TEXT + 1)) == f"is longer than {MAX_TEXT} characters"
+    assert (
+        reason_of(FieldType.TEXT, "x" * (MAX_TEXT + 1)) == f"is longer than {MAX_TEXT} characters"
+    )
 
 
 @pytest.mark.parametrize(
