@@ -144,10 +144,7 @@ class Instance:
         key = self.domain.outcome
         if key is None:
             return None
-        definition = await _definition(ctx(info), self.domain)
-        found = next((o for o in definition.outcomes if o.key == key), None)
-        # Migrated since to a version without it: the key is all there is to show.
-        return Outcome.from_domain(found or DomainOutcome(key=key, label=key))
+        return Outcome.from_domain(await _declared(ctx(info), self.domain, key))
 
     @strawberry.field(description="The process, as of the version this instance runs.")
     async def process(self, info: Info) -> Process:
@@ -279,6 +276,24 @@ async def _version_with(
         )
         definition = next(d for d in found if d is not None and d.stage(stage) is not None)
     return _api_process(context, definition)
+
+
+async def _declared(context: Context, instance: DomainInstance, key: str) -> DomainOutcome:
+    """The outcome as the instance's version declares it; migrated since to a version without
+    it, as the newest version that does (else only its key is known)."""
+    found = _outcome(await _definition(context, instance), key)
+    if found is None:
+        listed = await context.runtime.catalog.version_list(instance.process_id)
+        for number, _, _ in sorted(listed, reverse=True):
+            definition = await context.loaders.versions.load((instance.process_id, number))
+            found = _outcome(definition, key) if definition else None
+            if found is not None:
+                break
+    return found or DomainOutcome(key=key, label=key)
+
+
+def _outcome(process: domain_process.Process, key: str) -> DomainOutcome | None:
+    return next((o for o in process.outcomes if o.key == key), None)
 
 
 def _api_process(context: Context, process: domain_process.Process) -> Process:

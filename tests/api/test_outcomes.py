@@ -282,3 +282,26 @@ async def test_the_shipped_processes_ask_for_their_outcomes(gql: Any) -> None:
         ("Qualified", False),
         ("Disqualified", True),
     ]
+
+
+MIGRATE = """mutation($input: MigrateInstancesInput!) { migrateInstances(input: $input) {
+  __typename ... on InstancesMigrated { count } } }"""
+
+
+async def test_a_finished_instance_migrated_keeps_the_outcome_it_ended_with(
+    gql: Any, quick: str
+) -> None:
+    instance = await _instance(gql, quick)
+    await _finish(gql, instance, outcome="lost", reason="Too dear")
+    changed = {**QUICK, "outcomes": [{"key": "signed", "label": "Signed"}]}
+    assert (await _import(gql, changed))["process"]["version"] == 2
+    moved = await gql.execute(
+        MIGRATE,
+        {"input": {"processId": quick, "fromVersion": 1, "toVersion": 2, "dryRun": False}},
+    )
+    assert moved["migrateInstances"]["count"] == 1
+    shown = (await gql.execute(INSTANCE, {"id": instance}))["instance"]
+    assert shown["processVersion"] == 2
+    # Version 2 declares no `lost`: it is shown as version 1 declared it.
+    assert shown["outcome"] == {"key": "lost", "label": "Lost", "reasonRequired": True}
+    assert shown["outcomeReason"] == "Too dear"
