@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from documents import COMPLETE_STEP, CREATE_RECORD, UPDATE_RECORD
+from documents import ADVANCE, COMPLETE_STEP, CREATE_RECORD, UPDATE_RECORD
 from making import new_instance
 
 from server.db.models import EntityRow, EventRow, InstanceRow, RecordRow
@@ -204,3 +204,24 @@ async def test_bounds_that_cannot_hold_are_refused_and_change_nothing(
     assert refused["problems"] == [{"path": path, "message": message}]
     assert (await EntityRow.get(key="opportunity")).fields_ == before.fields_
     assert await EventRow.all().count() == events
+
+
+async def test_a_negative_budget_stored_before_the_bound_does_not_pass_the_gate(
+    gql: Any,
+) -> None:
+    instance = await new_instance(gql)
+    done = await gql.execute(
+        COMPLETE_STEP,
+        {"input": {"instanceId": instance, "field": "decision_maker_identified", "value": True}},
+    )
+    assert done["completeStep"]["__typename"] == "StepCompleted"
+    row = await InstanceRow.get(id=int(instance))
+    record = await RecordRow.get(id=row.record_id)
+    # As a database from before the bound holds it.
+    await RecordRow.filter(id=record.id).update(
+        values={**record.values, "estimated_budget": "-5.00"}, version=record.version + 1
+    )
+    moved = await gql.execute(ADVANCE, {"input": {"instanceId": instance}})
+    blocked = moved["advanceStage"]
+    assert blocked["__typename"] == "StageGateBlocked"
+    assert [s["field"]["key"] for s in blocked["missingSteps"]] == ["estimated_budget"]

@@ -10,6 +10,7 @@ import pytest
 from server.domain.definition import dump_entity, load_entities
 from server.domain.errors import InvalidDefinition, InvalidValue, Problem
 from server.domain.fields import Entity, Field, FieldType, coerce, coerce_values
+from server.domain.process import Stage, StageCategory, Step, missing_steps
 from server.domain.record import create_record, update_record
 
 BUDGET = Field("budget", "Budget", FieldType.MONEY, minimum=Decimal("0"))
@@ -167,3 +168,9 @@ def test_the_shipped_amounts_and_counts_cannot_be_negative(catalogue):
     assert lead.field("employee_count").minimum == 0  # type: ignore[union-attr]
     probability = catalogue["opportunity"].field("probability")
     assert (probability.minimum, probability.maximum) == (0, 100)  # type: ignore[union-attr]
+
+
+def test_a_value_stored_before_its_bound_does_not_pass_the_gate():
+    stage = Stage("qualify", "Qualify", StageCategory.QUALIFY, steps=(Step("budget", True),))
+    assert missing_steps(stage, {"budget": "-5.00"}, DEAL) == (Step("budget", True),)
+    assert missing_steps(stage, {"budget": "0.00"}, DEAL) == ()
