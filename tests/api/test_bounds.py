@@ -9,6 +9,7 @@ import pytest
 from documents import ADVANCE, COMPLETE_STEP, CREATE_RECORD, UPDATE_RECORD
 from making import new_instance
 
+from server.db import store
 from server.db.models import EntityRow, EventRow, InstanceRow, RecordRow
 
 FIELDS = """query { entities { key fields { key type minimum maximum maxLength } } }"""
@@ -225,3 +226,37 @@ async def test_a_negative_budget_stored_before_the_bound_does_not_pass_the_gate(
     blocked = moved["advanceStage"]
     assert blocked["__typename"] == "StageGateBlocked"
     assert [s["field"]["key"] for s in blocked["missingSteps"]] == ["estimated_budget"]
+
+
+@pytest.mark.postgres
+async def test_a_step_within_bounds_is_still_written_in_one_statement(
+    gql: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    instance = await new_instance(gql)
+    at_once, locked = [], []
+    write, save = store.write_at_once, store.save_record_and_instance
+
+    async def counted_write(*args: Any, **kw: Any) -> Any:
+        at_once.append(await write(*args, **kw))
+        return at_once[-1]
+
+    async def counted_save(*args: Any, **kw: Any) -> Any:
+        locked.append(args)
+        return await save(*args, **kw)
+
+    monkeypatch.setattr(store, "write_at_once", counted_write)
+    monkeypatch.setattr(store, "save_record_and_instance", counted_save)
+    for value in (0, 250, "1250.50"):
+        done = await gql.execute(
+            COMPLETE_STEP,
+            {"input": {"instanceId": instance, "field": "estimated_budget", "value": value}},
+        )
+        assert done["completeStep"]["__typename"] == "StepCompleted"
+    refused = await gql.execute(
+        COMPLETE_STEP, {"input": {"instanceId": instance, "field": "estimated_budget", "value": -1}}
+    )
+    assert refused["completeStep"]["reason"] == "must be at least 0"
+    assert len(at_once) == 3 and all(event is not None for event in at_once)
+    assert locked == []
+    row = await InstanceRow.get(id=int(instance))
+    assert (row.outcome, row.completed_by) == (None, None)
