@@ -141,7 +141,7 @@ async def _template(
     for _ in range(advances):
         await instances.advance_stage(rt, **move)
     if end == "finish":
-        await instances.finish_instance(rt, **move)
+        await instances.finish_instance(rt, outcome="won", **move)
     elif end == "abandon":
         await instances.abandon_instance(rt, **move)
     return created.record.id, started.instance.id

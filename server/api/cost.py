@@ -50,6 +50,7 @@ from strawberry.types import ExecutionContext
 
 from server.domain.access import MAX_ROLES
 from server.domain.definition import MAX_PROBLEMS
+from server.domain.outcome import MAX_OUTCOMES
 from server.services.queries import MAX_PAGE
 
 if TYPE_CHECKING:
@@ -72,7 +73,8 @@ def list_lengths(shape: Shape, *, templates: int) -> dict[tuple[str, str], int]:
         "Record": {"instances": shape.processes_per_entity},
         "Entity": {"fields": shape.fields},
         "Field": {"choices": shape.choices},
-        "Process": {"stages": shape.stages, "roles": MAX_ROLES},
+        "Process": {"stages": shape.stages, "roles": MAX_ROLES, "outcomes": MAX_OUTCOMES},
+        "InvalidOutcome": {"outcomes": MAX_OUTCOMES},
         "Stage": {"steps": shape.steps, "branches": shape.branches},
         "Instance": {"stages": shape.stages, "path": shape.stages, **steps},
         "MigratedInstance": steps,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Any, cast
 
 import strawberry
@@ -12,6 +13,7 @@ from strawberry.types import Info
 from server.api.enums import FieldType, ProcessStatus, StageCategory
 from server.domain import conditions
 from server.domain import fields as domain_fields
+from server.domain import outcome as domain_outcome
 from server.domain import process as domain
 from server.domain.definition import dump_process
 from server.domain.draft import Draft, problems_of
@@ -24,10 +26,44 @@ class Field:
     label: str
     type: FieldType
     choices: list[str]
+    minimum: str | None = strawberry.field(
+        description="The least value a number or money field takes, as decimal text; "
+        "null: unbounded."
+    )
+    maximum: str | None = strawberry.field(
+        description="The greatest value a number or money field takes, as decimal text; "
+        "null: unbounded."
+    )
+    max_length: int | None = strawberry.field(
+        description="The most characters a text field's value may have; null for other types."
+    )
 
     @classmethod
     def from_domain(cls, field: domain_fields.Field) -> Field:
-        return cls(key=field.key, label=field.label, type=field.type, choices=list(field.choices))
+        return cls(
+            key=field.key,
+            label=field.label,
+            type=field.type,
+            choices=list(field.choices),
+            minimum=_decimal(field.minimum),
+            maximum=_decimal(field.maximum),
+            max_length=field.max_length,
+        )
+
+
+def _decimal(value: Decimal | None) -> str | None:
+    return None if value is None else domain_fields.decimal_text(value)
+
+
+@strawberry.type(description="One way a finished instance may end, as its process declares it.")
+class Outcome:
+    key: str
+    label: str
+    reason_required: bool = strawberry.field(description="Finishing with it needs a reason.")
+
+    @classmethod
+    def from_domain(cls, outcome: domain_outcome.Outcome) -> Outcome:
+        return cls(key=outcome.key, label=outcome.label, reason_required=outcome.reason_required)
 
 
 @strawberry.type
@@ -97,6 +133,9 @@ class Process:
     version: int
     entity: Entity
     stages: list[Stage]
+    outcomes: list[Outcome] = strawberry.field(
+        description="How a finished instance may end; empty: it finishes without an outcome."
+    )
     source: strawberry.Private[domain.Process]
 
     @classmethod
@@ -110,6 +149,7 @@ class Process:
             version=process.version,
             entity=Entity.from_domain(process.entity),
             stages=[Stage.from_domain(s, process.entity) for s in process.stages],
+            outcomes=[Outcome.from_domain(o) for o in process.outcomes],
             source=process,
         )
 

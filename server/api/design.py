@@ -86,6 +86,12 @@ class SaveFieldInput:
     label: str
     type: FieldType
     choices: list[str] | None = None
+    minimum: str | None = strawberry.field(
+        default=None, description="A number or money field's least value, as decimal text."
+    )
+    maximum: str | None = strawberry.field(
+        default=None, description="A number or money field's greatest value, as decimal text."
+    )
 
 
 # Results
@@ -371,9 +377,11 @@ class DesignMutation:
 
     @strawberry.mutation(description="Add a field to an entity or change one.")
     async def save_field(self, info: Info, input: SaveFieldInput) -> SaveFieldResult:
-        field: dict[str, Any] = {"key": input.key, "label": input.label, "type": input.type.value}
-        if input.choices is not None:
-            field["choices"] = input.choices
+        given: dict[str, Any] = {
+            **{"key": input.key, "label": input.label, "type": input.type.value},
+            **{"choices": input.choices, "minimum": input.minimum, "maximum": input.maximum},
+        }
+        field = {name: value for name, value in given.items() if value is not None}
         entity = await design.save_field(
             ctx(info).runtime, entity=input.entity, field=field, by=ctx(info).actor
         )

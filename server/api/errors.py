@@ -6,7 +6,7 @@ from typing import Any
 
 import strawberry
 
-from server.api.definitions import Problem, Stage, Step
+from server.api.definitions import Outcome, Problem, Stage, Step
 from server.api.enums import TransitionCode
 from server.domain import errors
 from server.domain.fields import Entity
@@ -38,6 +38,15 @@ class StageGateBlocked(Error):
 @strawberry.type
 class InvalidTransition(Error):
     code: TransitionCode
+
+
+@strawberry.type(
+    description="Finishing needs one of the process's outcomes (and a reason, if the chosen "
+    "one asks for it), or, for a process that declares none, no outcome."
+)
+class InvalidOutcome(Error):
+    outcomes: list[Outcome] = strawberry.field(description="The outcomes the process declares.")
+    reason_required: bool = strawberry.field(description="The outcome chosen needs a reason.")
 
 
 @strawberry.type
@@ -116,6 +125,15 @@ class _Transition(strawberry.ExceptionHandler[errors.InvalidTransition, InvalidT
         return InvalidTransition(message=exception.message, code=exception.code)
 
 
+class _Outcome(strawberry.ExceptionHandler[errors.InvalidOutcome, InvalidOutcome]):
+    def handle(self, exception: errors.InvalidOutcome, **_: Any) -> InvalidOutcome:
+        return InvalidOutcome(
+            message=exception.message,
+            outcomes=[Outcome.from_domain(o) for o in exception.outcomes],
+            reason_required=exception.reason_required,
+        )
+
+
 class _Conflict(strawberry.ExceptionHandler[errors.VersionConflict, VersionConflict]):
     def handle(self, exception: errors.VersionConflict, **_: Any) -> VersionConflict:
         return VersionConflict(
@@ -132,6 +150,7 @@ HANDLERS = (
     _InvalidValue(),
     _Blocked(),
     _Transition(),
+    _Outcome(),
     _Conflict(),
     _InvalidDefinition(),
     _InvalidMigration(),

@@ -11,7 +11,7 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from server.api.context import Context, ctx
-from server.api.definitions import Process, Stage, Step
+from server.api.definitions import Outcome, Process, Stage, Step
 from server.api.enums import EventKind, InstanceStatus, StageState
 from server.api.records import Record
 from server.domain import events as domain_events
@@ -19,6 +19,7 @@ from server.domain import process as domain_process
 from server.domain.instance import Instance as DomainInstance
 from server.domain.instance import Visit
 from server.domain.migration import stay_versions
+from server.domain.outcome import Outcome as DomainOutcome
 from server.domain.progress import Progress, progress
 from server.services.queries import INNER_PAGE, check_page
 
@@ -112,6 +113,12 @@ class Instance:
     started_at: dt.datetime
     active_since: dt.datetime
     completed_at: dt.datetime | None
+    outcome_reason: str | None = strawberry.field(
+        description="Why it ended as it did, if a reason was given when it finished."
+    )
+    completed_by: str | None = strawberry.field(
+        description="Who finished or abandoned it; null while it is active."
+    )
     domain: strawberry.Private[DomainInstance]
 
     @classmethod
@@ -124,8 +131,20 @@ class Instance:
             started_at=instance.started_at,
             active_since=instance.active_since,
             completed_at=instance.completed_at,
+            outcome_reason=instance.outcome_reason,
+            completed_by=instance.completed_by,
             domain=instance,
         )
+
+    @strawberry.field(
+        description="How it ended, as its process version declares the outcome; null unless "
+        "it finished with one."
+    )
+    async def outcome(self, info: Info) -> Outcome | None:
+        key = self.domain.outcome
+        if key is None:
+            return None
+        return Outcome.from_domain(await _declared(ctx(info), self.domain, key))
 
     @strawberry.field(description="The process, as of the version this instance runs.")
     async def process(self, info: Info) -> Process:
@@ -257,6 +276,24 @@ async def _version_with(
         )
         definition = next(d for d in found if d is not None and d.stage(stage) is not None)
     return _api_process(context, definition)
+
+
+async def _declared(context: Context, instance: DomainInstance, key: str) -> DomainOutcome:
+    """The outcome as the instance's version declares it; migrated since to a version without
+    it, as the newest version that does (else only its key is known)."""
+    found = _outcome(await _definition(context, instance), key)
+    if found is None:
+        listed = await context.runtime.catalog.version_list(instance.process_id)
+        for number, _, _ in sorted(listed, reverse=True):
+            definition = await context.loaders.versions.load((instance.process_id, number))
+            found = _outcome(definition, key) if definition else None
+            if found is not None:
+                break
+    return found or DomainOutcome(key=key, label=key)
+
+
+def _outcome(process: domain_process.Process, key: str) -> DomainOutcome | None:
+    return next((o for o in process.outcomes if o.key == key), None)
 
 
 def _api_process(context: Context, process: domain_process.Process) -> Process:

@@ -71,8 +71,12 @@ KEPT_FIELDS: dict[str, frozenset[str] | str] = {
             "canAdvance",
             "canFinish",
             "path",
+            "outcome",
+            "outcomeReason",
+            "completedBy",
         }
     ),
+    "Outcome": "*",
     "StageProgress": "*",
     "Stage": "*",
     "Step": "*",

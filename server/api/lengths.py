@@ -31,6 +31,7 @@ from strawberry.types.info import Info
 from server.domain.access import MAX_PASSWORD
 from server.domain.errors import InvalidValue
 from server.domain.fields import MAX_SHORT_TEXT
+from server.domain.outcome import MAX_REASON
 from server.domain.validation import MAX_NAME
 from server.services.queries import MAX_KEY
 from server.services.runtime import MAX_KEY_LENGTH
@@ -40,6 +41,7 @@ CURSOR_LENGTH = 100
 USER_NAME = 100
 ROLE = 40
 LABEL = 100
+BOUND = 40  # a field's minimum or maximum, as decimal text
 
 # By schema coordinate: `Type.field(argument:)`, or `Input.field` for a field of an input.
 MAXIMA: dict[str, int] = {
@@ -78,12 +80,17 @@ MAXIMA: dict[str, int] = {
     "UpdateRecordInput.owner": MAX_SHORT_TEXT,
     "CompleteStepInput.field": MAX_KEY,
     "MoveToStageInput.stage": MAX_KEY,
+    "FinishInstanceInput.outcome": MAX_KEY,
+    "FinishInstanceInput.reason": MAX_REASON,
+    "SaveFieldInput.minimum": BOUND,
+    "SaveFieldInput.maximum": BOUND,
     **{
         f"{name}.idempotencyKey": MAX_KEY_LENGTH
         for name in (
             "StartInstanceInput",
             "CompleteStepInput",
             "InstanceInput",
+            "FinishInstanceInput",
             "MoveToStageInput",
             "SwitchProcessInput",
             "CreateRecordInput",

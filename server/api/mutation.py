@@ -80,9 +80,14 @@ class Mutation(DesignMutation, AccountMutation, AdminMutation):
         return p.StageMoved.of(change)
 
     @strawberry.mutation
-    async def finish_instance(self, info: Info, input: p.InstanceInput) -> p.FinishInstanceResult:
+    async def finish_instance(
+        self, info: Info, input: p.FinishInstanceInput
+    ) -> p.FinishInstanceResult:
         change = await instances.finish_instance(
-            ctx(info).runtime, **await _instance_args(info, input)
+            ctx(info).runtime,
+            outcome=input.outcome,
+            reason=input.reason,
+            **await _instance_args(info, input),
         )
         return p.InstanceFinished.of(change)
 

@@ -8,6 +8,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from server.api.errors import (
+    InvalidOutcome,
     InvalidTransition,
     InvalidValue,
     NotFound,
@@ -43,6 +44,18 @@ class StartInstanceInput:
 class CompleteStepInput(InstanceInput):
     field: str = strawberry.field(description="The key of the step's field.")
     value: JSON | None = strawberry.field(description="The value; null clears it.")
+
+
+@strawberry.input
+class FinishInstanceInput(InstanceInput):
+    outcome: str | None = strawberry.field(
+        default=None,
+        description="The key of one of the process's outcomes; required when it declares any.",
+    )
+    reason: str | None = strawberry.field(
+        default=None,
+        description="Why it ended so; required by some outcomes. Trimmed; blank is none.",
+    )
 
 
 @strawberry.input
@@ -172,7 +185,13 @@ MoveToStageResult = Annotated[
     strawberry.union("MoveToStageResult"),
 ]
 FinishInstanceResult = Annotated[
-    InstanceFinished | StageGateBlocked | VersionConflict | NotFound | InvalidTransition,
+    InstanceFinished
+    | StageGateBlocked
+    | InvalidOutcome
+    | InvalidValue
+    | VersionConflict
+    | NotFound
+    | InvalidTransition,
     strawberry.union("FinishInstanceResult"),
 ]
 AbandonInstanceResult = Annotated[

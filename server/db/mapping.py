@@ -59,6 +59,9 @@ def instance(row: InstanceRow, visits: Iterable[VisitRow] = ()) -> Instance:
         active_since=row.active_since,
         completed_at=row.completed_at,
         visits=tuple(visit(v) for v in sorted(visits, key=lambda v: v.n)),
+        outcome=row.outcome,
+        outcome_reason=row.outcome_reason,
+        completed_by=row.completed_by,
     )
 
 
@@ -71,6 +74,9 @@ def instance_columns(value: Instance) -> dict[str, Any]:
         "version": value.version,
         "active_since": value.active_since,
         "completed_at": value.completed_at,
+        "outcome": value.outcome,
+        "outcome_reason": value.outcome_reason,
+        "completed_by": value.completed_by,
     }
 
 

@@ -100,6 +100,11 @@ class InstanceRow(Model):
     started_at = fields.DatetimeField()
     active_since = fields.DatetimeField()
     completed_at = fields.DatetimeField(null=True)
+    # How it ended (an outcome key of its process version) and why; who finished or
+    # abandoned it. All null while it runs.
+    outcome = fields.CharField(max_length=64, null=True)
+    outcome_reason = fields.CharField(max_length=500, null=True)
+    completed_by = fields.CharField(max_length=200, null=True)
 
     record_id: int
     process_id: int

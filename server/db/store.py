@@ -302,7 +302,8 @@ WITH r AS (
   WHERE "id" = $7 AND "version" = $8 RETURNING 1
 )
 UPDATE "instance" SET "process_version" = $9, "status" = $10, "active_stage" = $11,
-  "path" = $12::jsonb, "version" = $13, "active_since" = $14, "completed_at" = $15
+  "path" = $12::jsonb, "version" = $13, "active_since" = $14, "completed_at" = $15,
+  "outcome" = $18, "outcome_reason" = $19, "completed_by" = $20
 WHERE "id" = $16 AND "version" = $17 AND EXISTS (SELECT 1 FROM r)
 RETURNING 1
 """
@@ -341,6 +342,9 @@ async def save_record_and_instance(
             i["completed_at"],
             old_instance.id,
             old_instance.version,
+            i["outcome"],
+            i["outcome_reason"],
+            i["completed_by"],
         ],
     )
     if not rows:  # which one was not at its version: the record's write was first

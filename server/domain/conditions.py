@@ -156,7 +156,7 @@ def _check_compare(cond: Compare, entity: Entity, path: str) -> tuple[Condition,
         else:
             value = coerce(field, cond.value)
     except InvalidValue as exc:
-        return cond, [Problem(path, f"value does not fit {field.key}: {exc.reason}")]
+        return cond, [Problem(path, f"the value for {field.key} {exc.reason}")]
     if value is None or (isinstance(value, list) and None in value):
         words, filled = OPERATOR_WORDS[cond.op], OPERATOR_WORDS[Operator.IS_SET]
         msg = f"“{words}” needs a value; to test whether {field.label} is empty, use “{filled}”"

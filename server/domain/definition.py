@@ -5,19 +5,31 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from server.domain import conditions
-from server.domain.errors import InvalidDefinition, Problem
-from server.domain.fields import Entity, Field, FieldType
+from server.domain.errors import InvalidDefinition, InvalidValue, Problem
+from server.domain.fields import (
+    BOUNDED_TYPES,
+    Entity,
+    Field,
+    FieldType,
+    decimal_text,
+    parse_bound,
+)
+from server.domain.outcome import Outcome
 from server.domain.process import Branch, Process, Stage, StageCategory, Step
 from server.domain.text import unstorable
 from server.domain.validation import KEY_PATTERN, Gaps, validate
 
-_PROCESS_KEYS = ("key", "name", "entity", "description", "stages")
+_PROCESS_KEYS = ("key", "name", "entity", "description", "stages", "outcomes")
 _STAGE_KEYS = ("key", "name", "category", "guidance", "steps", "next", "branches")
 _STEP_KEYS = ("field", "required")
 _BRANCH_KEYS = ("to", "when")
+_OUTCOME_KEYS = ("key", "label", "reason")
+# The file form of an outcome's `reason_required`.
+_REASONS = {"required": True, "optional": False}
 
 # More problems than this only bury the first ones; a hostile file could produce millions.
 MAX_PROBLEMS = 100
@@ -66,8 +78,17 @@ def dump_process(process: Process) -> dict[str, Any]:
     data: dict[str, Any] = {"key": process.key, "name": process.name, "entity": process.entity.key}
     if process.description:
         data["description"] = process.description
+    if process.outcomes:
+        data["outcomes"] = [_dump_outcome(o) for o in process.outcomes]
     data["stages"] = stages
     return data
+
+
+def _dump_outcome(outcome: Outcome) -> dict[str, Any]:
+    out: dict[str, Any] = {"key": outcome.key, "label": outcome.label}
+    if outcome.reason_required:
+        out["reason"] = "required"
+    return out
 
 
 def load_entities(data: Any) -> list[Entity]:
@@ -102,6 +123,10 @@ def dump_entity(entity: Entity) -> dict[str, Any]:
         out: dict[str, Any] = {"key": f.key, "label": f.label, "type": f.type.value}
         if f.choices:
             out["choices"] = list(f.choices)
+        if f.minimum is not None:
+            out["minimum"] = decimal_text(f.minimum)
+        if f.maximum is not None:
+            out["maximum"] = decimal_text(f.maximum)
         fields.append(out)
     return {"key": entity.key, "name": entity.name, "fields": fields}
 
@@ -130,7 +155,31 @@ def _field(raw: Any, path: str, found: _Found) -> Field:
             found.add(f"{path}.choices[{j}]", reason)
             choices = []
             break
-    return Field(key, _str(raw, "label", path, found), field_type, tuple(choices))
+    minimum, maximum = (_bound(raw, name, field_type, path, found) for name in _BOUNDS)
+    if minimum is not None and maximum is not None and minimum > maximum:
+        found.add(f"{path}.minimum", "the minimum is more than the maximum")
+    label = _str(raw, "label", path, found)
+    return Field(key, label, field_type, tuple(choices), minimum=minimum, maximum=maximum)
+
+
+_BOUNDS = ("minimum", "maximum")
+
+
+def _bound(
+    raw: dict[str, Any], name: str, field_type: FieldType, path: str, found: _Found
+) -> Decimal | None:
+    """A field's declared minimum or maximum, if it may have one."""
+    value = raw.get(name)
+    if value is None:
+        return None
+    if field_type not in BOUNDED_TYPES:
+        found.add(f"{path}.{name}", "only number and money fields have a minimum or maximum")
+        return None
+    try:
+        return parse_bound(field_type, value)
+    except InvalidValue as error:
+        found.add(f"{path}.{name}", f"the {name} {error.reason}")
+        return None
 
 
 @dataclass
@@ -163,6 +212,9 @@ def _process(data: Any, entities: Mapping[str, Entity], found: _Found) -> Proces
         found.add("stages", "a process needs a list of stages")
         raw_stages = []
     stages = tuple(_stage(raw, f"stages[{i}]", found) for i, raw in enumerate(raw_stages))
+    outcomes = tuple(
+        _outcome(item, item_path, found) for item_path, item in _items(data, "outcomes", "", found)
+    )
     return Process(
         key=key,
         name=name,
@@ -170,6 +222,7 @@ def _process(data: Any, entities: Mapping[str, Entity], found: _Found) -> Proces
         entity=entity or Entity(entity_key, entity_key, ()),
         stages=stages,
         description=description,
+        outcomes=outcomes,
     )
 
 
@@ -242,15 +295,29 @@ def _branch(raw: Any, path: str, found: _Found) -> Branch:
     return Branch(when=when, to=to)
 
 
+def _outcome(raw: Any, path: str, found: _Found) -> Outcome:
+    if not isinstance(raw, dict):
+        found.add(path, "an outcome is a mapping with a key and a label")
+        return Outcome(key="", label="")
+    _unknown_keys(raw, _OUTCOME_KEYS, path, found)
+    reason = raw.get("reason", "optional")
+    if not isinstance(reason, str) or reason not in _REASONS:
+        found.add(f"{path}.reason", "use required or optional")
+        reason = "optional"
+    key, label = _str(raw, "key", path, found), _str(raw, "label", path, found)
+    return Outcome(key=key, label=label, reason_required=_REASONS[reason])
+
+
 def _items(raw: dict[str, Any], key: str, path: str, found: _Found) -> list[tuple[str, Any]]:
-    """The entries of an optional list in a stage, each with its path."""
+    """The entries of an optional list in a process or a stage, each with its path."""
     items = raw.get(key)
+    where = f"{path}.{key}" if path else key
     if items is None:
         return []
     if not isinstance(items, list):
-        found.add(f"{path}.{key}", f"expected a list of {key}")
+        found.add(where, f"expected a list of {key}")
         return []
-    return [(f"{path}.{key}[{i}]", item) for i, item in enumerate(items)]
+    return [(f"{where}[{i}]", item) for i, item in enumerate(items)]
 
 
 def _unknown_keys(raw: dict[Any, Any], known: tuple[str, ...], path: str, found: _Found) -> None:
@@ -279,7 +346,8 @@ _ORDER = {
     name: rank
     for rank, name in enumerate(
         (
-            *("key", "name", "entity", "category", "description", "guidance", "stages"),
+            *("key", "name", "entity", "category", "description", "guidance", "outcomes"),
+            *("label", "reason", "stages"),
             *("steps", "field", "required", "next", "branches", "to", "when"),
         )
     )

@@ -7,6 +7,7 @@ Each error carries the data a client needs to act on it, not only prose.
     ├── InvalidValue             a value does not fit its field
     ├── StageGateBlocked         required steps of the stage are not done
     ├── InvalidTransition        the move is not allowed from the current state
+    ├── InvalidOutcome           finishing names no outcome, an unknown one, or lacks a reason
     ├── VersionConflict          the object changed since the caller read it
     ├── InvalidDefinition        a process definition breaks the rules
     ├── InvalidMigration         a stage mapping would strand instances
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from server.domain.fields import Entity
+    from server.domain.outcome import Outcome
     from server.domain.process import Stage, Step
 
 
@@ -80,6 +82,17 @@ class InvalidTransition(DomainError):
     def __init__(self, code: TransitionCode, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+class InvalidOutcome(DomainError):
+    """`outcomes`: those the process declares; `reason_required`: the one chosen needs a reason."""
+
+    def __init__(
+        self, message: str, outcomes: Sequence[Outcome], *, reason_required: bool = False
+    ) -> None:
+        super().__init__(message)
+        self.outcomes = tuple(outcomes)
+        self.reason_required = reason_required
 
 
 class VersionConflict(DomainError):

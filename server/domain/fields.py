@@ -5,7 +5,11 @@ strings, number as int or float, money as a decimal string with two places,
 date as an ISO `YYYY-MM-DD` string, boolean as a bool. `None` means unset.
 
 Numbers and money stay below 10^15 in magnitude, where a double still holds every whole
-number and every cent exactly; a number has at most 6 decimal places, money 2.
+number and every cent exactly; a number has at most 6 decimal places, money 2. A number or
+money field may declare a minimum and a maximum, which every value written must respect.
+
+A refusal's reason is read next to the field's label ("Estimated budget must be at least 0"),
+so it never repeats the field's key.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ class FieldType(enum.Enum):
 
 
 ORDERED_TYPES = frozenset({FieldType.NUMBER, FieldType.MONEY, FieldType.DATE})
+BOUNDED_TYPES = frozenset({FieldType.NUMBER, FieldType.MONEY})
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,14 @@ class Field:
     label: str
     type: FieldType
     choices: tuple[str, ...] = ()
+    # Bounds of a number or money field, inclusive; None: unbounded.
+    minimum: Decimal | None = None
+    maximum: Decimal | None = None
+
+    @property
+    def max_length(self) -> int | None:
+        """The most characters a text value may have; None for other types."""
+        return MAX_TEXT if self.type is FieldType.TEXT else None
 
 
 @dataclass(frozen=True)
@@ -72,14 +85,44 @@ def coerce(field: Field, raw: Any) -> Any:
 
 
 def coerce_values(entity: Entity, raw: Mapping[str, Any]) -> dict[str, Any]:
-    """Coerce a mapping of field keys to values; unknown keys are refused."""
+    """The values to write, coerced and within their fields' bounds; unknown keys are refused."""
     result: dict[str, Any] = {}
     for key, value in raw.items():
         f = entity.field(key)
         if f is None:
-            raise InvalidValue(key[:100], f"{entity.key} has no field {key[:100]!r}")
-        result[key] = coerce(f, value)
+            raise InvalidValue(key[:100], f"is not a field of {entity.name}")
+        result[key] = check_bounds(f, coerce(f, value))
     return result
+
+
+def check_bounds(field: Field, value: Any) -> Any:
+    """`value` (canonical) if it lies within the field's bounds; else InvalidValue."""
+    if value is None or (field.minimum is None and field.maximum is None):
+        return value
+    amount = Decimal(str(value))
+    if field.minimum is not None and amount < field.minimum:
+        raise InvalidValue(field.key, f"must be at least {decimal_text(field.minimum)}")
+    if field.maximum is not None and amount > field.maximum:
+        raise InvalidValue(field.key, f"must be at most {decimal_text(field.maximum)}")
+    return value
+
+
+def parse_bound(field_type: FieldType, raw: Any) -> Decimal:
+    """A bound as declared (a number, or decimal text), checked as a value of the type."""
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+        raise InvalidValue("bound", "is not a number")
+    probe = Field("bound", "", field_type)
+    try:
+        value = coerce(probe, raw)
+    except InvalidValue:
+        raise InvalidValue("bound", "is not a number within the field's range") from None
+    return Decimal(str(value))
+
+
+def decimal_text(value: Decimal) -> str:
+    """A decimal as plain text, without an exponent or trailing zeros: 0, 1000, 12.5."""
+    text = format(value.normalize(), "f")
+    return "0" if text in ("-0", "") else text
 
 
 def is_set(value: Any) -> bool:
@@ -98,9 +141,9 @@ def sort_key(field_type: FieldType, value: Any) -> Any:
 
 def _text(field: Field, raw: Any, limit: int = MAX_TEXT) -> str:
     if not isinstance(raw, str):
-        raise InvalidValue(field.key, f"expected text, got {_kind(raw)}")
+        raise InvalidValue(field.key, f"must be text, not {_kind(raw)}")
     if len(raw) > limit:
-        raise InvalidValue(field.key, f"text longer than {limit} characters")
+        raise InvalidValue(field.key, f"is longer than {limit} characters")
     return check_text(field.key, raw)
 
 
@@ -112,36 +155,36 @@ def _number(field: Field, raw: Any) -> int | float:
         except ValueError:
             value = None
         if value is None:
-            raise InvalidValue(field.key, f"expected a number, got {raw[:40]!r}")
+            raise InvalidValue(field.key, "is not a number")
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidValue(field.key, f"expected a number, got {_kind(raw)}")
+        raise InvalidValue(field.key, f"must be a number, not {_kind(raw)}")
     if isinstance(value, float) and not math.isfinite(value):
-        raise InvalidValue(field.key, "expected a finite number")
+        raise InvalidValue(field.key, "is not a finite number")
     if not -MAX_NUMBER < value < MAX_NUMBER:
-        raise InvalidValue(field.key, "number out of range: its magnitude stays below 10^15")
+        raise InvalidValue(field.key, "is too large: numbers stay below 10^15")
     if isinstance(value, float):
         if value.is_integer():
             return int(value)
         exponent = Decimal(repr(value)).as_tuple().exponent
         if isinstance(exponent, int) and -exponent > NUMBER_DECIMALS:
-            raise InvalidValue(field.key, f"more than {NUMBER_DECIMALS} decimal places")
+            raise InvalidValue(field.key, f"has more than {NUMBER_DECIMALS} decimal places")
     return value
 
 
 def _money(field: Field, raw: Any) -> str:
     if isinstance(raw, bool) or not isinstance(raw, int | float | str):
-        raise InvalidValue(field.key, f"expected an amount of money, got {_kind(raw)}")
+        raise InvalidValue(field.key, "is not a valid amount")
     try:
         amount = Decimal(str(raw).strip())
     except InvalidOperation:
-        raise InvalidValue(
-            field.key, f"expected an amount of money, got {str(raw)[:40]!r}"
-        ) from None
+        raise InvalidValue(field.key, "is not a valid amount") from None
     # adjusted() first: abs() of a huge exponent overflows the decimal context.
-    if not amount.is_finite() or amount.adjusted() >= 15 or abs(amount) >= MAX_MONEY:
-        raise InvalidValue(field.key, "amount out of range")
+    if not amount.is_finite():
+        raise InvalidValue(field.key, "is not a valid amount")
+    if amount.adjusted() >= 15 or abs(amount) >= MAX_MONEY:
+        raise InvalidValue(field.key, "is too large: amounts stay below 10^15")
     if amount != amount.quantize(Decimal("0.01")):
-        raise InvalidValue(field.key, "amount has more than two decimal places")
+        raise InvalidValue(field.key, "has more than two decimal places")
     return str(amount.quantize(Decimal("0.01")))
 
 
@@ -150,30 +193,30 @@ def _date(field: Field, raw: Any) -> str:
     if isinstance(raw, dt.date) and not isinstance(raw, dt.datetime):
         return raw.isoformat()
     if not isinstance(raw, str):
-        raise InvalidValue(field.key, f"expected a date YYYY-MM-DD, got {_kind(raw)}")
+        raise InvalidValue(field.key, "is not a date (YYYY-MM-DD)")
     try:
         return dt.date.fromisoformat(raw.strip()).isoformat()
     except ValueError:
-        raise InvalidValue(field.key, f"expected a date YYYY-MM-DD, got {raw[:40]!r}") from None
+        raise InvalidValue(field.key, "is not a date (YYYY-MM-DD)") from None
 
 
 def _boolean(field: Field, raw: Any) -> bool:
     if not isinstance(raw, bool):
-        raise InvalidValue(field.key, f"expected true or false, got {_kind(raw)}")
+        raise InvalidValue(field.key, "must be yes or no")
     return raw
 
 
 def _choice(field: Field, raw: Any) -> str:
     if not isinstance(raw, str) or raw not in field.choices:
         options = ", ".join(field.choices)
-        raise InvalidValue(field.key, f"expected one of: {options}")
+        raise InvalidValue(field.key, f"must be one of: {options}")
     return raw
 
 
 def _user(field: Field, raw: Any) -> str:
     value = _text(field, raw, MAX_SHORT_TEXT).strip()
     if not value:
-        raise InvalidValue(field.key, "expected a user name")
+        raise InvalidValue(field.key, "needs a user name")
     return value
 
 

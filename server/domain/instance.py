@@ -10,6 +10,7 @@ from typing import Any
 
 from server.domain.errors import InvalidTransition, StageGateBlocked, TransitionCode
 from server.domain.events import Event, EventKind
+from server.domain.outcome import choose
 from server.domain.process import Process, ProcessStatus, Stage, missing_steps, next_stage
 from server.domain.record import Record, update_record
 
@@ -45,6 +46,11 @@ class Instance:
     active_since: dt.datetime
     completed_at: dt.datetime | None = None
     visits: tuple[Visit, ...] = ()
+    # How it ended (an outcome's key) and why, if it finished with one; who finished or
+    # abandoned it. Cleared when it is reactivated.
+    outcome: str | None = None
+    outcome_reason: str | None = None
+    completed_by: str | None = None
 
 
 def start(process: Process, record: Record, *, now: dt.datetime, by: str) -> tuple[Instance, Event]:
@@ -110,23 +116,37 @@ def move_to(
 
 
 def finish(
-    instance: Instance, process: Process, values: Mapping[str, Any], *, now: dt.datetime, by: str
+    instance: Instance,
+    process: Process,
+    values: Mapping[str, Any],
+    *,
+    outcome: str | None = None,
+    reason: str | None = None,
+    now: dt.datetime,
+    by: str,
 ) -> tuple[Instance, Event]:
-    """Finish from a last stage whose required steps are done."""
+    """Finish from a last stage whose required steps are done, with one of the process's
+    outcomes if it declares any (and the reason the outcome may ask for)."""
     stage = _active(instance, process)
     if not stage.is_last:
         raise InvalidTransition(
             TransitionCode.NOT_LAST_STAGE, f"{stage.key} is not a last stage; advance first"
         )
     _gate(stage, process, values)
+    chosen, why = choose(process.outcomes, outcome, reason)
     done = replace(
         instance,
         status=InstanceStatus.FINISHED,
         version=instance.version + 1,
         completed_at=now,
         visits=_close(instance.visits, now),
+        outcome=chosen.key if chosen else None,
+        outcome_reason=why,
+        completed_by=by,
     )
-    return done, _event(instance, done, EventKind.INSTANCE_FINISHED, now=now, by=by)
+    event = _event(instance, done, EventKind.INSTANCE_FINISHED, now=now, by=by)
+    after = {**(event.after or {}), "outcome": done.outcome, "reason": why}
+    return done, replace(event, after=after)
 
 
 def abandon(instance: Instance, *, now: dt.datetime, by: str) -> tuple[Instance, Event]:
@@ -141,6 +161,7 @@ def abandon(instance: Instance, *, now: dt.datetime, by: str) -> tuple[Instance,
         version=instance.version + 1,
         completed_at=now,
         visits=_close(instance.visits, now),
+        completed_by=by,
     )
     return done, _event(instance, done, EventKind.INSTANCE_ABANDONED, now=now, by=by)
 
@@ -157,6 +178,9 @@ def reactivate(instance: Instance, *, now: dt.datetime, by: str) -> tuple[Instan
         completed_at=None,
         active_since=now,
         visits=(*instance.visits, Visit(n, instance.active_stage, now, None, by)),
+        outcome=None,
+        outcome_reason=None,
+        completed_by=None,
     )
     return back, _event(instance, back, EventKind.INSTANCE_REACTIVATED, now=now, by=by)
 

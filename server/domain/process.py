@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from server.domain.conditions import Condition, evaluate
-from server.domain.fields import Entity, FieldType, is_set
+from server.domain.errors import InvalidValue
+from server.domain.fields import Entity, FieldType, check_bounds, is_set
+from server.domain.outcome import Outcome
 
 
 class StageCategory(enum.Enum):
@@ -71,6 +73,8 @@ class Process:
     entity: Entity
     stages: tuple[Stage, ...]
     description: str = ""
+    # How an instance may end when it finishes; empty: it finishes without an outcome.
+    outcomes: tuple[Outcome, ...] = ()
     id: int | None = None
     version: int = 1
     status: ProcessStatus = ProcessStatus.ACTIVE
@@ -90,10 +94,16 @@ class Process:
 
 
 def step_done(step: Step, value: Any, entity: Entity) -> bool:
-    """A required yes/no step is done only when it is yes."""
+    """A required yes/no step is done only when it is yes; a value stored before its field's
+    bounds were declared counts only if it lies within them."""
     field = entity.field(step.field)
     if field is not None and field.type is FieldType.BOOLEAN:
         return value is True
+    if field is not None and is_set(value):
+        try:
+            check_bounds(field, value)
+        except InvalidValue:
+            return False
     return is_set(value)
 
 

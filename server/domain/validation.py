@@ -8,6 +8,8 @@ from difflib import get_close_matches
 
 from server.domain.conditions import check
 from server.domain.errors import Problem
+from server.domain.outcome import MAX_LABEL as MAX_OUTCOME_LABEL
+from server.domain.outcome import MAX_OUTCOMES, Outcome
 from server.domain.process import Branch, Process, Stage
 
 MAX_STAGES = 30
@@ -48,6 +50,7 @@ def validate(process: Process, *, gaps: Gaps | None = None) -> tuple[Process, li
     problems += _name(process.name, "name")
     if len(process.description) > MAX_DESCRIPTION:
         problems.append(Problem("description", f"at most {MAX_DESCRIPTION} characters"))
+    problems += _outcomes(process.outcomes)
     if not process.stages:
         problems.append(Problem("stages", "a process needs at least one stage"))
         return process, _uncovered(problems, gaps)
@@ -71,6 +74,7 @@ def validate(process: Process, *, gaps: Gaps | None = None) -> tuple[Process, li
         entity=process.entity,
         stages=tuple(stages),
         description=process.description,
+        outcomes=process.outcomes,
         id=process.id,
         version=process.version,
         status=process.status,
@@ -100,6 +104,27 @@ def _name(name: str, path: str) -> list[Problem]:
     if len(name) > MAX_NAME:
         return [Problem(path, f"at most {MAX_NAME} characters")]
     return []
+
+
+def _outcomes(outcomes: tuple[Outcome, ...]) -> list[Problem]:
+    problems: list[Problem] = []
+    if len(outcomes) > MAX_OUTCOMES:
+        problems.append(
+            Problem("outcomes", f"at most {MAX_OUTCOMES} outcomes, got {len(outcomes)}")
+        )
+    seen: set[str] = set()
+    for i, outcome in enumerate(outcomes):
+        path = f"outcomes[{i}]"
+        if not KEY_PATTERN.match(outcome.key):
+            problems.append(Problem(f"{path}.key", "use 1-64 lowercase letters, digits, - or _"))
+        elif outcome.key in seen:
+            problems.append(Problem(f"{path}.key", f"duplicate outcome key {outcome.key!r}"))
+        seen.add(outcome.key)
+        if not outcome.label.strip():
+            problems.append(Problem(f"{path}.label", "a label is required"))
+        elif len(outcome.label) > MAX_OUTCOME_LABEL:
+            problems.append(Problem(f"{path}.label", f"at most {MAX_OUTCOME_LABEL} characters"))
+    return problems
 
 
 def _stage(process: Process, stage: Stage, path: str, gaps: Gaps) -> tuple[Stage, list[Problem]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
@@ -307,9 +307,16 @@ async def save_field(rt: Runtime, *, entity: str, field: dict[str, Any], by: str
     data = dump_entity(current)
     fields = [f for f in data["fields"] if f["key"] != field.get("key")]
     position = next((i for i, f in enumerate(data["fields"]) if f["key"] == field.get("key")), None)
-    fields.insert(len(fields) if position is None else position, field)
+    at = len(fields) if position is None else position
+    fields.insert(at, field)
     data["fields"] = fields
-    updated = load_entities({"entities": [data]})[0]
+    try:
+        updated = load_entities({"entities": [data]})[0]
+    except InvalidDefinition as error:
+        # Said of the field as the designer gave it: `minimum`, not entities[0].fields[27]...
+        raise InvalidDefinition(
+            [replace(p, path=_within(p.path, f"entities[0].fields[{at}]")) for p in error.problems]
+        ) from None
     old = current.field(str(field.get("key")))
     new = updated.field(str(field.get("key")))
     assert new is not None
@@ -337,3 +344,10 @@ async def save_field(rt: Runtime, *, entity: str, field: dict[str, Any], by: str
     await commit(rt, change, kind=EventKind.FIELD_SAVED, by=by, idempotency_key=None)
     rt.catalog.forget()
     return updated
+
+
+def _within(path: str, part: str) -> str:
+    """`path` said from inside `part`, if it lies there."""
+    if path == part:
+        return ""
+    return path.removeprefix(f"{part}.") if path.startswith(f"{part}.") else path

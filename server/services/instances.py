@@ -179,11 +179,18 @@ async def move_to_stage(rt: Runtime, *, stage: str, **kw: Any) -> Change:
     )
 
 
-async def finish_instance(rt: Runtime, **kw: Any) -> Change:
+async def finish_instance(
+    rt: Runtime, *, outcome: str | None = None, reason: str | None = None, **kw: Any
+) -> Change:
+    """Finish from a last stage, with one of the process's outcomes if it declares any."""
     return await _move(
         rt,
-        lambda i, p, r, now, by: rules.finish(i, p, r.values, now=now, by=by),
+        lambda i, p, r, now, by: rules.finish(
+            i, p, r.values, outcome=outcome, reason=reason, now=now, by=by
+        ),
         kind=EventKind.INSTANCE_FINISHED,
+        # Absent ones are left out: a key used before outcomes existed is bound to the same.
+        asked={k: v for k, v in (("outcome", outcome), ("reason", reason)) if v is not None},
         **kw,
     )
 
@@ -215,9 +222,12 @@ async def _move(
     by: str,
     kind: EventKind,
     stage: str | None = None,
+    asked: dict[str, Any] | None = None,
     idempotency_key: str | None = None,
     runnable: set[int] | None = None,
 ) -> Change:
+    """`asked`: what else the request gave, which its idempotency key is bound to."""
+
     async def change() -> Change:
         instance, process, record = await _load(
             rt, instance_id, expected_version, runnable=runnable
@@ -226,7 +236,12 @@ async def _move(
         await store.save_instance(instance, moved)
         return Change(event=event, instance=moved, record=record)
 
-    request = {"instanceId": instance_id, "stage": stage, "expectedVersion": expected_version}
+    request = {
+        "instanceId": instance_id,
+        "stage": stage,
+        "expectedVersion": expected_version,
+        **(asked or {}),
+    }
     return await commit(
         rt,
         change,

@@ -11,6 +11,7 @@ INSTANCE_FIELDS = """
   history { stage { key } enteredAt exitedAt enteredBy durationSeconds }
   record { id name version values }
   process { id key }
+  outcome { key label reasonRequired } outcomeReason completedBy
 """
 
 _ERROR_FIELDS = {
@@ -19,6 +20,7 @@ _ERROR_FIELDS = {
     "StageGateBlocked": "stage { key } missingSteps { field { key } }",
     "InvalidTransition": "code",
     "VersionConflict": "currentVersion expectedVersion",
+    "InvalidOutcome": "outcomes { key label reasonRequired } reasonRequired",
 }
 # The error members of each result union.
 _UNIONS = {
@@ -28,7 +30,14 @@ _UNIONS = {
     "completeStep": ("InvalidValue", "NotFound", "VersionConflict", "InvalidTransition"),
     "advanceStage": ("StageGateBlocked", "VersionConflict", "NotFound", "InvalidTransition"),
     "moveToStage": ("VersionConflict", "NotFound", "InvalidTransition"),
-    "finishInstance": ("StageGateBlocked", "VersionConflict", "NotFound", "InvalidTransition"),
+    "finishInstance": (
+        "StageGateBlocked",
+        "InvalidOutcome",
+        "InvalidValue",
+        "VersionConflict",
+        "NotFound",
+        "InvalidTransition",
+    ),
     "abandonInstance": ("VersionConflict", "NotFound", "InvalidTransition"),
     "reactivateInstance": ("VersionConflict", "NotFound", "InvalidTransition"),
     "switchProcess": ("VersionConflict", "NotFound", "InvalidTransition"),
@@ -82,7 +91,7 @@ START = instance_mutation("startInstance", "StartInstanceInput")
 COMPLETE_STEP = instance_mutation("completeStep", "CompleteStepInput")
 ADVANCE = instance_mutation("advanceStage")
 MOVE_TO = instance_mutation("moveToStage", "MoveToStageInput")
-FINISH = instance_mutation("finishInstance")
+FINISH = instance_mutation("finishInstance", "FinishInstanceInput")
 ABANDON = instance_mutation("abandonInstance")
 REACTIVATE = instance_mutation("reactivateInstance")
 SWITCH = instance_mutation("switchProcess", "SwitchProcessInput")

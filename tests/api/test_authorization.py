@@ -490,7 +490,7 @@ OPS = [
     ),
     Op(
         "finishInstance",
-        _mutation("finishInstance", "InstanceInput"),
+        _mutation("finishInstance", "FinishInstanceInput"),
         RUN,
         # Not on its last stage: refused as a move, which tells the instance is there.
         judge=_typename("InvalidTransition"),

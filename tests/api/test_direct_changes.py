@@ -54,6 +54,23 @@ ABANDON = f"""mutation($id: ID!) {{ abandonInstance(input: {{instanceId: $id}}) 
 REACTIVATE = (
     f"""mutation($id: ID!) {{ reactivateInstance(input: {{instanceId: $id}}) {{ {CHANGE} }} }}"""
 )
+FINISH = f"""mutation($id: ID!, $outcome: String, $reason: String) {{
+  finishInstance(input: {{instanceId: $id, outcome: $outcome, reason: $reason}}) {{
+    {CHANGE.replace("completedAt }", "completedAt outcomeReason completedBy }")}
+    ... on InvalidOutcome {{ outcomes {{ key label reasonRequired }} reasonRequired }}
+  }}
+}}"""
+# A one-stage process declaring how it ends: Won, or Lost with a reason.
+QUICK = {
+    "key": "quick",
+    "name": "Quick",
+    "entity": "opportunity",
+    "outcomes": [
+        {"key": "won", "label": "Won"},
+        {"key": "lost", "label": "Lost", "reason": "required"},
+    ],
+    "stages": [{"key": "close", "name": "Close", "category": "CLOSE", "steps": []}],
+}
 RECORD = """__typename
     ... on RecordChange {
       record { id entity name owner values version createdAt updatedAt }
@@ -163,6 +180,26 @@ async def _advanced(gql: Any) -> dict[str, Any]:
     return made
 
 
+async def _at_close(gql: Any) -> dict[str, Any]:
+    """An opportunity on the last stage of Quick, which declares outcomes."""
+    found = await gql.execute("{ processes { id key } }")
+    quick = next((p["id"] for p in found["processes"] if p["key"] == "quick"), None)
+    if quick is None:
+        done = await gql.execute(
+            """mutation($input: ImportProcessInput!) { importProcess(input: $input) {
+            ... on ProcessImported { process { id } } } }""",
+            {"input": {"definition": QUICK, "publish": True}},
+        )
+        quick = done["importProcess"]["process"]["id"]
+    record = await _record(gql)
+    started = await gql.execute(
+        """mutation($id: ID!, $process: ID) { startInstance(input: {recordId: $id,
+        processId: $process}) { ... on InstanceStarted { instance { id } } } }""",
+        {"id": record["record"], "process": quick},
+    )
+    return {"id": started["startInstance"]["instance"]["id"], **record}
+
+
 async def _abandoned(gql: Any) -> dict[str, Any]:
     made = await _opportunity(gql)
     await gql.execute(ABANDON, {"id": made["id"]})
@@ -183,6 +220,13 @@ SUCCESSES: list[tuple[str, Any, str, Callable[[dict[str, Any]], dict[str, Any]]]
     ("a move back", _advanced, MOVE_BACK, lambda t: {"id": t["id"], "stage": "qualify"}),
     ("a start", _record, START_ON, lambda t: {"id": t["record"]}),
     ("an abandon", _opportunity, ABANDON, lambda t: {"id": t["id"]}),
+    ("a finish", _at_close, FINISH, lambda t: {"id": t["id"], "outcome": "won"}),
+    (
+        "a finish with a reason",
+        _at_close,
+        FINISH,
+        lambda t: {"id": t["id"], "outcome": "lost", "reason": " Went elsewhere "},
+    ),
     ("a reactivation", _abandoned, REACTIVATE, lambda t: {"id": t["id"]}),
     (
         "a record's values",
@@ -229,6 +273,7 @@ async def _refusals(gql: Any) -> list[tuple[str, dict[str, Any], str]]:
     """(document, variables, the union member) that refuse and change nothing."""
     fresh = await _opportunity(gql)
     finished = await _abandoned(gql)
+    closing = await _at_close(gql)
     version = (await InstanceRow.get(id=int(fresh["id"]))).version
     return [
         (STEP, {"id": fresh["id"], "value": 1, "expected": version + 5}, "VersionConflict"),
@@ -239,6 +284,9 @@ async def _refusals(gql: Any) -> list[tuple[str, dict[str, Any], str]]:
         (ADVANCE, {"id": fresh["id"]}, "StageGateBlocked"),
         (MOVE_BACK, {"id": fresh["id"], "stage": "close"}, "InvalidTransition"),
         (UPDATE, {"id": fresh["record"], "values": {}, "expected": 0}, "VersionConflict"),
+        (FINISH, {"id": closing["id"]}, "InvalidOutcome"),
+        (FINISH, {"id": closing["id"], "outcome": "lost", "reason": "  "}, "InvalidOutcome"),
+        (FINISH, {"id": fresh["id"], "outcome": "won"}, "InvalidTransition"),
     ]
 
 
@@ -438,6 +486,7 @@ PLANNED = [
     STEP,
     STEP_INPUT,
     ADVANCE,
+    FINISH,
     UPDATE,
     CREATE,
     "mutation { abandonInstance(input: {instanceId: 1}) { __typename } }",
@@ -448,6 +497,7 @@ IN_FULL = [
     'mutation { completeStep(input: {instanceId: 1, field: "f", value: 1}) { ... on StepCompleted { instance { stages { state } } } } }',
     'mutation { completeStep(input: {instanceId: 1, field: "f", value: 1}) { ... on StepCompleted { event { before } } } }',
     'mutation { completeStep(input: {instanceId: 1, field: "f", value: 1}) { ... on StepCompleted { instance { record { id } } } } }',
+    'mutation { finishInstance(input: {instanceId: 1, outcome: "won"}) { ... on InstanceFinished { instance { outcome { key label } } } } }',
     # A fragment spread by name, a directive, a key used twice, two root fields.
     "mutation { abandonInstance(input: {instanceId: 1}) { ...F } } fragment F on InstanceAbandoned { event { seq } }",
     "mutation($x: Boolean!) { abandonInstance(input: {instanceId: 1}) { __typename @include(if: $x) } }",

@@ -126,7 +126,10 @@ class World:
         return str(done["startInstance"]["instance"]["id"])
 
     async def move(self, name: str, instance_id: str, **extra: Any) -> None:
-        input_type = "MoveToStageInput" if name == "moveToStage" else "InstanceInput"
+        input_type = {
+            "moveToStage": "MoveToStageInput",
+            "finishInstance": "FinishInstanceInput",
+        }.get(name, "InstanceInput")
         done = await self.run(_input(name, input_type), input={"instanceId": instance_id, **extra})
         assert "__typename" in done[name]
 
@@ -634,9 +637,13 @@ CASES: dict[str, Case] = {
         ],
     ),
     "finishInstance": Case(
-        _input("finishInstance", "InstanceInput"),
+        _input("finishInstance", "FinishInstanceInput"),
         [Try(step(_tiny), "InstanceFinished", ["INSTANCE_FINISHED"])],
-        [Try(step(_fresh), "InvalidTransition"), Try(step(_finished), "InvalidTransition")],
+        [
+            Try(step(_fresh), "InvalidTransition"),
+            Try(step(_finished), "InvalidTransition"),
+            Try(step(_tiny, outcome="won"), "InvalidOutcome"),  # Tiny declares none
+        ],
     ),
     "abandonInstance": Case(
         _input("abandonInstance", "InstanceInput"),

@@ -346,25 +346,38 @@ NUMBERS_REFUSED = {
 NUMBERS_KEPT = {"99.5": 99.5, "1e15-1": 10**15 - 1, "-5": -5, "six-decimals": 0.123456, "42": "42"}
 
 
+async def _unbounded(gql: Any) -> str:
+    """A number field without a minimum or maximum: only the magnitude limits hold."""
+    field = {"entity": "opportunity", "key": "units", "label": "Units", "type": "NUMBER"}
+    saved = await gql.execute(
+        "mutation($input: SaveFieldInput!) { saveField(input: $input) { __typename } }",
+        {"input": field},
+    )
+    assert saved["saveField"]["__typename"] == "FieldSaved", saved
+    return "units"
+
+
 @pytest.mark.parametrize("value", NUMBERS_REFUSED.values(), ids=NUMBERS_REFUSED.keys())
 async def test_a_number_out_of_range_is_an_invalid_value(gql: Any, value: Any) -> None:
+    field = await _unbounded(gql)
     before = await _state(gql)
-    values = {"probability": value}
+    values = {field: value}
     answer = await _answer(
         gql, CREATE_RECORD, {"input": {"entity": "opportunity", "name": "N", "values": values}}
     )
-    assert (answer["__typename"], answer["field"]) == ("InvalidValue", "probability"), answer
+    assert (answer["__typename"], answer["field"]) == ("InvalidValue", field), answer
     assert await _state(gql) == before
 
 
 @pytest.mark.parametrize("value", NUMBERS_KEPT.values(), ids=NUMBERS_KEPT.keys())
 async def test_a_number_in_range_is_kept(gql: Any, value: Any) -> None:
-    values = {"probability": value}
+    field = await _unbounded(gql)
+    values = {field: value}
     answer = await _answer(
         gql, CREATE_RECORD, {"input": {"entity": "opportunity", "name": "N", "values": values}}
     )
     assert answer["__typename"] == "RecordCreated", answer
-    assert answer["record"]["values"]["probability"] == float(value)
+    assert answer["record"]["values"][field] == float(value)
 
 
 MONEY_REFUSED = {

@@ -20,7 +20,9 @@ from server.domain.access import BaseRole
 from server.events.postgres import asyncpg_dsn
 
 BAR_FIELDS = """id version status processVersion activeSince completedAt
-  stages { stage { key name category steps { field { key label type } required } } state }
+  outcome { key label reasonRequired } outcomeReason completedBy
+  stages { stage { key name category steps { field { key label type minimum maximum maxLength }
+    required } } state }
   activeStage { key name guidance } missingSteps { field { key label } required }
   nextStage { key } canAdvance canFinish path { key } __typename"""
 BAR = f"query Bar($id: ID!) {{ instance(id: $id) {{ {BAR_FIELDS} }} }}"
@@ -124,6 +126,58 @@ async def test_after_every_kind_of_change_the_next_read_is_a_full_runs_answer(gq
     assert saved["saveField"]["__typename"] == "FieldSaved"
     await same()
     assert _counts(gql)[2] > stale
+
+
+QUICK = {
+    "key": "quick",
+    "name": "Quick",
+    "entity": "opportunity",
+    "outcomes": [{"key": "lost", "label": "Lost", "reason": "required"}],
+    "stages": [{"key": "close", "name": "Close", "category": "CLOSE", "steps": []}],
+}
+
+
+async def test_a_kept_bar_tells_how_it_ended_and_forgets_it_on_reactivation(gql: Any) -> None:
+    imported = await gql.execute(
+        """mutation($input: ImportProcessInput!) { importProcess(input: $input) {
+        ... on ProcessImported { process { id } } } }""",
+        {"input": {"definition": QUICK, "publish": True}},
+    )
+    process = imported["importProcess"]["process"]["id"]
+    record = await gql.execute(
+        """mutation { createRecord(input: {entity: "opportunity", name: "Q"}) {
+        ... on RecordCreated { record { id } } } }"""
+    )
+    started = await gql.execute(
+        """mutation($r: ID!, $p: ID) { startInstance(input: {recordId: $r, processId: $p}) {
+        ... on InstanceStarted { instance { id } } } }""",
+        {"r": record["createRecord"]["record"]["id"], "p": process},
+    )
+    iid = started["startInstance"]["instance"]["id"]
+
+    async def same() -> Any:
+        sent = _counts(gql)[1]
+        kept = await _read(gql, iid)
+        assert kept == await _read(gql, iid) == await _full(gql, iid)
+        assert _counts(gql)[1] > sent, "sent as kept"
+        return kept[1]["data"]["instance"]
+
+    assert (await same())["outcome"] is None
+    finished = await gql.execute(
+        """mutation($id: ID!) { finishInstance(input: {instanceId: $id, outcome: "lost",
+        reason: "Too dear"}) { __typename } }""",
+        {"id": iid},
+    )
+    assert finished["finishInstance"]["__typename"] == "InstanceFinished"
+    ended = await same()
+    assert ended["outcome"] == {"key": "lost", "label": "Lost", "reasonRequired": True}
+    assert (ended["outcomeReason"], ended["completedBy"]) == ("Too dear", "demo")
+    await gql.execute(
+        "mutation($id: ID!) { reactivateInstance(input: {instanceId: $id}) { __typename } }",
+        {"id": iid},
+    )
+    back = await same()
+    assert (back["outcome"], back["outcomeReason"], back["completedBy"]) == (None, None, None)
 
 
 async def test_a_user_who_may_no_longer_run_the_process_is_not_sent_the_kept_answer(

@@ -121,7 +121,7 @@ async def test_opportunity_moves_through_every_stage(gql: Any) -> None:
     early = await _run(gql, FINISH, instanceId=iid)
     assert early["__typename"] == "StageGateBlocked"
     await _steps(gql, iid, {"present_final_proposal": True})
-    finished = await _run(gql, FINISH, instanceId=iid)
+    finished = await _run(gql, FINISH, instanceId=iid, outcome="won")
     assert finished["__typename"] == "InstanceFinished"
     assert finished["instance"]["status"] == "FINISHED"
     assert all(state == "DONE" for _, state in _states(finished["instance"]))

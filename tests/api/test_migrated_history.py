@@ -18,6 +18,7 @@ STAGE = "key name category guidance isLast next steps { required field { key } }
 # Every field of Instance: the test below checks that none is left out.
 INSTANCE_FIELDS = f"""
   id version status processVersion startedAt activeSince completedAt
+  outcome {{ key label reasonRequired }} outcomeReason completedBy
   process {{ id key version stages {{ key }} }}
   record {{ id name version }}
   stages {{ state stage {{ {STAGE} }} }}

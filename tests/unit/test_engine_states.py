@@ -28,7 +28,13 @@ from hypothesis.stateful import (
 )
 
 from server.domain import instance as rules
-from server.domain.errors import DomainError, InvalidTransition, InvalidValue, StageGateBlocked
+from server.domain.errors import (
+    DomainError,
+    InvalidOutcome,
+    InvalidTransition,
+    InvalidValue,
+    StageGateBlocked,
+)
 from server.domain.events import Event, EventKind
 from server.domain.fields import Entity, Field, FieldType
 from server.domain.instance import Instance, InstanceStatus
@@ -159,10 +165,12 @@ class Engine(RuleBasedStateMachine):
                 "status": before.status.value,
                 "path": list(before.path),
             }
+            said = {"outcome": after.outcome, "reason": after.outcome_reason}
             assert event.after == {
                 "stage": after.active_stage,
                 "status": after.status.value,
                 "path": list(after.path),
+                **(said if kind is EventKind.INSTANCE_FINISHED else {}),
             }
         self.events.append(event)
         self.changes += 1
@@ -323,25 +331,48 @@ class Engine(RuleBasedStateMachine):
         self._changed(event, EventKind.STAGE_MOVED_BACK, instance, moved)
 
     @precondition(lambda self: self.shown is not None)
-    @rule()
-    def finish(self) -> None:
+    @rule(data=st.data())
+    def finish(self, data: st.DataObject) -> None:
         assert self.record is not None and self.shown is not None
         instance = self.shown
         process = self._process_of(instance)
         bar = progress(instance, process, self.record.values)
+        outcome = data.draw(
+            st.sampled_from([None, "unheard-of", *(o.key for o in process.outcomes)])
+        )
+        reason = data.draw(st.sampled_from([None, "", "  ", " Budget cut "]))
         before = self._snapshot()
         try:
             done, event = rules.finish(
-                instance, process, self.record.values, now=self._now(), by="ann"
+                instance,
+                process,
+                self.record.values,
+                outcome=outcome,
+                reason=reason,
+                now=self._now(),
+                by="ann",
             )
         except (StageGateBlocked, InvalidTransition) as error:
             assert not bar.can_finish
+            self._refused(error, *before)
+            return
+        except InvalidOutcome as error:
+            assert bar.can_finish
+            chosen = next((o for o in process.outcomes if o.key == outcome), None)
+            if chosen is None:  # none named, an unknown one, or one where none are declared
+                assert process.outcomes or outcome is not None
+            else:
+                assert chosen.reason_required and not (reason or "").strip()
+                assert error.reason_required
+            assert error.outcomes == process.outcomes
             self._refused(error, *before)
             return
         stage = process.stage(instance.active_stage)
         assert stage is not None and stage.is_last and bar.can_finish
         assert _gate_holds(stage, process, dict(self.record.values)), "finished through a gate"
         assert done.status is InstanceStatus.FINISHED and done.completed_at is not None
+        assert done.outcome == outcome and done.completed_by == "ann"
+        assert done.outcome_reason == ((reason or "").strip() or None)
         self._changed(event, EventKind.INSTANCE_FINISHED, instance, done)
 
     @precondition(lambda self: self.shown is not None)
@@ -358,7 +389,7 @@ class Engine(RuleBasedStateMachine):
             assert instance.status is not InstanceStatus.ACTIVE
             self._refused(error, *before)
             return
-        assert done.status is InstanceStatus.ABANDONED
+        assert done.status is InstanceStatus.ABANDONED and done.completed_by == "ann"
         assert (done.active_stage, done.path) == (instance.active_stage, instance.path)
         self._changed(event, EventKind.INSTANCE_ABANDONED, instance, done)
 
@@ -378,6 +409,7 @@ class Engine(RuleBasedStateMachine):
             return
         assert instance.status is not InstanceStatus.ACTIVE
         assert back.status is InstanceStatus.ACTIVE and back.completed_at is None
+        assert (back.outcome, back.outcome_reason, back.completed_by) == (None, None, None)
         assert (back.active_stage, back.path) == (instance.active_stage, instance.path)
         self._changed(event, EventKind.INSTANCE_REACTIVATED, instance, back)
 

@@ -38,12 +38,14 @@ def test_text_is_kept_as_given():
 
 @pytest.mark.parametrize("raw", [12, True, ["a"], {"a": 1}])
 def test_text_refuses_other_kinds(raw):
-    assert "expected text" in reason_of(FieldType.TEXT, raw)
+    assert reason_of(FieldType.TEXT, raw).startswith("must be text, not ")
 
 
 def test_text_has_a_length_limit():
     assert coerce(make_field(FieldType.TEXT), "x" * MAX_TEXT) == "x" * MAX_TEXT
-    assert "longer than" in reason_of(FieldType.TEXT, "x" * (MAX_TEXT + 1))
+    assert (
+        reason_of(FieldType.TEXT, "x" * (MAX_TEXT + 1)) == f"is longer than {MAX_TEXT} characters"
+    )
 
 
 @pytest.mark.parametrize(
@@ -65,9 +67,21 @@ def test_number_accepts_numbers_and_numeric_text(raw, expected):
     assert type(value) is type(expected)
 
 
-@pytest.mark.parametrize("raw", [True, False, "abc", "", "   ", "12 seats", [1], {"n": 1}])
-def test_number_refuses_non_numbers(raw):
-    assert "expected a number" in reason_of(FieldType.NUMBER, raw)
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (True, "must be a number, not a boolean"),
+        (False, "must be a number, not a boolean"),
+        ("abc", "is not a number"),
+        ("", "is not a number"),
+        ("   ", "is not a number"),
+        ("12 seats", "is not a number"),
+        ([1], "must be a number, not a list"),
+        ({"n": 1}, "must be a number, not an object"),
+    ],
+)
+def test_number_refuses_non_numbers(raw, reason):
+    assert reason_of(FieldType.NUMBER, raw) == reason
 
 
 @pytest.mark.parametrize("raw", [math.nan, math.inf, -math.inf, "nan", "inf", "-Infinity", "1e400"])
@@ -99,12 +113,17 @@ def test_money_refuses_more_than_two_decimal_places(raw):
 
 @pytest.mark.parametrize("raw", [True, "twelve", "", "12,50", ["12"]])
 def test_money_refuses_non_amounts(raw):
-    assert "amount of money" in reason_of(FieldType.MONEY, raw)
+    assert reason_of(FieldType.MONEY, raw) == "is not a valid amount"
 
 
-@pytest.mark.parametrize("raw", ["NaN", "Infinity", "1e15", -(10**15), math.inf])
+@pytest.mark.parametrize("raw", ["1e15", -(10**15), "1e999999"])
 def test_money_refuses_amounts_out_of_range(raw):
-    assert "out of range" in reason_of(FieldType.MONEY, raw)
+    assert reason_of(FieldType.MONEY, raw) == "is too large: amounts stay below 10^15"
+
+
+@pytest.mark.parametrize("raw", ["NaN", "Infinity", math.inf])
+def test_money_refuses_what_is_no_amount(raw):
+    assert reason_of(FieldType.MONEY, raw) == "is not a valid amount"
 
 
 @pytest.mark.parametrize(
@@ -123,7 +142,7 @@ def test_date_is_an_iso_string(raw, expected):
     "raw", ["2023-02-29", "05/01/2024", "tomorrow", "", 20240105, dt.datetime(2024, 1, 5, 10, 0)]
 )
 def test_date_refuses_what_is_not_a_calendar_date(raw):
-    assert "expected a date YYYY-MM-DD" in reason_of(FieldType.DATE, raw)
+    assert reason_of(FieldType.DATE, raw) == "is not a date (YYYY-MM-DD)"
 
 
 @pytest.mark.parametrize("raw", [True, False])
@@ -133,7 +152,7 @@ def test_boolean_takes_true_and_false(raw):
 
 @pytest.mark.parametrize("raw", ["true", "yes", 1, 0, ""])
 def test_boolean_is_strict(raw):
-    assert "expected true or false" in reason_of(FieldType.BOOLEAN, raw)
+    assert reason_of(FieldType.BOOLEAN, raw) == "must be yes or no"
 
 
 def test_choice_takes_one_of_its_choices():
@@ -144,7 +163,7 @@ def test_choice_takes_one_of_its_choices():
 @pytest.mark.parametrize("raw", ["Medium", "large", "", 1, ["Large"]])
 def test_choice_refuses_anything_else_and_lists_the_choices(raw):
     reason = reason_of(FieldType.CHOICE, raw, choices=("Small", "Large"))
-    assert reason == "expected one of: Small, Large"
+    assert reason == "must be one of: Small, Large"
 
 
 def test_user_is_a_trimmed_name():
@@ -153,12 +172,13 @@ def test_user_is_a_trimmed_name():
 
 @pytest.mark.parametrize("raw", ["", "   "])
 def test_user_refuses_a_blank_name(raw):
-    assert reason_of(FieldType.USER, raw) == "expected a user name"
+    assert reason_of(FieldType.USER, raw) == "needs a user name"
 
 
 def test_user_refuses_non_text_and_overlong_names():
-    assert "expected text" in reason_of(FieldType.USER, 42)
-    assert "longer than" in reason_of(FieldType.USER, "u" * (MAX_SHORT_TEXT + 1))
+    assert reason_of(FieldType.USER, 42) == "must be text, not a number"
+    long = "u" * (MAX_SHORT_TEXT + 1)
+    assert reason_of(FieldType.USER, long) == f"is longer than {MAX_SHORT_TEXT} characters"
 
 
 def make_entity() -> Entity:
@@ -188,15 +208,15 @@ def test_coerce_values_refuses_unknown_fields():
     with pytest.raises(InvalidValue) as exc:
         coerce_values(make_entity(), {"amount": "1", "colour": "red"})
     assert exc.value.field == "colour"
-    assert exc.value.reason == "deal has no field 'colour'"
+    assert exc.value.reason == "is not a field of Deal"
 
 
 def test_coerce_values_names_the_field_with_a_bad_value():
     with pytest.raises(InvalidValue) as exc:
         coerce_values(make_entity(), {"notes": "ok", "seats": "many"})
     assert exc.value.field == "seats"
-    assert "expected a number" in exc.value.reason
-    assert exc.value.message.startswith("seats: ")
+    assert exc.value.reason == "is not a number"
+    assert exc.value.message == "seats: is not a number"
 
 
 @pytest.mark.parametrize(

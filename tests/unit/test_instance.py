@@ -212,7 +212,12 @@ def test_finish_closes_the_instance_on_its_last_stage(make_process, make_record)
         "close",
         "close",
     )
-    assert event.after == state("close", list(instance.path), "FINISHED")
+    assert event.after == {
+        **state("close", list(instance.path), "FINISHED"),
+        "outcome": None,
+        "reason": None,
+    }
+    assert (done.outcome, done.outcome_reason, done.completed_by) == (None, None, "ann")
 
 
 def test_finish_needs_a_last_stage(make_process, make_record):
@@ -356,7 +361,7 @@ def test_complete_step_refuses_a_wrong_value(make_process, make_record):
     with pytest.raises(InvalidValue) as exc:
         complete_step(instance, process, make_record(), "amount", "lots", now=at(1), by="ann")
     assert exc.value.field == "amount"
-    assert "amount of money" in exc.value.reason
+    assert exc.value.reason == "is not a valid amount"
 
 
 def test_complete_step_refuses_a_stage_not_reached(make_process, make_record):

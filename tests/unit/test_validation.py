@@ -123,7 +123,7 @@ def test_one_problem_per_broken_rule(deal, stages, problem):
             {"field": "amount", "op": "gte", "value": "lots"},
             Problem(
                 "stages[0].branches[0].when",
-                "value does not fit amount: expected an amount of money, got 'lots'",
+                "the value for amount is not a valid amount",
             ),
         ),
         (

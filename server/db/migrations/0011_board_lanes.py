@@ -33,7 +33,7 @@ async def drop_lane_statistics(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("models", "0009_feed_kinds")]
+    dependencies = [("models", "0010_instance_outcomes")]
 
     initial = False
 
