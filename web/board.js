@@ -7,19 +7,21 @@ import { CONFLICT, EVENT_FIELDS, GATE, gateMessage, graphql, live, mutate, refus
 import { card, hold } from "./board-card.js";
 import { boardQuery, boardVariables, Lane, laneObserver } from "./board-lanes.js";
 import { describe, ifByOthers, track } from "./changes.js";
+import { chooseOutcome } from "./dialog.js";
 import { el, reloads, titleCase } from "./dom.js";
 
 const PROCESSES = "processes { id name status entity { name } }";
 const PROCESS = `query($id: ID!) {
   ${PROCESSES}
-  process(id: $id) { id name entity { key fields { key label type } } stages { key name category } }
+  process(id: $id) { id name outcomes { key label reasonRequired }
+    entity { key fields { key label type } } stages { key name category } }
 }`;
 
 const CHANGED = `... on InstanceChange { event { seq } } ${RESULT_ERRORS} ${CONFLICT}`;
 const MOVES = {
   advanceStage: `mutation($input: InstanceInput!) { advanceStage(input: $input) { ${CHANGED} ${GATE} } }`,
   moveToStage: `mutation($input: MoveToStageInput!) { moveToStage(input: $input) { ${CHANGED} } }`,
-  finishInstance: `mutation($input: InstanceInput!) { finishInstance(input: $input) { ${CHANGED} ${GATE} } }`,
+  finishInstance: `mutation($input: FinishInstanceInput!) { finishInstance(input: $input) { ${CHANGED} ${GATE} } }`,
 };
 
 const CHANGES = `subscription($processId: ID!, $afterSeq: Int) {
@@ -147,9 +149,15 @@ export async function show(view, [id], { notify }) {
     return send(kind, "moveToStage", record, { stage: target });
   }
 
-  // Finishing, in one place: a process that asks how its runs end gets its choice here.
-  function finish(record) {
-    return send("finish", "finishInstance", record, {});
+  // Finishing, in one place: a process that declares outcomes asks which, and why where
+  // the outcome asks for a reason.
+  async function finish(record) {
+    let how = {};
+    if (process.outcomes.length) {
+      how = await chooseOutcome(`${record.name} (${process.name})`, process.outcomes);
+      if (how === null) return undefined;
+    }
+    return send("finish", "finishInstance", record, how);
   }
 
   // A card dropped on a lane: back along its path, or forward to where branching leads.

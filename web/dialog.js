@@ -43,7 +43,7 @@ export async function confirmed({ title, text, confirm, danger = false }) {
 
 // How the run ended: one of the process's `outcomes`, with a reason where the outcome asks for
 // one. Resolves to { outcome, reason } or null when cancelled.
-export function chooseOutcome(processName, outcomes) {
+export function chooseOutcome(what, outcomes) {
   const reasonInput = el("textarea", { id: "finish-reason", rows: "3", maxlength: "500", "aria-describedby": "finish-reason-note" });
   const note = el("p", { id: "finish-reason-note", class: "step-note" });
   const radios = outcomes.map((outcome, index) => {
@@ -60,7 +60,7 @@ export function chooseOutcome(processName, outcomes) {
     reasonInput.removeAttribute("aria-invalid");
   }
   const body = el("div", { class: "finish" },
-    el("fieldset", {}, el("legend", {}, `How did ${processName} end?`), radios),
+    el("fieldset", {}, el("legend", {}, `How did ${what} end?`), radios),
     el("div", { class: "step" }, reasonLabel, reasonInput, note));
   setTimeout(show);
   return ask({

@@ -91,7 +91,8 @@ export function display(field, value) {
   }
 }
 
-// The input for a step, fitting the field's type; `read()` gives the value to send.
+// The input for a step, fitting the field's type and carrying its bounds and length limit as
+// the server declares them; `read()` gives the value to send.
 export function fieldInput(field, value, id) {
   const common = { id, name: field.key, "data-field": field.key };
   let input;
@@ -109,16 +110,16 @@ export function fieldInput(field, value, id) {
       input.value = value ?? "";
       return { input, read: () => input.value || null };
     case "NUMBER":
-      input = el("input", { ...common, type: "number", step: "any", value: value ?? "" });
+      input = el("input", { ...common, type: "number", step: "any", min: field.minimum, max: field.maximum, value: value ?? "" });
       return { input, read: () => (input.value === "" ? null : Number(input.value)) };
     case "MONEY":
-      input = el("input", { ...common, type: "number", step: "0.01", min: "0", value: value ?? "" });
+      input = el("input", { ...common, type: "number", step: "0.01", min: field.minimum, max: field.maximum, value: value ?? "" });
       return { input, read: () => (input.value === "" ? null : input.value) };
     case "DATE":
       input = el("input", { ...common, type: "date", value: value ?? "" });
       return { input, read: () => input.value || null };
     default:
-      input = el("input", { ...common, type: "text", value: value ?? "" });
+      input = el("input", { ...common, type: "text", maxlength: field.maxLength, value: value ?? "" });
       return { input, read: () => (input.value.trim() === "" ? null : input.value) };
   }
 }

@@ -12,8 +12,9 @@ import { setTitle } from "./title.js";
 import { redrawing, refusalOf } from "./steps.js";
 
 const INSTANCE = `
-  id version status processVersion activeSince completedAt
-  process { id name }
+  id version status processVersion activeSince completedAt completedBy
+  outcome { key label } outcomeReason
+  process { id name outcomes { key label reasonRequired } }
   stages { state stage { key name category guidance isLast
     steps { required field { key label type choices } } } }
   activeStage { key name isLast }
@@ -31,7 +32,7 @@ const RECORD = `query($id: ID!) {
     activeInstance { ${INSTANCE} }
   }
   events(recordId: $id, kinds: [${HISTORY_KINDS.join(", ")}], first: 100) { seq kind actor at instanceId processId after }
-  entities { key name fields { key label type choices } }
+  entities { key name fields { key label type choices minimum maximum maxLength } }
   processes { id name status entity { key } }
 }`;
 
@@ -39,7 +40,7 @@ const INVALID = "... on InvalidValue { field reason }";
 
 function instanceMutation(name, input = "InstanceInput", gated = false) {
   return `mutation($input: ${input}!) { ${name}(input: $input) {
-    ... on InstanceChange { event { seq } instance { id version activeStage { name } record { version values } } }
+    ... on InstanceChange { event { seq } instance { id version activeStage { name } outcome { label } record { version values } } }
     ${RESULT_ERRORS} ${CONFLICT} ${gated ? GATE : ""} ${name === "completeStep" ? INVALID : ""} } }`;
 }
 
@@ -47,7 +48,7 @@ const MUTATIONS = {
   completeStep: instanceMutation("completeStep", "CompleteStepInput"),
   advanceStage: instanceMutation("advanceStage", "InstanceInput", true),
   moveToStage: instanceMutation("moveToStage", "MoveToStageInput"),
-  finishInstance: instanceMutation("finishInstance", "InstanceInput", true),
+  finishInstance: instanceMutation("finishInstance", "FinishInstanceInput", true),
   abandonInstance: instanceMutation("abandonInstance"),
   reactivateInstance: instanceMutation("reactivateInstance"),
   switchProcess: instanceMutation("switchProcess", "SwitchProcessInput"),
@@ -344,7 +345,7 @@ class RecordPage {
       return ok ? {} : null;
     }
     if (name === "finishInstance" && instance.process.outcomes?.length) {
-      return chooseOutcome(instance.process.name, instance.process.outcomes);
+      return chooseOutcome(`${record.name} (${instance.process.name})`, instance.process.outcomes);
     }
     return {};
   }
@@ -432,7 +433,7 @@ function said(name, instance) {
   return {
     advanceStage: `Moved to ${stage}`,
     moveToStage: `Moved back to ${stage}`,
-    finishInstance: "Process finished",
+    finishInstance: instance?.outcome ? `Process finished: ${instance.outcome.label}` : "Process finished",
     abandonInstance: "Process abandoned",
     reactivateInstance: `Reactivated on ${stage}`,
     switchProcess: `Switched process; now on ${stage}`,

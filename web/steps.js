@@ -20,13 +20,6 @@ export function refusalOf(field, reason) {
   return `${field.label} ${reason}`;
 }
 
-function bounds(input, field) {
-  if (field.maxLength) input.setAttribute("maxlength", String(field.maxLength));
-  if (field.minimum !== undefined && field.minimum !== null) input.setAttribute("min", field.minimum);
-  else input.removeAttribute("min");
-  if (field.maximum !== undefined && field.maximum !== null) input.setAttribute("max", field.maximum);
-}
-
 // `notes` maps a field's key to { saved } or { error, raw } (this page's own saves and
 // refusals); `save(field, value, shown)` sends a value.
 export function renderSteps({ stage, state, instance, values, notes, save }) {
@@ -39,7 +32,6 @@ export function renderSteps({ stage, state, instance, values, notes, save }) {
     const note = notes.get(field.key);
     const shown = values[field.key];
     const { input, read } = fieldInput(field, shown, id);
-    bounds(input, field);
     if (note?.error && note.raw !== undefined) input.value = note.raw;
     input.disabled = !editable;
     if (step.required) input.setAttribute("aria-required", "true");

@@ -199,7 +199,10 @@ def test_finish_abandon_reactivate_and_switch_process(server: Server, browser: A
         "document.querySelector('#step-present_final_proposal').value === 'true'"
     )
     page.get_by_role("button", name="Finish").click()
+    page.get_by_role("dialog").get_by_label("Won").check()
+    confirm(page, "Finish")
     page.wait_for_selector(".badge.finished")
+    assert page.locator("#process-status").text_content().startswith("Finished · Won by ana on ")
     assert page.get_by_role("button", name="Reactivate").is_visible()
     assert page.get_by_role("button", name="Finish").count() == 0
     final = records_by_name(server)["Fabrikam - fleet renewal"]["activeInstance"]

@@ -354,3 +354,82 @@ def test_the_bar_is_worked_without_a_mouse(server: Server, browser: Any) -> None
     expect(page.locator("#stage-qualify")).to_be_focused()
     assert page.locator("#stage-qualify").get_attribute("aria-expanded") == "true"
     assert errors == []
+
+
+READY_TO_FINISH = READY_TO_PROPOSE | {
+    "develop_proposal": True,
+    "present_proposal": True,
+    "present_final_proposal": True,
+}
+
+
+def test_finishing_says_how_it_ended_in_the_bar_and_the_history(
+    server: Server, browser: Any
+) -> None:
+    record_id, _ = new_opportunity(server, "Adatum - 12 printers", READY_TO_FINISH, advances=3)
+    page, errors = open_record(server, browser, record_id)
+    sent = sent_mutations(page)
+    page.get_by_role("button", name="Finish").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_label("Won")).to_be_focused()
+    dialog.get_by_label("Lost").check()
+    confirm(page, "Finish")
+    # Lost asks for a reason: nothing is sent without one.
+    expect(dialog.locator("#finish-reason-note")).to_have_text("Lost asks for a reason.")
+    expect(dialog.get_by_label("Reason (required)")).to_be_focused()
+    assert sent == []
+    dialog.get_by_label("Reason (required)").fill("Chose a cheaper vendor")
+    confirm(page, "Finish")
+    expect(page.locator(".badge.finished")).to_be_visible()
+    status = page.locator("#process-status")
+    expect(status).to_contain_text("Finished · Lost by ana on ")
+    expect(status).to_contain_text("Reason: Chose a cheaper vendor")
+    expect(status).to_be_focused()
+    expect(page.locator("#announcer")).to_have_text("Process finished: Lost")
+    expect(page.locator("ol.bar > li.finished")).to_have_count(1)
+    expect(page.locator("ol.bar > li[aria-current]")).to_have_count(0)
+    assert [(n, i["outcome"], i["reason"]) for n, i in sent] == [
+        ("finishInstance", "lost", "Chose a cheaper vendor")
+    ]
+
+    # Reactivated, then finished again: the history says why Close appears twice.
+    page.get_by_role("button", name="Reactivate").click()
+    expect(page.locator(".badge.active")).to_be_visible()
+    page.get_by_role("button", name="Finish").click()
+    confirm(page, "Finish")  # Won, the first outcome, needs no reason
+    expect(status).to_contain_text("Finished · Won by ana on ")
+    rows = page.locator(".history tbody tr td:first-child")
+    expect(rows).to_have_text(
+        [
+            "Qualify",
+            "Develop",
+            "Propose",
+            "Close",
+            "Finished · Lost (Chose a cheaper vendor)",
+            "Reactivated",
+            "Close",
+            "Finished · Won",
+        ]
+    )
+    assert errors == []
+
+
+def test_fields_carry_their_bounds_and_negative_money_is_refused(
+    server: Server, browser: Any
+) -> None:
+    record_id, _ = new_opportunity(server, "Adatum - 12 printers", {})
+    page, errors = open_record(server, browser, record_id)
+    budget = page.locator("#step-estimated_budget")
+    assert budget.get_attribute("min") == "0"
+    budget.fill("-5")
+    budget.press("Tab")
+    note = page.locator("#note-estimated_budget")
+    expect(note).to_have_text("Estimated budget must be at least 0")
+    expect(budget).to_have_value("-5")
+    # The gate still asks for it: a refused value satisfies nothing.
+    expect(page.locator("#gate")).to_contain_text("Estimated budget")
+    page.locator("#stage-develop").click()
+    need = page.locator("#step-customer_need")
+    limit = need.get_attribute("maxlength")
+    assert limit is not None and int(limit) > 0
+    assert errors == []

@@ -215,11 +215,20 @@ def test_a_last_stage_offers_finish_and_refused_moves_say_why(server: Server, br
     expect(finish).not_to_have_attribute("aria-disabled", "true")
     version = trail(server, ready)["version"]
     finish.click()
+    # How it ended, asked first: Lost needs a reason.
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Lost").check()
+    dialog.get_by_role("button", name="Finish", exact=True).click()
+    expect(dialog.locator("#finish-reason-note")).to_have_text("Lost asks for a reason.")
+    assert sent == []
+    dialog.get_by_label("Reason").fill("Budget moved to next year")
+    dialog.get_by_role("button", name="Finish", exact=True).click()
     expect(close.locator(".count")).to_have_text("1")
     expect(card(page, "Ready - 5 servers")).to_have_count(0)
     assert trail(server, ready)["status"] == "FINISHED"
     assert trail(server, short)["status"] == "ACTIVE"
     assert [(name, input["instanceId"]) for name, input in sent] == [("finishInstance", ready)]
+    assert (sent[0][1]["outcome"], sent[0][1]["reason"]) == ("lost", "Budget moved to next year")
     assert sent[0][1]["expectedVersion"] == version
     # Focus stays in the lane the card left, not on the page's body.
     assert page.evaluate("document.activeElement.closest('.column')?.dataset.stage") == "close"
