@@ -45,8 +45,9 @@ function renderStage(page, instance, progress, index, open) {
   const { stage, state } = progress;
   const running = instance.status === "ACTIVE";
   const current = state === "ACTIVE" && running;
-  // A run that ended has no current stage: its last stage shows how it ended instead.
-  const shownState = state === "ACTIVE" && !running ? instance.status : state;
+  // A run that ended has no current stage: the stage it ended on shows how it ended instead.
+  const endedHere = !running && stage.key === instance.activeStage.key;
+  const shownState = endedHere ? instance.status : state;
   const item = el("li", {
     class: `stage ${shownState.toLowerCase()}${open ? " selected" : ""}`,
     "data-stage": stage.key,

@@ -16,7 +16,7 @@ const INSTANCE = `
   outcome { key label } outcomeReason
   process { id name outcomes { key label reasonRequired } }
   stages { state stage { key name category guidance isLast
-    steps { required field { key label type choices } } } }
+    steps { required field { key label type choices minimum maximum maxLength } } } }
   activeStage { key name isLast }
   missingSteps { field { key label } }
   nextStage { key name }

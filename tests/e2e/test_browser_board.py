@@ -221,7 +221,7 @@ def test_a_last_stage_offers_finish_and_refused_moves_say_why(server: Server, br
     dialog.get_by_role("button", name="Finish", exact=True).click()
     expect(dialog.locator("#finish-reason-note")).to_have_text("Lost asks for a reason.")
     assert sent == []
-    dialog.get_by_label("Reason").fill("Budget moved to next year")
+    dialog.get_by_label("Reason (required)").fill("Budget moved to next year")
     dialog.get_by_role("button", name="Finish", exact=True).click()
     expect(close.locator(".count")).to_have_text("1")
     expect(card(page, "Ready - 5 servers")).to_have_count(0)
