@@ -14,7 +14,7 @@ const PROCESSES = "processes { id name status entity { name } }";
 const PROCESS = `query($id: ID!) {
   ${PROCESSES}
   process(id: $id) { id name outcomes { key label reasonRequired }
-    entity { key fields { key label type } } stages { key name category } }
+    entity { key fields { key label type currency } } stages { key name category } }
 }`;
 
 const CHANGED = `... on InstanceChange { event { seq } } ${RESULT_ERRORS} ${CONFLICT}`;

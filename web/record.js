@@ -16,7 +16,7 @@ const INSTANCE = `
   outcome { key label } outcomeReason
   process { id name outcomes { key label reasonRequired } }
   stages { state stage { key name category guidance isLast
-    steps { required field { key label type choices minimum maximum maxLength } } } }
+    steps { required field { key label type choices minimum maximum maxLength currency } } } }
   activeStage { key name isLast }
   missingSteps { field { key label } }
   nextStage { key name }
@@ -32,7 +32,7 @@ const RECORD = `query($id: ID!) {
     activeInstance { ${INSTANCE} }
   }
   events(recordId: $id, kinds: [${HISTORY_KINDS.join(", ")}], first: 100) { seq kind actor at instanceId processId after }
-  entities { key name fields { key label type choices minimum maximum maxLength } }
+  entities { key name fields { key label type choices minimum maximum maxLength currency } }
   processes { id name status entity { key } }
 }`;
 

@@ -37,6 +37,9 @@ class Field:
     max_length: int | None = strawberry.field(
         description="The most characters a text field's value may have; null for other types."
     )
+    currency: str | None = strawberry.field(
+        description="The currency of a money field's amounts (ISO 4217); null: not declared."
+    )
 
     @classmethod
     def from_domain(cls, field: domain_fields.Field) -> Field:
@@ -48,6 +51,7 @@ class Field:
             minimum=_decimal(field.minimum),
             maximum=_decimal(field.maximum),
             max_length=field.max_length,
+            currency=field.currency,
         )
 
 

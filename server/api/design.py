@@ -92,6 +92,9 @@ class SaveFieldInput:
     maximum: str | None = strawberry.field(
         default=None, description="A number or money field's greatest value, as decimal text."
     )
+    currency: str | None = strawberry.field(
+        default=None, description="A money field's currency, as its ISO 4217 code (EUR)."
+    )
 
 
 # Results
@@ -380,6 +383,7 @@ class DesignMutation:
         given: dict[str, Any] = {
             **{"key": input.key, "label": input.label, "type": input.type.value},
             **{"choices": input.choices, "minimum": input.minimum, "maximum": input.maximum},
+            "currency": input.currency,
         }
         field = {name: value for name, value in given.items() if value is not None}
         entity = await design.save_field(

@@ -82,6 +82,7 @@ MAXIMA: dict[str, int] = {
     "MoveToStageInput.stage": MAX_KEY,
     "FinishInstanceInput.outcome": MAX_KEY,
     "FinishInstanceInput.reason": MAX_REASON,
+    "SaveFieldInput.currency": 3,
     "SaveFieldInput.minimum": BOUND,
     "SaveFieldInput.maximum": BOUND,
     **{

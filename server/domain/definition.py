@@ -127,6 +127,8 @@ def dump_entity(entity: Entity) -> dict[str, Any]:
             out["minimum"] = decimal_text(f.minimum)
         if f.maximum is not None:
             out["maximum"] = decimal_text(f.maximum)
+        if f.currency is not None:
+            out["currency"] = f.currency
         fields.append(out)
     return {"key": entity.key, "name": entity.name, "fields": fields}
 
@@ -159,7 +161,27 @@ def _field(raw: Any, path: str, found: _Found) -> Field:
     if minimum is not None and maximum is not None and minimum > maximum:
         found.add(f"{path}.minimum", "the minimum is more than the maximum")
     label = _str(raw, "label", path, found)
-    return Field(key, label, field_type, tuple(choices), minimum=minimum, maximum=maximum)
+    currency = _currency(raw, field_type, path, found)
+    return Field(
+        key, label, field_type, tuple(choices), minimum=minimum, maximum=maximum, currency=currency
+    )
+
+
+_CURRENCY = re.compile(r"[A-Z]{3}")
+
+
+def _currency(raw: dict[str, Any], field_type: FieldType, path: str, found: _Found) -> str | None:
+    """A money field's currency, as its ISO 4217 code."""
+    value = raw.get("currency")
+    if value is None:
+        return None
+    if field_type is not FieldType.MONEY:
+        found.add(f"{path}.currency", "only money fields have a currency")
+        return None
+    if not isinstance(value, str) or not _CURRENCY.fullmatch(value):
+        found.add(f"{path}.currency", "use a three-letter ISO 4217 code, such as EUR or USD")
+        return None
+    return value
 
 
 _BOUNDS = ("minimum", "maximum")

@@ -55,6 +55,8 @@ class Field:
     # Bounds of a number or money field, inclusive; None: unbounded.
     minimum: Decimal | None = None
     maximum: Decimal | None = None
+    # The currency a money field's amounts are in (ISO 4217, "EUR"); None: not said.
+    currency: str | None = None
 
     @property
     def max_length(self) -> int | None:

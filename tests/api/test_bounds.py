@@ -260,3 +260,33 @@ async def test_a_step_within_bounds_is_still_written_in_one_statement(
     assert locked == []
     row = await InstanceRow.get(id=int(instance))
     assert (row.outcome, row.completed_by) == (None, None)
+
+
+CURRENCIES = """query { entities { key fields { key type currency } } }"""
+SAVE_MONEY = """
+mutation($input: SaveFieldInput!) { saveField(input: $input) { __typename
+  ... on FieldSaved { entity { key fields { key currency } } }
+  ... on InvalidDefinition { problems { path message } } } }
+"""
+
+
+async def test_money_fields_say_their_currency_and_designers_declare_it(gql: Any) -> None:
+    entities = (await gql.execute(CURRENCIES))["entities"]
+    fields = [f for e in entities for f in e["fields"]]
+    money = [f for f in fields if f["type"] == "MONEY"]
+    assert money and all(f["currency"] == "USD" for f in money)
+    assert all(f["currency"] is None for f in fields if f["type"] != "MONEY")
+
+    fee = {"entity": "opportunity", "key": "fee", "label": "Fee", "type": "MONEY"}
+    saved = await gql.execute(SAVE_MONEY, {"input": fee | {"currency": "EUR"}}, user="designer")
+    shown = {f["key"]: f for f in saved["saveField"]["entity"]["fields"]}
+    assert shown["fee"]["currency"] == "EUR"
+    before = await EntityRow.all().values_list("key", "fields_")
+    for field, problem in [
+        (fee | {"currency": "eur"}, "use a three-letter ISO 4217 code, such as EUR or USD"),
+        (fee | {"type": "NUMBER", "currency": "EUR"}, "only money fields have a currency"),
+    ]:
+        refused = (await gql.execute(SAVE_MONEY, {"input": field}, user="designer"))["saveField"]
+        assert refused["__typename"] == "InvalidDefinition", refused
+        assert [p["message"] for p in refused["problems"]] == [problem]
+    assert await EntityRow.all().values_list("key", "fields_") == before

@@ -223,7 +223,7 @@ def test_money_is_exact_and_long_values_fold(server: Server, browser: Any) -> No
         {"estimated_budget": "99999999999999.99", "customer_need": need},
     )
     page, errors = open_record(server, browser, record_id)
-    expect(page.locator("dd[data-field='estimated_budget']")).to_have_text("99,999,999,999,999.99")
+    expect(page.locator("dd[data-field='estimated_budget']")).to_have_text("$99,999,999,999,999.99")
     shown = page.locator("dd[data-field='customer_need']")
     assert len(shown.inner_text()) < 400
     shown.get_by_role("button", name="Show all 4000 characters").click()
@@ -286,7 +286,7 @@ def test_another_users_step_keeps_focus_where_it_was(server: Server, browser: An
     step = {"instanceId": instance_id, "field": "estimated_budget", "value": 5000}
     done = graphql_as(server, "ben", SET, input=step)
     assert done["completeStep"]["__typename"] == "StepCompleted", done
-    expect(page.locator("dd[data-field='estimated_budget']")).to_have_text("5,000.00")
+    expect(page.locator("dd[data-field='estimated_budget']")).to_have_text("$5,000.00")
     expect(page.locator("#step-purchase_process")).to_be_focused()
     # The notice of ben's change covers nothing of the page.
     notice = page.locator(".notice").first

@@ -272,9 +272,9 @@ def test_cards_show_amount_owner_days_in_stage_and_missing_steps(
     new_opportunity(server, "Revenue - 8 kiosks", {"estimated_revenue": "1234.5"})
     page, errors = open_board(server, browser)
     huge = card(page, "Huge - 1 campus")
-    expect(huge.locator(".amount")).to_have_text("Estimated budget: 99,999,999,999,999.99")
+    expect(huge.locator(".amount")).to_have_text("Estimated budget: $99,999,999,999,999.99")
     expect(card(page, "Revenue - 8 kiosks").locator(".amount")).to_have_text(
-        "Estimated revenue: 1,234.50"
+        "Estimated revenue: $1,234.50"
     )
     expect(card(page, "Northwind - support contract").locator(".amount")).to_have_count(0)
     expect(huge.locator(".meta")).to_have_text("ana · in stage since today · 1 step missing")

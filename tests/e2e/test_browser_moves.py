@@ -103,7 +103,7 @@ def test_values_entered_quickly_then_next_stage_build_on_each_other(
     held.release()
 
     wait_for_active(page, "Develop")
-    expect(page.locator("dd[data-field='estimated_budget']")).to_have_text("15,000.00")
+    expect(page.locator("dd[data-field='estimated_budget']")).to_have_text("$15,000.00")
     run = trail(server, instance_id)
     assert run["events"] == [
         "INSTANCE_STARTED",
