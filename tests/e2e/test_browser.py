@@ -204,7 +204,7 @@ def test_finish_abandon_reactivate_and_switch_process(server: Server, browser: A
     page.wait_for_selector(".badge.finished")
     assert page.locator("#process-status").text_content().startswith("Finished · Won by ana on ")
     assert page.get_by_role("button", name="Reactivate").is_visible()
-    assert page.get_by_role("button", name="Finish").count() == 0
+    assert page.get_by_role("button", name="Finish…", exact=True).count() == 0
     final = records_by_name(server)["Fabrikam - fleet renewal"]["activeInstance"]
     assert final["status"] == "FINISHED" and final["process"]["key"] == "opportunity-sales"
     moves = {"abandonInstance", "reactivateInstance", "switchProcess", "finishInstance"}
