@@ -24,7 +24,7 @@ export function renderProcess(page, instance) {
     el("div", { class: "process-head" },
       el("h2", { id: "process-name", tabindex: "-1" }, instance.process.name, el("small", {}, ` v${instance.processVersion}`)),
       el("span", { class: `badge ${instance.status.toLowerCase()}` }, titleCase(instance.status)),
-      page.renderSwitch(instance)),
+      renderSwitch(page, instance)),
     running ? "" : renderEnding(instance),
     bar,
     renderMoves(page, instance),
@@ -120,4 +120,30 @@ function renderPanel(page, instance, progress) {
     steps.length ? el("div", { class: "steps" }, steps) : el("p", { class: "muted" }, "This stage asks for no steps."),
     extra.length ? el("div", { class: "actions" }, extra) : "",
     el("p", { class: "refusal", role: "alert" }, page.message));
+}
+
+// The processes the record may run: active ones of its entity.
+function offered(page) {
+  return page.data.processes.filter((p) => p.entity.key === page.data.record.entity && p.status === "ACTIVE");
+}
+
+export function renderNoProcess(page) {
+  const choices = offered(page);
+  const choice = el("select", { id: "start-process", "aria-label": "Process to start" },
+    choices.map((p) => el("option", { value: p.id }, p.name)));
+  return el("section", { class: "process" },
+    el("p", {}, "No process runs on this record."),
+    choices.length
+      ? el("p", {}, choice, " ", page.moveButton({ id: "move-start" }, "startInstance", () => ({ recordId: page.id, processId: choice.value }), "Start process"))
+      : "",
+    el("p", { class: "refusal", role: "alert" }, page.message));
+}
+
+function renderSwitch(page, instance) {
+  const others = offered(page).filter((p) => p.id !== instance.process.id);
+  if (!others.length) return "";
+  const choice = el("select", { id: "switch-process", "aria-label": "Switch to process" },
+    others.map((p) => el("option", { value: p.id }, p.name)));
+  return el("span", { class: "switch" }, choice, " ",
+    page.moveButton({ id: "move-switch" }, "switchProcess", () => ({ recordId: page.id, processId: choice.value }), "Switch process…"));
 }

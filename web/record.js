@@ -3,10 +3,11 @@
 // then shows what the server answered.
 import { announce } from "./announce.js";
 import { CONFLICT, EVENT_FIELDS, GATE, gateMessage, graphql, live, mutate, refused, RESULT_ERRORS } from "./api.js";
-import { renderProcess } from "./bar.js";
+import { renderNoProcess, renderProcess } from "./bar.js";
 import { describe, ifByOthers, track } from "./changes.js";
 import { chooseOutcome, confirmed } from "./dialog.js";
-import { display, el, elapsed, reloads, titleCase, when } from "./dom.js";
+import { renderDetails } from "./details.js";
+import { el, elapsed, reloads, when } from "./dom.js";
 import { HISTORY_KINDS, renderHistory } from "./history.js";
 import { setTitle } from "./title.js";
 import { redrawing, refusalOf } from "./steps.js";
@@ -364,8 +365,8 @@ class RecordPage {
       el("div", { class: "page-head" },
         el("h1", { id: "record-name", tabindex: "-1" }, record.name),
         el("p", { class: "meta" }, `${this.data.entities.find((e) => e.key === record.entity)?.name || record.entity} · owner ${record.owner} · updated ${when(record.updatedAt)}`)),
-      instance ? renderProcess(this, instance) : this.renderNoProcess(),
-      this.renderDetails(),
+      instance ? renderProcess(this, instance) : renderNoProcess(this),
+      renderDetails(this.fields, this.data.record.values),
       instance ? renderHistory(instance, this.data.events, (id) => this.processName(id)) : "",
     ));
     if (focus) {
@@ -375,56 +376,6 @@ class RecordPage {
     }
   }
 
-  renderNoProcess() {
-    const offered = this.offered();
-    const choice = el("select", { id: "start-process", "aria-label": "Process to start" },
-      offered.map((p) => el("option", { value: p.id }, p.name)));
-    return el("section", { class: "process" },
-      el("p", {}, "No process runs on this record."),
-      offered.length
-        ? el("p", {}, choice, " ", this.moveButton({ id: "move-start" }, "startInstance", () => ({ recordId: this.id, processId: choice.value }), "Start process"))
-        : "",
-      el("p", { class: "refusal", role: "alert" }, this.message));
-  }
-
-  offered() {
-    return this.data.processes.filter((p) => p.entity.key === this.data.record.entity && p.status === "ACTIVE");
-  }
-
-  renderSwitch(instance) {
-    const others = this.offered().filter((p) => p.id !== instance.process.id);
-    if (!others.length) return "";
-    const choice = el("select", { id: "switch-process", "aria-label": "Switch to process" },
-      others.map((p) => el("option", { value: p.id }, p.name)));
-    return el("span", { class: "switch" }, choice, " ",
-      this.moveButton({ id: "move-switch" }, "switchProcess", () => ({ recordId: this.id, processId: choice.value }), "Switch process…"));
-  }
-
-  renderDetails() {
-    const { values } = this.data.record;
-    const rows = [...this.fields.values()].filter((f) => f.key in values).map((field) =>
-      el("div", {}, el("dt", {}, field.label), el("dd", { "data-field": field.key }, long(display(field, values[field.key])))));
-    return el("section", { class: "details", "aria-labelledby": "details-title" },
-      el("h2", { id: "details-title" }, "Details"),
-      rows.length ? el("dl", {}, rows) : el("p", { class: "muted" }, "No values yet."));
-  }
-}
-
-// A long value is shown in part, with a control to show it whole.
-const SHORT = 280;
-function long(text) {
-  if (text.length <= SHORT) return text;
-  const rest = el("span", { hidden: true }, text.slice(SHORT));
-  const more = el("span", { "aria-hidden": "true" }, "…");
-  const toggle = el("button", { type: "button", class: "link", "aria-expanded": "false",
-    onclick: () => {
-      const open = rest.hidden;
-      rest.hidden = !open;
-      more.hidden = open;
-      toggle.setAttribute("aria-expanded", String(open));
-      toggle.textContent = open ? "Show less" : `Show all ${text.length} characters`;
-    } }, `Show all ${text.length} characters`);
-  return [text.slice(0, SHORT), more, rest, " ", toggle];
 }
 
 // What a move of this page did, as said to screen readers.
