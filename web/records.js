@@ -148,12 +148,12 @@ function filterForm(catalog, reload) {
     form.replaceChildren(
       select("entity", "Entity", catalog.entities.map((e) => [e.key, e.name]), filters.entity),
       el("label", { for: "filter-search" }, "Search",
-        el("input", { id: "filter-search", name: "search", type: "search", value: filters.search, placeholder: "Name contains…" })),
+        el("input", { id: "filter-search", name: "search", type: "search", maxlength: 200, value: filters.search, placeholder: "Name contains…" })),
       select("process", "Process", [["", "Any process"], ...processes.map((p) => [p.id, p.name])], filters.process),
       select("stage", "Stage", [["", "Any stage"], ...(process ? process.stages.map((s) => [s.key, s.name]) : [])], filters.stage),
       select("status", "Status", [["", "Any status"], ["ACTIVE", "Active"], ["FINISHED", "Finished"], ["ABANDONED", "Abandoned"]], filters.status),
       el("label", { for: "filter-owner" }, "Owner",
-        el("input", { id: "filter-owner", name: "owner", value: filters.owner, placeholder: "Anyone" })),
+        el("input", { id: "filter-owner", name: "owner", maxlength: 200, value: filters.owner, placeholder: "Anyone" })),
     );
     form.querySelector("#filter-stage").disabled = !process;
   }

@@ -151,6 +151,12 @@ def test_a_long_unbroken_name_stays_inside_the_window(server: Server, browser: A
         assert box["height"] > 2 * float(
             page.evaluate("parseFloat(getComputedStyle(document.body).fontSize)")
         )
+    # Every text input of the page carries the server's length limit for what it sends.
+    limits = page.evaluate(
+        "[...document.querySelectorAll('#view input:not([type=checkbox])')]"
+        ".map(i => [i.id, i.maxLength])"
+    )
+    assert limits and all(limit == 200 for _, limit in limits), limits
     assert errors == []
 
 
