@@ -32,7 +32,7 @@ const RECORD = `query($id: ID!) {
     id entity name owner values version createdAt updatedAt
     activeInstance { ${INSTANCE} }
   }
-  events(recordId: $id, kinds: [${HISTORY_KINDS.join(", ")}], first: 100) { seq kind actor at instanceId processId after }
+  events(recordId: $id, kinds: [${HISTORY_KINDS.join(", ")}], first: 100, newest: true) { seq kind actor at instanceId processId after }
   entities { key name fields { key label type choices minimum maximum maxLength currency } }
   processes { id name status entity { key } }
 }`;

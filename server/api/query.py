@@ -156,7 +156,8 @@ class Query(DesignQuery, AccountQuery, AdminQuery):
             return None
 
     @strawberry.field(
-        description="The audit trail after a seq, oldest first; `kinds` keeps only those kinds."
+        description="The audit trail after a seq, oldest first: the first `first` of it, or "
+        "with `newest` the newest `first`; `kinds` keeps only those kinds."
     )
     async def events(
         self,
@@ -166,6 +167,7 @@ class Query(DesignQuery, AccountQuery, AdminQuery):
         record_id: strawberry.ID | None = None,
         kinds: list[EventKind] | None = None,
         first: int = 100,
+        newest: bool = False,
     ) -> list[Event]:
         found = await queries.list_events(
             after_seq=after_seq,
@@ -173,6 +175,7 @@ class Query(DesignQuery, AccountQuery, AdminQuery):
             record_id=parse_optional("Record", record_id),
             kinds=None if kinds is None else set(kinds),
             first=first,
+            newest=newest,
             visible=await ctx(info).visible(),
         )
         return [Event.from_domain(e) for e in found]

@@ -712,10 +712,12 @@ async def events_after(
     process_id: int | None = None,
     kinds: Iterable[EventKind] | None = None,
     limit: int = 500,
+    newest: bool = False,
     visible: Visible = None,
 ) -> list[Event]:
     """Events after `seq`, oldest first, up to the horizon (`last_seq`): reading on from the
-    last one returned never skips a change that commits later."""
+    last one returned never skips a change that commits later. `newest`: the last `limit` of
+    them rather than the first."""
     postgres = get_connection("default").capabilities.dialect == "postgres"
     query = visible_events(visible).filter(seq__gt=seq)
     if postgres:
@@ -728,7 +730,9 @@ async def events_after(
         query = query.filter(record_id=record_id)
     if kinds is not None:
         query = query.filter(kind__in=sorted(k.value for k in kinds))
-    rows = await query.order_by("seq").limit(limit)
+    rows = await query.order_by("-seq" if newest else "seq").limit(limit)
+    if newest:
+        rows.reverse()
     return [mapping.event(row) for row in rows]
 
 

@@ -118,6 +118,7 @@ async def list_events(
     record_id: int | None,
     kinds: set[EventKind] | None = None,
     first: int,
+    newest: bool = False,
     visible: Visible = None,
 ) -> list[Event]:
     return await store.events_after(
@@ -125,6 +126,7 @@ async def list_events(
         instance_id=instance_id,
         record_id=record_id,
         kinds=kinds,
+        newest=newest,
         limit=check_page(first),
         visible=visible,
     )

@@ -59,6 +59,10 @@ MOVES_OF = """query($record: ID!, $kinds: [EventKind!]) {
   events(recordId: $record, kinds: $kinds) { kind seq } }"""
 
 
+NEWEST_OF = """query($record: ID!, $kinds: [EventKind!], $first: Int!) {
+  events(recordId: $record, kinds: $kinds, first: $first, newest: true) { kind seq } }"""
+
+
 async def test_the_trail_is_read_by_kinds(gql: Any) -> None:
     instance = await _started(gql, estimated_budget=100)
     iid = instance["id"]
@@ -83,6 +87,13 @@ async def test_the_trail_is_read_by_kinds(gql: Any) -> None:
     assert [e["seq"] for e in moves["events"]] == [every[1]["seq"], every[3]["seq"]]
     none = await gql.execute(MOVES_OF, {"record": record, "kinds": []})
     assert none["events"] == []
+    # The newest of them, still oldest first.
+    last_two = await gql.execute(NEWEST_OF, {"record": record, "first": 2})
+    assert [e["seq"] for e in last_two["events"]] == [every[2]["seq"], every[3]["seq"]]
+    newest_move = await gql.execute(
+        NEWEST_OF, {"record": record, "first": 1, "kinds": ["INSTANCE_STARTED", "STEP_COMPLETED"]}
+    )
+    assert [e["kind"] for e in newest_move["events"]] == ["STEP_COMPLETED"]
 
 
 async def test_a_failed_change_rolls_back_and_is_not_announced(gql: Any, app: Any) -> None:
