@@ -1,7 +1,7 @@
 // A board card: what a rep scans for (amount, owner, time in stage, what is missing) and the
 // moves the card offers. A move the gate would refuse stays focusable, marked aria-disabled,
 // with its reason on the card, so keyboard and screen reader users learn why.
-import { el, money } from "./dom.js";
+import { el, elapsed, money } from "./dom.js";
 
 // The fields a card reads from a record and its shown instance.
 export const CARD_FIELDS = `id name owner values
@@ -19,10 +19,9 @@ export function amount(record, fields) {
   return field ? { label: field.label, text: money(record.values[field.key], field.currency) } : null;
 }
 
+// A rep scans for days: under one, the stay began today.
 export function inStage(since, now = new Date()) {
-  const count = Math.floor((now - new Date(since)) / 86_400_000);
-  if (count < 1) return "in stage since today";
-  return count === 1 ? "1 day in stage" : `${count} days in stage`;
+  return now - new Date(since) < 86_400_000 ? "in stage since today" : `${elapsed(since, now)} in stage`;
 }
 
 // Marks a control refused (or busy) without taking it out of the tab order.

@@ -37,12 +37,6 @@ export function reloads(ignore = []) {
   };
 }
 
-export function days(since, now = new Date()) {
-  const count = Math.floor((now - new Date(since)) / 86_400_000);
-  if (count < 1) return "less than a day";
-  return count === 1 ? "1 day" : `${count} days`;
-}
-
 // How long ago, in words that move with the clock: "9 minutes", "3 hours", "2 days".
 export function elapsed(since, now = new Date()) {
   const seconds = Math.max(0, (now - new Date(since)) / 1000);

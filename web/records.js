@@ -1,7 +1,7 @@
 // The records of an entity: search and filters, a new record started on a process.
 import { EVENT_FIELDS, graphql, live, mutate, refused, RESULT_ERRORS } from "./api.js";
 import { describe, ifByOthers, track } from "./changes.js";
-import { days, el, reloads, titleCase, when } from "./dom.js";
+import { el, elapsed, reloads, titleCase, when } from "./dom.js";
 
 const CATALOG = `{
   entities { key name }
@@ -125,7 +125,7 @@ function recordRow(record) {
     cell("Name", el("a", { href: `#/records/${record.id}` }, record.name)),
     cell("Process", instance ? instance.process.name : "—"),
     cell("Stage", instance
-      ? [instance.activeStage.name, instance.status === "ACTIVE" ? el("small", {}, ` for ${days(instance.activeSince)}`) : ""]
+      ? [instance.activeStage.name, instance.status === "ACTIVE" ? el("small", {}, ` for ${elapsed(instance.activeSince)}`) : ""]
       : "—"),
     cell("Status", instance ? titleCase(instance.status) : "No process"),
     cell("Owner", record.owner),

@@ -3,6 +3,7 @@ board, live updates between two people, and hostile values shown as text."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from browsing import choose, confirm, inert, needs_browser, open_page, screenshot, sent_mutations
@@ -314,6 +315,11 @@ def test_records_filter_and_search(server: Server, browser: Any) -> None:
         "Fabrikam - fleet renewal",
         "Northwind - support contract",
     ]
+    # Time on the stage in words that move, as on the bar: minutes, not "less than a day".
+    stage = page.locator("table.records tbody tr", has_text="Contoso").locator("td").nth(2)
+    assert re.search(r"Qualify for (less than a minute|\d+ minutes?)$", stage.inner_text()), (
+        stage.inner_text()
+    )
 
     def wait_for_names(*expected: str) -> None:
         page.wait_for_function(
