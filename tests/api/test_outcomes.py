@@ -3,6 +3,7 @@ finishes, kept on the instance and in its event, forgotten on reactivation."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from typing import Any
 
@@ -305,3 +306,25 @@ async def test_a_finished_instance_migrated_keeps_the_outcome_it_ended_with(
     # Version 2 declares no `lost`: it is shown as version 1 declared it.
     assert shown["outcome"] == {"key": "lost", "label": "Lost", "reasonRequired": True}
     assert shown["outcomeReason"] == "Too dear"
+
+
+async def test_fifty_callers_finishing_at_once_end_it_once_with_one_outcome(
+    gql: Any, quick: str
+) -> None:
+    instance = await _instance(gql, quick)
+    asked = [
+        {"outcome": "won"} if n % 2 else {"outcome": "lost", "reason": f"caller {n}"}
+        for n in range(50)
+    ]
+    answers = await asyncio.gather(*(_finish(gql, instance, **how) for how in asked))
+    finished = [a for a in answers if a["__typename"] == "InstanceFinished"]
+    assert len(finished) == 1
+    # Every other caller is told the run has already ended; none is told of a conflict.
+    assert {a["__typename"] for a in answers if a is not finished[0]} == {"InvalidTransition"}
+    row = await InstanceRow.get(id=int(instance))
+    events = await EventRow.filter(instance_id=int(instance), kind="INSTANCE_FINISHED")
+    assert len(events) == 1
+    won = finished[0]["instance"]["outcome"]["key"]
+    assert (row.status, row.outcome) == ("FINISHED", won)
+    assert events[0].after["outcome"] == won
+    assert row.outcome_reason == finished[0]["instance"]["outcomeReason"]
