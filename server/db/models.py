@@ -234,3 +234,86 @@ class SignInAddressRow(Model):
     class Meta:
         table = "sign_in_address"
         unique_together = (("user", "address"),)
+
+
+# A URL that receives signed deliveries of chosen kinds of process event (server/domain/webhook.py).
+class WebhookRow(Model):
+    id = fields.IntField(primary_key=True)
+    url = fields.CharField(max_length=2000)
+    description = fields.CharField(max_length=200, default="", db_default="")
+    # Signs deliveries; never answered, logged or written to an event.
+    secret = fields.CharField(max_length=100)
+    # Which deliveries it wants: topics, and processes, stages and entities (empty: any).
+    topics: Any = fields.JSONField()
+    process_ids: Any = fields.JSONField()
+    stages: Any = fields.JSONField()
+    entities: Any = fields.JSONField()
+    # ACTIVE, PAUSED (by a designer, or after failures in a row: `paused_reason` says).
+    status = fields.CharField(max_length=16)
+    paused_reason = fields.CharField(max_length=500, null=True)
+    failures = fields.IntField(default=0)
+    # Events after this seq are delivered to it: those committed once it was registered.
+    since_seq = fields.BigIntField()
+    version = fields.IntField()
+    created_by = fields.CharField(max_length=200)
+    created_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField()
+    # Set when removed: its deliveries stop, its log stays readable to the audit trail.
+    deleted_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "webhook"
+
+
+# One event for one webhook: delivered at least once, retried until it is, or given up.
+class WebhookDeliveryRow(Model):
+    id = fields.BigIntField(primary_key=True)
+    # Sent as Stageflow-Delivery: the receiver's key to drop a duplicate.
+    uid = fields.CharField(max_length=36, unique=True)
+    webhook: fields.ForeignKeyRelation[WebhookRow] = fields.ForeignKeyField(
+        "models.WebhookRow", related_name="deliveries", on_delete=fields.CASCADE
+    )
+    seq = fields.BigIntField()
+    kind = fields.CharField(max_length=32)
+    topics: Any = fields.JSONField()
+    instance_id = fields.IntField(null=True)
+    # PENDING (to send, or being sent while `lease_until` is ahead), DELIVERED, FAILED.
+    state = fields.CharField(max_length=16)
+    attempts = fields.IntField(default=0)
+    next_at = fields.DatetimeField()
+    lease = fields.CharField(max_length=36, null=True)
+    lease_until = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField()
+    delivered_at = fields.DatetimeField(null=True)
+    last_status = fields.IntField(null=True)
+    last_error = fields.CharField(max_length=300, null=True)
+    last_duration_ms = fields.IntField(null=True)
+    last_attempt_at = fields.DatetimeField(null=True)
+
+    webhook_id: int
+
+    class Meta:
+        table = "webhook_delivery"
+        unique_together = (("webhook", "seq"),)
+        indexes = (
+            Index(fields=("state", "next_at")),
+            Index(fields=("webhook_id", "instance_id", "seq")),
+        )
+
+
+# Each try of a delivery, for its log.
+class WebhookAttemptRow(Model):
+    id = fields.BigIntField(primary_key=True)
+    delivery: fields.ForeignKeyRelation[WebhookDeliveryRow] = fields.ForeignKeyField(
+        "models.WebhookDeliveryRow", related_name="tries", on_delete=fields.CASCADE
+    )
+    n = fields.IntField()
+    at = fields.DatetimeField()
+    status = fields.IntField(null=True)
+    error = fields.CharField(max_length=300, null=True)
+    duration_ms = fields.IntField()
+
+    delivery_id: int
+
+    class Meta:
+        table = "webhook_attempt"

@@ -32,6 +32,13 @@ class EventKind(enum.Enum):
     USER_UPDATED = "USER_UPDATED"
     CREDENTIAL_CREATED = "CREDENTIAL_CREATED"
     CREDENTIAL_REVOKED = "CREDENTIAL_REVOKED"
+    WEBHOOK_CREATED = "WEBHOOK_CREATED"
+    WEBHOOK_UPDATED = "WEBHOOK_UPDATED"
+    WEBHOOK_DELETED = "WEBHOOK_DELETED"
+    WEBHOOK_PAUSED = "WEBHOOK_PAUSED"
+    WEBHOOK_RESUMED = "WEBHOOK_RESUMED"
+    WEBHOOK_SECRET_RENEWED = "WEBHOOK_SECRET_RENEWED"
+    WEBHOOK_REDELIVERED = "WEBHOOK_REDELIVERED"
 
 
 STAGE_KINDS = frozenset(
@@ -43,6 +50,19 @@ STAGE_KINDS = frozenset(
         EventKind.INSTANCE_ABANDONED,
         EventKind.INSTANCE_REACTIVATED,
         EventKind.INSTANCE_MIGRATED,
+    }
+)
+
+# About webhooks: only designers and admins read them in the audit trail.
+WEBHOOK_KINDS = frozenset(
+    {
+        EventKind.WEBHOOK_CREATED,
+        EventKind.WEBHOOK_UPDATED,
+        EventKind.WEBHOOK_DELETED,
+        EventKind.WEBHOOK_PAUSED,
+        EventKind.WEBHOOK_RESUMED,
+        EventKind.WEBHOOK_SECRET_RENEWED,
+        EventKind.WEBHOOK_REDELIVERED,
     }
 )
 
