@@ -23,18 +23,20 @@ from server.db.config import ensure_database_dir, tortoise_config
 from server.events.feed import Hub
 from server.events.postgres import PostgresRelay
 from server.services import queries
+from server.services.delivery import Sender
 from server.services.runtime import Runtime
 from server.settings import Settings
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 # The background tasks a server process runs (the relay on PostgreSQL only).
-TASKS = (Hub.NAME, PostgresRelay.NAME, Sockets.NAME)
+TASKS = (Hub.NAME, PostgresRelay.NAME, Sockets.NAME, Sender.NAME)
 
 
 def create_app(settings: Settings) -> Starlette:
     """Build the app; nothing connects until the lifespan starts."""
     runtime = Runtime.create()
     graphql = StageflowGraphQL(runtime, settings)
+    sender = Sender(runtime, settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -49,6 +51,7 @@ def create_app(settings: Settings) -> Starlette:
                 await relay.start()
             app.state.relay = relay
             await runtime.hub.start()
+            sender.start()
             try:
                 yield
             finally:
@@ -103,6 +106,14 @@ def create_app(settings: Settings) -> Starlette:
             "# TYPE stageflow_shared_subscribers gauge",
             f"stageflow_shared_subscribers {fanout.shared}",
         ]
+        lines += [
+            "# HELP stageflow_webhook_tries_total Webhook deliveries tried, by how it went.",
+            "# TYPE stageflow_webhook_tries_total counter",
+            *(
+                f'stageflow_webhook_tries_total{{outcome="{outcome}"}} {sender.tries[outcome]}'
+                for outcome in ("delivered", "failed")
+            ),
+        ]
         if graphql.kept is not None:
             counts = graphql.kept.counts
             lines += [
@@ -147,6 +158,7 @@ def create_app(settings: Settings) -> Starlette:
     )
     app.state.runtime = runtime
     app.state.graphql = graphql
+    app.state.sender = sender
     return app
 
 

@@ -50,6 +50,21 @@ class Settings:
     # its document has run in full (server/api/direct.py); off: every change runs in full.
     direct_changes: bool = True
 
+    # Webhooks: each try's time limit, the pause before a retry (doubling from the first to
+    # the longest, with jitter), how long a delivery is retried, failed tries in a row after
+    # which a webhook is paused, the most of a response read, tries sent at once per worker.
+    webhook_timeout_seconds: float = 5.0
+    webhook_retry_first_seconds: float = 10.0
+    webhook_retry_longest_seconds: float = 3600.0
+    webhook_retry_hours: float = 24.0
+    webhook_pause_after: int = 20
+    webhook_response_bytes: int = 64 * 1024
+    webhook_concurrency: int = 16
+    # A delivery being sent is leased for this long: past it, another worker may send it.
+    webhook_lease_seconds: float = 30.0
+    # Let webhooks reach loopback, private and link-local addresses (a test or an intranet).
+    webhook_allow_private: bool = False
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite:")
@@ -93,6 +108,32 @@ class Settings:
             ready_max_lag_seconds=float(
                 env.get("STAGEFLOW_READY_MAX_LAG_SECONDS") or cls.ready_max_lag_seconds
             ),
+            webhook_timeout_seconds=float(
+                env.get("STAGEFLOW_WEBHOOK_TIMEOUT_SECONDS") or cls.webhook_timeout_seconds
+            ),
+            webhook_retry_first_seconds=float(
+                env.get("STAGEFLOW_WEBHOOK_RETRY_FIRST_SECONDS") or cls.webhook_retry_first_seconds
+            ),
+            webhook_retry_longest_seconds=float(
+                env.get("STAGEFLOW_WEBHOOK_RETRY_LONGEST_SECONDS")
+                or cls.webhook_retry_longest_seconds
+            ),
+            webhook_retry_hours=float(
+                env.get("STAGEFLOW_WEBHOOK_RETRY_HOURS") or cls.webhook_retry_hours
+            ),
+            webhook_pause_after=int(
+                env.get("STAGEFLOW_WEBHOOK_PAUSE_AFTER") or cls.webhook_pause_after
+            ),
+            webhook_response_bytes=int(
+                env.get("STAGEFLOW_WEBHOOK_RESPONSE_BYTES") or cls.webhook_response_bytes
+            ),
+            webhook_concurrency=int(
+                env.get("STAGEFLOW_WEBHOOK_CONCURRENCY") or cls.webhook_concurrency
+            ),
+            webhook_lease_seconds=float(
+                env.get("STAGEFLOW_WEBHOOK_LEASE_SECONDS") or cls.webhook_lease_seconds
+            ),
+            webhook_allow_private=_flag(env.get("STAGEFLOW_WEBHOOK_ALLOW_PRIVATE")),
         )
 
 

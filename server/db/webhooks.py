@@ -51,7 +51,7 @@ async def current_webhooks() -> list[Webhook]:
     return [webhook(row) for row in rows]
 
 
-async def secret_of(id: int) -> str | None:
-    """The secret a delivery is signed with: read by the sender only."""
-    row = await WebhookRow.get_or_none(id=id, deleted_at=None).only("id", "secret")
-    return row.secret if row else None
+async def target_of(id: int) -> tuple[str, str] | None:
+    """Where a delivery goes and the secret it is signed with: read by the sender only."""
+    row = await WebhookRow.get_or_none(id=id, deleted_at=None).only("id", "url", "secret")
+    return (row.url, row.secret) if row else None

@@ -1,0 +1,400 @@
+"""Webhook deliveries: planned from the event log, leased to one sender at a time, settled.
+
+The event log is the outbox. One planner at a time (the holder of the `webhook_plan`
+counter row's lock) reads the events after its cursor, up to the horizon below which every
+seq has committed or never will, and writes one delivery per event and webhook that wants
+it, in the same transaction as the cursor's move: an event is planned once, and only once
+it is committed. Senders lease due deliveries (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so
+workers never take the same one); a delivery waits while an earlier one of the same
+instance to the same webhook is pending, so each receiver hears of an instance's events in
+seq order. A lease that runs out (its worker died) makes the delivery due again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from tortoise.connection import get_connection
+
+from server.db import mapping, store, webhooks
+from server.db.models import (
+    EventRow,
+    InstanceRow,
+    ProcessRow,
+    RecordRow,
+    WebhookAttemptRow,
+    WebhookDeliveryRow,
+    WebhookRow,
+)
+from server.domain.events import STAGE_KINDS, Event, EventKind
+from server.domain.webhook import DELIVERED_KINDS, DeliveryState, WebhookStatus
+
+PLAN_BATCH = 500
+PENDING = DeliveryState.PENDING.value
+
+
+def _postgres() -> bool:
+    return bool(get_connection("default").capabilities.dialect == "postgres")
+
+
+async def plan(*, now: dt.datetime) -> int | None:
+    """Inside a transaction: plan the deliveries of the next events. The number of events
+    read, or None when another worker is planning."""
+    conn = get_connection("default")
+    lock = " FOR UPDATE SKIP LOCKED" if _postgres() else ""
+    rows = await conn.execute_query_dict(
+        f"SELECT value FROM counter WHERE name = 'webhook_plan'{lock}"
+    )
+    if not rows:
+        return None
+    cursor = int(rows[0]["value"])
+    # The horizon first, then the webhooks: one made after this read has its start at or
+    # past the horizon, so no event it wants is read before it is known here.
+    horizon = await store.last_seq()
+    hooks = await webhooks.current_webhooks()
+    if not hooks:
+        # Nothing wants anything: the cursor moves on without reading a row.
+        if horizon > cursor:
+            await _move_cursor(horizon)
+        return 0
+    # Nothing at or before the oldest webhook's start is wanted by any.
+    start = max(cursor, min(hook.since_seq for hook in hooks))
+    kinds = [kind for kind in EventKind if kind.value in DELIVERED_KINDS]
+    read, _ = await store.feed_after(start, limit=PLAN_BATCH, kinds=kinds)
+    events = [event for event in read if (event.seq or 0) <= horizon]
+    full = len(read) == PLAN_BATCH and len(events) == len(read)
+    reached = (events[-1].seq or start) if full else max(start, horizon)
+    entities = await _entities({e.process_id for e in events if e.process_id is not None})
+    planned = [
+        WebhookDeliveryRow(
+            uid=str(uuid.uuid4()),
+            webhook_id=hook.id,
+            seq=event.seq,
+            kind=event.kind.value,
+            topics=sorted(topic.value for topic in topics),
+            instance_id=event.instance_id,
+            state=PENDING,
+            attempts=0,
+            next_at=now,
+            created_at=now,
+        )
+        for event in events
+        if event.kind.value in DELIVERED_KINDS
+        for hook in hooks
+        if (topics := hook.wants(event, entity=entities.get(event.process_id or 0)))
+    ]
+    if planned:
+        await WebhookDeliveryRow.bulk_create(planned, ignore_conflicts=True)
+    if reached > cursor:
+        await _move_cursor(reached)
+    return len(read) if full else len(events)
+
+
+async def _move_cursor(value: int) -> None:
+    await get_connection("default").execute_query(
+        "UPDATE counter SET value = $1 WHERE name = 'webhook_plan'"
+        if _postgres()
+        else "UPDATE counter SET value = ? WHERE name = 'webhook_plan'",
+        [value],
+    )
+
+
+async def _entities(process_ids: set[int]) -> dict[int, str]:
+    if not process_ids:
+        return {}
+    rows = await ProcessRow.filter(id__in=process_ids).values_list("id", "entity_id")
+    return {int(id): str(entity) for id, entity in rows}
+
+
+async def plan_cursor() -> int:
+    rows = await get_connection("default").execute_query_dict(
+        "SELECT value FROM counter WHERE name = 'webhook_plan'"
+    )
+    return int(rows[0]["value"]) if rows else 0
+
+
+@dataclass(frozen=True)
+class Leased:
+    """A delivery taken by one sender until `lease_until`."""
+
+    id: int
+    uid: str
+    webhook_id: int
+    seq: int
+    topics: tuple[str, ...]
+    attempts: int
+    created_at: dt.datetime
+    lease: str
+
+
+CLAIM_POSTGRES = """
+WITH ready AS (
+    SELECT d.id FROM webhook_delivery d
+    JOIN webhook w ON w.id = d.webhook_id
+    WHERE d.state = 'PENDING' AND d.next_at <= $1
+      AND (d.lease_until IS NULL OR d.lease_until < $1)
+      AND w.status = 'ACTIVE' AND w.deleted_at IS NULL
+      AND NOT EXISTS (
+          SELECT 1 FROM webhook_delivery e
+          WHERE e.webhook_id = d.webhook_id AND e.instance_id = d.instance_id
+            AND e.seq < d.seq AND e.state = 'PENDING')
+    ORDER BY d.next_at, d.seq
+    LIMIT $2
+    FOR UPDATE OF d SKIP LOCKED
+)
+UPDATE webhook_delivery SET lease = $3, lease_until = $4, attempts = attempts + 1
+FROM ready WHERE webhook_delivery.id = ready.id
+RETURNING webhook_delivery.id, uid, webhook_id, seq, topics, attempts, created_at
+"""
+
+
+async def lease(*, now: dt.datetime, limit: int, lease_seconds: float) -> list[Leased]:
+    """Inside a transaction: take up to `limit` due deliveries for this sender."""
+    token = str(uuid.uuid4())
+    until = now + dt.timedelta(seconds=lease_seconds)
+    if _postgres():
+        rows = await get_connection("default").execute_query_dict(
+            CLAIM_POSTGRES, [now, limit, token, until]
+        )
+        return sorted(
+            (
+                Leased(
+                    id=int(row["id"]),
+                    uid=row["uid"],
+                    webhook_id=int(row["webhook_id"]),
+                    seq=int(row["seq"]),
+                    topics=tuple(_json(row["topics"])),
+                    attempts=int(row["attempts"]),
+                    created_at=row["created_at"],
+                    lease=token,
+                )
+                for row in rows
+            ),
+            key=lambda leased: leased.seq,
+        )
+    return await _lease_one_writer(now=now, limit=limit, token=token, until=until)
+
+
+async def _lease_one_writer(
+    *, now: dt.datetime, limit: int, token: str, until: dt.datetime
+) -> list[Leased]:
+    """SQLite, one writer: the earliest pending delivery of each instance and webhook, if due."""
+    active = set(
+        await WebhookRow.filter(status=WebhookStatus.ACTIVE.value, deleted_at=None).values_list(
+            "id", flat=True
+        )
+    )
+    pending = await WebhookDeliveryRow.filter(state=PENDING).order_by("seq").limit(limit * 20)
+    seen: set[tuple[int, int | None]] = set()
+    taken: list[Leased] = []
+    for row in pending:
+        key = (row.webhook_id, row.instance_id)
+        first = key not in seen
+        seen.add(key)
+        if not first or row.webhook_id not in active or row.next_at > now:
+            continue
+        if row.lease_until is not None and row.lease_until >= now:
+            continue
+        row.lease, row.lease_until, row.attempts = token, until, row.attempts + 1
+        await row.save(update_fields=["lease", "lease_until", "attempts"])
+        taken.append(
+            Leased(
+                row.id,
+                row.uid,
+                row.webhook_id,
+                row.seq,
+                tuple(row.topics),
+                row.attempts,
+                row.created_at,
+                token,
+            )
+        )
+        if len(taken) == limit:
+            break
+    return taken
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+async def next_due() -> dt.datetime | None:
+    """When the earliest pending delivery of an active webhook is due."""
+    row = (
+        await WebhookDeliveryRow.filter(
+            state=PENDING, webhook__status=WebhookStatus.ACTIVE.value, webhook__deleted_at=None
+        )
+        .order_by("next_at")
+        .first()
+        .only("id", "next_at")
+    )
+    return row.next_at if row else None
+
+
+async def settle(
+    leased: Leased,
+    *,
+    now: dt.datetime,
+    status: int | None,
+    error: str | None,
+    duration_ms: int,
+    next_at: dt.datetime | None,
+) -> bool:
+    """Inside a transaction: record a try; the delivery is DELIVERED (a 2xx), due again at
+    `next_at`, or FAILED (no `next_at`). False when the lease had run out and another
+    sender took the delivery over (the try is recorded; the other's outcome stands)."""
+    await WebhookAttemptRow.create(
+        delivery_id=leased.id,
+        n=leased.attempts,
+        at=now,
+        status=status,
+        error=error,
+        duration_ms=duration_ms,
+    )
+    ok = status is not None and 200 <= status < 300
+    state = (
+        DeliveryState.DELIVERED
+        if ok
+        else DeliveryState.PENDING
+        if next_at
+        else DeliveryState.FAILED
+    )
+    changed = await WebhookDeliveryRow.filter(id=leased.id, lease=leased.lease).update(
+        state=state.value,
+        lease=None,
+        lease_until=None,
+        next_at=next_at or now,
+        delivered_at=now if ok else None,
+        last_status=status,
+        last_error=error,
+        last_duration_ms=duration_ms,
+        last_attempt_at=now,
+    )
+    return bool(changed)
+
+
+async def count_failure(webhook_id: int, *, ok: bool) -> int:
+    """Inside a transaction: the webhook's failed tries in a row, after this one."""
+    if ok:
+        await WebhookRow.filter(id=webhook_id, failures__gt=0).update(failures=0)
+        return 0
+    conn = get_connection("default")
+    mark = "$1" if _postgres() else "?"
+    rows = await conn.execute_query_dict(
+        f"UPDATE webhook SET failures = failures + 1 WHERE id = {mark} RETURNING failures",
+        [webhook_id],
+    )
+    return int(rows[0]["failures"]) if rows else 0
+
+
+async def pause(webhook_id: int, *, reason: str, now: dt.datetime) -> dict[str, Any] | None:
+    """Inside a transaction: pause an active webhook; its public fields, or None if it was
+    not active."""
+    row = await WebhookRow.filter(
+        id=webhook_id, status=WebhookStatus.ACTIVE.value, deleted_at=None
+    ).first()
+    if row is None:
+        return None
+    changed = await WebhookRow.filter(id=webhook_id, version=row.version).update(
+        status=WebhookStatus.PAUSED.value,
+        paused_reason=reason,
+        version=row.version + 1,
+        updated_at=now,
+    )
+    if not changed:
+        return None
+    return {"id": row.id, "url": row.url, "status": "PAUSED", "reason": reason}
+
+
+# What a delivery says: the event, and the instance and record as they were after it.
+
+
+async def event_at(seq: int) -> Event | None:
+    row = await EventRow.get_or_none(seq=seq)
+    return mapping.event(row) if row else None
+
+
+_RECORD_CHANGES = (EventKind.RECORD_UPDATED.value, EventKind.STEP_COMPLETED.value)
+
+
+async def record_after(record_id: int, seq: int) -> dict[str, Any] | None:
+    """A record as it was once event `seq` committed: as it is now, with the changes made
+    since undone, newest first."""
+    row = await RecordRow.get_or_none(id=record_id)
+    if row is None:
+        return None
+    values = dict(row.values)
+    name, owner = row.name, row.owner
+    later = (
+        await EventRow.filter(record_id=record_id, seq__gt=seq, kind__in=_RECORD_CHANGES)
+        .order_by("-seq")
+        .values_list("before", flat=True)
+    )
+    for undone in later:
+        before: dict[str, Any] = undone or {}  # type: ignore[assignment]
+        for field, value in (before.get("values") or {}).items():
+            if value is None:
+                values.pop(field, None)
+            else:
+                values[field] = value
+        name = before.get("name", name)
+        owner = before.get("owner", owner)
+    return {
+        "id": str(row.id),
+        "entity": row.entity_id,
+        "name": name,
+        "owner": owner,
+        "values": values,
+    }
+
+
+async def instance_after(instance_id: int, seq: int) -> dict[str, Any] | None:
+    """An instance as it was once event `seq` committed, from its stage events up to it."""
+    row = await InstanceRow.get_or_none(id=instance_id)
+    if row is None:
+        return None
+    kinds = [kind.value for kind in STAGE_KINDS]
+    events = await EventRow.filter(instance_id=instance_id, kind__in=kinds).order_by("seq")
+    migrations = [e for e in events if e.kind == EventKind.INSTANCE_MIGRATED.value]
+    version = (migrations[0].before or {}).get("version") if migrations else None
+    state: dict[str, Any] = {
+        "stage": row.active_stage,
+        "status": row.status,
+        "path": list(row.path),
+        "outcome": None,
+        "outcomeReason": None,
+        "processVersion": version if version is not None else row.process_version,
+    }
+    earlier = [e for e in events if e.seq <= seq]
+    if not earlier and len(events) > len(migrations):
+        # Begun without a stage event of its own (a switch to a new process): as it was
+        # before the first one that followed.
+        first = next(e for e in events if e.kind != EventKind.INSTANCE_MIGRATED.value)
+        state.update((k, v) for k, v in (first.before or {}).items() if k in state)
+    for event in earlier:
+        after = event.after or {}
+        for key in ("stage", "status", "path"):
+            if key in after:
+                state[key] = after[key]
+        if "version" in after and event.kind == EventKind.INSTANCE_MIGRATED.value:
+            state["processVersion"] = after["version"]
+        if event.kind == EventKind.INSTANCE_FINISHED.value:
+            state["outcome"], state["outcomeReason"] = after.get("outcome"), after.get("reason")
+        elif event.kind == EventKind.INSTANCE_REACTIVATED.value:
+            state["outcome"] = state["outcomeReason"] = None
+    return {
+        "id": str(row.id),
+        "processId": str(row.process_id),
+        "processVersion": state["processVersion"],
+        "recordId": str(row.record_id),
+        "status": state["status"],
+        "activeStage": state["stage"],
+        "path": state["path"],
+        "outcome": state["outcome"],
+        "outcomeReason": state["outcomeReason"],
+        "startedAt": row.started_at.isoformat(),
+    }
