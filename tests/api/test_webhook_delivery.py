@@ -3,7 +3,9 @@ instance, retried with growing pauses, paused after failures, kept off private a
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import itertools
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -158,7 +160,7 @@ async def test_a_receiver_down_for_a_while_gets_every_event_in_order_after_growi
     first = await WebhookDeliveryRow.filter(attempts__gte=4).order_by("seq").first()
     assert first is not None
     tries = await WebhookAttemptRow.filter(delivery_id=first.id).order_by("n")
-    gaps = [(b.at - a.at).total_seconds() for a, b in zip(tries, tries[1:], strict=False)]
+    gaps = [(b.at - a.at).total_seconds() for a, b in itertools.pairwise(tries)]
     assert gaps[2] > gaps[0]
     assert tries[0].status is None and tries[0].error
     assert tries[-1].status == 200
@@ -175,8 +177,6 @@ async def _tried_at_least(n: int) -> bool:
 
 
 async def _until(check: Any, timeout: float = 30) -> None:
-    import asyncio
-
     async with asyncio.timeout(timeout):
         while not await check():
             await asyncio.sleep(0.05)
@@ -252,22 +252,24 @@ async def test_a_rolled_back_change_is_never_delivered(app: Starlette, gql: Any)
 
 async def test_filters_choose_what_a_webhook_hears_of(app: Starlette, gql: Any) -> None:
     secret = new_secret()
-    async with receiving(Receiver(secret=secret)) as everything:
-        async with receiving(Receiver(secret=secret)) as stages:
-            await made(app, everything.url, secret=secret)
-            await made(
-                app,
-                stages.url,
-                secret=secret,
-                topics=["STAGE_LEFT"],
-                stages=["qualify"],
-                entities=["opportunity"],
-            )
-            instance = await new_instance(gql, "Filtered")
-            await fill_and_advance(gql, instance, 7)
-            await everything.wait_for(lambda r: len(r.arrivals) == 4)
-            await stages.wait_for(lambda r: len(r.arrivals) == 1)
-            await app.state.sender.send_now()
+    async with (
+        receiving(Receiver(secret=secret)) as everything,
+        receiving(Receiver(secret=secret)) as stages,
+    ):
+        await made(app, everything.url, secret=secret)
+        await made(
+            app,
+            stages.url,
+            secret=secret,
+            topics=["STAGE_LEFT"],
+            stages=["qualify"],
+            entities=["opportunity"],
+        )
+        instance = await new_instance(gql, "Filtered")
+        await fill_and_advance(gql, instance, 7)
+        await everything.wait_for(lambda r: len(r.arrivals) == 4)
+        await stages.wait_for(lambda r: len(r.arrivals) == 1)
+        await app.state.sender.send_now()
     (left,) = stages.arrivals
     assert left.body["event"]["kind"] == "STAGE_ADVANCED"
     assert left.body["topics"] == ["STAGE_LEFT"]
