@@ -60,8 +60,9 @@ class Settings:
     webhook_pause_after: int = 20
     webhook_response_bytes: int = 64 * 1024
     webhook_concurrency: int = 16
-    # A delivery being sent is leased for this long: past it, another worker may send it.
-    webhook_lease_seconds: float = 30.0
+    # A delivery being sent is leased for its try's time limit and this long again: past
+    # it (its worker died), another worker may send it.
+    webhook_lease_seconds: float = 10.0
     # Let webhooks reach loopback, private and link-local addresses (a test or an intranet).
     webhook_allow_private: bool = False
 

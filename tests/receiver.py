@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import json
 import socket
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -53,7 +54,12 @@ class Receiver:
     # Every request, answered well or not.
     tries: list[Arrival] = field(default_factory=list)
     port: int = 0
+    # While cleared, requests are held unanswered (set: answered at once).
+    release: threading.Event = field(default_factory=threading.Event)
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self.release.set()
 
     @property
     def url(self) -> str:
@@ -61,6 +67,8 @@ class Receiver:
 
     async def _hook(self, request: Request) -> Response:
         body = await request.body()
+        while not self.release.is_set():
+            await asyncio.sleep(0.05)
         arrival = Arrival(
             at=time.monotonic(),
             delivery=request.headers.get("stageflow-delivery", ""),
@@ -118,3 +126,45 @@ async def receiving(receiver: Receiver, *, port: int | None = None) -> AsyncIter
     finally:
         server.should_exit = True
         await task
+
+
+@contextlib.contextmanager
+def receiving_in_thread(receiver: Receiver, *, port: int | None = None) -> Any:
+    """`receiving` on a thread of its own, for tests that block on other servers."""
+    receiver.port = port or receiver.port or free_port()
+    started, stop = threading.Event(), threading.Event()
+    failed: list[BaseException] = []
+
+    async def serve() -> None:
+        receiver._changed = asyncio.Event()
+        async with receiving(receiver, port=receiver.port):
+            started.set()
+            while not stop.is_set():
+                await asyncio.sleep(0.05)
+
+    def run() -> None:
+        try:
+            asyncio.run(serve())
+        except BaseException as error:
+            failed.append(error)
+            started.set()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    started.wait(30)
+    if failed:
+        raise failed[0]
+    try:
+        yield receiver
+    finally:
+        receiver.release.set()
+        stop.set()
+        thread.join(30)
+
+
+def wait_until(done: Callable[[], bool], *, timeout: float = 60, what: str = "") -> None:
+    """Poll `done` from a blocking test."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, f"still waiting: {what}"
+        time.sleep(0.05)

@@ -120,7 +120,10 @@ class Sender:
             return 0
         taken = await transaction.run(
             lambda: deliveries.lease(
-                now=self.clock(), limit=free, lease_seconds=self.settings.webhook_lease_seconds
+                now=self.clock(),
+                limit=free,
+                lease_seconds=self.settings.webhook_timeout_seconds
+                + self.settings.webhook_lease_seconds,
             )
         )
         for leased in taken:

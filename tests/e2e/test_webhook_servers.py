@@ -1,0 +1,223 @@
+"""Webhooks from real servers: a kill -9 between commit and delivery loses nothing, and two
+servers on one PostgreSQL database deliver each event once, handing over a killed one's
+deliveries."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import signal
+import threading
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from receiver import Receiver, free_port, receiving_in_thread, wait_until
+from serving import Server, graphql, start_server, stop_server
+from tortoise import Tortoise
+
+from server.db import store
+from server.db.config import tortoise_config
+from server.db.models import WebhookDeliveryRow, WebhookRow
+from server.domain.events import Event, EventKind
+from server.domain.webhook import WebhookTopic, new_secret
+
+ENV = {
+    "STAGEFLOW_WEBHOOK_ALLOW_PRIVATE": "1",
+    "STAGEFLOW_WEBHOOK_RETRY_FIRST_SECONDS": "0.2",
+    "STAGEFLOW_WEBHOOK_RETRY_LONGEST_SECONDS": "1",
+    "STAGEFLOW_WEBHOOK_LEASE_SECONDS": "1",
+    "STAGEFLOW_WEBHOOK_TIMEOUT_SECONDS": "5",
+}
+CREATE = """mutation($input: CreateRecordInput!) { createRecord(input: $input) {
+  ... on RecordCreated { record { id } } } }"""
+START = """mutation($input: StartInstanceInput!) { startInstance(input: $input) {
+  ... on InstanceStarted { instance { id } } } }"""
+STEP = """mutation($input: CompleteStepInput!) { completeStep(input: $input) { __typename } }"""
+
+
+def _db(database_url: str, work: Any) -> Any:
+    async def run() -> Any:
+        await Tortoise.init(config=tortoise_config(database_url))
+        try:
+            return await work()
+        finally:
+            await Tortoise.close_connections()
+
+    return asyncio.run(run())
+
+
+def register(database_url: str, url: str, secret: str) -> None:
+    """A webhook for every topic, as the registry stores one; the servers hear of it."""
+
+    async def work() -> None:
+        now = dt.datetime.now(dt.UTC)
+        await WebhookRow.create(
+            url=url,
+            secret=secret,
+            topics=[t.value for t in WebhookTopic],
+            process_ids=[],
+            stages=[],
+            entities=[],
+            status="ACTIVE",
+            failures=0,
+            since_seq=await store.last_seq(),
+            version=1,
+            created_by="t",
+            created_at=now,
+            updated_at=now,
+        )
+        await store.append_event(Event(EventKind.WEBHOOK_CREATED, "t", now, after={}))
+
+    _db(database_url, work)
+
+
+def deliveries(database_url: str) -> list[dict[str, Any]]:
+    async def work() -> list[dict[str, Any]]:
+        return await WebhookDeliveryRow.all().order_by("seq").values()
+
+    return _db(database_url, work)  # type: ignore[no-any-return]
+
+
+def new_deal(server: Server, name: str) -> str:
+    record = graphql(server, CREATE, input={"entity": "opportunity", "name": name, "values": {}})
+    record_id = record["createRecord"]["record"]["id"]  # type: ignore[index]
+    started = graphql(server, START, input={"recordId": record_id})
+    return started["startInstance"]["instance"]["id"]  # type: ignore[index,no-any-return]
+
+
+def step(server: Server, instance: str, value: int) -> None:
+    done = graphql(
+        server,
+        STEP,
+        input={"instanceId": instance, "field": "estimated_budget", "value": value},
+    )
+    assert done["completeStep"]["__typename"] == "StepCompleted"  # type: ignore[index]
+
+
+def kill(server: Server) -> None:
+    server.process.send_signal(signal.SIGKILL)
+    server.process.wait(timeout=15)
+
+
+def test_a_change_committed_before_a_kill_is_delivered_after_the_restart_once(
+    database_url: str, tmp_path: Path
+) -> None:
+    secret = new_secret()
+    receiver = Receiver(secret=secret)
+    receiver.port = free_port()
+    server = start_server(database_url, tmp_path / "first.log", extra_env=ENV)
+    try:
+        register(database_url, receiver.url, secret)
+        instance = new_deal(server, "Killed")
+        step(server, instance, 10)
+        # Committed, not delivered (the receiver is not there): killed.
+        wait_until(lambda: len(deliveries(database_url)) == 2, what="two deliveries planned")
+    finally:
+        kill(server)
+    assert all(d["state"] == "PENDING" for d in deliveries(database_url))
+    with receiving_in_thread(receiver):
+        again = start_server(database_url, tmp_path / "second.log", extra_env=ENV)
+        try:
+            wait_until(
+                lambda: all(d["state"] == "DELIVERED" for d in deliveries(database_url)),
+                what="delivered after the restart",
+            )
+        finally:
+            stop_server(again)
+    assert [a.body["event"]["kind"] for a in receiver.arrivals] == [
+        "INSTANCE_STARTED",
+        "STEP_COMPLETED",
+    ]
+    assert all(a.signed for a in receiver.arrivals)
+    assert len({a.delivery for a in receiver.arrivals}) == 2
+
+
+@pytest.mark.postgres
+def test_two_servers_deliver_each_event_once_per_webhook(database_url: str, tmp_path: Path) -> None:
+    secrets = [new_secret(), new_secret()]
+    receivers = [Receiver(secret=secret) for secret in secrets]
+    with receiving_in_thread(receivers[0]), receiving_in_thread(receivers[1]):
+        servers = [
+            start_server(database_url, tmp_path / f"{n}.log", extra_env=ENV) for n in range(2)
+        ]
+        try:
+            for receiver in receivers:
+                register(database_url, receiver.url, receiver.secret)
+            instances: list[str] = []
+
+            def writer(n: int) -> None:
+                server = servers[n % 2]
+                instance = new_deal(server, f"Deal {n}")
+                instances.append(instance)
+                for value in (1, 2, 3):
+                    step(servers[(n + value) % 2], instance, value)
+
+            threads = [threading.Thread(target=writer, args=(n,)) for n in range(50)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            expected = 50 * 4
+            for receiver in receivers:
+                wait_until(
+                    lambda r=receiver: len(r.arrivals) >= expected,
+                    what="every delivery",
+                )
+            planned = deliveries(database_url)
+        finally:
+            for server in servers:
+                stop_server(server)
+    assert len(planned) == 2 * expected
+    assert all(d["state"] == "DELIVERED" for d in planned)
+    for receiver in receivers:
+        # Once each: no delivery id, and no event, arrived twice.
+        assert len(receiver.arrivals) == expected
+        assert len({a.delivery for a in receiver.arrivals}) == expected
+        assert len({a.seq for a in receiver.arrivals}) == expected
+        assert all(a.signed for a in receiver.arrivals)
+        by_instance: dict[str, list[int]] = {}
+        for arrival in receiver.arrivals:
+            by_instance.setdefault(arrival.body["instance"]["id"], []).append(arrival.seq)
+        assert sorted(by_instance) == sorted(instances)
+        assert all(seqs == sorted(seqs) and len(seqs) == 4 for seqs in by_instance.values())
+
+
+@pytest.mark.postgres
+def test_a_server_killed_mid_delivery_hands_its_deliveries_over(
+    database_url: str, tmp_path: Path
+) -> None:
+    secret = new_secret()
+    receiver = Receiver(secret=secret)
+    receiver.release.clear()  # hold every request: the first server's tries hang
+    with receiving_in_thread(receiver):
+        first = start_server(database_url, tmp_path / "first.log", extra_env=ENV)
+        try:
+            register(database_url, receiver.url, secret)
+            instances = [new_deal(first, f"Held {n}") for n in range(5)]
+            wait_until(
+                lambda: len(receiver.tries) == 0 and _leased(database_url) == 5,
+                what="five deliveries leased and in flight",
+            )
+        finally:
+            kill(first)
+        receiver.release.set()
+        second = start_server(database_url, tmp_path / "second.log", extra_env=ENV)
+        try:
+            wait_until(
+                lambda: all(d["state"] == "DELIVERED" for d in deliveries(database_url)),
+                what="the second server delivers what the first held",
+            )
+        finally:
+            stop_server(second)
+    delivered = deliveries(database_url)
+    assert len(delivered) == 5
+    assert all(d["attempts"] == 2 for d in delivered)
+    counts = Counter(a.delivery for a in receiver.arrivals)
+    assert set(counts) == {d["uid"] for d in delivered}
+    assert {a.body["instance"]["id"] for a in receiver.arrivals} == set(instances)
+
+
+def _leased(database_url: str) -> int:
+    return sum(1 for d in deliveries(database_url) if d["lease"] is not None)
