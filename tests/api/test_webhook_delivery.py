@@ -3,93 +3,29 @@ instance, retried with growing pauses, paused after failures, kept off private a
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import itertools
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from documents import ADVANCE, COMPLETE_STEP
-from making import new_instance
+from documents import COMPLETE_STEP
+from making import new_instance, started_instance
 from receiver import Receiver, receiving, verified
 from starlette.applications import Starlette
+from webhooking import fast, fill_and_advance, made, serving, until
 
-from server.app import create_app
 from server.db import store, transaction
 from server.db.models import EventRow, WebhookAttemptRow, WebhookDeliveryRow, WebhookRow
 from server.domain.events import Event, EventKind
-from server.domain.webhook import WebhookTopic, new_secret
-from server.services.seed import seed
+from server.domain.webhook import new_secret
 from server.settings import Settings
 
-ALL = [topic.value for topic in WebhookTopic]
-
-
-def fast(database_url: str, **overrides: Any) -> Settings:
-    """Settings for a receiver on this machine, with retries in tenths of seconds."""
-    values: dict[str, Any] = {
-        "database_url": database_url,
-        "webhook_allow_private": True,
-        "webhook_retry_first_seconds": 0.1,
-        "webhook_retry_longest_seconds": 1.6,
-        **overrides,
-    }
-    return Settings(**values)
-
 
 @pytest.fixture
-async def settings(database_url: str) -> Settings:
-    return fast(database_url)
-
-
-@pytest.fixture
-async def app(settings: Settings) -> AsyncIterator[Starlette]:
-    application = create_app(settings)
-    async with application.router.lifespan_context(application):
-        await seed(application.state.runtime)
+async def app(database_url: str) -> AsyncIterator[Starlette]:
+    async with serving(fast(database_url)) as application:
         yield application
-
-
-async def register(
-    url: str, *, secret: str, topics: list[str] = ALL, **filters: list[Any]
-) -> tuple[WebhookRow, Event]:
-    """A webhook hearing of what commits from now on, as the registry stores it."""
-    now = dt.datetime.now(dt.UTC)
-    row = await WebhookRow.create(
-        url=url,
-        secret=secret,
-        topics=topics,
-        process_ids=filters.get("process_ids", []),
-        stages=filters.get("stages", []),
-        entities=filters.get("entities", []),
-        status="ACTIVE",
-        failures=0,
-        since_seq=await store.last_seq(),
-        version=1,
-        created_by="t",
-        created_at=now,
-        updated_at=now,
-    )
-    # What the registry does when it commits one: the senders look again.
-    event = await store.append_event(Event(EventKind.WEBHOOK_CREATED, "t", now, after={}))
-    return row, event
-
-
-async def made(app: Starlette, url: str, **options: Any) -> WebhookRow:
-    row, event = await register(url, **options)
-    app.state.runtime.hub.tell(event)
-    app.state.runtime.bus.publish(event.seq)
-    return row
-
-
-async def fill_and_advance(gql: Any, instance: str, budget: int) -> None:
-    for field, value in (("estimated_budget", budget), ("decision_maker_identified", True)):
-        await gql.execute(
-            COMPLETE_STEP, {"input": {"instanceId": instance, "field": field, "value": value}}
-        )
-    moved = await gql.execute(ADVANCE, {"input": {"instanceId": instance}})
-    assert moved["advanceStage"]["__typename"] == "StageAdvanced", moved
 
 
 async def test_each_event_arrives_signed_with_the_record_as_it_was_after_it(
@@ -146,8 +82,8 @@ async def test_a_receiver_down_for_a_while_gets_every_event_in_order_after_growi
     instances = [await new_instance(gql, f"Deal {n}") for n in range(3)]
     for n, instance in enumerate(instances):
         await fill_and_advance(gql, instance, 100 + n)
-    await _until(lambda: _planned(12))
-    await _until(lambda: _tried_at_least(4))
+    await until(lambda: _planned(12))
+    await until(lambda: _tried_at_least(4))
     async with receiving(receiver, port=port):
         await receiver.wait_for(lambda r: len(r.delivered()) == 12)
     by_instance: dict[str, list[int]] = {}
@@ -176,19 +112,10 @@ async def _tried_at_least(n: int) -> bool:
     return await WebhookAttemptRow.filter(n__gte=n).exists()
 
 
-async def _until(check: Any, timeout: float = 30) -> None:
-    async with asyncio.timeout(timeout):
-        while not await check():
-            await asyncio.sleep(0.05)
-
-
 async def test_failures_in_a_row_pause_the_webhook_once_and_say_why(
     database_url: str,
 ) -> None:
-    settings = fast(database_url, webhook_pause_after=3)
-    application = create_app(settings)
-    async with application.router.lifespan_context(application):
-        await seed(application.state.runtime)
+    async with serving(fast(database_url, webhook_pause_after=3)) as application:
         secret = new_secret()
         async with receiving(Receiver(secret=secret, answer=lambda arrival: 500)) as receiver:
             hook = await made(application, receiver.url, secret=secret)
@@ -200,7 +127,7 @@ async def test_failures_in_a_row_pause_the_webhook_once_and_say_why(
                 gql = GraphQL(http, application)
                 for n in range(3):
                     await new_instance(gql, f"Refused {n}")
-            await _until(lambda: _paused(hook.id))
+            await until(lambda: _paused(hook.id))
             tried = len(receiver.tries)
         row = await WebhookRow.get(id=hook.id)
         assert row.status == "PAUSED"
@@ -289,17 +216,13 @@ async def test_private_addresses_are_refused_without_the_setting(
     database_url: str, url: str
 ) -> None:
     settings = Settings(database_url=database_url, webhook_retry_first_seconds=60)
-    application = create_app(settings)
-    async with application.router.lifespan_context(application):
+    async with serving(settings) as application:
         runtime = application.state.runtime
-        await seed(runtime)
         secret = new_secret()
         async with receiving(Receiver(secret=secret)) as receiver:
             await made(application, url.format(port=receiver.port), secret=secret)
-            from making import started_instance
-
             await started_instance(runtime, "Private")
-            await _until(lambda: WebhookAttemptRow.all().exists())
+            await until(lambda: WebhookAttemptRow.all().exists())
         (attempt,) = await WebhookAttemptRow.all()
         assert attempt.status is None
         assert attempt.error is not None and "not a public address" in attempt.error
