@@ -254,6 +254,7 @@ async def settle(
         status=status,
         error=error,
         duration_ms=duration_ms,
+        retry_at=next_at,
     )
     ok = status is not None and 200 <= status < 300
     state = (

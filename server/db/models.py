@@ -312,6 +312,8 @@ class WebhookAttemptRow(Model):
     status = fields.IntField(null=True)
     error = fields.CharField(max_length=300, null=True)
     duration_ms = fields.IntField()
+    # When a failed try set the next one for (none: delivered, or given up).
+    retry_at = fields.DatetimeField(null=True)
 
     delivery_id: int
 

@@ -96,8 +96,13 @@ async def test_a_receiver_down_for_a_while_gets_every_event_in_order_after_growi
     first = await WebhookDeliveryRow.filter(attempts__gte=4).order_by("seq").first()
     assert first is not None
     tries = await WebhookAttemptRow.filter(delivery_id=first.id).order_by("n")
-    gaps = [(b.at - a.at).total_seconds() for a, b in itertools.pairwise(tries)]
-    assert gaps[2] > gaps[0]
+    pauses = [(t.retry_at - t.at).total_seconds() for t in tries if t.retry_at is not None]
+    assert len(pauses) == len(tries) - 1 >= 3
+    # Doubling (with jitter) until the longest pause, 1.6 s, is reached after the fourth.
+    assert all(b >= a for a, b in itertools.pairwise(pauses[:4])) and pauses[2] > pauses[0]
+    assert max(pauses) <= 1.6
+    # Each try waited at least its pause.
+    assert all(b.at >= a.retry_at for a, b in itertools.pairwise(tries))
     assert tries[0].status is None and tries[0].error
     assert tries[-1].status == 200
     delivered = await WebhookDeliveryRow.all()

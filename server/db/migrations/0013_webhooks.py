@@ -85,6 +85,7 @@ class Migration(migrations.Migration):
                 ('status', fields.IntField(null=True)),
                 ('error', fields.CharField(null=True, max_length=300)),
                 ('duration_ms', fields.IntField()),
+                ('retry_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
             ],
             options={'table': 'webhook_attempt', 'app': 'models', 'pk_attr': 'id'},
             bases=['Model'],
