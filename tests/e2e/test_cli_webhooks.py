@@ -4,15 +4,13 @@ printed once and kept out of every event."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
 import uuid
-from typing import Any
 
-import asyncpg
 from serving import BIN, stageflow
+from tables import add_delivery, rows
 
 URL = "https://hooks.example.com/cli"
 
@@ -23,24 +21,6 @@ def _fails(*args: str, env: dict[str, str]) -> str:
     )
     assert done.returncode != 0, done.stdout
     return done.stderr
-
-
-async def _query(database_url: str, sql: str, *args: Any) -> list[Any]:
-    """Rows read straight from the database the command wrote to."""
-    if database_url.startswith("postgres"):
-        conn = await asyncpg.connect(database_url)
-        try:
-            return [tuple(r) for r in await conn.fetch(sql.replace("?", "$1"), *args)]
-        finally:
-            await conn.close()
-    import sqlite3
-
-    with sqlite3.connect(database_url.removeprefix("sqlite://")) as conn:
-        return list(conn.execute(sql, args).fetchall())
-
-
-def _rows(database_url: str, sql: str, *args: Any) -> list[Any]:
-    return asyncio.run(_query(database_url, sql, *args))
 
 
 def test_webhooks_from_the_command_line(database_url: str) -> None:
@@ -68,7 +48,7 @@ def test_webhooks_from_the_command_line(database_url: str) -> None:
     webhook_id = created[0].split()[1]
     secret = created[1].removeprefix("secret: ")
     assert secret.startswith("whsec_")
-    assert _rows(database_url, "SELECT secret FROM webhook WHERE id = ?", int(webhook_id)) == [
+    assert rows(database_url, "SELECT secret FROM webhook WHERE id = ?", int(webhook_id)) == [
         (secret,)
     ]
 
@@ -90,20 +70,14 @@ def test_webhooks_from_the_command_line(database_url: str) -> None:
 
     # A delivery the sender gave up on, sent again: its id kept.
     uid = str(uuid.uuid4())
-    _rows(
-        database_url,
-        "INSERT INTO webhook_delivery (uid, webhook_id, seq, kind, topics, state, attempts, "
-        "next_at, created_at, last_status, last_error) VALUES "
-        f"('{uid}', {int(webhook_id)}, 7, 'STAGE_ADVANCED', '[\"STAGE_ENTERED\"]', 'FAILED', 3, "
-        "'2026-01-01 00:00:00+00:00', '2026-01-01 00:00:00+00:00', 500, 'server error')",
-    )
+    add_delivery(database_url, int(webhook_id), uid, seq=7, state="FAILED")
     shown = stageflow("webhook", "show", webhook_id, env=env)
     assert f"url: {URL}" in shown and "stages: develop" in shown
     assert f"{uid}\tSTAGE_ADVANCED\tseq 7\tFAILED\tstatus 500\ttries 3\tserver error" in shown
     assert new_secret not in shown and secret not in shown
     again = stageflow("webhook", "redeliver", uid, env=env)
     assert again.strip() == f"delivery {uid} (seq 7) will be sent again"
-    assert _rows(
+    assert rows(
         database_url, "SELECT state, attempts FROM webhook_delivery WHERE uid = ?", uid
     ) == [("PENDING", 3)]
     assert "still waiting" in _fails("webhook", "redeliver", uid, env=env)
@@ -113,12 +87,12 @@ def test_webhooks_from_the_command_line(database_url: str) -> None:
         == f"webhook {webhook_id} deleted"
     )
     assert stageflow("webhook", "list", env=env).strip() == "no webhooks"
-    assert _rows(
+    assert rows(
         database_url, "SELECT state, last_error FROM webhook_delivery WHERE uid = ?", uid
     ) == [("FAILED", "webhook removed")]
     assert "Webhook" in _fails("webhook", "pause", webhook_id, env=env)
 
-    events = _rows(
+    events = rows(
         database_url,
         'SELECT kind, actor, "before", "after" FROM event WHERE kind LIKE ? ORDER BY seq',
         "WEBHOOK_%",
@@ -151,6 +125,4 @@ def test_bad_webhooks_are_refused_from_the_command_line(database_url: str) -> No
     ]:
         assert message in _fails("webhook", "create", *args, env=env), args
     assert stageflow("webhook", "list", env=env).strip() == "no webhooks"
-    assert _rows(database_url, "SELECT COUNT(*) FROM event WHERE kind LIKE ?", "WEBHOOK_%") == [
-        (0,)
-    ]
+    assert rows(database_url, "SELECT COUNT(*) FROM event WHERE kind LIKE ?", "WEBHOOK_%") == [(0,)]
