@@ -62,6 +62,7 @@ function row(delivery, message) {
     button.disabled = delivery.state === "PENDING";
   };
   button.addEventListener("click", async () => {
+    const focused = document.activeElement === button;
     message.textContent = "";
     button.disabled = true;
     try {
@@ -76,7 +77,6 @@ function row(delivery, message) {
     } catch (error) {
       message.textContent = error.message;
     } finally {
-      const focused = document.activeElement === button;
       draw();
       if (button.disabled && focused) {
         // Disabled until the try is made: focus stays in the row, on its new state.

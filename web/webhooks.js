@@ -138,7 +138,7 @@ function webhookCard(webhook, page) {
       logShown ? "Hide deliveries" : "Show deliveries");
     const label = webhook.description || webhook.url;
     for (const [button, verb] of [[resumeButton, "Resume"], [pauseButton, "Pause"], [editButton, "Edit"],
-      [renewButton, "Renew the secret of"], [deleteButton, "Delete"], [logButton, logShown ? "Hide deliveries of" : "Show deliveries of"]]) {
+      [renewButton, "Renew secret of"], [deleteButton, "Delete"], [logButton, logShown ? "Hide deliveries of" : "Show deliveries of"]]) {
       button.setAttribute("aria-label", `${verb} ${label}`);
     }
 

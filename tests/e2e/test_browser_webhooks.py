@@ -106,9 +106,9 @@ def test_a_designer_registers_pauses_resumes_and_redelivers(server: Server, brow
     expect(row.get_by_role("button", name="Redeliver event 42")).to_be_disabled()
     expect(row.locator("td").nth(3)).to_be_focused()
     expect(page.locator("#announcer")).to_have_text("Event 42 will be delivered again.")
-    assert rows(database_url, "SELECT state, attempts FROM webhook_delivery WHERE uid = ?", uid) == [
-        ("PENDING", 3)
-    ]
+    assert rows(
+        database_url, "SELECT state, attempts FROM webhook_delivery WHERE uid = ?", uid
+    ) == [("PENDING", 3)]
 
     # Changed in place, then removed on confirmation.
     card.get_by_role("button", name="Edit CRM sync").click()
@@ -127,9 +127,7 @@ def test_a_designer_registers_pauses_resumes_and_redelivers(server: Server, brow
     assert errors == []
 
 
-def test_webhooks_are_not_offered_to_users_who_do_not_design(
-    server: Server, browser: Any
-) -> None:
+def test_webhooks_are_not_offered_to_users_who_do_not_design(server: Server, browser: Any) -> None:
     page, errors = open_page(browser, server.url + "/#/webhooks", user="ana")
     expect(page.get_by_role("alert")).to_have_text("Only designers and admins manage webhooks.")
     nav = page.get_by_role("navigation", name="Main")
