@@ -19,7 +19,7 @@ from server.db.models import (
     WebhookDeliveryRow,
     WebhookRow,
 )
-from server.db.store import Page, cursor_for, id_from_cursor
+from server.db.store import Page, id_from_cursor
 from server.domain.errors import NotFound, VersionConflict
 from server.domain.events import EventKind
 from server.domain.webhook import DeliveryState, Webhook, WebhookStatus, WebhookTopic
@@ -245,6 +245,3 @@ async def tries_of(delivery_ids: Iterable[int], *, last: int) -> dict[int, list[
         if len(kept) < last:
             kept.append(DeliveryTry(row.n, row.at, row.status, row.error, row.duration_ms))
     return {id: list(reversed(tries)) for id, tries in found.items()}
-
-
-__all__ = ["cursor_for"]

@@ -11,20 +11,13 @@ from typing import Any
 from server.domain.errors import InvalidValue
 from server.domain.events import EventKind
 from server.domain.text import check_text
-from server.domain.webhook import (
-    MAX_FILTER_ITEMS,
-    DeliveryState,
-    Webhook,
-    WebhookTopic,
-    check_filter,
-)
+from server.domain.webhook import DeliveryState, Webhook, WebhookTopic, check_filter
 
 # Registered at once (removed ones not counted). The list of them, each with filters of up to
 # MAX_FILTER_ITEMS, stays within the cost a query may have (server/api/cost.py).
 MAX_WEBHOOKS = 50
 MAX_DESCRIPTION = 200
 MAX_KEY = 64  # a stage or entity key
-MAX_TRIES_SHOWN = 100
 PAUSED_BY = "Paused by {}"
 REMOVED = "webhook removed"
 
@@ -105,6 +98,3 @@ def public(webhook: Webhook) -> dict[str, Any]:
         "pausedReason": webhook.paused_reason,
         "version": webhook.version,
     }
-
-
-__all__ = ["MAX_FILTER_ITEMS", "Delivery", "DeliveryTry"]
