@@ -1,5 +1,5 @@
-"""The `stageflow` command: serve, migrate, seed, users and tokens, export and import
-processes, export-schema."""
+"""The `stageflow` command: serve, migrate, seed, users and tokens, webhooks, export and
+import processes, export-schema."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Any
 
 from tortoise import Tortoise
 
+from server import cli_webhooks
 from server.db.config import ensure_database_dir, tortoise_config
 from server.domain.errors import DomainError
 from server.settings import Settings
@@ -222,6 +223,7 @@ def main(argv: list[str] | None = None) -> None:
     token_create = token_sub.add_parser("create", help="print a new API token for a user")
     token_create.add_argument("name", help="the user's name")
     token_create.add_argument("--label", default="command line")
+    cli_webhooks.add_parser(commands)
     schema_cmd = commands.add_parser("export-schema", help="print the GraphQL schema")
     schema_cmd.add_argument("--output", help="write to this file instead of stdout")
     args = parser.parse_args(argv)
@@ -270,6 +272,8 @@ def main(argv: list[str] | None = None) -> None:
             print(_run(lambda: create_token(settings, name=args.name, label=args.label)))
         except DomainError as error:
             raise SystemExit(error.message) from None
+    elif args.command == "webhook":
+        print(cli_webhooks.run(args, settings))
     elif args.command == "export-schema":
         export_schema(args.output)
 

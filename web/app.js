@@ -13,6 +13,7 @@ const ROUTES = [
   [/^#\/records$/, "./records.js", "records", "Records"],
   [/^#\/board(?:\/(\d+))?$/, "./board.js", "board", "Board"],
   [/^#\/designer(?:\/(\d+))?$/, "./designer.js", "designer", "Designer"],
+  [/^#\/webhooks$/, "./webhooks.js", "webhooks", "Webhooks"],
   [/^#\/users$/, "./users.js", "users", "Users"],
   [/^#\/tokens$/, "./tokens.js", "tokens", "API tokens"],
 ];

@@ -1,7 +1,7 @@
 """Who may call what, checked once the document is valid and before any resolver runs.
 
 Every root field needs a signed-in user unless listed as public; the fields of the
-design types need a designer or an admin, those of the admin types an admin. A mutation authenticated by the session
+design and webhook types need a designer or an admin, those of the admin types an admin. A mutation authenticated by the session
 cookie must carry the session's CSRF token in the X-CSRF-Token header. Which records,
 instances and events a user sees is decided where they are read (see Context.visible).
 """
@@ -30,6 +30,7 @@ from strawberry.utils.str_converters import to_camel_case
 from server.api.accounts import AdminMutation, AdminQuery
 from server.api.context import CSRF_HEADER, Context
 from server.api.design import DesignMutation, DesignQuery
+from server.api.webhooks import WebhookMutation, WebhookQuery
 from server.domain.errors import Unauthenticated
 
 UNAUTHENTICATED = "UNAUTHENTICATED"
@@ -52,7 +53,7 @@ def _fields(*types: type) -> frozenset[str]:
 
 # The fields of the types that group them: a field added there is guarded at once.
 ADMIN_ONLY = _fields(AdminQuery, AdminMutation)
-DESIGNER_ONLY = _fields(DesignQuery, DesignMutation)
+DESIGNER_ONLY = _fields(DesignQuery, DesignMutation, WebhookQuery, WebhookMutation)
 
 
 def refusal(code: str, message: str) -> GraphQLError:

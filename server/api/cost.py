@@ -51,6 +51,8 @@ from strawberry.types import ExecutionContext
 from server.domain.access import MAX_ROLES
 from server.domain.definition import MAX_PROBLEMS
 from server.domain.outcome import MAX_OUTCOMES
+from server.domain.webhook import MAX_FILTER_ITEMS, WebhookTopic
+from server.domain.webhook_registry import MAX_WEBHOOKS
 from server.services.queries import MAX_PAGE
 
 if TYPE_CHECKING:
@@ -67,7 +69,12 @@ def list_lengths(shape: Shape, *, templates: int) -> dict[tuple[str, str], int]:
     steps = {"missingSteps": shape.steps}
     problems = {"problems": MAX_PROBLEMS}
     lengths = {
-        "Query": {"processes": shape.processes, "entities": shape.entities, "templates": templates},
+        "Query": {
+            "processes": shape.processes,
+            "entities": shape.entities,
+            "templates": templates,
+            "webhooks": MAX_WEBHOOKS,
+        },
         "ProcessesReordered": {"processes": shape.processes},
         "FieldInUse": {"processes": shape.processes},
         "Record": {"instances": shape.processes_per_entity},
@@ -83,6 +90,11 @@ def list_lengths(shape: Shape, *, templates: int) -> dict[tuple[str, str], int]:
         "InvalidDefinition": problems,
         "InvalidMigration": problems,
         "ProcessDraft": problems,
+        "Webhook": {
+            "topics": len(WebhookTopic),
+            **{name: MAX_FILTER_ITEMS for name in ("processIds", "stages", "entities")},
+        },
+        "Delivery": {"topics": len(WebhookTopic)},
     }
     return {(kind, name): n for kind, fields in lengths.items() for name, n in fields.items()}
 

@@ -10,6 +10,7 @@ from server.domain.fields import FieldType
 from server.domain.instance import InstanceStatus
 from server.domain.process import ProcessStatus, StageCategory
 from server.domain.progress import StageState
+from server.domain.webhook import DeliveryState, WebhookStatus, WebhookTopic
 
 for _enum in (
     FieldType,
@@ -19,10 +20,14 @@ for _enum in (
     StageState,
     EventKind,
     TransitionCode,
+    WebhookTopic,
+    WebhookStatus,
+    DeliveryState,
 ):
     strawberry.enum(_enum)
 
 __all__ = [
+    "DeliveryState",
     "EventKind",
     "FieldType",
     "InstanceStatus",
@@ -30,4 +35,6 @@ __all__ = [
     "StageCategory",
     "StageState",
     "TransitionCode",
+    "WebhookStatus",
+    "WebhookTopic",
 ]

@@ -33,8 +33,11 @@ from server.domain.errors import InvalidValue
 from server.domain.fields import MAX_SHORT_TEXT
 from server.domain.outcome import MAX_REASON
 from server.domain.validation import MAX_NAME
+from server.domain.webhook import MAX_URL_LENGTH
+from server.domain.webhook_registry import MAX_DESCRIPTION
 from server.services.queries import MAX_KEY
 from server.services.runtime import MAX_KEY_LENGTH
+from server.services.webhooks import MAX_UID
 
 ID_LENGTH = 20  # ids are numbers below 2^31; a cursor wraps one
 CURSOR_LENGTH = 100
@@ -85,6 +88,17 @@ MAXIMA: dict[str, int] = {
     "SaveFieldInput.currency": 3,
     "SaveFieldInput.minimum": BOUND,
     "SaveFieldInput.maximum": BOUND,
+    "RedeliverDeliveryInput.id": MAX_UID,
+    **{
+        f"{name}.{field}": most
+        for name in ("CreateWebhookInput", "UpdateWebhookInput")
+        for field, most in (
+            ("url", MAX_URL_LENGTH),
+            ("description", MAX_DESCRIPTION),
+            ("stages", MAX_KEY),
+            ("entities", MAX_KEY),
+        )
+    },
     **{
         f"{name}.idempotencyKey": MAX_KEY_LENGTH
         for name in (
@@ -169,7 +183,7 @@ def _is_text(kind: Any) -> bool:
 
 def _declare(where: str, kind: Any, owner: Any) -> int | None:
     """The maximum of a text at `where`, shown on `owner` (an argument or input field)."""
-    most = ID_LENGTH if kind is strawberry.ID else MAXIMA.get(where)
+    most = MAXIMA.get(where, ID_LENGTH if kind is strawberry.ID else None)
     if most is not None and not any(isinstance(d, Length) for d in owner.directives):
         owner.directives = type(owner.directives)([*owner.directives, Length(max=most)])
     return most

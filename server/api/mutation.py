@@ -12,6 +12,7 @@ from server.api.accounts import AccountMutation, AdminMutation
 from server.api.context import ctx, visible_record
 from server.api.design import DesignMutation
 from server.api.ids import parse_id, parse_optional
+from server.api.webhooks import WebhookMutation
 from server.domain.errors import InvalidValue
 from server.services import instances, records
 
@@ -38,7 +39,7 @@ def _values(raw: Any) -> dict[str, Any]:
 
 
 @strawberry.type
-class Mutation(DesignMutation, AccountMutation, AdminMutation):
+class Mutation(DesignMutation, AccountMutation, AdminMutation, WebhookMutation):
     @strawberry.mutation
     async def start_instance(
         self, info: Info, input: p.StartInstanceInput

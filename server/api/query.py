@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Generic, TypeVar
-
 import strawberry
 from strawberry.types import Info
 
 from server.api.accounts import AccountQuery, AdminQuery, User
+from server.api.connection import Connection, connection
 from server.api.context import ctx, visible_instance_with_record, visible_record
 from server.api.definitions import Entity, Process
 from server.api.design import DesignQuery
@@ -16,48 +14,15 @@ from server.api.enums import EventKind, InstanceStatus
 from server.api.ids import parse_id, parse_optional
 from server.api.instances import Event, Instance
 from server.api.records import Record
+from server.api.webhooks import WebhookQuery
 from server.domain.errors import DomainError
 from server.services import queries
 
-T = TypeVar("T")
+_connection = connection
 
 
 @strawberry.type
-class PageInfo:
-    has_next_page: bool
-    end_cursor: str | None
-
-
-@strawberry.type
-class Edge(Generic[T]):
-    cursor: str
-    node: T
-
-
-@strawberry.type
-class Connection(Generic[T]):
-    edges: list[Edge[T]]
-    page_info: PageInfo
-    count: strawberry.Private[Callable[[], Awaitable[int]]]
-
-    @strawberry.field(description="How many match, all pages together (counted when asked).")
-    async def total_count(self) -> int:
-        return await self.count()
-
-
-def _connection(page: queries.Page, convert: Callable[[object], T]) -> Connection[T]:
-    edges = [Edge(cursor=queries.cursor_for(item.id), node=convert(item)) for item in page.items]  # type: ignore[attr-defined]
-    return Connection(
-        edges=edges,
-        page_info=PageInfo(
-            has_next_page=page.has_next, end_cursor=edges[-1].cursor if edges else None
-        ),
-        count=page.count,
-    )
-
-
-@strawberry.type
-class Query(DesignQuery, AccountQuery, AdminQuery):
+class Query(DesignQuery, AccountQuery, AdminQuery, WebhookQuery):
     @strawberry.field(
         description="Processes at their current version, in offering order: those you may "
         "run (designers and admins: all)."
@@ -177,6 +142,7 @@ class Query(DesignQuery, AccountQuery, AdminQuery):
             first=first,
             newest=newest,
             visible=await ctx(info).visible(),
+            designs=ctx(info).require_user().designs,
         )
         return [Event.from_domain(e) for e in found]
 

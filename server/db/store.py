@@ -20,7 +20,7 @@ from server.db import mapping, transaction
 from server.db.models import EventRow, InstanceRow, RecordRow, VisitRow
 from server.db.where import Where, bucket_sum
 from server.domain.errors import NotFound, VersionConflict
-from server.domain.events import Event, EventKind
+from server.domain.events import WEBHOOK_KINDS, Event, EventKind
 from server.domain.instance import Instance, InstanceStatus, Visit
 from server.domain.record import Record
 
@@ -115,8 +115,9 @@ def visible_records(visible: Visible) -> QuerySet[RecordRow]:
     return RecordRow.filter(Q(active_instance_id=None) | Q(id__in=Subquery(runs)))
 
 
-def visible_events(visible: Visible) -> QuerySet[EventRow]:
-    """Events of visible instances and records, and of processes the user may run.
+def visible_events(visible: Visible, *, designs: bool = False) -> QuerySet[EventRow]:
+    """Events of visible instances and records, and of processes the user may run; to
+    designers (`designs`), also the events about webhooks.
 
     Events about accounts concern no record or process: only admins see them.
     """
@@ -124,11 +125,14 @@ def visible_events(visible: Visible) -> QuerySet[EventRow]:
         return EventRow.all()
     instances = visible_instances(visible).values("id")
     records = visible_records(visible).values("id")
-    return EventRow.filter(
+    shown = (
         Q(instance_id__in=Subquery(instances))
         | Q(instance_id=None, record_id__in=Subquery(records))
         | Q(instance_id=None, record_id=None, process_id__in=sorted(visible))
     )
+    if designs:
+        shown |= Q(kind__in=sorted(k.value for k in WEBHOOK_KINDS))
+    return EventRow.filter(shown)
 
 
 # Instances
@@ -714,12 +718,13 @@ async def events_after(
     limit: int = 500,
     newest: bool = False,
     visible: Visible = None,
+    designs: bool = False,
 ) -> list[Event]:
     """Events after `seq`, oldest first, up to the horizon (`last_seq`): reading on from the
     last one returned never skips a change that commits later. `newest`: the last `limit` of
-    them rather than the first."""
+    them rather than the first. `visible` and `designs`: as `visible_events`."""
     postgres = get_connection("default").capabilities.dialect == "postgres"
-    query = visible_events(visible).filter(seq__gt=seq)
+    query = visible_events(visible, designs=designs).filter(seq__gt=seq)
     if postgres:
         query = query.filter(seq__lte=await last_seq())
     if process_id is not None:

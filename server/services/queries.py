@@ -120,7 +120,10 @@ async def list_events(
     first: int,
     newest: bool = False,
     visible: Visible = None,
+    designs: bool = False,
 ) -> list[Event]:
+    """The audit trail as a user may read it: `visible`, the processes they may run (None:
+    all); `designs`, whether they design (and so read the events about webhooks)."""
     return await store.events_after(
         after_seq,
         instance_id=instance_id,
@@ -129,4 +132,5 @@ async def list_events(
         newest=newest,
         limit=check_page(first),
         visible=visible,
+        designs=designs,
     )

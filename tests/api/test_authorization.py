@@ -285,7 +285,47 @@ def _mutation(name: str, input_type: str, selection: str = "") -> str:
       __typename {selection} }} }}"""
 
 
+async def _webhook(world: World) -> dict[str, Any]:
+    done = await world.admin(
+        """mutation($input: CreateWebhookInput!) { createWebhook(input: $input) {
+             ... on WebhookCreated { webhook { id } } } }""",
+        input={"url": "https://hooks.example.com/in", "topics": ["FINISHED"]},
+    )
+    return {"id": done["createWebhook"]["webhook"]["id"]}
+
+
+async def _webhook_made(world: World) -> dict[str, Any]:
+    await _webhook(world)
+    return {}
+
+
+async def _webhook_input(world: World) -> dict[str, Any]:
+    return {"input": await _webhook(world)}
+
+
+async def _new_webhook(world: World) -> dict[str, Any]:
+    return {"input": {"url": "https://hooks.example.com/new", "topics": ["STAGE_ENTERED"]}}
+
+
 OPS = [
+    Op("webhooks", "{ webhooks { id url } }", DESIGN, setup=_webhook_made),
+    Op("webhook", "query($id: ID!) { webhook(id: $id) { id } }", DESIGN, setup=_webhook),
+    Op(
+        "createWebhook",
+        _mutation("createWebhook", "CreateWebhookInput"),
+        DESIGN,
+        judge=_typename("WebhookCreated"),
+        setup=_new_webhook,
+        changes=True,
+    ),
+    Op(
+        "pauseWebhook",
+        _mutation("pauseWebhook", "WebhookInput"),
+        DESIGN,
+        judge=_typename("WebhookSaved"),
+        setup=_webhook_input,
+        changes=True,
+    ),
     # Queries
     Op("templates", "{ templates { key } }", DESIGN),
     Op("drafts", "{ drafts { processId } }", DESIGN, judge=lambda d, w, r: OK),

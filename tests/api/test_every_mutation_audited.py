@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from deliveries import make_delivery
 
 from server.api.schema import schema
 from server.db import store
@@ -28,6 +29,8 @@ from server.db.models import (
     RecordRow,
     UserRow,
     VisitRow,
+    WebhookDeliveryRow,
+    WebhookRow,
 )
 from server.services import accounts
 
@@ -56,6 +59,8 @@ TABLES = (
     RecordRow,
     UserRow,
     VisitRow,
+    WebhookDeliveryRow,
+    WebhookRow,
 )
 
 
@@ -454,7 +459,85 @@ async def _update_record(world: World, **input: Any) -> dict[str, Any]:
     return {"input": {"recordId": await world.record(), **input}}
 
 
+HOOK = {"url": "https://hooks.example.com/in", "topics": ["FINISHED"]}
+
+
+async def _webhook(world: World, *, paused: bool = False) -> str:
+    done = await world.run(
+        """mutation($input: CreateWebhookInput!) { createWebhook(input: $input) {
+             ... on WebhookCreated { webhook { id } } } }""",
+        input=HOOK,
+    )
+    webhook_id = str(done["createWebhook"]["webhook"]["id"])
+    if paused:
+        await world.run(_input("pauseWebhook", "WebhookInput"), input={"id": webhook_id})
+    return webhook_id
+
+
+def _hook(paused: bool = False, **input: Any) -> Setup:
+    async def setup(world: World) -> dict[str, Any]:
+        return {"input": {"id": await _webhook(world, paused=paused), **input}}
+
+    return setup
+
+
+def _delivery(state: str) -> Setup:
+    async def setup(world: World) -> dict[str, Any]:
+        row = await make_delivery(await _webhook(world), seq=1, state=state, statuses=(500,))
+        return {"input": {"id": row.uid}}
+
+    return setup
+
+
+MISSING_HOOK = fixed(input={"id": "999999"})
+
 CASES: dict[str, Case] = {
+    "createWebhook": Case(
+        _input("createWebhook", "CreateWebhookInput"),
+        [Try(fixed(input=HOOK), "WebhookCreated", ["WEBHOOK_CREATED"])],
+        [
+            Try(fixed(input={**HOOK, "url": "ftp://hooks.example.com"}), "InvalidValue"),
+            Try(fixed(input={**HOOK, "topics": []}), "InvalidValue"),
+            Try(fixed(input={**HOOK, "stages": ["nowhere"]}), "InvalidValue"),
+        ],
+    ),
+    "updateWebhook": Case(
+        _input("updateWebhook", "UpdateWebhookInput"),
+        [Try(_hook(description="Renamed"), "WebhookSaved", ["WEBHOOK_UPDATED"])],
+        [
+            Try(_hook(description="Late", expectedVersion=99), "VersionConflict"),
+            Try(_hook(url="https://"), "InvalidValue"),
+            Try(fixed(input={"id": "999999", "description": "x"}), "NotFound"),
+        ],
+        [Try(_hook(topics=["FINISHED"]), "WebhookSaved")],
+    ),
+    "deleteWebhook": Case(
+        _input("deleteWebhook", "WebhookInput"),
+        [Try(_hook(), "WebhookDeleted", ["WEBHOOK_DELETED"])],
+        [Try(MISSING_HOOK, "NotFound"), Try(_hook(expectedVersion=99), "VersionConflict")],
+    ),
+    "pauseWebhook": Case(
+        _input("pauseWebhook", "WebhookInput"),
+        [Try(_hook(), "WebhookSaved", ["WEBHOOK_PAUSED"])],
+        [Try(MISSING_HOOK, "NotFound"), Try(_hook(expectedVersion=99), "VersionConflict")],
+        [Try(_hook(paused=True), "WebhookSaved")],
+    ),
+    "resumeWebhook": Case(
+        _input("resumeWebhook", "WebhookInput"),
+        [Try(_hook(paused=True), "WebhookSaved", ["WEBHOOK_RESUMED"])],
+        [Try(MISSING_HOOK, "NotFound")],
+        [Try(_hook(), "WebhookSaved")],
+    ),
+    "renewWebhookSecret": Case(
+        _input("renewWebhookSecret", "WebhookInput"),
+        [Try(_hook(), "WebhookSecretRenewed", ["WEBHOOK_SECRET_RENEWED"])],
+        [Try(MISSING_HOOK, "NotFound"), Try(_hook(expectedVersion=99), "VersionConflict")],
+    ),
+    "redeliverDelivery": Case(
+        _input("redeliverDelivery", "RedeliverDeliveryInput"),
+        [Try(_delivery("FAILED"), "DeliveryScheduled", ["WEBHOOK_REDELIVERED"])],
+        [Try(_delivery("PENDING"), "InvalidTransition"), Try(MISSING_HOOK, "NotFound")],
+    ),
     "createProcess": Case(
         _input("createProcess", "CreateProcessInput"),
         [Try(_new_key, "ProcessDraftSaved", ["PROCESS_DRAFT_SAVED"])],
