@@ -51,7 +51,8 @@ def create_app(settings: Settings) -> Starlette:
                 await relay.start()
             app.state.relay = relay
             await runtime.hub.start()
-            sender.start()
+            if settings.webhook_sender:
+                sender.start()
             try:
                 yield
             finally:

@@ -98,6 +98,7 @@ def _create(args: argparse.Namespace) -> Callable[[Any], Awaitable[str]]:
             stages=args.stage,
             entities=args.entity,
             by=ACTOR,
+            reach_private=Settings.from_env().webhook_allow_private,
         )
         return (
             f"webhook {made.webhook.id} created\n"

@@ -63,6 +63,8 @@ class Settings:
     # A delivery being sent is leased for its try's time limit and this long again: past
     # it (its worker died), another worker may send it.
     webhook_lease_seconds: float = 10.0
+    # Send webhook deliveries from this process (off: it serves, others send).
+    webhook_sender: bool = True
     # Let webhooks reach loopback, private and link-local addresses (a test or an intranet).
     webhook_allow_private: bool = False
 
@@ -135,6 +137,7 @@ class Settings:
                 env.get("STAGEFLOW_WEBHOOK_LEASE_SECONDS") or cls.webhook_lease_seconds
             ),
             webhook_allow_private=_flag(env.get("STAGEFLOW_WEBHOOK_ALLOW_PRIVATE")),
+            webhook_sender=_on(env.get("STAGEFLOW_WEBHOOK_SENDER")),
         )
 
 

@@ -145,6 +145,8 @@ class Context:
     via_cookie: bool = False
     sign_in_limits: SignInLimits = field(default_factory=SignInLimits)
     secure_cookie: bool = False
+    # Webhooks may name private addresses (STAGEFLOW_WEBHOOK_ALLOW_PRIVATE).
+    webhooks_reach_private: bool = False
     connection_params: dict[str, Any] | None = None
     memo: dict[Any, Any] = field(default_factory=dict)
     # The seq of the event a subscription is resolving now.
@@ -245,6 +247,7 @@ async def build_context(
     *,
     sign_in_limits: SignInLimits | None = None,
     secure_cookie: bool = False,
+    webhooks_reach_private: bool = False,
 ) -> Context:
     """Who asks: a bearer token wins over the session cookie."""
     context = Context(
@@ -254,6 +257,7 @@ async def build_context(
         loaders=Loaders(runtime),
         sign_in_limits=sign_in_limits or SignInLimits(),
         secure_cookie=secure_cookie,
+        webhooks_reach_private=webhooks_reach_private,
     )
     context.credential, context.via_cookie = await credential_of(runtime, request)
     return context

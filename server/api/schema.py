@@ -249,6 +249,7 @@ class StageflowGraphQL(GraphQL[Context, None]):
             window=timedelta(seconds=settings.sign_in_window_seconds),
         )
         self.secure_cookies = settings.secure_cookies
+        self.webhooks_reach_private = settings.webhook_allow_private
         self.sockets = Sockets(runtime)
         self.ping_interval = settings.ws_ping_interval
         self.fanout = Fanout(schema, limits=schema.limits)
@@ -296,6 +297,7 @@ class StageflowGraphQL(GraphQL[Context, None]):
             response,
             sign_in_limits=self.sign_in_limits,
             secure_cookie=self.secure_cookies,
+            webhooks_reach_private=self.webhooks_reach_private,
         )
         if isinstance(request, Request):
             request.state.context = context  # for the kept answers (server/api/kept.py)

@@ -31,6 +31,9 @@ class DeliveryTry:
     status: int | None = strawberry.field(description="The HTTP status answered, if any.")
     error: str | None
     duration_ms: int
+    retry_at: dt.datetime | None = strawberry.field(
+        description="When this failed try set the next one for; null when none followed."
+    )
 
     @classmethod
     def from_domain(cls, value: registry.DeliveryTry) -> DeliveryTry:
@@ -40,6 +43,7 @@ class DeliveryTry:
             status=value.status,
             error=value.error,
             duration_ms=value.duration_ms,
+            retry_at=value.retry_at,
         )
 
 
@@ -292,6 +296,7 @@ class WebhookMutation:
             stages=input.stages,
             entities=input.entities,
             by=ctx(info).actor,
+            reach_private=ctx(info).webhooks_reach_private,
         )
         return WebhookCreated(webhook=Webhook.from_domain(made.webhook), secret=made.secret)
 
@@ -308,6 +313,7 @@ class WebhookMutation:
             stages=input.stages,
             entities=input.entities,
             by=ctx(info).actor,
+            reach_private=ctx(info).webhooks_reach_private,
         )
         return WebhookSaved(webhook=Webhook.from_domain(saved))
 

@@ -243,5 +243,7 @@ async def tries_of(delivery_ids: Iterable[int], *, last: int) -> dict[int, list[
     for row in rows:
         kept = found.setdefault(row.delivery_id, [])
         if len(kept) < last:
-            kept.append(DeliveryTry(row.n, row.at, row.status, row.error, row.duration_ms))
+            kept.append(
+                DeliveryTry(row.n, row.at, row.status, row.error, row.duration_ms, row.retry_at)
+            )
     return {id: list(reversed(tries)) for id, tries in found.items()}

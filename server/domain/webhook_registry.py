@@ -29,6 +29,8 @@ class DeliveryTry:
     status: int | None
     error: str | None
     duration_ms: int
+    # When this failed try set the next one for (None: delivered, or given up).
+    retry_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from server.domain.errors import InvalidValue
 from server.domain.webhook import forbidden_address
 
 _HEADER_LIMIT = 64 * 1024
+_RESOLVE_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,28 @@ async def post(
     if status is not None and not 200 <= status < 300 and error is None:
         error = f"HTTP {status}" + (" (redirects are not followed)" if 300 <= status < 400 else "")
     return Sent(status, error, round((time.monotonic() - started) * 1000))
+
+
+async def check_reachable(url: str, *, allow_private: bool) -> str:
+    """Refuse a webhook URL whose host is, or now resolves to, an address webhooks may not
+    reach (each try checks again). A name that does not resolve yet is let through: its
+    tries will say so."""
+    if allow_private:
+        return url
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        async with asyncio.timeout(_RESOLVE_SECONDS):
+            found = await addresses(host, parts.port or 443)
+    except (OSError, TimeoutError):
+        return url
+    for address in found:
+        if forbidden_address(address):
+            raise InvalidValue(
+                "url",
+                f"{host} is {address}, which is not a public address; webhooks may not reach it",
+            )
+    return url
 
 
 async def addresses(host: str, port: int) -> list[str]:

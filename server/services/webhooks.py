@@ -40,6 +40,7 @@ from server.domain.webhook_registry import (
     public,
     unknown,
 )
+from server.services.outbound import check_reachable
 from server.services.queries import check_filter, check_page
 from server.services.runtime import Change, Runtime, check_version, commit, utcnow
 
@@ -84,9 +85,12 @@ async def create_webhook(
     stages: Iterable[str] = (),
     entities: Iterable[str] = (),
     by: str,
+    reach_private: bool = False,
 ) -> WithSecret:
-    """Register a webhook; it hears of events committed from now on."""
+    """Register a webhook; it hears of events committed from now on. Its URL may not name a
+    private address unless `reach_private` (STAGEFLOW_WEBHOOK_ALLOW_PRIVATE)."""
     url, description, chosen = check_url(url), check_description(description), check_topics(topics)
+    url = await check_reachable(url, allow_private=reach_private)
     filters = await _filters(process_ids, stages, entities)
     if await stored.count_webhooks() >= MAX_WEBHOOKS:
         raise InvalidValue("webhooks", f"at most {MAX_WEBHOOKS} webhooks are registered at once")
@@ -130,8 +134,11 @@ async def update_webhook(
     stages: Iterable[str] | None = None,
     entities: Iterable[str] | None = None,
     by: str,
+    reach_private: bool = False,
 ) -> Webhook:
     """Change what is given; the rest stays."""
+    if url is not None:
+        url = await check_reachable(check_url(url), allow_private=reach_private)
     old = await _at(webhook_id, expected_version)
     filters = await _filters(
         old.process_ids if process_ids is None else process_ids,
@@ -140,7 +147,7 @@ async def update_webhook(
     )
     new = replace(
         old,
-        url=old.url if url is None else check_url(url),
+        url=old.url if url is None else url,
         description=old.description if description is None else check_description(description),
         topics=old.topics if topics is None else check_topics(topics),
         process_ids=filters.process_ids,

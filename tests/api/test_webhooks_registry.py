@@ -8,14 +8,21 @@ import asyncio
 import datetime as dt
 import json
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import pytest
+from conftest import GraphQL
 from deliveries import make_delivery
+from starlette.applications import Starlette
 from users import make_user
 
+from server.app import create_app
 from server.db.models import EventRow, WebhookDeliveryRow, WebhookRow
 from server.domain.access import BaseRole
+from server.services.seed import seed
+from server.settings import Settings
 
 FIELDS = """id url description topics processIds stages entities status pausedReason
   consecutiveFailures version createdBy createdAt updatedAt"""
@@ -57,6 +64,16 @@ DELIVERIES = f"""query($id: ID!, $first: Int!, $after: String, $state: DeliveryS
 EVENTS = """query($after: Int!) { events(afterSeq: $after, first: 100) {
   seq kind actor before after } }"""
 URL = "https://hooks.example.com/stageflow"
+
+
+@pytest.fixture
+async def app(database_url: str) -> AsyncIterator[Starlette]:
+    """The app without its webhook sender: these tests write deliveries of their own, which
+    no sender should try."""
+    application = create_app(Settings(database_url=database_url, webhook_sender=False))
+    async with application.router.lifespan_context(application):
+        await seed(application.state.runtime)
+        yield application
 
 
 def _status(name: str) -> str:
@@ -425,3 +442,42 @@ async def test_each_change_is_one_event_and_the_secret_is_in_none_of_them_nor_lo
         assert not any(secret in text for text in texts)
         assert not any(secret in row for row in rows)
         assert not any(secret in line for line in logged)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:9000/hook",
+        "http://10.0.0.1/hook",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://localhost/hook",
+        "http://[::1]/hook",
+        "http://[::ffff:192.168.0.1]/hook",
+    ],
+)
+async def test_a_private_address_is_refused_unless_allowed(
+    gql: Any, database_url: str, url: str
+) -> None:
+    seq = await _seq(gql)
+    answer = await _create(gql, url=url)
+    assert answer["__typename"] == "InvalidValue", answer
+    assert answer["field"] == "url" and "not a public address" in answer["reason"]
+    assert await WebhookRow.all().count() == 0
+    assert await _seq(gql) == seq
+    made = await _made(gql)
+    changed = await _call(gql, UPDATE, id=made["webhook"]["id"], url=url)
+    assert (changed["__typename"], changed["field"]) == ("InvalidValue", "url")
+    assert (await WebhookRow.get(id=int(made["webhook"]["id"]))).url == URL
+
+
+async def test_private_addresses_may_be_registered_where_the_setting_allows(
+    database_url: str,
+) -> None:
+    application = create_app(Settings(database_url=database_url, webhook_allow_private=True))
+    async with application.router.lifespan_context(application):
+        await seed(application.state.runtime)
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            allowed = GraphQL(http, application)
+            made = await _made(allowed, url="http://127.0.0.1:9000/hook")
+    assert made["webhook"]["url"] == "http://127.0.0.1:9000/hook"

@@ -5,17 +5,32 @@ the page is accessible throughout and hidden from users who do not design."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import pytest
 from browsing import axe_violations, confirm, needs_browser, open_page
 from playwright.sync_api import Page, expect
-from serving import Server, graphql
+from serving import Server, graphql, start_server, stop_server
 from tables import add_delivery, rows
 
 pytestmark = needs_browser
 expect.set_options(timeout=10_000)
 
 URL = "https://hooks.example.com/crm"
+
+
+@pytest.fixture
+def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
+    """A server that does not send: the delivery log here is written by the test."""
+    running = start_server(
+        database_url, tmp_path / "server.log", extra_env={"STAGEFLOW_WEBHOOK_SENDER": "0"}
+    )
+    yield running
+    stop_server(running)
+
+
 WEBHOOKS = "{ webhooks { id url status pausedReason topics processIds stages version } }"
 
 

@@ -5,7 +5,6 @@ deliveries."""
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import signal
 import threading
 from collections import Counter
@@ -14,14 +13,12 @@ from typing import Any
 
 import pytest
 from receiver import Receiver, free_port, receiving_in_thread, wait_until
-from serving import Server, graphql, start_server, stop_server
+from serving import Server, graphql, stageflow, start_server, stop_server
 from tortoise import Tortoise
 
-from server.db import store
 from server.db.config import tortoise_config
-from server.db.models import WebhookDeliveryRow, WebhookRow
-from server.domain.events import Event, EventKind
-from server.domain.webhook import WebhookTopic, new_secret
+from server.db.models import WebhookDeliveryRow
+from server.domain.webhook import WebhookTopic
 
 ENV = {
     "STAGEFLOW_WEBHOOK_ALLOW_PRIVATE": "1",
@@ -48,29 +45,14 @@ def _db(database_url: str, work: Any) -> Any:
     return asyncio.run(run())
 
 
-def register(database_url: str, url: str, secret: str) -> None:
-    """A webhook for every topic, as the registry stores one; the servers hear of it."""
-
-    async def work() -> None:
-        now = dt.datetime.now(dt.UTC)
-        await WebhookRow.create(
-            url=url,
-            secret=secret,
-            topics=[t.value for t in WebhookTopic],
-            process_ids=[],
-            stages=[],
-            entities=[],
-            status="ACTIVE",
-            failures=0,
-            since_seq=await store.last_seq(),
-            version=1,
-            created_by="t",
-            created_at=now,
-            updated_at=now,
-        )
-        await store.append_event(Event(EventKind.WEBHOOK_CREATED, "t", now, after={}))
-
-    _db(database_url, work)
+def register(env: dict[str, str], receiver: Receiver) -> None:
+    """A webhook for every topic, made as an operator makes one; the receiver learns its
+    secret from the answer."""
+    topics = [arg for topic in WebhookTopic for arg in ("--topic", topic.value)]
+    made = stageflow("webhook", "create", "--url", receiver.url, *topics, env=env)
+    receiver.secret = next(
+        line.split(": ", 1)[1] for line in made.splitlines() if line.startswith("secret: ")
+    )
 
 
 def deliveries(database_url: str) -> list[dict[str, Any]]:
@@ -104,12 +86,11 @@ def kill(server: Server) -> None:
 def test_a_change_committed_before_a_kill_is_delivered_after_the_restart_once(
     database_url: str, tmp_path: Path
 ) -> None:
-    secret = new_secret()
-    receiver = Receiver(secret=secret)
+    receiver = Receiver()
     receiver.port = free_port()
     server = start_server(database_url, tmp_path / "first.log", extra_env=ENV)
     try:
-        register(database_url, receiver.url, secret)
+        register(server.env, receiver)
         instance = new_deal(server, "Killed")
         step(server, instance, 10)
         # Committed, not delivered (the receiver is not there): killed.
@@ -136,15 +117,14 @@ def test_a_change_committed_before_a_kill_is_delivered_after_the_restart_once(
 
 @pytest.mark.postgres
 def test_two_servers_deliver_each_event_once_per_webhook(database_url: str, tmp_path: Path) -> None:
-    secrets = [new_secret(), new_secret()]
-    receivers = [Receiver(secret=secret) for secret in secrets]
+    receivers = [Receiver(), Receiver()]
     with receiving_in_thread(receivers[0]), receiving_in_thread(receivers[1]):
         servers = [
             start_server(database_url, tmp_path / f"{n}.log", extra_env=ENV) for n in range(2)
         ]
         try:
             for receiver in receivers:
-                register(database_url, receiver.url, receiver.secret)
+                register(servers[0].env, receiver)
             instances: list[str] = []
 
             def writer(n: int) -> None:
@@ -188,13 +168,12 @@ def test_two_servers_deliver_each_event_once_per_webhook(database_url: str, tmp_
 def test_a_server_killed_mid_delivery_hands_its_deliveries_over(
     database_url: str, tmp_path: Path
 ) -> None:
-    secret = new_secret()
-    receiver = Receiver(secret=secret)
+    receiver = Receiver()
     receiver.release.clear()  # hold every request: the first server's tries hang
     with receiving_in_thread(receiver):
         first = start_server(database_url, tmp_path / "first.log", extra_env=ENV)
         try:
-            register(database_url, receiver.url, secret)
+            register(first.env, receiver)
             instances = [new_deal(first, f"Held {n}") for n in range(5)]
             wait_until(
                 lambda: len(receiver.tries) == 0 and _leased(database_url) == 5,
