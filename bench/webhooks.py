@@ -253,6 +253,13 @@ class Bench:
                 return got + await self.arrivals()
             await asyncio.sleep(0.1)
 
+    async def pending(self) -> int:
+        """Deliveries still waiting to be sent: a backlog the drain's time did not clear."""
+        rows = await get_connection("default").execute_query_dict(
+            "SELECT COUNT(*) AS n FROM webhook_delivery WHERE state = 'PENDING'"
+        )
+        return int(rows[0]["n"])
+
     # The subjects.
 
     async def stageflow_round(self, rnd: Round) -> None:
@@ -381,6 +388,9 @@ class Bench:
                     rnd = Round(subject, n)
                     await (self.stageflow_round if subject == "stageflow" else self.bare_round)(rnd)
                     figures = measure(rnd, await self.drain(rnd))
+                    figures["pending_at_end"] = (
+                        await self.pending() if subject == "stageflow" else 0
+                    )
                     rounds.append((rnd, figures))
                     print(f"round {n + 1} {subject}: " + _brief(figures), flush=True)
         finally:
@@ -391,8 +401,11 @@ class Bench:
             if receiver is not None:
                 receiver.send_signal(signal.SIGINT)
                 receiver.wait(timeout=15)
-            await _admin(args.admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            shutil.rmtree(self.folder, ignore_errors=True)
+            if args.keep:
+                print(f"kept: database {name}, logs in {self.folder}")
+            else:
+                await _admin(args.admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                shutil.rmtree(self.folder, ignore_errors=True)
         return summary(args, rounds)
 
 
@@ -458,7 +471,11 @@ def summary(args: argparse.Namespace, rounds: list[tuple[Round, dict[str, Any]]]
         "in_flight": args.in_flight,
         "bare_connections": "keep-alive" if args.bare_keep_alive else "new per POST",
         "commit_time": COMMIT_TIME,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_average_at_end": os.getloadavg()[0],
+        },
         "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "subjects": subjects,
         "ratio": ratio,
@@ -487,6 +504,7 @@ ROWS = [
     ("drain after load (s)", "drain_s", "{:.2f}"),
     ("duplicates", "duplicates", "{:.0f}"),
     ("missing", "missing", "{:.0f}"),
+    ("  still pending at end", "pending_at_end", "{:.0f}"),
     ("unsigned", "unsigned", "{:.0f}"),
     ("body (bytes)", "body_bytes", "{:.0f}"),
 ]
@@ -532,6 +550,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--bare-keep-alive", action="store_true")
     parser.add_argument("--drain-timeout", type=float, default=120)
+    parser.add_argument("--keep", action="store_true", help="keep the database and logs")
     parser.add_argument(
         "--admin-url",
         default=os.environ.get("PG_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
