@@ -73,6 +73,35 @@ COMMIT_TIME = (
 )
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu(pid: int) -> float:
+    """CPU seconds a process has used (user and system), 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def _children(pid: int) -> list[int]:
+    """A process and all its descendants."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+            parents.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        found.append(todo.pop())
+        todo += parents.get(found[-1], [])
+    return found
+
+
 @dataclass
 class Arrival:
     mono: float
@@ -91,6 +120,7 @@ class Round:
     errors: int = 0
     load_seconds: float = 0.0
     load_ended: float = 0.0
+    cpu: dict[str, float] = field(default_factory=dict)  # seconds used, by process group
 
 
 class TokenBucket:
@@ -208,6 +238,27 @@ class Bench:
         self.pool: list[int] = []
         self.sample: dict[str, Any] = {}
         self.rt: Runtime | None = None
+        self.processes: dict[str, int] = {}  # process group: the pid at its root
+
+    async def cpu_now(self) -> dict[int, tuple[str, float]]:
+        """CPU seconds used so far by each process measured, by pid: the bench itself, the
+        receiver, stageflow's processes, and the database's backends."""
+        rows = await get_connection("default").execute_query_dict(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+        )
+        groups = {"bench": [os.getpid()], "postgres": [int(row["pid"]) for row in rows]}
+        for group, root in self.processes.items():
+            groups[group] = _children(root)
+        return {pid: (group, _cpu(pid)) for group, pids in groups.items() for pid in pids}
+
+    async def measured(self, rnd: Round, work: Awaitable[list[Arrival]]) -> list[Arrival]:
+        """What `work` returns, with the CPU each group of processes used meanwhile."""
+        before = await self.cpu_now()
+        got = await work
+        after = await self.cpu_now()
+        for pid, (group, used) in after.items():
+            rnd.cpu[group] = rnd.cpu.get(group, 0.0) + used - before.get(pid, (group, 0.0))[1]
+        return got
 
     # The receiver, in its own process.
 
@@ -252,6 +303,21 @@ class Bench:
                 await asyncio.sleep(0.5)  # a late repeat is counted too
                 return got + await self.arrivals()
             await asyncio.sleep(0.1)
+
+    async def load_and_drain(
+        self, rnd: Round, load: Callable[[Round], Awaitable[None]]
+    ) -> list[Arrival]:
+        await load(rnd)
+        return await self.drain(rnd)
+
+    async def clear_backlog(self) -> int:
+        """Wait (up to the drain's time) until no delivery is pending, so that a round
+        starts on an empty queue; what arrives meanwhile is dropped. Those still pending."""
+        deadline = time.monotonic() + self.args.drain_timeout
+        while (left := await self.pending()) and time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+        await self.arrivals()
+        return left
 
     async def pending(self) -> int:
         """Deliveries still waiting to be sent: a backlog the drain's time did not clear."""
@@ -372,6 +438,7 @@ class Bench:
             data = await seed.create(url, copies=max(100, args.instances * 10))
             self.pool = data.instances_like(0, args.instances)
             receiver = self.start_receiver()
+            self.processes["receiver"] = receiver.pid
             env = {
                 "STAGEFLOW_WEBHOOK_ALLOW_PRIVATE": "1",
                 "STAGEFLOW_WEBHOOK_CONCURRENCY": str(args.concurrency),
@@ -379,6 +446,7 @@ class Bench:
             server = servers.stageflow(
                 url, self.folder / "server.log", workers=args.workers, cpu=None, env=env
             )
+            self.processes["stageflow"] = server.process.pid
             await Tortoise.init(config=tortoise_config(url))
             self.rt = Runtime.create()
             await self.register()
@@ -386,11 +454,12 @@ class Bench:
             for n in range(args.rounds):
                 for subject in SUBJECTS:
                     rnd = Round(subject, n)
-                    await (self.stageflow_round if subject == "stageflow" else self.bare_round)(rnd)
-                    figures = measure(rnd, await self.drain(rnd))
-                    figures["pending_at_end"] = (
-                        await self.pending() if subject == "stageflow" else 0
-                    )
+                    left = await self.clear_backlog()
+                    load = self.stageflow_round if subject == "stageflow" else self.bare_round
+                    got = await self.measured(rnd, self.load_and_drain(rnd, load))
+                    figures = measure(rnd, got)
+                    figures["pending_at_start"] = left
+                    figures["pending_at_end"] = await self.pending()
                     rounds.append((rnd, figures))
                     print(f"round {n + 1} {subject}: " + _brief(figures), flush=True)
         finally:
@@ -427,7 +496,12 @@ def measure(rnd: Round, got: list[Arrival]) -> dict[str, Any]:
     latencies = sorted((a.mono - rnd.sent[seq]) * 1000 for seq, a in first.items())
     times = sorted(a.mono for a in first.values())
     span = times[-1] - times[0] if len(times) > 1 else 0.0
+    cpu = {
+        f"cpu_ms_per_delivery_{group}": used * 1000 / len(first) if first else 0.0
+        for group, used in sorted(rnd.cpu.items())
+    }
     return {
+        **cpu,
         "committed": len(rnd.sent),
         "committed_per_s": len(rnd.sent) / rnd.load_seconds if rnd.load_seconds else 0.0,
         "load_errors": rnd.errors,
@@ -495,7 +569,7 @@ def _brief(f: dict[str, Any]) -> str:
     )
 
 
-ROWS = [
+ROWS: list[tuple[str, str | None, str]] = [
     ("committed events/s", "committed_per_s", "{:.0f}"),
     ("deliveries/s", "deliveries_per_s", "{:.0f}"),
     ("latency p50 (ms)", "latency_p50_ms", "{:.1f}"),
@@ -505,8 +579,14 @@ ROWS = [
     ("duplicates", "duplicates", "{:.0f}"),
     ("missing", "missing", "{:.0f}"),
     ("  still pending at end", "pending_at_end", "{:.0f}"),
+    ("pending at start", "pending_at_start", "{:.0f}"),
     ("unsigned", "unsigned", "{:.0f}"),
     ("body (bytes)", "body_bytes", "{:.0f}"),
+    ("CPU ms per delivery:", None, ""),
+    ("  stageflow serve", "cpu_ms_per_delivery_stageflow", "{:.2f}"),
+    ("  postgres (all backends)", "cpu_ms_per_delivery_postgres", "{:.2f}"),
+    ("  bench (load or sender)", "cpu_ms_per_delivery_bench", "{:.2f}"),
+    ("  receiver", "cpu_ms_per_delivery_receiver", "{:.2f}"),
 ]
 
 
@@ -525,6 +605,9 @@ def render(results: dict[str, Any]) -> str:
         f"{'':<22}{'stageflow':>26}{'bare':>26}{'stageflow ÷ bare':>26}",
     ]
     for label, key, fmt in ROWS:
+        if key is None:
+            lines.append(label)
+            continue
         ours = results["subjects"]["stageflow"]["figures"][key]
         bare = results["subjects"]["bare"]["figures"][key]
         ratio = results["ratio"].get(key)
