@@ -16,11 +16,19 @@ at it. Then, in interleaved rounds (stageflow, bare, stageflow, bare, ...):
   sender does (`--bare-keep-alive`: over kept-alive connections). Its commit time is when
   the send was due.
 
-Each round then waits (up to `--drain-timeout`) until every event has arrived. Measured at
-the receiver: deliveries/s from the first arrival to the last, commit-to-receipt latency
-(the monotonic clock, which Linux shares between processes), duplicates (a delivery id seen
-again), missing (committed, never received). Per subject: min/median/max over rounds; the
-ratio is stageflow ÷ bare per pair of rounds. Writes `<out>/webhooks.json`.
+Each round starts once no delivery is pending, and then waits (up to `--drain-timeout`)
+until every event has arrived. While a round runs, the delivery tables are analyzed every
+10 s, as autovacuum would (a test machine's PostgreSQL may run without it; statistics
+taken while the tables were empty make the senders' statements slow down as they grow:
+`--no-analyze` leaves them as they are).
+
+Measured at the receiver: deliveries/s from the first arrival to the last, commit-to-receipt
+latency (the monotonic clock, which Linux shares between processes), duplicates (a delivery
+id seen again), missing (committed, never received; those still pending in the database at
+the end are told apart: a backlog, not a loss). CPU per delivery of each group of processes
+(stageflow serve, the database's backends, this process, the receiver) from /proc. Per
+subject: min/median/max over rounds; the ratio is stageflow ÷ bare per pair of rounds.
+Writes `<out>/webhooks.json`.
 
 Run: `.venv/bin/python -m bench.webhooks [--rate 1000] [--seconds 20] [--rounds 3]
 [--workers 2]`.
@@ -30,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import os
@@ -74,6 +83,7 @@ COMMIT_TIME = (
 
 
 TICK = os.sysconf("SC_CLK_TCK")
+ANALYZE_SECONDS = 10.0
 
 
 def _cpu(pid: int) -> float:
@@ -239,6 +249,7 @@ class Bench:
         self.sample: dict[str, Any] = {}
         self.rt: Runtime | None = None
         self.processes: dict[str, int] = {}  # process group: the pid at its root
+        self.postgres: dict[str, Any] = {}
 
     async def cpu_now(self) -> dict[int, tuple[str, float]]:
         """CPU seconds used so far by each process measured, by pid: the bench itself, the
@@ -307,8 +318,22 @@ class Bench:
     async def load_and_drain(
         self, rnd: Round, load: Callable[[Round], Awaitable[None]]
     ) -> list[Arrival]:
-        await load(rnd)
-        return await self.drain(rnd)
+        analyzing = asyncio.create_task(self.keep_analyzing()) if self.args.analyze else None
+        try:
+            await load(rnd)
+            return await self.drain(rnd)
+        finally:
+            if analyzing is not None:
+                analyzing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await analyzing
+
+    async def keep_analyzing(self) -> None:
+        """ANALYZE the delivery tables every ANALYZE_SECONDS, as autovacuum would once a
+        tenth of a table changed."""
+        while True:
+            await asyncio.sleep(ANALYZE_SECONDS)
+            await self.analyze()
 
     async def clear_backlog(self) -> int:
         """Wait (up to the drain's time) until no delivery is pending, so that a round
@@ -318,6 +343,18 @@ class Bench:
             await asyncio.sleep(0.5)
         await self.arrivals()
         return left
+
+    async def analyze(self) -> None:
+        """The delivery tables' statistics taken afresh, as autovacuum would have (a test
+        machine's PostgreSQL may run without it): planned while they were empty, the
+        senders' statements slow down as the tables grow."""
+        await get_connection("default").execute_script(
+            "ANALYZE webhook_delivery; ANALYZE webhook_attempt"
+        )
+
+    async def autovacuum(self) -> str:
+        rows = await get_connection("default").execute_query_dict("SHOW autovacuum")
+        return str(rows[0]["autovacuum"])
 
     async def pending(self) -> int:
         """Deliveries still waiting to be sent: a backlog the drain's time did not clear."""
@@ -451,10 +488,13 @@ class Bench:
             self.rt = Runtime.create()
             await self.register()
             await self.warm_up()
+            self.postgres = {"autovacuum": await self.autovacuum(), "analyzed": args.analyze}
             for n in range(args.rounds):
                 for subject in SUBJECTS:
                     rnd = Round(subject, n)
                     left = await self.clear_backlog()
+                    if args.analyze:
+                        await self.analyze()
                     load = self.stageflow_round if subject == "stageflow" else self.bare_round
                     got = await self.measured(rnd, self.load_and_drain(rnd, load))
                     figures = measure(rnd, got)
@@ -475,7 +515,7 @@ class Bench:
             else:
                 await _admin(args.admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
                 shutil.rmtree(self.folder, ignore_errors=True)
-        return summary(args, rounds)
+        return {**summary(args, rounds), "postgres": self.postgres}
 
 
 def _percentile(ordered: list[float], q: float) -> float:
@@ -634,6 +674,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--bare-keep-alive", action="store_true")
     parser.add_argument("--drain-timeout", type=float, default=120)
     parser.add_argument("--keep", action="store_true", help="keep the database and logs")
+    parser.add_argument(
+        "--no-analyze",
+        dest="analyze",
+        action="store_false",
+        help="leave the delivery tables' statistics to autovacuum (if it runs)",
+    )
     parser.add_argument(
         "--admin-url",
         default=os.environ.get("PG_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres"),

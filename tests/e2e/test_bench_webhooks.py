@@ -22,6 +22,7 @@ pytestmark = pytest.mark.postgres
 ROOT = Path(__file__).resolve().parents[2]
 SUBJECTS = ("stageflow", "bare")
 COUNTS = ("duplicates", "events_delivered_twice", "missing", "unsigned", "load_errors")
+QUEUE = ("pending_at_start", "pending_at_end")
 
 
 def _numbers(value: Any) -> list[Any]:
@@ -63,8 +64,13 @@ def test_tiny_webhook_bench_delivers_every_event_once(tmp_path: Path) -> None:
         assert one["delivered"] == one["committed"]
         for key, spread in figures.items():
             assert spread["min"] <= spread["median"] <= spread["max"], (subject, key)
-        for key in COUNTS:
+        for key in (*COUNTS, *QUEUE):
             assert figures[key] == {"min": 0, "median": 0, "max": 0}, (subject, key)
+        # CPU per delivery is told for each group of processes measured.
+        assert {k for k in figures if k.startswith("cpu_ms_per_delivery_")} == {
+            f"cpu_ms_per_delivery_{group}"
+            for group in ("bench", "postgres", "receiver", "stageflow")
+        }
     assert set(results["ratio"]) == {
         "committed_per_s",
         "deliveries_per_s",
