@@ -8,8 +8,10 @@ import itertools
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import pytest
 from documents import COMPLETE_STEP
+from graphql_client import GraphQL
 from making import new_instance, started_instance
 from receiver import Receiver, receiving, verified
 from starlette.applications import Starlette
@@ -124,8 +126,6 @@ async def test_failures_in_a_row_pause_the_webhook_once_and_say_why(
         secret = new_secret()
         async with receiving(Receiver(secret=secret, answer=lambda arrival: 500)) as receiver:
             hook = await made(application, receiver.url, secret=secret)
-            import httpx
-            from conftest import GraphQL
 
             transport = httpx.ASGITransport(app=application)
             async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:

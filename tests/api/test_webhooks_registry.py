@@ -13,8 +13,8 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import GraphQL
 from deliveries import make_delivery
+from graphql_client import GraphQL
 from starlette.applications import Starlette
 from users import make_user
 
