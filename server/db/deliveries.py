@@ -20,17 +20,14 @@ from typing import Any
 
 from tortoise.connection import get_connection
 
-from server.db import mapping, store, webhooks
+from server.db import store, webhooks
 from server.db.models import (
-    EventRow,
-    InstanceRow,
     ProcessRow,
-    RecordRow,
     WebhookAttemptRow,
     WebhookDeliveryRow,
     WebhookRow,
 )
-from server.domain.events import STAGE_KINDS, Event, EventKind
+from server.domain.events import EventKind
 from server.domain.webhook import DELIVERED_KINDS, DeliveryState, WebhookStatus
 
 PLAN_BATCH = 500
@@ -240,59 +237,126 @@ async def next_due() -> dt.datetime | None:
     return row.next_at if row else None
 
 
-async def settle(
-    leased: Leased,
-    *,
-    now: dt.datetime,
-    status: int | None,
-    error: str | None,
-    duration_ms: int,
-    next_at: dt.datetime | None,
-) -> bool:
-    """Inside a transaction: record a try; the delivery is DELIVERED (a 2xx), due again at
-    `next_at`, or FAILED (no `next_at`). False when the lease had run out and another
-    sender took the delivery over (the try is recorded; the other's outcome stands)."""
-    await WebhookAttemptRow.create(
-        delivery_id=leased.id,
-        n=leased.attempts,
-        at=now,
-        status=status,
-        error=error,
-        duration_ms=duration_ms,
-        retry_at=next_at,
-    )
-    ok = status is not None and 200 <= status < 300
-    state = (
-        DeliveryState.DELIVERED
-        if ok
-        else DeliveryState.PENDING
-        if next_at
-        else DeliveryState.FAILED
-    )
-    changed = await WebhookDeliveryRow.filter(id=leased.id, lease=leased.lease).update(
-        state=state.value,
-        lease=None,
-        lease_until=None,
-        next_at=next_at or now,
-        delivered_at=now if ok else None,
-        last_status=status,
-        last_error=error,
-        last_duration_ms=duration_ms,
-        last_attempt_at=now,
-    )
-    return bool(changed)
+@dataclass(frozen=True)
+class Tried:
+    """How one try of a leased delivery went; `next_at`: when to try again (None: not again)."""
+
+    leased: Leased
+    at: dt.datetime
+    status: int | None
+    error: str | None
+    duration_ms: int
+    next_at: dt.datetime | None
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+    @property
+    def state(self) -> DeliveryState:
+        if self.ok:
+            return DeliveryState.DELIVERED
+        return DeliveryState.PENDING if self.next_at else DeliveryState.FAILED
 
 
-async def count_failure(webhook_id: int, *, ok: bool) -> int:
-    """Inside a transaction: the webhook's failed tries in a row, after this one."""
-    if ok:
+SETTLE_POSTGRES = """
+UPDATE webhook_delivery d SET state = v.state, lease = NULL, lease_until = NULL,
+    next_at = v.next_at, delivered_at = v.delivered_at, last_status = v.status,
+    last_error = v.error, last_duration_ms = v.took, last_attempt_at = v.at
+FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[],
+            $6::int[], $7::text[], $8::int[], $9::timestamptz[])
+     AS v(id, lease, state, next_at, delivered_at, status, error, took, at)
+WHERE d.id = v.id AND d.lease = v.lease
+RETURNING d.id
+"""
+
+
+async def settle(tries: list[Tried], *, pause_after: int) -> list[dict[str, Any]]:
+    """Inside a transaction: record tries (in the order they ended) and settle their
+    deliveries: DELIVERED, due again, or FAILED. A try whose lease had run out (another
+    sender took the delivery over) is recorded and changes nothing else. Counts each
+    webhook's failed tries in a row and pauses one that reaches `pause_after`; the paused
+    webhooks' public fields, for their events."""
+    if not tries:
+        return []
+    await WebhookAttemptRow.bulk_create(
+        [
+            WebhookAttemptRow(
+                delivery_id=t.leased.id,
+                n=t.leased.attempts,
+                at=t.at,
+                status=t.status,
+                error=t.error,
+                duration_ms=t.duration_ms,
+                retry_at=t.next_at,
+            )
+            for t in tries
+        ]
+    )
+    kept = await _settle_rows(tries)
+    by_webhook: dict[int, list[Tried]] = {}
+    for t in tries:
+        if t.leased.id in kept:
+            by_webhook.setdefault(t.leased.webhook_id, []).append(t)
+    paused = []
+    for webhook_id, ended in by_webhook.items():
+        good = [n for n, t in enumerate(ended) if t.ok]
+        failed = len(ended) - (good[-1] + 1 if good else 0)
+        failures = await _count_failures(webhook_id, reset=bool(good), add=failed)
+        if failed and failures >= pause_after:
+            last = ended[-1].error
+            reason = f"Paused after {failures} failed tries in a row; the last: {last}"
+            done = await pause(webhook_id, reason=reason[:500], now=ended[-1].at)
+            if done is not None:
+                paused.append(done)
+    return paused
+
+
+async def _settle_rows(tries: list[Tried]) -> set[int]:
+    if _postgres():
+        rows = await get_connection("default").execute_query_dict(
+            SETTLE_POSTGRES,
+            [
+                [t.leased.id for t in tries],
+                [t.leased.lease for t in tries],
+                [t.state.value for t in tries],
+                [t.next_at or t.at for t in tries],
+                [t.at if t.ok else None for t in tries],
+                [t.status for t in tries],
+                [t.error for t in tries],
+                [t.duration_ms for t in tries],
+                [t.at for t in tries],
+            ],
+        )
+        return {int(row["id"]) for row in rows}
+    kept = set()
+    for t in tries:
+        changed = await WebhookDeliveryRow.filter(id=t.leased.id, lease=t.leased.lease).update(
+            state=t.state.value,
+            lease=None,
+            lease_until=None,
+            next_at=t.next_at or t.at,
+            delivered_at=t.at if t.ok else None,
+            last_status=t.status,
+            last_error=t.error,
+            last_duration_ms=t.duration_ms,
+            last_attempt_at=t.at,
+        )
+        if changed:
+            kept.add(t.leased.id)
+    return kept
+
+
+async def _count_failures(webhook_id: int, *, reset: bool, add: int) -> int:
+    """A webhook's failed tries in a row: `add` more, after a success if `reset`."""
+    if reset and not add:
         await WebhookRow.filter(id=webhook_id, failures__gt=0).update(failures=0)
         return 0
-    conn = get_connection("default")
-    mark = "$1" if _postgres() else "?"
-    rows = await conn.execute_query_dict(
-        f"UPDATE webhook SET failures = failures + 1 WHERE id = {mark} RETURNING failures",
-        [webhook_id],
+    mark = ("$1", "$2") if _postgres() else ("?", "?")
+    start = "0" if reset else "failures"
+    rows = await get_connection("default").execute_query_dict(
+        f"UPDATE webhook SET failures = {start} + {mark[0]} WHERE id = {mark[1]} RETURNING failures",
+        [add, webhook_id],
     )
     return int(rows[0]["failures"]) if rows else 0
 
@@ -314,93 +378,3 @@ async def pause(webhook_id: int, *, reason: str, now: dt.datetime) -> dict[str, 
     if not changed:
         return None
     return {"id": row.id, "url": row.url, "status": "PAUSED", "reason": reason}
-
-
-# What a delivery says: the event, and the instance and record as they were after it.
-
-
-async def event_at(seq: int) -> Event | None:
-    row = await EventRow.get_or_none(seq=seq)
-    return mapping.event(row) if row else None
-
-
-_RECORD_CHANGES = (EventKind.RECORD_UPDATED.value, EventKind.STEP_COMPLETED.value)
-
-
-async def record_after(record_id: int, seq: int) -> dict[str, Any] | None:
-    """A record as it was once event `seq` committed: as it is now, with the changes made
-    since undone, newest first."""
-    row = await RecordRow.get_or_none(id=record_id)
-    if row is None:
-        return None
-    values = dict(row.values)
-    name, owner = row.name, row.owner
-    later = (
-        await EventRow.filter(record_id=record_id, seq__gt=seq, kind__in=_RECORD_CHANGES)
-        .order_by("-seq")
-        .values_list("before", flat=True)
-    )
-    for undone in later:
-        before: dict[str, Any] = undone or {}  # type: ignore[assignment]
-        for field, value in (before.get("values") or {}).items():
-            if value is None:
-                values.pop(field, None)
-            else:
-                values[field] = value
-        name = before.get("name", name)
-        owner = before.get("owner", owner)
-    return {
-        "id": str(row.id),
-        "entity": row.entity_id,
-        "name": name,
-        "owner": owner,
-        "values": values,
-    }
-
-
-async def instance_after(instance_id: int, seq: int) -> dict[str, Any] | None:
-    """An instance as it was once event `seq` committed, from its stage events up to it."""
-    row = await InstanceRow.get_or_none(id=instance_id)
-    if row is None:
-        return None
-    kinds = [kind.value for kind in STAGE_KINDS]
-    events = await EventRow.filter(instance_id=instance_id, kind__in=kinds).order_by("seq")
-    migrations = [e for e in events if e.kind == EventKind.INSTANCE_MIGRATED.value]
-    version = (migrations[0].before or {}).get("version") if migrations else None
-    state: dict[str, Any] = {
-        "stage": row.active_stage,
-        "status": row.status,
-        "path": list(row.path),
-        "outcome": None,
-        "outcomeReason": None,
-        "processVersion": version if version is not None else row.process_version,
-    }
-    earlier = [e for e in events if e.seq <= seq]
-    if not earlier and len(events) > len(migrations):
-        # Begun without a stage event of its own (a switch to a new process): as it was
-        # before the first one that followed.
-        first = next(e for e in events if e.kind != EventKind.INSTANCE_MIGRATED.value)
-        state.update((k, v) for k, v in (first.before or {}).items() if k in state)
-    for event in earlier:
-        after = event.after or {}
-        for key in ("stage", "status", "path"):
-            if key in after:
-                state[key] = after[key]
-        if "version" in after and event.kind == EventKind.INSTANCE_MIGRATED.value:
-            state["processVersion"] = after["version"]
-        if event.kind == EventKind.INSTANCE_FINISHED.value:
-            state["outcome"], state["outcomeReason"] = after.get("outcome"), after.get("reason")
-        elif event.kind == EventKind.INSTANCE_REACTIVATED.value:
-            state["outcome"] = state["outcomeReason"] = None
-    return {
-        "id": str(row.id),
-        "processId": str(row.process_id),
-        "processVersion": state["processVersion"],
-        "recordId": str(row.record_id),
-        "status": state["status"],
-        "activeStage": state["stage"],
-        "path": state["path"],
-        "outcome": state["outcome"],
-        "outcomeReason": state["outcomeReason"],
-        "startedAt": row.started_at.isoformat(),
-    }

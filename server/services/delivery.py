@@ -21,8 +21,9 @@ from collections.abc import Callable
 from typing import Any
 
 from server.db import deliveries, store, transaction, webhooks
-from server.db.deliveries import Leased
+from server.db.deliveries import Leased, Tried
 from server.db.outage import patiently
+from server.db.snapshots import Snapshot, snapshots
 from server.domain.events import WEBHOOK_KINDS, Event, EventKind
 from server.domain.webhook import SIGNATURE_HEADER, retry_delay, signature
 from server.services import outbound
@@ -55,6 +56,8 @@ class Sender:
         # Tries by how they went, for /metrics.
         self.tries: Counter[str] = Counter()
         self._inflight: set[asyncio.Task[None]] = set()
+        # Tries that ended, to settle together.
+        self._tried: list[Tried] = []
         self._wake = asyncio.Event()
         # Whether any webhook exists (None: to be read again). Without one, a sender reads
         # nothing: a change to webhooks, told by the feed, makes it look again.
@@ -86,12 +89,13 @@ class Sender:
                 # Cleared before looking: whatever happens from here on wakes the wait below.
                 self._wake.clear()
                 seen = self.rt.bus.last_seq
+                settled = await self._settle()
                 if self._any is None:
                     self._any = await self._webhooks_exist()
                 if self._any:
                     planned = await self.plan()
                     leased = await self._lease()
-                    if planned or leased:
+                    if planned or leased or settled:
                         continue
                 if self._any is None:
                     continue
@@ -102,6 +106,10 @@ class Sender:
             if self._inflight:
                 await asyncio.gather(*self._inflight, return_exceptions=True)
             self._inflight.clear()
+            # Tries that ended stay unsettled if the database is away: their leases run
+            # out and they are sent again.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._settle(), timeout=2)
 
     async def plan(self) -> int:
         """Plan what the log holds now; the number of events read."""
@@ -115,8 +123,11 @@ class Sender:
                 return read
 
     async def _lease(self) -> int:
-        free = self.settings.webhook_concurrency - len(self._inflight)
-        if free <= 0:
+        """Lease what is due, once a quarter of the tries at once have ended (or none is in
+        flight), and send each: one lease, and one read of what the batch tells, for many."""
+        limit = self.settings.webhook_concurrency
+        free = limit - len(self._inflight)
+        if free <= 0 or (self._inflight and free < max(1, limit // 4)):
             return 0
         taken = await transaction.run(
             lambda: deliveries.lease(
@@ -126,8 +137,13 @@ class Sender:
                 + self.settings.webhook_lease_seconds,
             )
         )
+        if not taken:
+            return 0
+        told = await patiently(lambda: snapshots([leased.seq for leased in taken]))
+        targets = await patiently(lambda: webhooks.targets_of(t.webhook_id for t in taken))
         for leased in taken:
-            task = asyncio.create_task(self._deliver(leased))
+            body = self.body(leased, told.get(leased.seq))
+            task = asyncio.create_task(self._try(leased, body, targets.get(leased.webhook_id)))
             self._inflight.add(task)
             task.add_done_callback(self._done)
         return len(taken)
@@ -159,16 +175,17 @@ class Sender:
                     await wait
 
     async def send_now(self) -> int:
-        """Plan, then lease and send what is due, once; the number of tries (for tests)."""
+        """Plan, then lease, send and settle what is due, once; the number of tries (for
+        tests)."""
         await self.plan()
         taken = await self._lease()
-        tasks = list(self._inflight)
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*list(self._inflight), return_exceptions=True)
+        await self._settle()
         return taken
 
-    async def _deliver(self, leased: Leased) -> None:
-        target = await patiently(lambda: webhooks.target_of(leased.webhook_id))
-        body = await patiently(lambda: self.body(leased))
+    async def _try(
+        self, leased: Leased, body: bytes | None, target: tuple[str, str] | None
+    ) -> None:
         status: int | None
         error: str | None
         if target is None or body is None:
@@ -199,29 +216,34 @@ class Sender:
                 again = None
         if not ok:
             log.info("delivery %s (seq %s) failed: %s", leased.uid, leased.seq, error)
+        self._tried.append(Tried(leased, now, status, error, took, again))
 
-        async def settle() -> Event | None:
-            kept = await deliveries.settle(
-                leased, now=now, status=status, error=error, duration_ms=took, next_at=again
-            )
-            if not kept:
-                return None
-            failures = await deliveries.count_failure(leased.webhook_id, ok=ok)
-            if ok or failures < self.settings.webhook_pause_after:
-                return None
-            reason = f"Paused after {failures} failed tries in a row; the last: {error}"
-            paused = await deliveries.pause(leased.webhook_id, reason=reason[:500], now=now)
-            if paused is None:
-                return None
-            return await store.append_event(
-                Event(EventKind.WEBHOOK_PAUSED, ACTOR, now, after=paused)
-            )
+    async def _settle(self) -> int:
+        """Settle the tries that ended, in one transaction; announce any webhook paused."""
+        tried, self._tried = self._tried, []
+        if not tried:
+            return 0
+        pause_after = self.settings.webhook_pause_after
 
-        event = await transaction.run(settle)
-        if event is not None:
-            log.warning("webhook %s paused: %s", leased.webhook_id, (event.after or {})["reason"])
+        async def settle() -> list[Event]:
+            paused = await deliveries.settle(tried, pause_after=pause_after)
+            return [
+                await store.append_event(
+                    Event(EventKind.WEBHOOK_PAUSED, ACTOR, tried[-1].at, after=fields)
+                )
+                for fields in paused
+            ]
+
+        try:
+            events = await transaction.run(settle)
+        except BaseException:
+            self._tried = tried + self._tried  # settled on the next round
+            raise
+        for event in events:
+            log.warning("webhook paused: %s", (event.after or {}).get("reason"))
             self.rt.hub.tell(event)
             self.rt.bus.publish(event.seq or 0)
+        return len(tried)
 
     def headers(self, leased: Leased, *, secret: str, body: bytes) -> dict[str, str]:
         timestamp = int(time.time())
@@ -233,20 +255,12 @@ class Sender:
             SIGNATURE_HEADER: signature(secret, timestamp=timestamp, body=body),
         }
 
-    async def body(self, leased: Leased) -> bytes | None:
+    def body(self, leased: Leased, told: Snapshot | None) -> bytes | None:
         """The delivery's JSON: the event, and its instance and record as they were after it.
         The same bytes at every try."""
-        event = await deliveries.event_at(leased.seq)
-        if event is None:
+        if told is None:
             return None
-        instance = (
-            await deliveries.instance_after(event.instance_id, leased.seq)
-            if event.instance_id
-            else None
-        )
-        record = (
-            await deliveries.record_after(event.record_id, leased.seq) if event.record_id else None
-        )
+        event = told.event
         payload: dict[str, Any] = {
             "id": leased.uid,
             "webhookId": str(leased.webhook_id),
@@ -264,8 +278,8 @@ class Sender:
                 "before": event.before,
                 "after": event.after,
             },
-            "instance": instance,
-            "record": record,
+            "instance": told.instance,
+            "record": told.record,
         }
         return json.dumps(payload, separators=(",", ":"), default=str).encode()
 
