@@ -9,14 +9,16 @@ mutations comes from the schema: a new mutation without a case here fails the te
 from __future__ import annotations
 
 import itertools
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 from deliveries import make_delivery
+from starlette.applications import Starlette
 
 from server.api.schema import schema
+from server.app import create_app
 from server.db import store
 from server.db.models import (
     CounterRow,
@@ -33,6 +35,8 @@ from server.db.models import (
     WebhookRow,
 )
 from server.services import accounts
+from server.services.seed import seed
+from server.settings import Settings
 
 PASSWORD = "a-long-password-1"
 READY = {"estimated_budget": 100, "decision_maker_identified": True}
@@ -792,6 +796,16 @@ async def _events_after(world: World, seq: int) -> list[dict[str, Any]]:
         after=seq,
     )
     return list(found["events"])
+
+
+@pytest.fixture
+async def app(database_url: str) -> AsyncIterator[Starlette]:
+    """The app without its webhook sender: each call is judged by the rows it leaves, and a
+    sender moves its cursor and records its tries in the background."""
+    application = create_app(Settings(database_url=database_url, webhook_sender=False))
+    async with application.router.lifespan_context(application):
+        await seed(application.state.runtime)
+        yield application
 
 
 @pytest.fixture
