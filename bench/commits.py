@@ -16,7 +16,8 @@ its record, so that each delivery's body is built from real rows:
   (`server.domain.instance.complete_step`) and written by the same single statement the
   service writes it with on PostgreSQL (`store.at_once`: the instance and record rows
   compare-and-set, the event numbered, stored and announced with pg_notify), `--batch` of
-  them to a transaction. Every event is still a committed change with its own rows, seq
+  them sent at once (asyncpg's executemany: pipelined, one transaction), their seqs read
+  back afterwards. Every event is still a committed change with its own rows, seq
   and notification; what is shared is the COMMIT, the part of a change that a 2-core
   machine's PostgreSQL runs out of first (notifying commits are serialised), so that the
   load reaches the rate the sender is to be measured at. A commit's time is the
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import json
 import sys
 import time
@@ -38,7 +40,7 @@ from tortoise import Tortoise
 from tortoise.connection import get_connection
 
 from bench import seed
-from server.db import store, transaction
+from server.db import store
 from server.db.config import tortoise_config
 from server.domain import instance as rules
 from server.domain.instance import Instance
@@ -48,6 +50,7 @@ from server.services.runtime import Runtime, utcnow
 
 PATHS = ("batched", "services")
 FIELD = "estimated_budget"
+ACTOR = seed.BENCH_USER
 
 
 class TokenBucket:
@@ -119,6 +122,7 @@ class Generator:
         self.rows: dict[int, tuple[Instance, Record]] = {}
         self.sent: list[tuple[int, float]] = []
         self.value = 1000
+        self.failed = 0  # events of a batch that were not written
 
     async def read(self) -> None:
         """Each instance and its record as they are now; no one else writes them."""
@@ -144,41 +148,48 @@ class Generator:
         self.sent.append((change.event.seq or 0, time.monotonic()))
 
     async def batch(self, n: int) -> None:
-        """`--batch` events, each on its own instance, written as the service writes one,
-        in one transaction."""
+        """`--batch` events, each on its own instance and written by the statement the
+        service writes one with, sent at once in one transaction (asyncpg's executemany:
+        pipelined, all or nothing); then their seqs, read back."""
         size = self.args.batch
         ids = [self.pool[(n * size + k) % len(self.pool)] for k in range(size)]
-        written: dict[int, tuple[Instance, Record]] = {}
-
-        async def work() -> list[int]:
-            conn = get_connection("default")
-            seqs = []
-            for instance_id in ids:
-                instance, record = self.rows[instance_id]
-                process = await self.rt.catalog.version(
-                    instance.process_id, instance.process_version
-                )
-                moved, updated, event = rules.complete_step(
-                    instance,
-                    process,
-                    record,
-                    FIELD,
-                    self._next_value(),
-                    now=utcnow(),
-                    by=seed.BENCH_USER,
-                )
-                sql, arguments = store.at_once((instance, moved), (record, updated), event)
-                rows = await conn.execute_query_dict(sql, arguments)
-                if not rows:
-                    raise RuntimeError(f"instance {instance_id} moved on under the load")
-                seqs.append(int(rows[0]["seq"]))
-                written[instance_id] = (moved, updated)
-            return seqs
-
-        seqs = await transaction.run(work)
+        decided: dict[int, tuple[Instance, Record, dt.datetime]] = {}
+        statements: dict[str, list[list[Any]]] = {}
+        for instance_id in ids:
+            instance, record = self.rows[instance_id]
+            process = await self.rt.catalog.version(instance.process_id, instance.process_version)
+            moved, updated, event = rules.complete_step(
+                instance, process, record, FIELD, self._next_value(), now=utcnow(), by=ACTOR
+            )
+            sql, arguments = store.at_once((instance, moved), (record, updated), event)
+            statements.setdefault(sql, []).append(arguments)
+            decided[instance_id] = (moved, updated, event.at)
+        client: Any = get_connection("default")
+        async with client.acquire_connection() as connection:
+            if len(statements) == 1:  # one round trip, a transaction of its own
+                await connection.executemany(*statements.popitem())
+            else:
+                async with connection.transaction():
+                    for sql, rows in statements.items():
+                        await connection.executemany(sql, rows)
         done = time.monotonic()
-        self.rows.update(written)
-        self.sent += [(seq, done) for seq in seqs]
+        found = await client.execute_query_dict(
+            'SELECT "instance_id", "at", "seq" FROM "event" WHERE "instance_id" = ANY($1)'
+            ' AND "actor" = $2 AND "at" = ANY($3)',
+            [ids, ACTOR, [at for _, _, at in decided.values()]],
+        )
+        seqs = {
+            row["instance_id"]: int(row["seq"])
+            for row in found
+            if decided[row["instance_id"]][2] == row["at"]
+        }
+        for instance_id, (moved, updated, _) in decided.items():
+            if instance_id in seqs:
+                self.rows[instance_id] = (moved, updated)
+            else:  # it moved on under the load (nothing written): read it again
+                self.failed += 1
+                self.rows[instance_id] = await store.get_instance_and_record(instance_id)
+        self.sent += [(seq, done) for seq in seqs.values()]
 
     async def run(self) -> dict[str, Any]:
         args = self.args
@@ -190,7 +201,7 @@ class Generator:
         )
         return {
             "sent": self.sent,
-            "errors": load.errors * per_call,
+            "errors": load.errors * per_call + self.failed,
             "started": load.started,
             "ended": load.ended,
             "cpu_s": time.process_time() - cpu,

@@ -366,6 +366,7 @@ class Bench:
                     stdin=asyncio.subprocess.PIPE,
                     stdout=asyncio.subprocess.PIPE,
                     stderr=log,
+                    limit=2**28,  # the answer is one line of every commit
                 )
             )
         for process in started:
