@@ -5,11 +5,19 @@ starts a receiver in its own process (bench/receiver.py: checks each signature, 
 each arrival) and `stageflow serve --workers N` with one webhook for every topic pointing
 at it. Then, in interleaved rounds (stageflow, bare, stageflow, bare, ...):
 
-- stageflow: this process commits STEP_COMPLETED events through the services
-  (`complete_step` on a pool of started instances, round robin, so no two calls in flight
-  touch one instance) at the target rate for `--seconds`, paced by a token bucket; the
-  servers plan, lease, sign and POST them. A commit's time is when `complete_step`
-  returned here, after its transaction committed.
+- stageflow: `--generators` load processes (bench/commits.py), each with its own
+  connection pool and slice of a pool of started instances, commit STEP_COMPLETED events
+  at a share of the target rate for `--seconds`, paced by token buckets; the servers plan,
+  lease, sign and POST them. By default (`--commit-path batched`) each event is decided by
+  the process engine and written by the very statement `complete_step` writes it with on
+  PostgreSQL (instance and record compare-and-set, event numbered, stored and notified),
+  `--batch` events to a transaction: every event is a committed change of real rows, with
+  its own seq and notification, that the sender must deliver, and a body built from those
+  rows; only the COMMITs are shared. One `complete_step` per transaction
+  (`--commit-path services`) tops out below 1,000 a second on a 2-core machine, where
+  notifying commits queue behind each other and behind the servers' own work, so the
+  sender would never see the target. A commit's time is when its transaction committed,
+  taken in its generator.
 - bare: a minimal sender in this process POSTs, at the same rate, a body like a real
   delivery's (the last one received, with its own delivery id and seq), signed the same
   way, with the same headers; by default over a new connection per POST, as Stageflow's
@@ -26,12 +34,17 @@ Measured at the receiver: deliveries/s from the first arrival to the last, commi
 latency (the monotonic clock, which Linux shares between processes), duplicates (a delivery
 id seen again), missing (committed, never received; those still pending in the database at
 the end are told apart: a backlog, not a loss). CPU per delivery of each group of processes
-(stageflow serve, the database's backends, this process, the receiver) from /proc. Per
+(stageflow serve, the database's backends, this process with the load generators, the
+receiver) from /proc and the generators' own counts. Per
 subject: min/median/max over rounds; the ratio is stageflow ÷ bare per pair of rounds.
 Writes `<out>/webhooks.json`.
 
+The machine's load average (1 minute) is written at the start, at each round's start and
+at the end: the bench shares its CPUs with the servers, PostgreSQL and the receiver, and
+with whatever else runs there.
+
 Run: `.venv/bin/python -m bench.webhooks [--rate 1000] [--seconds 20] [--rounds 3]
-[--workers 2]`.
+[--workers 2] [--generators 2] [--commit-path batched|services] [--batch 10]`.
 """
 
 from __future__ import annotations
@@ -61,7 +74,7 @@ import httpx
 from tortoise import Tortoise
 from tortoise.connection import get_connection
 
-from bench import seed, servers
+from bench import commits, seed, servers
 from bench.receiver import FIELDS, SECRET_ENV
 from bench.run import _admin, _database_url
 from server.db import store, transaction
@@ -76,10 +89,20 @@ SUBJECTS = ("stageflow", "bare")
 # The figures a ratio is given for (stageflow ÷ bare); the counts have none.
 RATIOS = ("committed_per_s", "deliveries_per_s", "latency_p50_ms", "latency_p99_ms")
 RATIOS += ("latency_max_ms",)
-COMMIT_TIME = (
-    "stageflow: when complete_step returned in the bench process, after its transaction"
-    " committed; bare: when the send was due"
-)
+_BARE_TIME = "; bare: when the send was due"
+COMMIT_TIME = {
+    "batched": "stageflow: when the transaction holding the event committed, in its load"
+    " generator" + _BARE_TIME,
+    "services": "stageflow: when complete_step returned in its load generator, after its"
+    " transaction committed" + _BARE_TIME,
+}
+LOAD_PATHS = {
+    "batched": "each event decided by the process engine and written by the statement"
+    " complete_step writes with on PostgreSQL (store.at_once: instance and record"
+    " compare-and-set, event numbered, stored and notified), several to a transaction:"
+    " every event a committed change of real rows, the COMMITs shared",
+    "services": "server.services.instances.complete_step, one transaction per event",
+}
 
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -131,62 +154,7 @@ class Round:
     load_seconds: float = 0.0
     load_ended: float = 0.0
     cpu: dict[str, float] = field(default_factory=dict)  # seconds used, by process group
-
-
-class TokenBucket:
-    """`rate` tokens a second, up to `burst` saved."""
-
-    def __init__(self, rate: float, burst: float) -> None:
-        self.rate, self.burst = rate, burst
-        self.tokens, self.last = 0.0, time.monotonic()
-
-    async def take(self) -> None:
-        while True:
-            now = time.monotonic()
-            self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rate)
-            self.last = now
-            if self.tokens >= 1:
-                self.tokens -= 1
-                return
-            await asyncio.sleep((1 - self.tokens) / self.rate)
-
-
-async def paced(
-    rnd: Round,
-    *,
-    rate: float,
-    seconds: float,
-    in_flight: int,
-    fire: Callable[[int], Awaitable[None]],
-) -> None:
-    """Call `fire(n)` at `rate` for `seconds`, at most `in_flight` at once; a call the
-    limit holds back is not made up for later (the rate reached is reported)."""
-    bucket = TokenBucket(rate, burst=max(5.0, rate / 20))
-    gate = asyncio.Semaphore(in_flight)
-    tasks: set[asyncio.Task[None]] = set()
-
-    async def one(n: int) -> None:
-        try:
-            await fire(n)
-        except Exception:
-            rnd.errors += 1
-        finally:
-            gate.release()
-
-    started = time.monotonic()
-    n = 0
-    while True:
-        await bucket.take()
-        if time.monotonic() - started >= seconds:
-            break
-        await gate.acquire()
-        task = asyncio.create_task(one(n))
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
-        n += 1
-    await asyncio.gather(*tasks)
-    rnd.load_ended = time.monotonic()
-    rnd.load_seconds = rnd.load_ended - started
+    load_average: float = 0.0  # the machine's, over the minute before the round began
 
 
 class BareSender:
@@ -250,6 +218,9 @@ class Bench:
         self.rt: Runtime | None = None
         self.processes: dict[str, int] = {}  # process group: the pid at its root
         self.postgres: dict[str, Any] = {}
+        self.url = ""
+        self.load_at_start = os.getloadavg()[0]
+        self.generators: list[asyncio.subprocess.Process] = []
 
     async def cpu_now(self) -> dict[int, tuple[str, float]]:
         """CPU seconds used so far by each process measured, by pid: the bench itself, the
@@ -365,22 +336,64 @@ class Bench:
 
     # The subjects.
 
-    async def stageflow_round(self, rnd: Round) -> None:
-        assert self.rt is not None
-        rt, pool = self.rt, self.pool
-
-        async def fire(n: int) -> None:
-            change = await instances.complete_step(
-                rt,
-                instance_id=pool[n % len(pool)],
-                field="estimated_budget",
-                value=1000 + n,
-                expected_version=None,
-                by=seed.BENCH_USER,
+    async def start_generators(self) -> list[asyncio.subprocess.Process]:
+        """The load's processes (bench/commits.py), each on its own slice of the instance
+        pool, started and ready (instances read, connections open) before a round begins."""
+        args = self.args
+        count = args.generators
+        batch = args.batch if args.commit_path == "batched" else 1
+        started = []
+        for g in range(count):
+            ids = self.pool[g::count]
+            # No two transactions in flight take one instance: each has its own.
+            in_flight = min(-(-args.in_flight // count), len(ids) // batch)
+            if in_flight < 1:
+                raise SystemExit("too few instances for the generators and the batch")
+            line = commits.spawn_args(
+                self.url,
+                ids,
+                rate=args.rate / count,
+                seconds=args.seconds,
+                in_flight=in_flight,
+                path=args.commit_path,
+                batch=args.batch,
             )
-            rnd.sent[change.event.seq or 0] = time.monotonic()
+            log = (self.folder / f"generator-{g}.log").open("ab")
+            started.append(
+                await asyncio.create_subprocess_exec(
+                    *line,
+                    cwd=servers.ROOT,
+                    stdin=asyncio.subprocess.PIPE,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=log,
+                    limit=2**28,  # the answer is one line of every commit
+                )
+            )
+        for process in started:
+            assert process.stdout is not None
+            if (await process.stdout.readline()).strip() != b"ready":
+                raise RuntimeError(f"a load generator did not start (see {self.folder})")
+        return started
 
-        await self.run_load(rnd, fire)
+    async def stageflow_round(self, rnd: Round) -> None:
+        """Each generator told to go at once; their commits gathered."""
+        generators, self.generators = self.generators, []
+        for process in generators:
+            assert process.stdin is not None
+            process.stdin.write(b"go\n")
+            await process.stdin.drain()
+        answers = []
+        for process in generators:
+            assert process.stdout is not None
+            answers.append(json.loads(await process.stdout.readline()))
+            await process.wait()
+        for answer in answers:
+            rnd.sent.update((int(seq), float(at)) for seq, at in answer["sent"])
+            rnd.errors += int(answer["errors"])
+            rnd.cpu["bench"] = rnd.cpu.get("bench", 0.0) + float(answer["cpu_s"])
+        started = min(float(a["started"]) for a in answers)
+        rnd.load_ended = max(float(a["ended"]) for a in answers)
+        rnd.load_seconds = rnd.load_ended - started
 
     async def bare_round(self, rnd: Round) -> None:
         sender = BareSender(self.hook_url, keep_alive=self.args.bare_keep_alive)
@@ -411,13 +424,15 @@ class Bench:
             await sender.close()
 
     async def run_load(self, rnd: Round, fire: Callable[[int], Awaitable[None]]) -> None:
-        await paced(
-            rnd,
+        load = await commits.paced(
             rate=self.args.rate,
             seconds=self.args.seconds,
             in_flight=self.args.in_flight,
             fire=fire,
         )
+        rnd.errors += load.errors
+        rnd.load_ended = load.ended
+        rnd.load_seconds = load.ended - load.started
 
     # Setting up.
 
@@ -468,7 +483,7 @@ class Bench:
         args = self.args
         name = f"stageflow_bench_webhooks_{uuid.uuid4().hex[:8]}"
         await _admin(args.admin_url, f'CREATE DATABASE "{name}"')
-        url = _database_url(args.admin_url, name)
+        url = self.url = _database_url(args.admin_url, name)
         receiver = server = None
         rounds: list[tuple[Round, dict[str, Any]]] = []
         try:
@@ -495,7 +510,11 @@ class Bench:
                     left = await self.clear_backlog()
                     if args.analyze:
                         await self.analyze()
-                    load = self.stageflow_round if subject == "stageflow" else self.bare_round
+                    load = self.bare_round
+                    if subject == "stageflow":
+                        load = self.stageflow_round
+                        self.generators = await self.start_generators()
+                    rnd.load_average = os.getloadavg()[0]
                     got = await self.measured(rnd, self.load_and_drain(rnd, load))
                     figures = measure(rnd, got)
                     figures["pending_at_start"] = left
@@ -503,6 +522,9 @@ class Bench:
                     rounds.append((rnd, figures))
                     print(f"round {n + 1} {subject}: " + _brief(figures), flush=True)
         finally:
+            for process in self.generators:
+                process.kill()
+                await process.wait()
             await self.http.aclose()
             await Tortoise.close_connections()
             if server is not None:
@@ -515,7 +537,7 @@ class Bench:
             else:
                 await _admin(args.admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
                 shutil.rmtree(self.folder, ignore_errors=True)
-        return {**summary(args, rounds), "postgres": self.postgres}
+        return {**summary(args, rounds, self.load_at_start), "postgres": self.postgres}
 
 
 def _percentile(ordered: list[float], q: float) -> float:
@@ -557,10 +579,13 @@ def measure(rnd: Round, got: list[Arrival]) -> dict[str, Any]:
         "unsigned": sum(1 for a in mine if not a.signed),
         "body_bytes": statistics.median(a.size for a in mine) if mine else 0,
         "stray": len(got) - len(mine),
+        "load_average_1m_at_start": rnd.load_average,
     }
 
 
-def summary(args: argparse.Namespace, rounds: list[tuple[Round, dict[str, Any]]]) -> dict[str, Any]:
+def summary(
+    args: argparse.Namespace, rounds: list[tuple[Round, dict[str, Any]]], load_at_start: float
+) -> dict[str, Any]:
     subjects: dict[str, Any] = {}
     for subject in SUBJECTS:
         per_round = [figures for rnd, figures in rounds if rnd.subject == subject]
@@ -583,11 +608,18 @@ def summary(args: argparse.Namespace, rounds: list[tuple[Round, dict[str, Any]]]
         "concurrency_per_worker": args.concurrency,
         "instances": args.instances,
         "in_flight": args.in_flight,
+        "load": {
+            "generators": args.generators,
+            "path": args.commit_path,
+            "events_per_transaction": args.batch if args.commit_path == "batched" else 1,
+            "how": LOAD_PATHS[args.commit_path],
+        },
         "bare_connections": "keep-alive" if args.bare_keep_alive else "new per POST",
-        "commit_time": COMMIT_TIME,
+        "commit_time": COMMIT_TIME[args.commit_path],
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
+            "load_average_at_start": load_at_start,
             "load_average_at_end": os.getloadavg()[0],
         },
         "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -622,6 +654,7 @@ ROWS: list[tuple[str, str | None, str]] = [
     ("pending at start", "pending_at_start", "{:.0f}"),
     ("unsigned", "unsigned", "{:.0f}"),
     ("body (bytes)", "body_bytes", "{:.0f}"),
+    ("load average at start", "load_average_1m_at_start", "{:.1f}"),
     ("CPU ms per delivery:", None, ""),
     ("  stageflow serve", "cpu_ms_per_delivery_stageflow", "{:.2f}"),
     ("  postgres (all backends)", "cpu_ms_per_delivery_postgres", "{:.2f}"),
@@ -640,7 +673,11 @@ def render(results: dict[str, Any]) -> str:
         f" {results['rounds']} interleaved rounds; stageflow --workers {results['workers']}"
         f" (concurrency {results['concurrency_per_worker']} each); bare sender: connection"
         f" {results['bare_connections']}",
+        f"load: {results['load']['generators']} generators, {results['load']['how']}",
         f"commit time: {results['commit_time']}",
+        "load average (1 min): {:.1f} at start, {:.1f} at end".format(
+            results["machine"]["load_average_at_start"], results["machine"]["load_average_at_end"]
+        ),
         "median (min..max) over rounds",
         f"{'':<22}{'stageflow':>26}{'bare':>26}{'stageflow ÷ bare':>26}",
     ]
@@ -669,7 +706,22 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--instances", type=int, default=2000, help="the load's instance pool")
     parser.add_argument(
-        "--in-flight", type=int, default=32, help="the most commits (or bare POSTs) at once"
+        "--in-flight",
+        type=int,
+        default=32,
+        help="the most transactions (or bare POSTs) at once, shared by the generators",
+    )
+    parser.add_argument(
+        "--generators", type=int, default=2, help="load processes, each pacing rate/N"
+    )
+    parser.add_argument(
+        "--commit-path",
+        choices=commits.PATHS,
+        default="batched",
+        help="how the load commits (bench/commits.py)",
+    )
+    parser.add_argument(
+        "--batch", type=int, default=10, help="events a transaction on the batched path"
     )
     parser.add_argument("--bare-keep-alive", action="store_true")
     parser.add_argument("--drain-timeout", type=float, default=120)
