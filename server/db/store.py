@@ -483,8 +483,10 @@ async def save_instance(old: Instance, new: Instance) -> None:
         await _conflict(InstanceRow, "Instance", old.id, old.version)
     assert old.id is not None
     for before, after in zip(old.visits, new.visits, strict=False):
-        if before.exited_at != after.exited_at:
-            await VisitRow.filter(instance_id=old.id, n=after.n).update(exited_at=after.exited_at)
+        if (before.exited_at, before.due_at) != (after.exited_at, after.due_at):
+            await VisitRow.filter(instance_id=old.id, n=after.n).update(
+                exited_at=after.exited_at, due_at=after.due_at
+            )
     await _insert_visits(old.id, new.visits[len(old.visits) :])
 
 
@@ -545,6 +547,8 @@ async def _insert_visits(instance_id: int, visits: Iterable[Visit]) -> None:
             entered_at=v.entered_at,
             exited_at=v.exited_at,
             entered_by=v.by,
+            due_at=v.due_at,
+            overdue_at=v.overdue_at,
         )
         for v in visits
     ]
