@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Generic, TypeVar
+from typing import Annotated, Generic, TypeVar
 
 import strawberry
 from strawberry.types import Info
@@ -87,7 +87,8 @@ class Query(DesignQuery, AccountQuery, AdminQuery):
         return [Entity.from_domain(e) for e in found.values()]
 
     @strawberry.field(
-        description="Records; processId, stage and status filter by the instance the bar shows."
+        description="Records; processId, stage, status and overdue filter by the instance the "
+        "bar shows (overdue: false keeps records without one too)."
     )
     async def records(
         self,
@@ -100,6 +101,7 @@ class Query(DesignQuery, AccountQuery, AdminQuery):
         status: InstanceStatus | None = None,
         first: int = 20,
         after: str | None = None,
+        overdue: bool | None = None,
     ) -> Connection[Record]:
         page = await queries.list_records(
             entity=entity,
@@ -108,6 +110,7 @@ class Query(DesignQuery, AccountQuery, AdminQuery):
             process_id=parse_optional("Process", process_id),
             stage=stage,
             status=status,
+            overdue=overdue,
             first=first,
             after=after,
             visible=await ctx(info).visible(),
@@ -132,11 +135,18 @@ class Query(DesignQuery, AccountQuery, AdminQuery):
         owner: str | None = None,
         first: int = 20,
         after: str | None = None,
+        overdue: Annotated[
+            bool | None,
+            strawberry.argument(
+                description="Only instances past their active stay's due (true), or only others."
+            ),
+        ] = None,
     ) -> Connection[Instance]:
         page = await queries.list_instances(
             process_id=parse_optional("Process", process_id),
             stage=stage,
             status=status,
+            overdue=overdue,
             record_id=parse_optional("Record", record_id),
             owner=owner,
             first=first,

@@ -60,7 +60,9 @@ class Instance:
 
     def overdue(self, now: dt.datetime) -> bool:
         """Whether the instance stands in its stage past the stage's due."""
-        return self.status is InstanceStatus.ACTIVE and self.due_at is not None and now >= self.due_at
+        return (
+            self.status is InstanceStatus.ACTIVE and self.due_at is not None and now >= self.due_at
+        )
 
 
 def start(process: Process, record: Record, *, now: dt.datetime, by: str) -> tuple[Instance, Event]:

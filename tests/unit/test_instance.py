@@ -282,7 +282,9 @@ def test_reactivate_an_abandoned_instance(make_process, make_record):
 def test_reactivate_an_active_instance_is_refused(make_process, make_record):
     process = make_process()
     instance = begin(process, make_record=make_record)
-    assert code_of(reactivate, instance, process, now=at(1), by="ann") is TransitionCode.ALREADY_ACTIVE
+    assert (
+        code_of(reactivate, instance, process, now=at(1), by="ann") is TransitionCode.ALREADY_ACTIVE
+    )
 
 
 def ended(process: Process, how: str, make_record) -> Instance:
