@@ -7,13 +7,13 @@ import { renderNoProcess, renderProcess } from "./bar.js";
 import { describe, ifByOthers, track } from "./changes.js";
 import { chooseOutcome, confirmed } from "./dialog.js";
 import { renderDetails } from "./details.js";
-import { el, elapsed, reloads, when } from "./dom.js";
+import { dueIn, el, elapsed, reloads, when } from "./dom.js";
 import { HISTORY_KINDS, renderHistory } from "./history.js";
 import { setTitle } from "./title.js";
 import { redrawing, refusalOf } from "./steps.js";
 
 const INSTANCE = `
-  id version status processVersion activeSince completedAt completedBy
+  id version status processVersion activeSince completedAt completedBy dueAt overdue
   outcome { key label } outcomeReason
   process { id name outcomes { key label reasonRequired } }
   stages { state stage { key name category guidance isLast
@@ -116,6 +116,12 @@ class RecordPage {
     this.clock = setInterval(() => {
       for (const since of this.view.querySelectorAll("[data-since]")) {
         since.textContent = `active for ${elapsed(since.dataset.since)}`;
+      }
+      for (const due of this.view.querySelectorAll("[data-due]")) {
+        const { late, text } = dueIn(due.dataset.due, { overdue: due.dataset.overdue === "true" });
+        due.textContent = text;
+        due.classList.toggle("overdue", late);
+        if (late) due.dataset.overdue = "true";
       }
     }, 30_000);
   }
