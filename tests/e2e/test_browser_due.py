@@ -4,6 +4,7 @@ words, and the records list filters overdue records."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -128,3 +129,50 @@ def expect_told(server: Server, instance: str) -> None:
     while not graphql(server, TOLD, id=instance)["events"]:  # type: ignore[index]
         assert time.monotonic() < deadline, "the stay was never told overdue"
         time.sleep(0.2)
+
+
+DESIGN = """query($id: ID!) { design(processId: $id) { definition problems { path message } } }"""
+
+
+def test_a_designer_sets_clears_and_is_told_about_a_stage_due(server: Server, browser: Any) -> None:
+    page, errors = open_page(browser, f"{server.url}/#/designer", "designer")
+    form = page.locator("form", has=page.get_by_role("heading", name="Start from a template"))
+    form.get_by_role("radio", name="Opportunity Sales").check()
+    form.get_by_label("Key of the new process").fill("timed-sales")
+    form.get_by_role("button", name="Start from template").click()
+    page.wait_for_url(re.compile(r"#/designer/\d+$"))
+    process_id = page.url.rsplit("/", 1)[1]
+    qualify = page.locator('[data-path="stages[0]"]')
+    develop = page.locator('[data-path="stages[1]"]')
+    due = qualify.get_by_label("Due", exact=True)
+    business = qualify.get_by_label("Count business days only (Monday to Friday, UTC)")
+    expect(due).to_have_value("P5D")
+    expect(business).to_be_checked()
+
+    due.fill("P1M")
+    page.get_by_role("button", name="Validate").click()
+    problem = page.locator('[data-path="stages[0].due"] .d-problem')
+    expect(problem).to_have_text(
+        "“Due” counts weeks, days, hours or minutes, not months or years (their lengths vary)"
+    )
+    expect(due).to_have_attribute("aria-invalid", "true")
+    assert axe_violations(page) == []
+
+    due.fill("PT4H")
+    business.uncheck()
+    cleared = develop.get_by_label("Due", exact=True)
+    cleared.fill("")
+    expect(
+        develop.get_by_label("Count business days only (Monday to Friday, UTC)")
+    ).to_be_disabled()
+    page.get_by_role("button", name="Validate").click()
+    expect(page.locator(".d-status")).to_have_text("No problems: the draft can be published.")
+    page.get_by_role("button", name="Save draft").click()
+    expect(page.locator(".d-status")).to_have_text("Draft saved.")
+    design = graphql(server, DESIGN, id=process_id)["design"]
+    stages = design["definition"]["stages"]  # type: ignore[index]
+    assert (stages[0]["due"], "due_business_days" in stages[0]) == ("PT4H", False)
+    assert "due" not in stages[1] and "due_business_days" not in stages[1]
+    assert stages[2]["due"] == "P7D"
+    assert design["problems"] == []  # type: ignore[index]
+    assert errors == []
