@@ -81,6 +81,19 @@ export function renderDue(instance) {
   return el("span", { class: `due${late ? " overdue" : ""}`, "data-due": instance.dueAt, "data-overdue": late ? "true" : null }, text);
 }
 
+// What moves with the clock on a bar: "active for 9 minutes", "Due in 3 days".
+export function tick(root) {
+  for (const since of root.querySelectorAll("[data-since]")) {
+    since.textContent = `active for ${elapsed(since.dataset.since)}`;
+  }
+  for (const due of root.querySelectorAll("[data-due]")) {
+    const { late, text } = dueIn(due.dataset.due, { overdue: due.dataset.overdue === "true" });
+    due.textContent = text;
+    due.classList.toggle("overdue", late);
+    if (late) due.dataset.overdue = "true";
+  }
+}
+
 // The moves of the run, always in view: back to the stage before, next (or finish), abandon;
 // reactivate once it ended. A move the gate refuses stays focusable and says why.
 function renderMoves(page, instance) {

@@ -270,7 +270,11 @@ def _stage(raw: Any, path: str, found: _Found) -> Stage:
         found.add(f"{path}.category", msg)
         category = StageCategory.QUALIFY
     guidance = _text(raw, "guidance", path, found)
-    stage_due = _due(raw, path, found)
+    try:
+        stage_due = due.from_file(raw.get("due"), raw.get("due_business_days", False))
+    except due.BadDue as bad:
+        found.add(f"{path}.{bad.key}", bad.reason)
+        stage_due = None
     steps = tuple(
         _step(item, item_path, found) for item_path, item in _items(raw, "steps", path, found)
     )
@@ -291,24 +295,6 @@ def _stage(raw: Any, path: str, found: _Found) -> Stage:
         branches=branches,
         due=stage_due,
     )
-
-
-def _due(raw: dict[str, Any], path: str, found: _Found) -> due.Due | None:
-    """A stage's optional due, and whether it counts business days only."""
-    business = raw.get("due_business_days", False)
-    if not isinstance(business, bool):
-        found.add(f"{path}.due_business_days", "expected true or false")
-        business = False
-    text = raw.get("due")
-    if text is None:
-        if business:
-            found.add(f"{path}.due_business_days", "business days count a “Due”; set one first")
-        return None
-    try:
-        return due.parse(text, business_days=business)
-    except due.BadDue as bad:
-        found.add(f"{path}.due", bad.reason)
-        return None
 
 
 def _step(raw: Any, path: str, found: _Found) -> Step:

@@ -32,11 +32,13 @@ _SATURDAY = 5
 
 
 class BadDue(ValueError):
-    """A due that cannot be read; `reason` says why in the designer's words."""
+    """A due that cannot be read; `reason` says why in the designer's words, `key` which
+    part of a stage's file form it concerns."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, key: str = "due") -> None:
         super().__init__(reason)
         self.reason = reason
+        self.key = key
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,17 @@ def parse(text: object, *, business_days: bool = False) -> Due:
     if length > dt.timedelta(days=MAX_DAYS):
         raise BadDue(TOO_LONG)
     return Due(text=canonical, length=length, business_days=business_days)
+
+
+def from_file(text: object, business_days: object = False) -> Due | None:
+    """A stage's due as its file form writes it (`due`, `due_business_days`); None: none."""
+    if not isinstance(business_days, bool):
+        raise BadDue("expected true or false", key="due_business_days")
+    if text is None:
+        if business_days:
+            raise BadDue("business days count a “Due”; set one first", key="due_business_days")
+        return None
+    return parse(text, business_days=business_days)
 
 
 def deadline(entered_at: dt.datetime, due: Due) -> dt.datetime:
