@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from sockets import Socket
 from starlette.applications import Starlette
+from test_design import MIGRATE, PUBLISH, UPDATE
 from tortoise.connection import get_connection
 
 from server.app import create_app
@@ -296,3 +297,31 @@ async def test_concurrent_scans_and_moves_tell_each_open_stay_exactly_once(
     assert {s["instance_id"] for s in stays if s["overdue_at"] is not None} == told_ids
     assert all(s["exited_at"] is not None for s in stays if s["instance_id"] in advanced)
     print(f"{len(told)} told, {len(told_ids & set(movers))} of them moved on afterwards")
+
+
+async def test_a_migrated_stay_is_due_as_the_new_version_says(
+    gql: Any, app: Starlette, clock: Clock
+) -> None:
+    rt = app.state.runtime
+    _, iid = await _opportunity(rt, "Wingtip")
+    pid = (await gql.execute("{ processes { id key } }"))["processes"]
+    pid = next(p["id"] for p in pid if p["key"] == "opportunity-sales")
+    design = await gql.execute(
+        "query($id: ID!) { design(processId: $id) { definition } }", {"id": pid}
+    )
+    definition = design["design"]["definition"]
+    definition["stages"][0]["due"] = "PT1H"
+    del definition["stages"][0]["due_business_days"]
+    await gql.execute(UPDATE, {"input": {"processId": pid, "definition": definition}})
+    await gql.execute(PUBLISH, {"input": {"processId": pid}})
+    moved = await gql.execute(
+        MIGRATE,
+        {"input": {"processId": pid, "fromVersion": 1, "toVersion": 2, "dryRun": False}},
+    )
+    assert moved["migrateInstances"]["__typename"] == "InstancesMigrated", moved
+
+    shown = (await gql.execute(INSTANCE, {"id": str(iid)}))["instance"]
+    due_at = clock.now + dt.timedelta(hours=1)  # counted from when the stay began
+    assert dt.datetime.fromisoformat(shown["dueAt"]) == due_at
+    assert [dt.datetime.fromisoformat(v["dueAt"]) for v in shown["history"]] == [due_at]
+    assert await overdue.mark_overdue(rt, now=due_at) == 1
