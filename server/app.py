@@ -22,14 +22,14 @@ from server.api.sockets import Sockets
 from server.db.config import ensure_database_dir, tortoise_config
 from server.events.feed import Hub
 from server.events.postgres import PostgresRelay
-from server.services import queries
+from server.services import overdue, queries
 from server.services.delivery import Sender
 from server.services.runtime import Runtime
 from server.settings import Settings
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 # The background tasks a server process runs (the relay on PostgreSQL only).
-TASKS = (Hub.NAME, PostgresRelay.NAME, Sockets.NAME, Sender.NAME)
+TASKS = (Hub.NAME, PostgresRelay.NAME, Sockets.NAME, overdue.NAME, Sender.NAME)
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -51,6 +51,11 @@ def create_app(settings: Settings) -> Starlette:
                 await relay.start()
             app.state.relay = relay
             await runtime.hub.start()
+            if settings.overdue_interval_seconds > 0:
+                interval = settings.overdue_interval_seconds
+                runtime.supervisor.start(
+                    overdue.NAME, lambda: overdue.watch(runtime, interval=interval)
+                )
             if settings.webhook_sender:
                 sender.start()
             try:

@@ -49,6 +49,8 @@ class Settings:
     # Run a change whose answer is made of its own values without the general executor, once
     # its document has run in full (server/api/direct.py); off: every change runs in full.
     direct_changes: bool = True
+    # How often each worker looks for stays past their due (0: never; another worker may).
+    overdue_interval_seconds: float = 15.0
 
     # Webhooks: each try's time limit, the pause before a retry (doubling from the first to
     # the longest, with jitter), how long a delivery is retried, failed tries in a row after
@@ -108,6 +110,9 @@ class Settings:
             trusted_proxies=_list(env.get("STAGEFLOW_TRUSTED_PROXIES")),
             kept_answers=_on(env.get("STAGEFLOW_KEPT_ANSWERS")),
             direct_changes=_on(env.get("STAGEFLOW_DIRECT_CHANGES")),
+            overdue_interval_seconds=float(
+                env.get("STAGEFLOW_OVERDUE_INTERVAL_SECONDS") or cls.overdue_interval_seconds
+            ),
             ready_max_lag_seconds=float(
                 env.get("STAGEFLOW_READY_MAX_LAG_SECONDS") or cls.ready_max_lag_seconds
             ),

@@ -1,7 +1,7 @@
 // The process bar of a record: its head (process, status, how it ended), the chevrons, the
 // moves of the active stage (always shown, whichever stage is open) and the open stage's
 // panel. Rendering only: every action calls back into the page.
-import { el, elapsed, titleCase, when } from "./dom.js";
+import { dueIn, el, elapsed, titleCase, when } from "./dom.js";
 import { renderSteps } from "./steps.js";
 
 // The stage the panel shows: the one the user opened while the run stays on the same
@@ -60,6 +60,7 @@ function renderStage(page, instance, progress, index, open) {
   ];
   if (current) {
     parts.push(el("span", { class: "since", "data-since": instance.activeSince }, `active for ${elapsed(instance.activeSince)}`));
+    if (instance.dueAt) parts.push(renderDue(instance));
   }
   const said = { DONE: "done", ACTIVE: "current stage", UPCOMING: "not reached yet", FINISHED: "finished here", ABANDONED: "abandoned here" }[shownState];
   parts.push(el("span", { class: "visually-hidden" }, ` (${said})`));
@@ -71,6 +72,26 @@ function renderStage(page, instance, progress, index, open) {
     onclick: () => page.open(stage.key),
   }, parts));
   return item;
+}
+
+// "Due in 3 days" / "Overdue by 2 days": the deadline of the current stay, kept moving by the
+// page's clock (data-due), marked as overdue once it passed or the server said so.
+export function renderDue(instance) {
+  const { late, text } = dueIn(instance.dueAt, { overdue: instance.overdue });
+  return el("span", { class: `due${late ? " overdue" : ""}`, "data-due": instance.dueAt, "data-overdue": late ? "true" : null }, text);
+}
+
+// What moves with the clock on a bar: "active for 9 minutes", "Due in 3 days".
+export function tick(root) {
+  for (const since of root.querySelectorAll("[data-since]")) {
+    since.textContent = `active for ${elapsed(since.dataset.since)}`;
+  }
+  for (const due of root.querySelectorAll("[data-due]")) {
+    const { late, text } = dueIn(due.dataset.due, { overdue: due.dataset.overdue === "true" });
+    due.textContent = text;
+    due.classList.toggle("overdue", late);
+    if (late) due.dataset.overdue = "true";
+  }
 }
 
 // The moves of the run, always in view: back to the stage before, next (or finish), abandon;

@@ -1,12 +1,12 @@
 // A board card: what a rep scans for (amount, owner, time in stage, what is missing) and the
 // moves the card offers. A move the gate would refuse stays focusable, marked aria-disabled,
 // with its reason on the card, so keyboard and screen reader users learn why.
-import { el, elapsed, money } from "./dom.js";
+import { dueIn, el, elapsed, money } from "./dom.js";
 
 // The fields a card reads from a record and its shown instance.
 export const CARD_FIELDS = `id name owner values
   activeInstance {
-    id version status activeSince canAdvance canFinish process { id }
+    id version status activeSince dueAt overdue canAdvance canFinish process { id }
     activeStage { key name isLast }
     nextStage { key name }
     path { key name }
@@ -41,6 +41,7 @@ export function card(record, { fields, names, act }) {
   const missing = instance.missingSteps.map((m) => m.field.label);
   const worth = amount(record, fields);
   const facts = [record.owner, inStage(instance.activeSince)];
+  const due = instance.dueAt && instance.status === "ACTIVE" ? dueIn(instance.dueAt, { overdue: instance.overdue }) : null;
   if (missing.length) facts.push(missing.length === 1 ? "1 step missing" : `${missing.length} steps missing`);
 
   const actions = el("div", { class: "card-actions" });
@@ -63,9 +64,10 @@ export function card(record, { fields, names, act }) {
     actions.append(el("span", { class: "move-back" }, choice, go));
   }
 
-  return el("li", { class: "card", draggable: "true", tabindex: "-1", "data-instance": instance.id, "data-record": record.id,
+  return el("li", { class: `card${due?.late ? " overdue" : ""}`, draggable: "true", tabindex: "-1", "data-instance": instance.id, "data-record": record.id,
     ondragstart: (event) => event.dataTransfer.setData("text/plain", instance.id) },
     el("a", { href: `#/records/${record.id}` }, record.name),
+    due?.late ? el("p", { class: "overdue-flag", "data-overdue": "true" }, el("span", { "aria-hidden": "true" }, "⚑ "), due.text) : "",
     worth ? el("p", { class: "amount" }, el("span", { class: "visually-hidden" }, `${worth.label}: `), worth.text) : "",
     el("p", { class: "meta" }, facts.join(" · ")),
     missing.length ? el("p", { class: "missing", id: why }, `Missing: ${missing.join(", ")}`) : "",

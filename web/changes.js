@@ -43,6 +43,7 @@ const VERBS = {
 // "ana advanced Contoso – 50 laptops from Qualify to Develop"; `label` names keys.
 export function describe(event, label = (key) => key) {
   const what = event.record ? event.record.name : `record ${event.recordId}`;
+  if (event.kind === "STAGE_OVERDUE") return `${what} is overdue in ${label(event.toStage)}`;
   const verb = VERBS[event.kind] || event.kind.toLowerCase().replaceAll("_", " ");
   let text = `${event.actor} ${verb} ${what}`;
   if (event.kind === "STAGE_ADVANCED" || event.kind === "STAGE_MOVED_BACK") {

@@ -25,7 +25,7 @@ export const CONDITION_KINDS = [
 export const KEY_PATTERN = /^[a-z][a-z0-9_-]{0,63}$/;
 export const KEY_PATTERN_HTML = "[a-z][a-z0-9_\\-]{0,63}";
 // The canonical order of a stage's parts in the file form.
-export const STAGE_KEYS = ["key", "name", "category", "guidance", "steps", "next", "branches"];
+export const STAGE_KEYS = ["key", "name", "category", "guidance", "due", "due_business_days", "steps", "next", "branches"];
 
 // Who may run a process as people read it; an empty list lets everyone.
 export function whoMayRun(roles) {
@@ -91,7 +91,8 @@ export function where(path) {
   if (!path) return "";
   const words = { name: "name", key: "key", category: "category", guidance: "guidance", steps: "steps", field: "field",
     required: "required", next: "default next stage", branches: "branches", to: "target stage", when: "condition",
-    description: "description", entity: "entity", stages: "stages", not: "not" };
+    description: "description", entity: "entity", stages: "stages", not: "not", due: "due",
+    due_business_days: "business days" };
   const parts = [...path.matchAll(/([a-z_]+)(?:\[(\d+)\])?/g)].map(([, name, index]) => {
     const single = { stages: "stage", steps: "step", branches: "branch", all: "item", any: "item" }[name];
     if (index !== undefined && single) return `${single} ${Number(index) + 1}`;

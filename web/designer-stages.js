@@ -1,7 +1,7 @@
 // The stages part of the editor's form: each stage's card (name, key, category, guidance,
 // default next stage), its branches, adding, moving and removing stages. Mixed into Editor.
 import { el, titleCase } from "./dom.js";
-import { button, control, nextId, textarea } from "./designer-controls.js";
+import { button, checkbox, control, nextId, textarea } from "./designer-controls.js";
 import { CATEGORIES, KEY_PATTERN_HTML, newStageCategory, slug, usualOrder } from "./designer-model.js";
 
 export const stageParts = {
@@ -175,10 +175,40 @@ export const stageParts = {
         control("Key", key, `${path}.key`),
         control("Category", category, `${path}.category`)),
       control("Guidance", guidance, `${path}.guidance`),
+      this.duePart(stage, path),
       this.stepsPart(stage, path),
       this.branchesPart(stage, path),
       control("Default next stage", next, `${path}.next`, "Where the record goes when no branch applies."),
     );
+  },
+
+  // How long a record should stay: an ISO 8601 duration, and whether only weekdays count.
+  // Cleared, the stage has no due (and so no business-days choice either).
+  duePart(stage, path) {
+    const due = el("input", { value: stage.due ?? "", maxlength: 40, autocomplete: "off", spellcheck: "false",
+      placeholder: "P5D", inputmode: "text", "data-due": "" });
+    const business = checkbox("Count business days only (Monday to Friday, UTC)", stage.due_business_days === true,
+      `${path}.due_business_days`, (checked) => {
+        if (checked) stage.due_business_days = true;
+        else delete stage.due_business_days;
+        this.changed();
+      });
+    const box = business.querySelector("input");
+    box.disabled = !stage.due;
+    due.addEventListener("input", () => {
+      const text = due.value.trim();
+      if (text) stage.due = text;
+      else {
+        delete stage.due;
+        delete stage.due_business_days;
+        box.checked = false;
+      }
+      box.disabled = !text;
+      this.changed();
+    });
+    return el("div", { class: "d-grid d-due" },
+      control("Due", due, `${path}.due`, "How long a record should stay here: P5D is 5 days, PT4H 4 hours, P2W 2 weeks. Empty: no due."),
+      business);
   },
 
   branchesPart(stage, path) {

@@ -47,6 +47,15 @@ export function elapsed(since, now = new Date()) {
   return count(Math.floor(seconds / 86_400), "day");
 }
 
+// A stay's deadline in words that move with the clock: "Due in 3 days", "Overdue by 2 days".
+// `overdue` is the server's word (it has told the stay overdue); the clock may run behind it.
+export function dueIn(dueAt, { overdue = false, now = new Date() } = {}) {
+  const late = overdue || now >= new Date(dueAt);
+  return late
+    ? { late, text: `Overdue by ${elapsed(dueAt, now)}` }
+    : { late, text: `Due in ${elapsed(now, new Date(dueAt))}` };
+}
+
 // An amount as people read it, from the exact decimal text the server keeps: Intl formats a
 // decimal string without passing it through a float, so no cent is lost at any size.
 export function money(value, currency = null) {

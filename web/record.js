@@ -3,17 +3,17 @@
 // then shows what the server answered.
 import { announce } from "./announce.js";
 import { CONFLICT, EVENT_FIELDS, GATE, gateMessage, graphql, live, mutate, refused, RESULT_ERRORS } from "./api.js";
-import { renderNoProcess, renderProcess } from "./bar.js";
+import { renderNoProcess, renderProcess, tick } from "./bar.js";
 import { describe, ifByOthers, track } from "./changes.js";
 import { chooseOutcome, confirmed } from "./dialog.js";
 import { renderDetails } from "./details.js";
-import { el, elapsed, reloads, when } from "./dom.js";
+import { el, reloads, when } from "./dom.js";
 import { HISTORY_KINDS, renderHistory } from "./history.js";
 import { setTitle } from "./title.js";
 import { redrawing, refusalOf } from "./steps.js";
 
 const INSTANCE = `
-  id version status processVersion activeSince completedAt completedBy
+  id version status processVersion activeSince completedAt completedBy dueAt overdue
   outcome { key label } outcomeReason
   process { id name outcomes { key label reasonRequired } }
   stages { state stage { key name category guidance isLast
@@ -112,12 +112,8 @@ class RecordPage {
     this.sent = new Map();
     // The clock does not count as a change: time spent grows with every read.
     this.reloads = reloads(["lastEventSeq", "durationSeconds"]);
-    // "Active for 9 minutes" moves with the clock.
-    this.clock = setInterval(() => {
-      for (const since of this.view.querySelectorAll("[data-since]")) {
-        since.textContent = `active for ${elapsed(since.dataset.since)}`;
-      }
-    }, 30_000);
+    // "Active for 9 minutes" and "Due in 3 days" move with the clock.
+    this.clock = setInterval(() => tick(this.view), 30_000);
   }
 
   leave() {

@@ -1,7 +1,7 @@
 // The records of an entity: search and filters, a new record started on a process.
 import { EVENT_FIELDS, graphql, live, mutate, refused, RESULT_ERRORS } from "./api.js";
 import { describe, ifByOthers, track } from "./changes.js";
-import { el, elapsed, reloads, titleCase, when } from "./dom.js";
+import { dueIn, el, elapsed, reloads, titleCase, when } from "./dom.js";
 
 const CATALOG = `{
   entities { key name }
@@ -9,15 +9,15 @@ const CATALOG = `{
 }`;
 
 const RECORDS = `query($entity: String, $search: String, $owner: String, $process: ID,
-                      $stage: String, $status: InstanceStatus, $after: String) {
+                      $stage: String, $status: InstanceStatus, $overdue: Boolean, $after: String) {
   lastEventSeq
   records(entity: $entity, search: $search, owner: $owner, processId: $process, stage: $stage,
-          status: $status, first: 25, after: $after) {
+          status: $status, overdue: $overdue, first: 25, after: $after) {
     totalCount
     pageInfo { hasNextPage endCursor }
     edges { node {
       id name owner updatedAt
-      activeInstance { id status activeSince process { id name } activeStage { key name } }
+      activeInstance { id status activeSince dueAt overdue process { id name } activeStage { key name } }
     } }
   }
 }`;
@@ -39,7 +39,7 @@ const START = `mutation($input: StartInstanceInput!) {
 const CHANGES = `subscription($afterSeq: Int) { stageChanged(afterSeq: $afterSeq) { ${EVENT_FIELDS} } }`;
 
 // Filters survive a visit to a record and back.
-const filters = { entity: "opportunity", search: "", process: "", stage: "", status: "", owner: "" };
+const filters = { entity: "opportunity", search: "", process: "", stage: "", status: "", overdue: "", owner: "" };
 
 export async function show(view, _params, { notify }) {
   const catalog = await graphql(CATALOG);
@@ -59,6 +59,7 @@ export async function show(view, _params, { notify }) {
     if (!append) after = null;
     const variables = { entity: filters.entity, after };
     for (const key of ["search", "owner", "process", "stage", "status"]) variables[key] = filters[key] || null;
+    variables.overdue = filters.overdue === "" ? null : filters.overdue === "true";
     try {
       const { records, lastEventSeq } = await graphql(RECORDS, variables);
       // Filters changed while this was on its way: a newer answer is coming.
@@ -125,12 +126,19 @@ function recordRow(record) {
     cell("Name", el("a", { href: `#/records/${record.id}` }, record.name)),
     cell("Process", instance ? instance.process.name : "—"),
     cell("Stage", instance
-      ? [instance.activeStage.name, instance.status === "ACTIVE" ? el("small", {}, ` for ${elapsed(instance.activeSince)}`) : ""]
+      ? [instance.activeStage.name, instance.status === "ACTIVE" ? el("small", {}, ` for ${elapsed(instance.activeSince)}`) : "", overdueTag(instance)]
       : "—"),
     cell("Status", instance ? titleCase(instance.status) : "No process"),
     cell("Owner", record.owner),
     cell("Updated", when(record.updatedAt)),
   );
+}
+
+// "Overdue by 2 days", said after the stage of a record past its stay's due.
+function overdueTag(instance) {
+  if (instance.status !== "ACTIVE" || !instance.dueAt) return "";
+  const { late, text } = dueIn(instance.dueAt, { overdue: instance.overdue });
+  return late ? el("span", { class: "overdue-tag" }, ` ${text}`) : "";
 }
 
 function select(name, label, options, value) {
@@ -152,6 +160,7 @@ function filterForm(catalog, reload) {
       select("process", "Process", [["", "Any process"], ...processes.map((p) => [p.id, p.name])], filters.process),
       select("stage", "Stage", [["", "Any stage"], ...(process ? process.stages.map((s) => [s.key, s.name]) : [])], filters.stage),
       select("status", "Status", [["", "Any status"], ["ACTIVE", "Active"], ["FINISHED", "Finished"], ["ABANDONED", "Abandoned"]], filters.status),
+      select("overdue", "Overdue", [["", "Either"], ["true", "Overdue"], ["false", "Not overdue"]], filters.overdue),
       el("label", { for: "filter-owner" }, "Owner",
         el("input", { id: "filter-owner", name: "owner", maxlength: 200, value: filters.owner, placeholder: "Anyone" })),
     );

@@ -112,6 +112,13 @@ class Stage:
     next: str | None = strawberry.field(description="The default next stage; null on a last stage.")
     branches: list[Branch]
     is_last: bool
+    due: str | None = strawberry.field(
+        description="How long a record should stay in the stage, as an ISO 8601 duration "
+        "(P5D, PT4H); null: no due."
+    )
+    due_business_days: bool = strawberry.field(
+        description="The due counts Monday to Friday only (in UTC)."
+    )
 
     @classmethod
     def from_domain(cls, stage: domain.Stage, entity: domain_fields.Entity) -> Stage:
@@ -124,6 +131,8 @@ class Stage:
             next=stage.next,
             branches=[Branch(to=b.to, when=_when(b.when)) for b in stage.branches],
             is_last=stage.is_last,
+            due=stage.due.text if stage.due else None,
+            due_business_days=stage.due.business_days if stage.due else False,
         )
 
 

@@ -17,6 +17,7 @@ from server.api.records import Record
 from server.domain import events as domain_events
 from server.domain import process as domain_process
 from server.domain.instance import Instance as DomainInstance
+from server.domain.instance import InstanceStatus as InstanceStatusValue
 from server.domain.instance import Visit
 from server.domain.migration import stay_versions
 from server.domain.outcome import Outcome as DomainOutcome
@@ -37,6 +38,12 @@ class StageVisit:
     exited_at: dt.datetime | None
     entered_by: str
     duration_seconds: float = strawberry.field(description="Time spent, up to now if still there.")
+    due_at: dt.datetime | None = strawberry.field(
+        description="When the stay was due, as its stage's due said; null: no due."
+    )
+    overdue_at: dt.datetime | None = strawberry.field(
+        description="When the stay was found past its due and its STAGE_OVERDUE event written."
+    )
 
 
 @strawberry.type(
@@ -119,6 +126,10 @@ class Instance:
     completed_by: str | None = strawberry.field(
         description="Who finished or abandoned it; null while it is active."
     )
+    due_at: dt.datetime | None = strawberry.field(
+        description="When the active stay is due, as its stage's due says; null when the "
+        "stage has none or the instance is not active."
+    )
     domain: strawberry.Private[DomainInstance]
 
     @classmethod
@@ -133,8 +144,13 @@ class Instance:
             completed_at=instance.completed_at,
             outcome_reason=instance.outcome_reason,
             completed_by=instance.completed_by,
+            due_at=instance.due_at if instance.status is InstanceStatusValue.ACTIVE else None,
             domain=instance,
         )
+
+    @strawberry.field(description="Active, and past the active stay's due.")
+    def overdue(self) -> bool:
+        return self.domain.overdue(dt.datetime.now(dt.UTC))
 
     @strawberry.field(
         description="How it ended, as its process version declares the outcome; null unless "
@@ -211,6 +227,8 @@ class Instance:
                 exited_at=v.exited_at,
                 entered_by=v.by,
                 duration_seconds=((v.exited_at or now) - v.entered_at).total_seconds(),
+                due_at=v.due_at,
+                overdue_at=v.overdue_at,
             )
             for v, stage in zip(visits, shown, strict=True)
         ]

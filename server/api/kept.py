@@ -74,6 +74,8 @@ KEPT_FIELDS: dict[str, frozenset[str] | str] = {
             "outcome",
             "outcomeReason",
             "completedBy",
+            # Changes only with a new stay, which moves the instance's version.
+            "dueAt",
         }
     ),
     "Outcome": "*",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 from strawberry.types import Info
 
@@ -52,7 +54,8 @@ class Query(DesignQuery, AccountQuery, AdminQuery, WebhookQuery):
         return [Entity.from_domain(e) for e in found.values()]
 
     @strawberry.field(
-        description="Records; processId, stage and status filter by the instance the bar shows."
+        description="Records; processId, stage, status and overdue filter by the instance the "
+        "bar shows (overdue: false keeps records without one too)."
     )
     async def records(
         self,
@@ -65,6 +68,7 @@ class Query(DesignQuery, AccountQuery, AdminQuery, WebhookQuery):
         status: InstanceStatus | None = None,
         first: int = 20,
         after: str | None = None,
+        overdue: bool | None = None,
     ) -> Connection[Record]:
         page = await queries.list_records(
             entity=entity,
@@ -73,6 +77,7 @@ class Query(DesignQuery, AccountQuery, AdminQuery, WebhookQuery):
             process_id=parse_optional("Process", process_id),
             stage=stage,
             status=status,
+            overdue=overdue,
             first=first,
             after=after,
             visible=await ctx(info).visible(),
@@ -97,11 +102,18 @@ class Query(DesignQuery, AccountQuery, AdminQuery, WebhookQuery):
         owner: str | None = None,
         first: int = 20,
         after: str | None = None,
+        overdue: Annotated[
+            bool | None,
+            strawberry.argument(
+                description="Only instances past their active stay's due (true), or only others."
+            ),
+        ] = None,
     ) -> Connection[Instance]:
         page = await queries.list_instances(
             process_id=parse_optional("Process", process_id),
             stage=stage,
             status=status,
+            overdue=overdue,
             record_id=parse_optional("Record", record_id),
             owner=owner,
             first=first,

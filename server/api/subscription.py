@@ -94,7 +94,8 @@ async def _check(
 @strawberry.type
 class Subscription:
     @strawberry.subscription(
-        description="Stage moves, starts, finishes, abandons and reactivations, in seq order."
+        description="Stage moves, starts, finishes, abandons, reactivations and stays past "
+        "their due, in seq order."
     )
     async def stage_changed(
         self,

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,16 +55,18 @@ def record_statements(
         where.conditions.append(f'r."owner" = {where.value(owner)}')
     if search:
         _search(where, search)
-    if shown:
+    if shown.lookups() or shown.overdue:
         _shown(where, shown, visible)
     elif visible is not None:
         where.conditions.append(
             '(r."active_instance_id" IS NULL OR EXISTS (SELECT 1 FROM "instance" v'
             f' WHERE v."record_id" = r."id" AND v."process_id" IN ({where.values(visible)})))'
         )
+    if shown.overdue is False:
+        _not_late(where, shown)
     count = f'SELECT COUNT(*) AS "n" FROM "record" r WHERE {where.sql()}'
     count_params = list(where.params)
-    if shown and not search and not owner:
+    if shown and shown.counted and not search and not owner:
         equal = {"entity_id": entity} if entity else {}
         count, count_params = bucket_sum(
             "shown_count", postgres=postgres, equal=equal | shown.lookups(), processes=visible
@@ -133,4 +136,21 @@ def _shown(where: Where, shown: InstanceFilter, visible: Visible) -> None:
         conditions.append(f'i."process_id" IN ({where.values(visible)})')
     for column, value in shown.lookups().items():
         conditions.append(f'i."{column}" = {where.value(value)}')
+    if shown.overdue:
+        conditions.append(_late(where, shown))
     where.conditions.append(f'EXISTS (SELECT 1 FROM "instance" i WHERE {" AND ".join(conditions)})')
+
+
+def _not_late(where: Where, shown: InstanceFilter) -> None:
+    """The record shows no instance past its active stay's due (or none at all)."""
+    where.conditions.append(
+        'NOT EXISTS (SELECT 1 FROM "instance" i WHERE i."id" = r."active_instance_id"'
+        f" AND {_late(where, shown)})"
+    )
+
+
+def _late(where: Where, shown: InstanceFilter) -> str:
+    """Instance `i` is active and past its active stay's due, as of the filter's `now`."""
+    assert shown.now is not None
+    now = where.value(shown.now.astimezone(dt.UTC))
+    return f'i."status" = \'ACTIVE\' AND i."due_at" IS NOT NULL AND i."due_at" <= {now}'

@@ -62,6 +62,7 @@ def instance(row: InstanceRow, visits: Iterable[VisitRow] = ()) -> Instance:
         outcome=row.outcome,
         outcome_reason=row.outcome_reason,
         completed_by=row.completed_by,
+        due_at=row.due_at,
     )
 
 
@@ -77,6 +78,7 @@ def instance_columns(value: Instance) -> dict[str, Any]:
         "outcome": value.outcome,
         "outcome_reason": value.outcome_reason,
         "completed_by": value.completed_by,
+        "due_at": value.due_at,
     }
 
 
@@ -87,6 +89,8 @@ def visit(row: VisitRow) -> Visit:
         entered_at=row.entered_at,
         exited_at=row.exited_at,
         by=row.entered_by,
+        due_at=row.due_at,
+        overdue_at=row.overdue_at,
     )
 
 

@@ -105,6 +105,9 @@ class InstanceRow(Model):
     outcome = fields.CharField(max_length=64, null=True)
     outcome_reason = fields.CharField(max_length=500, null=True)
     completed_by = fields.CharField(max_length=200, null=True)
+    # When the open stay is due (its stage's due, counted from when it began); null when
+    # the stage has no due or no stay is open. The same as that stay's `due_at`.
+    due_at = fields.DatetimeField(null=True)
 
     record_id: int
     process_id: int
@@ -130,6 +133,11 @@ class VisitRow(Model):
     entered_at = fields.DatetimeField()
     exited_at = fields.DatetimeField(null=True)
     entered_by = fields.CharField(max_length=200)
+    # When the stay is due (null: its stage has no due), and when its one overdue event
+    # was written (null: not yet). Partial indexes serve the scan for overdue stays
+    # (migration 0012).
+    due_at = fields.DatetimeField(null=True)
+    overdue_at = fields.DatetimeField(null=True)
 
     instance_id: int
 

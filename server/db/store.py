@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import functools
 import json
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
@@ -143,9 +144,31 @@ class InstanceFilter:
     process_id: int | None = None
     stage: str | None = None
     status: InstanceStatus | None = None
+    # Only instances past their active stay's due as of `now` (True), or only others (False).
+    overdue: bool | None = None
+    now: dt.datetime | None = None
 
     def __bool__(self) -> bool:
-        return bool(self.lookups())
+        return bool(self.lookups()) or self.overdue is not None
+
+    @property
+    def counted(self) -> bool:
+        """Whether the counts triggers keep (migration 0007) answer for this filter."""
+        return self.overdue is None
+
+    def late(self) -> Q:
+        """Active and past the active stay's due, as of `now`."""
+        assert self.now is not None
+        return Q(status=InstanceStatus.ACTIVE.value, due_at__lte=self.now.astimezone(dt.UTC))
+
+    def on_time(self) -> Q:
+        """Not `late`: not active, no due, or due after `now`."""
+        assert self.now is not None
+        return (
+            Q(status__not=InstanceStatus.ACTIVE.value)
+            | Q(due_at__isnull=True)
+            | Q(due_at__gt=self.now.astimezone(dt.UTC))
+        )
 
     def lookups(self) -> dict[str, Any]:
         found: dict[str, Any] = {}
@@ -487,8 +510,10 @@ async def save_instance(old: Instance, new: Instance) -> None:
         await _conflict(InstanceRow, "Instance", old.id, old.version)
     assert old.id is not None
     for before, after in zip(old.visits, new.visits, strict=False):
-        if before.exited_at != after.exited_at:
-            await VisitRow.filter(instance_id=old.id, n=after.n).update(exited_at=after.exited_at)
+        if (before.exited_at, before.due_at) != (after.exited_at, after.due_at):
+            await VisitRow.filter(instance_id=old.id, n=after.n).update(
+                exited_at=after.exited_at, due_at=after.due_at
+            )
     await _insert_visits(old.id, new.visits[len(old.visits) :])
 
 
@@ -502,9 +527,13 @@ async def list_instances(
     first: int,
     after: str | None,
     visible: Visible = None,
+    overdue: bool | None = None,
+    now: dt.datetime | None = None,
 ) -> Page:
-    shown = InstanceFilter(process_id, stage, status)
+    shown = InstanceFilter(process_id, stage, status, overdue=overdue, now=now)
     query = visible_instances(visible).filter(**shown.lookups())
+    if overdue is not None:
+        query = query.filter(shown.late() if overdue else shown.on_time())
     if record_id is not None:
         query = query.filter(record_id=record_id)
     if owner:
@@ -519,7 +548,9 @@ async def list_instances(
     return Page(
         items=[mapping.instance(row) for row in rows[:first]],
         has_next=len(rows) > first,
-        count=query.count if record_id is not None or owner else _bucket_count(shown, visible),
+        count=query.count
+        if record_id is not None or owner or not shown.counted
+        else _bucket_count(shown, visible),
         records={row.record_id: mapping.record(row.record) for row in rows[:first]},
     )
 
@@ -549,6 +580,8 @@ async def _insert_visits(instance_id: int, visits: Iterable[Visit]) -> None:
             entered_at=v.entered_at,
             exited_at=v.exited_at,
             entered_by=v.by,
+            due_at=v.due_at,
+            overdue_at=v.overdue_at,
         )
         for v in visits
     ]

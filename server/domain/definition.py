@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from server.domain import conditions
+from server.domain import conditions, due
 from server.domain.errors import InvalidDefinition, InvalidValue, Problem
 from server.domain.fields import (
     BOUNDED_TYPES,
@@ -24,7 +24,10 @@ from server.domain.text import unstorable
 from server.domain.validation import KEY_PATTERN, Gaps, validate
 
 _PROCESS_KEYS = ("key", "name", "entity", "description", "stages", "outcomes")
-_STAGE_KEYS = ("key", "name", "category", "guidance", "steps", "next", "branches")
+_STAGE_KEYS = (
+    *("key", "name", "category", "guidance", "due", "due_business_days"),
+    *("steps", "next", "branches"),
+)
 _STEP_KEYS = ("field", "required")
 _BRANCH_KEYS = ("to", "when")
 _OUTCOME_KEYS = ("key", "label", "reason")
@@ -67,6 +70,10 @@ def dump_process(process: Process) -> dict[str, Any]:
         }
         if stage.guidance:
             out["guidance"] = stage.guidance
+        if stage.due is not None:
+            out["due"] = stage.due.text
+            if stage.due.business_days:
+                out["due_business_days"] = True
         out["steps"] = [{"field": s.field, "required": s.required} for s in stage.steps]
         if stage.next is not None:
             out["next"] = stage.next
@@ -263,6 +270,11 @@ def _stage(raw: Any, path: str, found: _Found) -> Stage:
         found.add(f"{path}.category", msg)
         category = StageCategory.QUALIFY
     guidance = _text(raw, "guidance", path, found)
+    try:
+        stage_due = due.from_file(raw.get("due"), raw.get("due_business_days", False))
+    except due.BadDue as bad:
+        found.add(f"{path}.{bad.key}", bad.reason)
+        stage_due = None
     steps = tuple(
         _step(item, item_path, found) for item_path, item in _items(raw, "steps", path, found)
     )
@@ -281,6 +293,7 @@ def _stage(raw: Any, path: str, found: _Found) -> Stage:
         steps=steps,
         next=next_key,
         branches=branches,
+        due=stage_due,
     )
 
 
@@ -368,7 +381,8 @@ _ORDER = {
     name: rank
     for rank, name in enumerate(
         (
-            *("key", "name", "entity", "category", "description", "guidance", "outcomes"),
+            *("key", "name", "entity", "category", "description", "guidance", "due"),
+            *("due_business_days", "outcomes"),
             *("label", "reason", "stages"),
             *("steps", "field", "required", "next", "branches", "to", "when"),
         )

@@ -20,6 +20,8 @@ class EventKind(enum.Enum):
     INSTANCE_REACTIVATED = "INSTANCE_REACTIVATED"
     PROCESS_SWITCHED = "PROCESS_SWITCHED"
     INSTANCE_MIGRATED = "INSTANCE_MIGRATED"
+    # A stay passed its stage's due: told once per stay, by Stageflow itself.
+    STAGE_OVERDUE = "STAGE_OVERDUE"
     PROCESS_PUBLISHED = "PROCESS_PUBLISHED"
     PROCESS_DEACTIVATED = "PROCESS_DEACTIVATED"
     PROCESS_ACTIVATED = "PROCESS_ACTIVATED"
@@ -50,6 +52,7 @@ STAGE_KINDS = frozenset(
         EventKind.INSTANCE_ABANDONED,
         EventKind.INSTANCE_REACTIVATED,
         EventKind.INSTANCE_MIGRATED,
+        EventKind.STAGE_OVERDUE,
     }
 )
 

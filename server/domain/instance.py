@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from server.domain.due import due_at
 from server.domain.errors import InvalidTransition, StageGateBlocked, TransitionCode
 from server.domain.events import Event, EventKind
 from server.domain.outcome import choose
@@ -30,6 +31,9 @@ class Visit:
     entered_at: dt.datetime
     exited_at: dt.datetime | None
     by: str
+    # When the stay is due (None: its stage has no due), and when it was found overdue.
+    due_at: dt.datetime | None = None
+    overdue_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,14 @@ class Instance:
     outcome: str | None = None
     outcome_reason: str | None = None
     completed_by: str | None = None
+    # When the open stay is due; None when its stage has no due or no stay is open.
+    due_at: dt.datetime | None = None
+
+    def overdue(self, now: dt.datetime) -> bool:
+        """Whether the instance stands in its stage past the stage's due."""
+        return (
+            self.status is InstanceStatus.ACTIVE and self.due_at is not None and now >= self.due_at
+        )
 
 
 def start(process: Process, record: Record, *, now: dt.datetime, by: str) -> tuple[Instance, Event]:
@@ -66,6 +78,7 @@ def start(process: Process, record: Record, *, now: dt.datetime, by: str) -> tup
         )
     assert process.id is not None and record.id is not None
     first = process.first_stage.key
+    stay = _stay(0, process.first_stage, now=now, by=by)
     instance = Instance(
         id=None,
         process_id=process.id,
@@ -77,7 +90,8 @@ def start(process: Process, record: Record, *, now: dt.datetime, by: str) -> tup
         version=1,
         started_at=now,
         active_since=now,
-        visits=(Visit(0, first, now, None, by),),
+        visits=(stay,),
+        due_at=stay.due_at,
     )
     return instance, _event(None, instance, EventKind.INSTANCE_STARTED, now=now, by=by)
 
@@ -94,7 +108,7 @@ def advance(
     _gate(stage, process, values)
     target = next_stage(process, stage, values)
     assert target is not None  # validation guarantees every target exists
-    moved = enter_stage(instance, target.key, (*instance.path, target.key), now=now, by=by)
+    moved = enter_stage(instance, target, (*instance.path, target.key), now=now, by=by)
     return moved, _event(instance, moved, EventKind.STAGE_ADVANCED, now=now, by=by)
 
 
@@ -103,15 +117,16 @@ def move_to(
 ) -> tuple[Instance, Event]:
     """Go back to a stage on the traversed path; values stay."""
     _active(instance, process)
+    stage = process.stage(stage_key)
     if stage_key == instance.active_stage:
         raise InvalidTransition(TransitionCode.NOT_ON_PATH, f"{stage_key} is the active stage")
-    if stage_key not in instance.path:
+    if stage is None or stage_key not in instance.path:
         raise InvalidTransition(
             TransitionCode.NOT_ON_PATH,
             f"{stage_key} is not on the traversed path ({' > '.join(instance.path)})",
         )
     path = instance.path[: instance.path.index(stage_key) + 1]
-    moved = enter_stage(instance, stage_key, path, now=now, by=by)
+    moved = enter_stage(instance, stage, path, now=now, by=by)
     return moved, _event(instance, moved, EventKind.STAGE_MOVED_BACK, now=now, by=by)
 
 
@@ -140,6 +155,7 @@ def finish(
         version=instance.version + 1,
         completed_at=now,
         visits=_close(instance.visits, now),
+        due_at=None,
         outcome=chosen.key if chosen else None,
         outcome_reason=why,
         completed_by=by,
@@ -161,23 +177,29 @@ def abandon(instance: Instance, *, now: dt.datetime, by: str) -> tuple[Instance,
         version=instance.version + 1,
         completed_at=now,
         visits=_close(instance.visits, now),
+        due_at=None,
         completed_by=by,
     )
     return done, _event(instance, done, EventKind.INSTANCE_ABANDONED, now=now, by=by)
 
 
-def reactivate(instance: Instance, *, now: dt.datetime, by: str) -> tuple[Instance, Event]:
-    """Bring a finished or abandoned instance back to its active stage."""
+def reactivate(
+    instance: Instance, process: Process, *, now: dt.datetime, by: str
+) -> tuple[Instance, Event]:
+    """Bring a finished or abandoned instance back to its active stage, in a new stay."""
     if instance.status is InstanceStatus.ACTIVE:
         raise InvalidTransition(TransitionCode.ALREADY_ACTIVE, "instance is already active")
-    n = len(instance.visits)
+    stage = process.stage(instance.active_stage)
+    assert stage is not None, "an instance's active stage exists in its process version"
+    stay = _stay(len(instance.visits), stage, now=now, by=by)
     back = replace(
         instance,
         status=InstanceStatus.ACTIVE,
         version=instance.version + 1,
         completed_at=None,
         active_since=now,
-        visits=(*instance.visits, Visit(n, instance.active_stage, now, None, by)),
+        visits=(*instance.visits, stay),
+        due_at=stay.due_at,
         outcome=None,
         outcome_reason=None,
         completed_by=None,
@@ -245,18 +267,25 @@ def _close(visits: tuple[Visit, ...], now: dt.datetime) -> tuple[Visit, ...]:
 
 
 def enter_stage(
-    instance: Instance, stage: str, path: tuple[str, ...], *, now: dt.datetime, by: str
+    instance: Instance, stage: Stage, path: tuple[str, ...], *, now: dt.datetime, by: str
 ) -> Instance:
-    """The instance in `stage`: the open stay closed, a new one begun."""
+    """The instance in `stage`: the open stay closed, a new one begun, due as the stage says."""
     visits = _close(instance.visits, now)
+    stay = _stay(len(visits), stage, now=now, by=by)
     return replace(
         instance,
-        active_stage=stage,
+        active_stage=stage.key,
         path=path,
         version=instance.version + 1,
         active_since=now,
-        visits=(*visits, Visit(len(visits), stage, now, None, by)),
+        visits=(*visits, stay),
+        due_at=stay.due_at,
     )
+
+
+def _stay(n: int, stage: Stage, *, now: dt.datetime, by: str) -> Visit:
+    """A stay in `stage` begun now, with its deadline."""
+    return Visit(n, stage.key, now, None, by, due_at=due_at(now, stage.due))
 
 
 def _event(

@@ -7,10 +7,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from server.domain.due import due_at
 from server.domain.errors import InvalidMigration, Problem
 from server.domain.events import Event, EventKind
 from server.domain.instance import Instance, InstanceStatus, Visit, enter_stage
-from server.domain.process import Process, Step, missing_steps
+from server.domain.process import Process, Stage, Step, missing_steps
 
 
 @dataclass(frozen=True)
@@ -73,14 +74,31 @@ def migrate(
     else:
         path.append(stage_key)
     if stage_key != instance.active_stage and instance.status is InstanceStatus.ACTIVE:
-        after = enter_stage(instance, stage_key, tuple(path), now=now, by=by)
+        after = enter_stage(instance, stage, tuple(path), now=now, by=by)
     else:  # the same stay goes on, or none is open
         after = replace(
             instance, active_stage=stage_key, path=tuple(path), version=instance.version + 1
         )
+        if instance.status is InstanceStatus.ACTIVE:
+            after = _due_again(after, stage)
     after = replace(after, process_version=target.version)
     missing = missing_steps(stage, values, target.entity)
     return Outcome(before=instance, after=after, missing=missing)
+
+
+def _due_again(instance: Instance, stage: Stage) -> Instance:
+    """The open stay due as the stage of the new version says, unless it was overdue
+    already: its one overdue event has been told."""
+    visits = list(instance.visits)
+    for i, visit in enumerate(visits):
+        if visit.exited_at is None and visit.overdue_at is None:
+            visits[i] = replace(visit, due_at=due_at(visit.entered_at, stage.due))
+    stays = [v for v in visits if v.exited_at is None]
+    return replace(
+        instance,
+        visits=tuple(visits),
+        due_at=stays[-1].due_at if stays else instance.due_at,
+    )
 
 
 def event(outcome: Outcome, *, now: dt.datetime, by: str) -> Event:

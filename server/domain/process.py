@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from server.domain.conditions import Condition, evaluate
+from server.domain.due import Due
 from server.domain.errors import InvalidValue
 from server.domain.fields import Entity, FieldType, check_bounds, is_set
 from server.domain.outcome import Outcome
@@ -51,6 +52,8 @@ class Stage:
     steps: tuple[Step, ...] = ()
     next: str | None = None
     branches: tuple[Branch, ...] = ()
+    # How long a record should stay in the stage; None: as long as it takes.
+    due: Due | None = None
 
     @property
     def is_last(self) -> bool:

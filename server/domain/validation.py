@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from difflib import get_close_matches
 
 from server.domain.conditions import check
@@ -167,15 +167,7 @@ def _stage(process: Process, stage: Stage, path: str, gaps: Gaps) -> tuple[Stage
             when, found = check(branch.when, process.entity, f"{branch_path}.when")
             problems += found
         branches.append(Branch(when=when, to=branch.to))
-    checked = Stage(
-        key=stage.key,
-        name=stage.name,
-        category=stage.category,
-        guidance=stage.guidance,
-        steps=stage.steps,
-        next=stage.next,
-        branches=tuple(branches),
-    )
+    checked = replace(stage, branches=tuple(branches))
     return checked, problems
 
 

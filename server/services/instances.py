@@ -207,7 +207,7 @@ async def abandon_instance(rt: Runtime, **kw: Any) -> Change:
 async def reactivate_instance(rt: Runtime, **kw: Any) -> Change:
     return await _move(
         rt,
-        lambda i, p, r, now, by: rules.reactivate(i, now=now, by=by),
+        lambda i, p, r, now, by: rules.reactivate(i, p, now=now, by=by),
         kind=EventKind.INSTANCE_REACTIVATED,
         **kw,
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from server.db import listing, store
 from server.db.store import Page, Visible, cursor_for
 from server.domain.errors import InvalidValue
@@ -75,6 +77,7 @@ async def list_instances(
     first: int = 20,
     after: str | None = None,
     visible: Visible = None,
+    overdue: bool | None = None,
 ) -> Page:
     return await store.list_instances(
         process_id=process_id,
@@ -85,7 +88,13 @@ async def list_instances(
         first=check_page(first),
         after=after,
         visible=visible,
+        overdue=overdue,
+        now=_now(),
     )
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 async def list_records(
@@ -99,12 +108,19 @@ async def list_records(
     first: int = 20,
     after: str | None = None,
     visible: Visible = None,
+    overdue: bool | None = None,
 ) -> Page:
     return await listing.list_records(
         entity=check_filter("entity", entity, limit=MAX_KEY),
         search=check_filter("search", search, limit=MAX_SHORT_TEXT),
         owner=check_filter("owner", owner, limit=MAX_SHORT_TEXT),
-        shown=store.InstanceFilter(process_id, check_filter("stage", stage, limit=MAX_KEY), status),
+        shown=store.InstanceFilter(
+            process_id,
+            check_filter("stage", stage, limit=MAX_KEY),
+            status,
+            overdue=overdue,
+            now=_now(),
+        ),
         first=check_page(first),
         after=after,
         visible=visible,

@@ -153,11 +153,11 @@ async def commit(
         result = _Earlier(*earlier)
     if isinstance(result, _Earlier):
         return await _replay(result, kind=kind, digest=digest, visible=visible)
-    _committed(rt, result.event)
+    announce(rt, result.event)
     return result
 
 
-def _committed(rt: Runtime, event: Event) -> None:
+def announce(rt: Runtime, event: Event) -> None:
     """Announce a committed change. What this worker keeps follows its own changes at once;
     other workers' feeds tell them."""
     rt.hub.tell(event)
@@ -261,7 +261,7 @@ async def _at_once(
             continue
         instance, record = decided.instance[1], decided.record[1]
         rt.written.put(instance, record)
-        _committed(rt, event)
+        announce(rt, event)
         return Change(event=event, instance=instance, record=record)
     rt.written.drop(instance_id)
     return None

@@ -19,11 +19,11 @@ from server.db.outage import DatabaseUnavailable
 from server.domain.access import BaseRole
 from server.events.postgres import asyncpg_dsn
 
-BAR_FIELDS = """id version status processVersion activeSince completedAt
+BAR_FIELDS = """id version status processVersion activeSince completedAt dueAt
   outcome { key label reasonRequired } outcomeReason completedBy
   stages { stage { key name category steps { field { key label type minimum maximum maxLength }
     required } } state }
-  activeStage { key name guidance } missingSteps { field { key label } required }
+  activeStage { key name guidance due dueBusinessDays } missingSteps { field { key label } required }
   nextStage { key } canAdvance canFinish path { key } __typename"""
 BAR = f"query Bar($id: ID!) {{ instance(id: $id) {{ {BAR_FIELDS} }} }}"
 # The same fields and one that is never kept: always run in full.

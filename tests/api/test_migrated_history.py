@@ -14,7 +14,9 @@ from graphql import FieldNode, GraphQLObjectType, OperationDefinitionNode, parse
 
 from server.api.schema import schema
 
-STAGE = "key name category guidance isLast next steps { required field { key } }"
+STAGE = (
+    "key name category guidance isLast next due dueBusinessDays steps { required field { key } }"
+)
 # Every field of Instance: the test below checks that none is left out.
 INSTANCE_FIELDS = f"""
   id version status processVersion startedAt activeSince completedAt
@@ -25,9 +27,9 @@ INSTANCE_FIELDS = f"""
   activeStage {{ {STAGE} }}
   missingSteps {{ required field {{ key }} }}
   nextStage {{ key name }}
-  canAdvance canFinish
+  canAdvance canFinish dueAt overdue
   path {{ key name }}
-  history {{ stage {{ {STAGE} }} enteredAt exitedAt enteredBy durationSeconds }}
+  history {{ stage {{ {STAGE} }} enteredAt exitedAt enteredBy durationSeconds dueAt overdueAt }}
   events {{ seq kind fromStage toStage before after instance {{ id }} record {{ id }} }}
 """
 RECORD = f"""

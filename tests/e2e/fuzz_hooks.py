@@ -310,9 +310,13 @@ def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
 
 
 def _refused(payload: Any) -> bool:
-    """A mutation's answer is a refusal: a top-level error, or an error member."""
+    """A mutation's answer is a refusal: a top-level error, or an error member. An error
+    inside a change's answer (a nested list asked with a bad page) is raised while the
+    answer is read, after the change was made: that answer is a change."""
     data = payload.get("data") if isinstance(payload, dict) else None
-    if not isinstance(data, dict) or payload.get("errors"):
+    if not isinstance(data, dict):
+        return True
+    if any(len(error.get("path") or ()) <= 1 for error in payload.get("errors") or ()):
         return True
     answers = list(data.values())
     return all(isinstance(a, dict) and a.get("__typename") in ERRORS for a in answers)

@@ -402,7 +402,9 @@ class Engine(RuleBasedStateMachine):
             return  # tried on a running instance one time in four
         before = self._snapshot()
         try:
-            back, event = rules.reactivate(instance, now=self._now(), by="ann")
+            back, event = rules.reactivate(
+                instance, self._process_of(instance), now=self._now(), by="ann"
+            )
         except InvalidTransition as error:
             assert instance.status is InstanceStatus.ACTIVE
             self._refused(error, *before)

@@ -255,7 +255,7 @@ def test_reactivate_a_finished_instance(make_process, make_record):
     process = make_process()
     instance = forward(begin(process, make_record=make_record), process, SMALL, "close")
     done, _ = finish(instance, process, SMALL, now=at(9), by="ann")
-    back, event = reactivate(done, now=at(10), by="bob")
+    back, event = reactivate(done, process, now=at(10), by="bob")
     assert (back.status, back.completed_at, back.active_since) == (
         InstanceStatus.ACTIVE,
         None,
@@ -273,15 +273,18 @@ def test_reactivate_an_abandoned_instance(make_process, make_record):
     process = make_process()
     instance = forward(begin(process, make_record=make_record), process, SMALL, "develop")
     stopped, _ = abandon(instance, now=at(9), by="ann")
-    back, _ = reactivate(stopped, now=at(10), by="ann")
+    back, _ = reactivate(stopped, process, now=at(10), by="ann")
     assert (back.status, back.active_stage) == (InstanceStatus.ACTIVE, "develop")
     moved, _ = advance(back, process, SMALL, now=at(11), by="ann")
     assert moved.active_stage == "propose"
 
 
 def test_reactivate_an_active_instance_is_refused(make_process, make_record):
-    instance = begin(make_process(), make_record=make_record)
-    assert code_of(reactivate, instance, now=at(1), by="ann") is TransitionCode.ALREADY_ACTIVE
+    process = make_process()
+    instance = begin(process, make_record=make_record)
+    assert (
+        code_of(reactivate, instance, process, now=at(1), by="ann") is TransitionCode.ALREADY_ACTIVE
+    )
 
 
 def ended(process: Process, how: str, make_record) -> Instance:

@@ -140,7 +140,7 @@ def test_the_gate_is_told_before_the_outcome(at_close):
 def test_reactivating_forgets_how_it_ended_and_abandoning_says_who(at_close):
     process, instance, values = at_close
     done, _ = finish(instance, process, values, outcome="won", now=T0, by="bob")
-    back, event = reactivate(done, now=T0, by="ann")
+    back, event = reactivate(done, process, now=T0, by="ann")
     assert (back.outcome, back.outcome_reason, back.completed_by) == (None, None, None)
     assert event.after == {"stage": "close", "status": "ACTIVE", "path": ["qualify", "close"]}
     stopped, _ = abandon(back, now=T0, by="cy")

@@ -21,7 +21,7 @@ async def drop_planner_cursor(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0011_board_lanes')]
+    dependencies = [('models', '0012_stage_due')]
 
     initial = False
 

@@ -1,0 +1,58 @@
+"""Stays past their due: found, marked and told, each once, whichever worker looks."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from server.db import store
+from server.db.models import InstanceRow, VisitRow
+from server.domain.events import Event, EventKind
+
+ACTOR = "stageflow"
+
+
+async def mark_batch(now: dt.datetime, *, limit: int) -> list[Event]:
+    """Inside a transaction: up to `limit` open stays due by `now` and not marked yet,
+    marked overdue, with one STAGE_OVERDUE event each (numbered, not yet announced).
+
+    On PostgreSQL the stays are locked with SKIP LOCKED: a stay another scanner holds is
+    left to it, and a stay a move is closing waits for neither (the move holds it; once
+    the move commits the stay is no longer open). The instance is not written: its version
+    stays, so no caller meets a conflict it did not cause.
+    """
+    query = (
+        VisitRow.filter(exited_at=None, overdue_at=None, due_at__not_isnull=True, due_at__lte=now)
+        .order_by("due_at", "id")
+        .limit(limit)
+        .select_for_update(skip_locked=True, no_key=True)
+    )
+    stays = await query
+    if not stays:
+        return []
+    await VisitRow.filter(id__in=[s.id for s in stays]).update(overdue_at=now)
+    instances = {
+        row.id: row
+        for row in await InstanceRow.filter(id__in={s.instance_id for s in stays}).only(
+            "id", "record_id", "process_id"
+        )
+    }
+    events = []
+    for stay in stays:
+        instance = instances[stay.instance_id]
+        assert stay.due_at is not None
+        event = Event(
+            kind=EventKind.STAGE_OVERDUE,
+            actor=ACTOR,
+            at=now,
+            record_id=instance.record_id,
+            instance_id=instance.id,
+            process_id=instance.process_id,
+            to_stage=stay.stage,
+            after={
+                "stage": stay.stage,
+                "enteredAt": stay.entered_at.isoformat(),
+                "dueAt": stay.due_at.isoformat(),
+            },
+        )
+        events.append(await store.append_event(event))
+    return events

@@ -1,0 +1,45 @@
+"""Stays past their due: one STAGE_OVERDUE event each, across every worker."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+
+from server.db import overdue, store, transaction
+from server.domain.events import Event
+from server.services.runtime import Runtime, announce, utcnow
+
+NAME = "overdue"
+BATCH = 500
+
+log = logging.getLogger("stageflow.overdue")
+
+
+async def mark_overdue(rt: Runtime, *, now: dt.datetime, batch: int = BATCH) -> int:
+    """Mark every open stay due by `now` overdue, one transaction per batch, and announce
+    each one's event once committed; how many were marked."""
+    marked = 0
+    while True:
+
+        async def scan() -> list[Event]:
+            return await overdue.mark_batch(now, limit=batch)
+
+        async def landed(events: list[Event]) -> bool:
+            return not events or await store.event_landed(events[-1])
+
+        events = await transaction.run(scan, landed=landed)
+        for event in events:
+            announce(rt, event)
+        marked += len(events)
+        if len(events) < batch:
+            return marked
+
+
+async def watch(rt: Runtime, *, interval: float) -> None:
+    """Look for stays past their due every `interval` seconds, until cancelled."""
+    while True:
+        marked = await mark_overdue(rt, now=utcnow())
+        if marked:
+            log.info("%d stays past their due", marked)
+        await asyncio.sleep(interval)
