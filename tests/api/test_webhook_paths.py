@@ -4,6 +4,7 @@ A delivery given up after its retry window lets the instance's next ones go."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,6 +18,7 @@ from webhooking import fast, made, serving
 
 from server.db.models import WebhookDeliveryRow
 from server.domain.webhook import new_secret
+from server.services import overdue
 from server.settings import Settings
 
 
@@ -187,3 +189,24 @@ async def test_a_delivery_given_up_lets_the_next_of_its_instance_go(database_url
         assert rows[1].delivered_at is not None and rows[0].last_attempt_at is not None
         assert rows[1].delivered_at >= rows[0].last_attempt_at
         assert receiver.arrivals[0].seq > min(refused)
+
+
+async def test_a_stay_past_its_due_is_heard_as_overdue_once(app: Starlette, gql: Any) -> None:
+    secret = new_secret()
+    async with receiving(Receiver(secret=secret)) as receiver:
+        await made(app, receiver.url, secret=secret, topics=["STAGE_OVERDUE"])
+        runtime = app.state.runtime
+        instance = await started_instance(runtime, "Late")
+        # Opportunity Sales asks a record to leave Qualify within days: a month on, it is late.
+        later = dt.datetime.now(dt.UTC) + dt.timedelta(days=30)
+        assert await overdue.mark_overdue(runtime, now=later) == 1
+        assert await overdue.mark_overdue(runtime, now=later + dt.timedelta(days=1)) == 0
+        await receiver.wait_for(lambda r: len(r.arrivals) == 1)
+        await app.state.sender.send_now()
+    (late,) = receiver.arrivals
+    assert late.body["topics"] == ["STAGE_OVERDUE"]
+    assert late.body["event"]["kind"] == "STAGE_OVERDUE"
+    assert late.body["event"]["toStage"] == "qualify"
+    assert late.body["instance"]["id"] == str(instance)
+    assert late.body["instance"]["activeStage"] == "qualify"
+    assert late.body["event"]["after"]["dueAt"]
