@@ -179,12 +179,13 @@ def _statements(dialect: str, made: list[tuple[int, int]], copies: int) -> list[
         ' r."values", r.version, c.instance_id, r.created_at, r.updated_at'
         " FROM bench_copy c JOIN bench_template t ON t.k = c.k JOIN record r ON r.id = t.record_id",
         "INSERT INTO instance (id, record_id, process_id, process_version, status, active_stage,"
-        " path, version, started_at, active_since, completed_at) SELECT c.instance_id,"
+        " path, version, started_at, active_since, completed_at, due_at) SELECT c.instance_id,"
         " c.record_id, i.process_id, i.process_version, i.status, i.active_stage, i.path,"
-        " i.version, i.started_at, i.active_since, i.completed_at FROM bench_copy c"
+        " i.version, i.started_at, i.active_since, i.completed_at, i.due_at FROM bench_copy c"
         " JOIN bench_template t ON t.k = c.k JOIN instance i ON i.id = t.instance_id",
-        "INSERT INTO stage_visit (instance_id, n, stage, entered_at, exited_at, entered_by)"
-        " SELECT c.instance_id, v.n, v.stage, v.entered_at, v.exited_at, v.entered_by"
+        "INSERT INTO stage_visit (instance_id, n, stage, entered_at, exited_at, entered_by,"
+        " due_at, overdue_at) SELECT c.instance_id, v.n, v.stage, v.entered_at, v.exited_at,"
+        " v.entered_by, v.due_at, v.overdue_at"
         " FROM bench_copy c JOIN bench_template t ON t.k = c.k"
         " JOIN stage_visit v ON v.instance_id = t.instance_id",
         "INSERT INTO event (seq, kind, actor, at, record_id, instance_id, process_id, from_stage,"
