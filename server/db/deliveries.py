@@ -107,13 +107,6 @@ async def _entities(process_ids: set[int]) -> dict[int, str]:
     return {int(id): str(entity) for id, entity in rows}
 
 
-async def plan_cursor() -> int:
-    rows = await get_connection("default").execute_query_dict(
-        "SELECT value FROM counter WHERE name = 'webhook_plan'"
-    )
-    return int(rows[0]["value"]) if rows else 0
-
-
 @dataclass(frozen=True)
 class Leased:
     """A delivery taken by one sender until `lease_until`."""
