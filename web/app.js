@@ -12,6 +12,7 @@ const ROUTES = [
   [/^#\/records\/(\d+)$/, "./record.js", "records", "Record"],
   [/^#\/records$/, "./records.js", "records", "Records"],
   [/^#\/board(?:\/(\d+))?$/, "./board.js", "board", "Board"],
+  [/^#\/insights(?:\/(\d+))?$/, "./insights.js", "insights", "Insights"],
   [/^#\/designer(?:\/(\d+))?$/, "./designer.js", "designer", "Designer"],
   [/^#\/webhooks$/, "./webhooks.js", "webhooks", "Webhooks"],
   [/^#\/users$/, "./users.js", "users", "Users"],
