@@ -119,6 +119,10 @@ class Stage:
     due_business_days: bool = strawberry.field(
         description="The due counts Monday to Friday only (in UTC)."
     )
+    probability: int | None = strawberry.field(
+        description="How likely (0-100 %) an instance in this stage ends won; weighs the "
+        "pipeline. Null: not said."
+    )
 
     @classmethod
     def from_domain(cls, stage: domain.Stage, entity: domain_fields.Entity) -> Stage:
@@ -133,6 +137,7 @@ class Stage:
             is_last=stage.is_last,
             due=stage.due.text if stage.due else None,
             due_business_days=stage.due.business_days if stage.due else False,
+            probability=stage.probability,
         )
 
 
@@ -149,6 +154,12 @@ class Process:
     outcomes: list[Outcome] = strawberry.field(
         description="How a finished instance may end; empty: it finishes without an outcome."
     )
+    amount_field: str | None = strawberry.field(
+        description="The money or number field the pipeline adds up; null: not measured."
+    )
+    close_date_field: str | None = strawberry.field(
+        description="The date field the pipeline is forecast by; null: not said."
+    )
     source: strawberry.Private[domain.Process]
 
     @classmethod
@@ -163,6 +174,8 @@ class Process:
             entity=Entity.from_domain(process.entity),
             stages=[Stage.from_domain(s, process.entity) for s in process.stages],
             outcomes=[Outcome.from_domain(o) for o in process.outcomes],
+            amount_field=process.amount_field,
+            close_date_field=process.close_date_field,
             source=process,
         )
 

@@ -23,9 +23,12 @@ from server.domain.process import Branch, Process, Stage, StageCategory, Step
 from server.domain.text import unstorable
 from server.domain.validation import KEY_PATTERN, Gaps, validate
 
-_PROCESS_KEYS = ("key", "name", "entity", "description", "stages", "outcomes")
+_PROCESS_KEYS = (
+    *("key", "name", "entity", "description", "amount_field", "close_date_field"),
+    *("stages", "outcomes"),
+)
 _STAGE_KEYS = (
-    *("key", "name", "category", "guidance", "due", "due_business_days"),
+    *("key", "name", "category", "guidance", "due", "due_business_days", "probability"),
     *("steps", "next", "branches"),
 )
 _STEP_KEYS = ("field", "required")
@@ -74,6 +77,8 @@ def dump_process(process: Process) -> dict[str, Any]:
             out["due"] = stage.due.text
             if stage.due.business_days:
                 out["due_business_days"] = True
+        if stage.probability is not None:
+            out["probability"] = stage.probability
         out["steps"] = [{"field": s.field, "required": s.required} for s in stage.steps]
         if stage.next is not None:
             out["next"] = stage.next
@@ -85,6 +90,10 @@ def dump_process(process: Process) -> dict[str, Any]:
     data: dict[str, Any] = {"key": process.key, "name": process.name, "entity": process.entity.key}
     if process.description:
         data["description"] = process.description
+    if process.amount_field is not None:
+        data["amount_field"] = process.amount_field
+    if process.close_date_field is not None:
+        data["close_date_field"] = process.close_date_field
     if process.outcomes:
         data["outcomes"] = [_dump_outcome(o) for o in process.outcomes]
     data["stages"] = stages
@@ -233,6 +242,8 @@ def _process(data: Any, entities: Mapping[str, Entity], found: _Found) -> Proces
     name = _str(data, "name", "", found)
     description = _text(data, "description", "", found)
     entity_key = _str(data, "entity", "", found)
+    amount_field = _field_key(data, "amount_field", found)
+    close_date_field = _field_key(data, "close_date_field", found)
     entity = entities.get(entity_key)
     if entity is None and entity_key:
         found.add("entity", f"unknown entity {entity_key!r}")
@@ -252,7 +263,29 @@ def _process(data: Any, entities: Mapping[str, Entity], found: _Found) -> Proces
         stages=stages,
         description=description,
         outcomes=outcomes,
+        amount_field=amount_field,
+        close_date_field=close_date_field,
     )
+
+
+def _field_key(raw: dict[str, Any], key: str, found: _Found) -> str | None:
+    """An optional field named by the process; whether its entity has it is a rule."""
+    value = raw.get(key)
+    if value is None or (isinstance(value, str) and value):
+        return value
+    found.add(key, "expected a field key")
+    return None
+
+
+def _probability(raw: dict[str, Any], path: str, found: _Found) -> int | None:
+    """A stage's optional probability: a whole percentage."""
+    value = raw.get("probability")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
+        found.add(f"{path}.probability", "expected a whole percentage from 0 to 100")
+        return None
+    return value
 
 
 def _stage(raw: Any, path: str, found: _Found) -> Stage:
@@ -294,6 +327,7 @@ def _stage(raw: Any, path: str, found: _Found) -> Stage:
         next=next_key,
         branches=branches,
         due=stage_due,
+        probability=_probability(raw, path, found),
     )
 
 
@@ -381,8 +415,9 @@ _ORDER = {
     name: rank
     for rank, name in enumerate(
         (
-            *("key", "name", "entity", "category", "description", "guidance", "due"),
-            *("due_business_days", "outcomes"),
+            *("key", "name", "entity", "category", "description", "amount_field"),
+            *("close_date_field", "guidance", "due", "due_business_days", "probability"),
+            "outcomes",
             *("label", "reason", "stages"),
             *("steps", "field", "required", "next", "branches", "to", "when"),
         )

@@ -54,6 +54,8 @@ class Stage:
     branches: tuple[Branch, ...] = ()
     # How long a record should stay in the stage; None: as long as it takes.
     due: Due | None = None
+    # How likely (0-100 %) an instance in this stage ends won: weighs the pipeline.
+    probability: int | None = None
 
     @property
     def is_last(self) -> bool:
@@ -78,6 +80,10 @@ class Process:
     description: str = ""
     # How an instance may end when it finishes; empty: it finishes without an outcome.
     outcomes: tuple[Outcome, ...] = ()
+    # The fields the pipeline is measured by: the amount (money or number) and the expected
+    # close date (date); None: not measured.
+    amount_field: str | None = None
+    close_date_field: str | None = None
     id: int | None = None
     version: int = 1
     status: ProcessStatus = ProcessStatus.ACTIVE

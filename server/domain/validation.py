@@ -8,6 +8,7 @@ from difflib import get_close_matches
 
 from server.domain.conditions import check
 from server.domain.errors import Problem
+from server.domain.fields import FieldType
 from server.domain.outcome import MAX_LABEL as MAX_OUTCOME_LABEL
 from server.domain.outcome import MAX_OUTCOMES, Outcome
 from server.domain.process import Branch, Process, Stage
@@ -51,6 +52,8 @@ def validate(process: Process, *, gaps: Gaps | None = None) -> tuple[Process, li
     if len(process.description) > MAX_DESCRIPTION:
         problems.append(Problem("description", f"at most {MAX_DESCRIPTION} characters"))
     problems += _outcomes(process.outcomes)
+    if not gaps.entity:
+        problems += _measures(process)
     if not process.stages:
         problems.append(Problem("stages", "a process needs at least one stage"))
         return process, _uncovered(problems, gaps)
@@ -75,6 +78,8 @@ def validate(process: Process, *, gaps: Gaps | None = None) -> tuple[Process, li
         stages=tuple(stages),
         description=process.description,
         outcomes=process.outcomes,
+        amount_field=process.amount_field,
+        close_date_field=process.close_date_field,
         id=process.id,
         version=process.version,
         status=process.status,
@@ -210,4 +215,24 @@ def _graph(process: Process) -> list[Problem]:
     for stage in process.stages:
         if stage.key not in state:
             walk(stage.key, [stage.key])
+    return problems
+
+
+_AMOUNT_TYPES = frozenset({FieldType.MONEY, FieldType.NUMBER})
+
+
+def _measures(process: Process) -> list[Problem]:
+    """The pipeline's fields: an amount that is money or a number, a close date that is a date."""
+    problems = []
+    for key, name, types, kind in (
+        ("amount_field", process.amount_field, _AMOUNT_TYPES, "a money or number field"),
+        ("close_date_field", process.close_date_field, {FieldType.DATE}, "a date field"),
+    ):
+        if name is None:
+            continue
+        found = process.entity.field(name)
+        if found is None:
+            problems.append(Problem(key, f"unknown field {name!r} of {process.entity.key}"))
+        elif found.type not in types:
+            problems.append(Problem(key, f"{name!r} is a {found.type.value} field; use {kind}"))
     return problems

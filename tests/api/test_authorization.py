@@ -18,6 +18,7 @@ import pytest
 from sockets import Closed, Socket
 from users import make_user
 
+from server.db.models import EventRow
 from server.domain.access import BaseRole
 from server.services import accounts
 
@@ -681,7 +682,8 @@ async def test_every_query_and_mutation_for_every_kind_of_caller(world: World) -
         where = f"{op.name} as {role}"
         cells.record(where, op.expect[role], actual)
         if op.changes and actual != OK and await world.last_seq() != before:
-            cells.changed_by_refusal.append(where)
+            written = await EventRow.filter(seq__gt=before).values_list("kind", "actor")
+            cells.changed_by_refusal.append(f"{where}: wrote {written}")
     print(f"authorization matrix: {len(cells.leaks)} leaks in {cells.tried} cells")
     assert cells.leaks == []
     assert cells.mismatches == []
