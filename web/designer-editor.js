@@ -6,6 +6,7 @@ import { checkDraft, discardDraft, loadDesign, publishProcess, refused, setProce
 import { stageParts } from "./designer-stages.js";
 import { stepParts } from "./designer-steps.js";
 import { conditionParts } from "./designer-conditions.js";
+import { pipelineParts } from "./designer-pipeline.js";
 import { badge, button, control, nextId, placeProblems, textarea } from "./designer-controls.js";
 import { drawProcess } from "./designer-drawing.js";
 import { fileForm } from "./designer-model.js";
@@ -357,6 +358,7 @@ export class Editor {
       el("section", { class: "d-card d-process", "aria-label": "Process" },
         control("Process name", name, "name"),
         control("Description", description, "description"),
+        this.pipelinePart(),
         el("div", { class: "d-fixed" },
           el("div", { "data-path": "entity" }, el("span", {}, "Entity: "), el("strong", {}, this.entity.name)),
           el("div", { "data-path": "key" }, el("span", {}, "Key: "), el("code", {}, d.key ?? "")))),
@@ -381,4 +383,4 @@ export class Editor {
   }
 }
 
-Object.assign(Editor.prototype, stageParts, stepParts, conditionParts);
+Object.assign(Editor.prototype, stageParts, stepParts, conditionParts, pipelineParts);

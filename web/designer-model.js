@@ -25,7 +25,7 @@ export const CONDITION_KINDS = [
 export const KEY_PATTERN = /^[a-z][a-z0-9_-]{0,63}$/;
 export const KEY_PATTERN_HTML = "[a-z][a-z0-9_\\-]{0,63}";
 // The canonical order of a stage's parts in the file form.
-export const STAGE_KEYS = ["key", "name", "category", "guidance", "due", "due_business_days", "steps", "next", "branches"];
+export const STAGE_KEYS = ["key", "name", "category", "guidance", "due", "due_business_days", "probability", "steps", "next", "branches"];
 
 // Who may run a process as people read it; an empty list lets everyone.
 export function whoMayRun(roles) {
@@ -42,9 +42,11 @@ export function slug(text, separator) {
 
 // In the file form: canonical key order, empty optional parts left out, unknown parts kept.
 export function fileForm(definition) {
-  const { key, name, entity, description, stages, ...rest } = definition;
+  const { key, name, entity, description, amount_field: amount, close_date_field: closeDate, stages, ...rest } = definition;
   const out = { key, name, entity };
   if (description) out.description = description;
+  if (amount) out.amount_field = amount;
+  if (closeDate) out.close_date_field = closeDate;
   out.stages = stages.map((stage) => {
     const copy = {};
     for (const part of STAGE_KEYS) {
@@ -92,7 +94,8 @@ export function where(path) {
   const words = { name: "name", key: "key", category: "category", guidance: "guidance", steps: "steps", field: "field",
     required: "required", next: "default next stage", branches: "branches", to: "target stage", when: "condition",
     description: "description", entity: "entity", stages: "stages", not: "not", due: "due",
-    due_business_days: "business days" };
+    due_business_days: "business days", probability: "probability", amount_field: "amount field",
+    close_date_field: "close date field" };
   const parts = [...path.matchAll(/([a-z_]+)(?:\[(\d+)\])?/g)].map(([, name, index]) => {
     const single = { stages: "stage", steps: "step", branches: "branch", all: "item", any: "item" }[name];
     if (index !== undefined && single) return `${single} ${Number(index) + 1}`;

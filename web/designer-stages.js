@@ -176,6 +176,7 @@ export const stageParts = {
         control("Category", category, `${path}.category`)),
       control("Guidance", guidance, `${path}.guidance`),
       this.duePart(stage, path),
+      this.probabilityPart(stage, path),
       this.stepsPart(stage, path),
       this.branchesPart(stage, path),
       control("Default next stage", next, `${path}.next`, "Where the record goes when no branch applies."),
