@@ -16,7 +16,8 @@ export function figureTable({ name, caption, head, rows, filename, empty = "Noth
     "Download CSV");
   button.addEventListener("click", () => download(filename, tableCsv(table)));
   return el("div", { class: "figure-table" },
-    el("div", { class: "table-scroll" }, table),
+    // A table wider than the screen scrolls: the keyboard reaches it, and it is named.
+    el("div", { class: "table-scroll", tabindex: 0, role: "region", "aria-label": caption }, table),
     rows.length ? null : el("p", { class: "status" }, empty),
     el("div", { class: "figure-actions" }, button));
 }
