@@ -171,7 +171,7 @@ export function stuckSection(ctx, stuck, days) {
   return section("stuck", "Stuck records",
     `Records in the same stage for ${days} days or more now, the longest first (the dates do not apply).`,
     table(ctx, "stuck", `Records in their stage for ${days} days or more`, ["Record", "Owner", "Stage", "In stage", "Due"],
-      oldest.map((item) => [el("a", { href: `#/records/${item.recordId}` }, item.recordName), item.owner, item.stageName,
+      oldest.map((item) => [el("a", { href: `#/records/${item.recordId}`, "data-key": `record-${item.recordId}` }, item.recordName), item.owner, item.stageName,
         span(item.days * 86_400), due(item)]),
       `No record has been in its stage for ${days} days or more.`));
 }

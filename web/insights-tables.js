@@ -17,7 +17,7 @@ export function figureTable({ name, caption, head, rows, filename, empty = "Noth
   button.addEventListener("click", () => download(filename, tableCsv(table)));
   return el("div", { class: "figure-table" },
     // A table wider than the screen scrolls: the keyboard reaches it, and it is named.
-    el("div", { class: "table-scroll", tabindex: 0, role: "region", "aria-label": caption }, table),
+    el("div", { class: "table-scroll", tabindex: 0, role: "region", "aria-label": caption, "data-key": `table-${name}` }, table),
     rows.length ? null : el("p", { class: "status" }, empty),
     el("div", { class: "figure-actions" }, button));
 }
