@@ -57,14 +57,14 @@ PROFILES = [
         150,
         hours={"qualify": 30, "identify": 40, "fast_track": 14, "discovery": 100, "handover": 16},
         drop={"qualify": 0.22, "identify": 0.18, "discovery": 0.25, "fast_track": 0.05},
-        back={"handover": 0.08},
+        back={"discovery": 0.05, "handover": 0.1},
         outcomes=[("qualified", 0.78), ("disqualified", 0.22)],
     ),
     Profile(
         "phone-to-case",
         140,
         hours={"identify": 2.5, "research": 18, "resolve": 30},
-        drop={"identify": 0.06, "research": 0.05},
+        drop={"identify": 0.1, "research": 0.04},
         back={"resolve": 0.1},
         outcomes=[("resolved", 0.9), ("cancelled", 0.1)],
         stall=0.06,
@@ -212,16 +212,14 @@ class _Life:
         leave = entered + hours * HOUR
         first = stage.key not in self.visited
         self.visited.add(stage.key)
-        if stage.is_last:
-            fate = "finish"
-        elif first and rnd.random() < profile.drop.get(stage.key, 0):
+        if first and rnd.random() < profile.drop.get(stage.key, 0):
             fate = "abandon"
         elif (
             self.backs < 2 and len(self.path) > 1 and rnd.random() < profile.back.get(stage.key, 0)
         ):
             fate = "back"
         else:
-            fate = "advance"
+            fate = "finish" if stage.is_last else "advance"
         fills = [s.field for s in stage.steps if s.required or rnd.random() < 0.5]
         fills = [f for f in fills if f not in self.values]
         if fate == "abandon":
@@ -272,14 +270,15 @@ def _with_stage(action: Action, stage: str) -> Action:
 
 
 def _working(rnd: random.Random, at: dt.datetime) -> dt.datetime:
-    """`at`, or the next working hour after it (Monday to Friday, 8:00 to 18:00 UTC)."""
-    if at.hour >= 18:
-        at = at.replace(hour=8) + DAY
-    elif at.hour < 8:
-        at = at.replace(hour=8)
-    else:
-        return at if at.weekday() < 5 else _working(rnd, at + (7 - at.weekday()) * DAY)
-    at = at.replace(minute=rnd.randrange(60), second=rnd.randrange(60))
+    """`at`, or a moment in the first working hour after it (Monday to Friday, 8:00 to
+    18:00 UTC)."""
+    # Drawn whether needed or not: the draws that follow do not depend on the weekday.
+    minute, second = rnd.randrange(60), rnd.randrange(60)
+    if 8 <= at.hour < 18 and at.weekday() < 5:
+        return at
+    if at.hour >= 8:
+        at += DAY
+    at = at.replace(hour=8, minute=minute, second=second)
     return at if at.weekday() < 5 else at + (7 - at.weekday()) * DAY
 
 

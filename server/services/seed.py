@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from importlib import resources
 from typing import Any
 
@@ -73,7 +74,7 @@ async def seed_demo_users(rt: Runtime) -> list[str]:
     return [name for name, _, _ in DEMO_USERS]
 
 
-async def seed_demo(rt: Runtime, *, history: bool = True) -> int:
+async def seed_demo(rt: Runtime, *, history: bool = True, now: dt.datetime | None = None) -> int:
     """On a database without records: with `history`, months of records moved through the
     sales, lead and case processes (so that insights show something real); then a few
     records begun today in various stages, so a first run shows a working board. How many
@@ -106,7 +107,7 @@ async def seed_demo(rt: Runtime, *, history: bool = True) -> int:
     if history:
         owners = [name for name, role, teams in DEMO_USERS if "sales" in teams]
         taken = {name for _, name, _, _ in demo}
-        added = await seed_history(rt, now=utcnow(), owners=owners, taken=taken)
+        added = await seed_history(rt, now=now or utcnow(), owners=owners, taken=taken)
     for entity, name, values, advances in demo:
         created = await records.create_record(
             rt, entity=entity, name=name, owner=DEMO_USER, values=values, by=DEMO_USER
