@@ -31,8 +31,11 @@ async def migrate(settings: Settings) -> None:
         await Tortoise.close_connections()
 
 
-async def seed(settings: Settings, *, demo: bool) -> tuple[list[str], int, list[str]]:
-    """Store the ready-to-use processes; for a demo, users and records if there are none."""
+async def seed(
+    settings: Settings, *, demo: bool, history: bool = True
+) -> tuple[list[str], int, list[str]]:
+    """Store the ready-to-use processes; for a demo, users and records if there are none
+    (with `history`, months of them)."""
     from server.services.runtime import Runtime
     from server.services.seed import seed as seed_processes
     from server.services.seed import seed_demo, seed_demo_users
@@ -42,7 +45,7 @@ async def seed(settings: Settings, *, demo: bool) -> tuple[list[str], int, list[
         runtime = Runtime.create()
         added = await seed_processes(runtime)
         users = await seed_demo_users(runtime) if demo else []
-        records = await seed_demo(runtime) if demo else 0
+        records = await seed_demo(runtime, history=history) if demo else 0
         return added, records, users
     finally:
         await Tortoise.close_connections()
@@ -196,6 +199,12 @@ def main(argv: list[str] | None = None) -> None:
     seed_cmd.add_argument(
         "--demo", action="store_true", help="add demo records to an empty database"
     )
+    seed_cmd.add_argument(
+        "--no-history",
+        dest="history",
+        action="store_false",
+        help="with --demo: only a few records begun today, not months of history",
+    )
     export_cmd = commands.add_parser("export", help="write a process as a YAML or JSON file")
     export_cmd.add_argument("key", help="the process key")
     export_cmd.add_argument("--version", type=int, help="a published version (default: current)")
@@ -235,7 +244,7 @@ def main(argv: list[str] | None = None) -> None:
         _run(lambda: migrate(settings))
         print("migrations applied")
     elif args.command == "seed":
-        added, records, users = _run(lambda: seed(settings, demo=args.demo))
+        added, records, users = _run(lambda: seed(settings, demo=args.demo, history=args.history))
         print(f"processes added: {', '.join(added) or 'none'}; demo records added: {records}")
         if users:
             from server.services.seed import DEMO_PASSWORD

@@ -14,6 +14,7 @@ from server.api.definitions import Entity, Process
 from server.api.design import DesignQuery
 from server.api.enums import EventKind, InstanceStatus
 from server.api.ids import parse_id, parse_optional
+from server.api.insights import InsightsQuery
 from server.api.instances import Event, Instance
 from server.api.records import Record
 from server.api.webhooks import WebhookQuery
@@ -24,7 +25,7 @@ _connection = connection
 
 
 @strawberry.type
-class Query(DesignQuery, AccountQuery, AdminQuery, WebhookQuery):
+class Query(DesignQuery, AccountQuery, AdminQuery, WebhookQuery, InsightsQuery):
     @strawberry.field(
         description="Processes at their current version, in offering order: those you may "
         "run (designers and admins: all)."

@@ -120,6 +120,11 @@ class InstanceRow(Model):
         indexes = (
             Index(fields=("process_id", "active_stage", "status", "id")),
             Index(fields=("status", "id")),
+            # Insights (server/db/insights.py): a process's instances by when they started,
+            # ended, or entered the stage they are in.
+            Index(fields=("process_id", "started_at")),
+            Index(fields=("process_id", "status", "completed_at")),
+            Index(fields=("process_id", "status", "active_since")),
         )
 
 

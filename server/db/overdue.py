@@ -40,19 +40,37 @@ async def mark_batch(now: dt.datetime, *, limit: int) -> list[Event]:
     for stay in stays:
         instance = instances[stay.instance_id]
         assert stay.due_at is not None
-        event = Event(
-            kind=EventKind.STAGE_OVERDUE,
-            actor=ACTOR,
-            at=now,
+        event = overdue_event(
+            now,
             record_id=instance.record_id,
             instance_id=instance.id,
             process_id=instance.process_id,
-            to_stage=stay.stage,
-            after={
-                "stage": stay.stage,
-                "enteredAt": stay.entered_at.isoformat(),
-                "dueAt": stay.due_at.isoformat(),
-            },
+            stage=stay.stage,
+            entered_at=stay.entered_at,
+            due_at=stay.due_at,
         )
         events.append(await store.append_event(event))
     return events
+
+
+def overdue_event(
+    now: dt.datetime,
+    *,
+    record_id: int,
+    instance_id: int,
+    process_id: int,
+    stage: str,
+    entered_at: dt.datetime,
+    due_at: dt.datetime,
+) -> Event:
+    """The one event telling that a stay, found at `now`, is past its due."""
+    return Event(
+        kind=EventKind.STAGE_OVERDUE,
+        actor=ACTOR,
+        at=now,
+        record_id=record_id,
+        instance_id=instance_id,
+        process_id=process_id,
+        to_stage=stage,
+        after={"stage": stage, "enteredAt": entered_at.isoformat(), "dueAt": due_at.isoformat()},
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from importlib import resources
 from typing import Any
 
@@ -12,6 +13,7 @@ from server.domain.fields import Entity
 from server.domain.files import load_text
 from server.domain.process import Process
 from server.services import accounts, instances, queries, records
+from server.services.history import seed_history
 from server.services.runtime import Runtime, utcnow
 
 DEMO_USER = "demo"
@@ -72,8 +74,11 @@ async def seed_demo_users(rt: Runtime) -> list[str]:
     return [name for name, _, _ in DEMO_USERS]
 
 
-async def seed_demo(rt: Runtime) -> int:
-    """A few records in various stages, so a first run shows a working board."""
+async def seed_demo(rt: Runtime, *, history: bool = True, now: dt.datetime | None = None) -> int:
+    """On a database without records: with `history`, months of records moved through the
+    sales, lead and case processes (so that insights show something real); then a few
+    records begun today in various stages, so a first run shows a working board. How many
+    records were added."""
     page = await queries.list_records(first=1)
     if page.items:
         return 0
@@ -98,6 +103,11 @@ async def seed_demo(rt: Runtime) -> int:
         ("lead", "Adventure Works inbound", {"company_name": "Adventure Works"}, 0),
         ("case", "Printer jams on tray 2", {"priority": "High", "origin": "Phone"}, 0),
     ]
+    added = 0
+    if history:
+        owners = [name for name, role, teams in DEMO_USERS if "sales" in teams]
+        taken = {name for _, name, _, _ in demo}
+        added = await seed_history(rt, now=now or utcnow(), owners=owners, taken=taken)
     for entity, name, values, advances in demo:
         created = await records.create_record(
             rt, entity=entity, name=name, owner=DEMO_USER, values=values, by=DEMO_USER
@@ -111,7 +121,7 @@ async def seed_demo(rt: Runtime) -> int:
             await instances.advance_stage(
                 rt, instance_id=started.instance.id, expected_version=None, by=DEMO_USER
             )
-    return len(demo)
+    return added + len(demo)
 
 
 def _position(key: str) -> int:

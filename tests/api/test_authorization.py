@@ -10,17 +10,21 @@ must change nothing: the event log stays where it was.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 from sockets import Closed, Socket
+from starlette.applications import Starlette
 from users import make_user
 
+from server.app import create_app
 from server.db.models import EventRow
 from server.domain.access import BaseRole
 from server.services import accounts
+from server.services.seed import seed
+from server.settings import Settings
 
 ANON, OUTSIDER, MEMBER, DESIGNER, ADMIN = "anonymous", "outsider", "member", "designer", "admin"
 ROLES = (ANON, OUTSIDER, MEMBER, DESIGNER, ADMIN)
@@ -389,6 +393,12 @@ OPS = [
         RUN,
         setup=_restricted_instance,
     ),
+    Op(
+        "insights",
+        "query($id: ID!) { insights(input: {processId: $id}) { funnel { reached } } }",
+        RUN,
+        setup=_variables(id="@sales"),
+    ),
     Op("lastEventSeq", "{ lastEventSeq }", SIGNED_IN, judge=lambda d, w, r: OK),
     Op("me", "{ me { name } }", PUBLIC, judge=_me),
     Op("users", "{ users { name } }", ADMINS),
@@ -632,6 +642,16 @@ class Cells:
             self.mismatches.append(f"{where}: expected {expected}, got {actual}")
             if expected != OK and actual == OK:
                 self.leaks.append(where)
+
+
+@pytest.fixture
+async def app(database_url: str) -> AsyncIterator[Starlette]:
+    """The app without its webhook sender: the webhooks the matrix registers would fail
+    their tries and be paused in the background, an event no cell wrote."""
+    application = create_app(Settings(database_url=database_url, webhook_sender=False))
+    async with application.router.lifespan_context(application):
+        await seed(application.state.runtime)
+        yield application
 
 
 @pytest.fixture

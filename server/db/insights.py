@@ -1,0 +1,359 @@
+"""The figures of a process's insights, each computed by the database in one statement.
+
+Every statement starts from the instances of one process (`Scope`: its version, the
+record's owner and entity), walks the indexes of migration 0014 and returns aggregates,
+never the rows they were taken over. Both databases run the same statements but for a few
+expressions (`_Dialect`): seconds between two times, the Monday of a time's week, a field
+of the record's values.
+
+Percentiles are the continuous kind (PostgreSQL's `percentile_cont`): the value at
+position p * (n - 1) of the sorted values, interpolated between its two neighbours; they
+are computed with window functions so that both databases give the same answer.
+
+A move is forward when the next stay's stage lies ahead of the stay's own in the process
+graph (`forward`: the pairs of stages where it does, over every version); a move back, a
+reactivation into the same stage or a migration is not.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from tortoise.connection import get_connection
+
+from server.db.where import Where
+from server.domain.insights import Durations, Stuck
+
+Pairs = Iterable[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which instances count: those of one process, narrowed by what is given."""
+
+    process_id: int
+    version: int | None = None
+    owner: str | None = None
+    entity: str | None = None
+
+
+class _Dialect:
+    def __init__(self, postgres: bool) -> None:
+        self.postgres = postgres
+
+    def seconds(self, start: str, end: str) -> str:
+        if self.postgres:
+            return f"ROUND(CAST(EXTRACT(EPOCH FROM ({end} - {start})) AS NUMERIC), 3)"
+        return f"ROUND((julianday({end}) - julianday({start})) * 86400.0, 3)"
+
+    def week(self, at: str) -> str:
+        """The Monday (UTC) of the week `at` falls in, as YYYY-MM-DD."""
+        if self.postgres:
+            return f"to_char(date_trunc('week', {at} AT TIME ZONE 'UTC'), 'YYYY-MM-DD')"
+        return f"date({at}, 'weekday 0', '-6 days')"
+
+    def time(self, where: Where, at: dt.datetime) -> str:
+        """A time parameter, written as each database stores times."""
+        return where.value(at if self.postgres else str(at.astimezone(dt.UTC)))
+
+    def text(self, where: Where, key: str) -> str:
+        """The record's value of field `key` as text (null when unset)."""
+        if self.postgres:
+            return f'(r."values" ->> {where.value(key)})'
+        return f'CAST(json_extract(r."values", {where.value(_json_path(key))}) AS TEXT)'
+
+    def amount(self, where: Where, key: str) -> str:
+        """The record's value of `key` as `a`, and (SQLite) its JSON type as `t`."""
+        if self.postgres:
+            return f'(r."values" ->> {where.value(key)}) AS a, NULL AS t'
+        path = _json_path(key)
+        return (
+            f'json_extract(r."values", {where.value(path)}) AS a,'
+            f' json_type(r."values", {where.value(path)}) AS t'
+        )
+
+    def cents(self) -> str:
+        """`a` in hundredths, rounded; null unless it is a number (a value written before
+        the field became one is left out)."""
+        if self.postgres:
+            return "CASE WHEN a ~ '^-?[0-9]+([.][0-9]+)?$' THEN ROUND(CAST(a AS NUMERIC) * 100) END"
+        return (
+            "CASE WHEN t IN ('integer', 'real') OR (t = 'text' AND a GLOB '*[0-9]*'"
+            " AND NOT a GLOB '*[^0-9.-]*') THEN CAST(ROUND(CAST(a AS REAL) * 100) AS INTEGER) END"
+        )
+
+
+def _json_path(key: str) -> str:
+    # Field keys are checked against KEY_PATTERN: no quote can reach the path.
+    return f'$."{key}"'
+
+
+def _dialect() -> _Dialect:
+    return _Dialect(get_connection("default").capabilities.dialect == "postgres")
+
+
+def _instances(where: Where, scope: Scope, *, record: bool = False) -> str:
+    """FROM and the scope's conditions, on instance `i` (and record `r` when needed)."""
+    where.conditions.append(f'i."process_id" = {where.value(scope.process_id)}')
+    if scope.version is not None:
+        where.conditions.append(f'i."process_version" = {where.value(scope.version)}')
+    joined = record or scope.owner is not None or scope.entity is not None
+    if scope.owner is not None:
+        where.conditions.append(f'r."owner" = {where.value(scope.owner)}')
+    if scope.entity is not None:
+        where.conditions.append(f'r."entity_id" = {where.value(scope.entity)}')
+    return '"instance" i' + (' JOIN "record" r ON r."id" = i."record_id"' if joined else "")
+
+
+def _between(
+    where: Where, d: _Dialect, column: str, start: dt.datetime | None, end: dt.datetime | None
+) -> None:
+    if start is not None:
+        where.conditions.append(f"{column} >= {d.time(where, start)}")
+    if end is not None:
+        where.conditions.append(f"{column} < {d.time(where, end)}")
+
+
+def _forward(where: Where, pairs: Pairs) -> str:
+    """The forward pairs as a table `fwd(a, b)`."""
+    rows = [f"({where.value(a)}, {where.value(b)})" for a, b in sorted(set(pairs))]
+    if not rows:
+        return (
+            "fwd(a, b) AS (SELECT CAST(NULL AS VARCHAR(64)), CAST(NULL AS VARCHAR(64)) WHERE 1 = 0)"
+        )
+    return f"fwd(a, b) AS (VALUES {', '.join(rows)})"
+
+
+async def _rows(sql: str, params: list[Any]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = await get_connection("default").execute_query_dict(sql, params)
+    return rows
+
+
+async def funnel(
+    scope: Scope, *, forward: Pairs, start: dt.datetime | None, end: dt.datetime | None
+) -> tuple[dict[str, tuple[int, int]], dict[tuple[str, str], int]]:
+    """Of the instances started in [start, end): per stage, how many reached it and how many
+    moved forward from it; and how many rest in each (stage, status)."""
+    d = _dialect()
+    where = Where(postgres=d.postgres)
+    fwd = _forward(where, forward)
+    source = _instances(where, scope)
+    _between(where, d, 'i."started_at"', start, end)
+    sql = (
+        f'WITH {fwd}, c AS (SELECT i."id" FROM {source} WHERE {where.sql()})'
+        ' SELECT v."stage" AS stage, COUNT(DISTINCT v."instance_id") AS reached,'
+        ' COUNT(DISTINCT CASE WHEN f.a IS NOT NULL THEN v."instance_id" END) AS advanced'
+        ' FROM c JOIN "stage_visit" v ON v."instance_id" = c."id"'
+        ' LEFT JOIN "stage_visit" w ON w."instance_id" = v."instance_id" AND w."n" = v."n" + 1'
+        ' LEFT JOIN fwd f ON f.a = v."stage" AND f.b = w."stage"'
+        ' GROUP BY v."stage"'
+    )
+    reached = {
+        row["stage"]: (int(row["reached"]), int(row["advanced"]))
+        for row in await _rows(sql, where.params)
+    }
+    where = Where(postgres=d.postgres)
+    source = _instances(where, scope)
+    _between(where, d, 'i."started_at"', start, end)
+    sql = (
+        f'SELECT i."active_stage" AS stage, i."status" AS status, COUNT(*) AS n FROM {source}'
+        f' WHERE {where.sql()} GROUP BY i."active_stage", i."status"'
+    )
+    resting = {
+        (row["stage"], row["status"]): int(row["n"]) for row in await _rows(sql, where.params)
+    }
+    return reached, resting
+
+
+async def endings(
+    scope: Scope, *, start: dt.datetime | None, end: dt.datetime | None
+) -> list[tuple[str, str | None, str | None, int]]:
+    """(status, outcome, reason, count) of the instances that ended in [start, end)."""
+    d = _dialect()
+    where = Where(postgres=d.postgres)
+    source = _instances(where, scope)
+    where.conditions.append("i.\"status\" IN ('FINISHED', 'ABANDONED')")
+    _between(where, d, 'i."completed_at"', start, end)
+    sql = (
+        'SELECT i."status" AS status, i."outcome" AS outcome, i."outcome_reason" AS reason,'
+        f" COUNT(*) AS n FROM {source} WHERE {where.sql()}"
+        ' GROUP BY i."status", i."outcome", i."outcome_reason"'
+    )
+    return [
+        (row["status"], row["outcome"], row["reason"], int(row["n"]))
+        for row in await _rows(sql, where.params)
+    ]
+
+
+def _percentiles(d: _Dialect, values: str) -> str:
+    """Count, p50, p90 and mean per group `g` of `values` (a statement giving g and v)."""
+    at = {name: f"((COUNT(*) OVER w - 1) * {p})" for name, p in (("p50", 0.5), ("p90", 0.9))}
+    low = {
+        name: f"FLOOR({pos})" if d.postgres else f"CAST({pos} AS INTEGER)"
+        for name, pos in at.items()
+    }
+    ranks = (
+        "SELECT g, v, ROW_NUMBER() OVER (w ORDER BY v) - 1 AS k, "
+        + ", ".join(f"{low[n]} AS {n}_low, {at[n]} - {low[n]} AS {n}_part" for n in at)
+        + f" FROM ({values}) d WINDOW w AS (PARTITION BY g)"
+    )
+    picks = []
+    for name in at:
+        below = f"MAX(CASE WHEN k = {name}_low THEN v END)"
+        above = f"COALESCE(MAX(CASE WHEN k = {name}_low + 1 THEN v END), {below})"
+        picks.append(f"{below} + MAX({name}_part) * ({above} - {below}) AS {name}")
+    return (
+        f"SELECT g, COUNT(*) AS n, AVG(v) AS mean, {', '.join(picks)} FROM ({ranks}) o GROUP BY g"
+    )
+
+
+def _durations(rows: list[dict[str, Any]]) -> dict[str, Durations]:
+    def number(value: Any) -> float | None:
+        return None if value is None else round(float(value), 3)
+
+    return {
+        str(row["g"]): Durations(
+            count=int(row["n"]),
+            p50=number(row["p50"]),
+            p90=number(row["p90"]),
+            mean=number(row["mean"]),
+        )
+        for row in rows
+    }
+
+
+async def time_in_stage(
+    scope: Scope, *, per_instance: bool, start: dt.datetime | None, end: dt.datetime | None
+) -> dict[str, Durations]:
+    """Seconds spent in each stage by the stays that ended in [start, end): each stay on
+    its own, or (`per_instance`) the stays of one instance in one stage added up."""
+    d = _dialect()
+    where = Where(postgres=d.postgres)
+    source = _instances(where, scope)
+    where.conditions.append('v."exited_at" IS NOT NULL')
+    _between(where, d, 'v."exited_at"', start, end)
+    seconds = d.seconds('v."entered_at"', 'v."exited_at"')
+    joined = f'{source} JOIN "stage_visit" v ON v."instance_id" = i."id" WHERE {where.sql()}'
+    if per_instance:
+        values = f'SELECT v."stage" AS g, SUM({seconds}) AS v FROM {joined} GROUP BY v."instance_id", v."stage"'
+    else:
+        values = f'SELECT v."stage" AS g, {seconds} AS v FROM {joined}'
+    return _durations(await _rows(_percentiles(d, values), where.params))
+
+
+async def cycle_time(
+    scope: Scope, *, start: dt.datetime | None, end: dt.datetime | None
+) -> Durations:
+    """Seconds from start to finish of the instances finished in [start, end)."""
+    d = _dialect()
+    where = Where(postgres=d.postgres)
+    source = _instances(where, scope)
+    where.conditions.append("i.\"status\" = 'FINISHED'")
+    _between(where, d, 'i."completed_at"', start, end)
+    seconds = d.seconds('i."started_at"', 'i."completed_at"')
+    values = f"SELECT 'all' AS g, {seconds} AS v FROM {source} WHERE {where.sql()}"
+    found = _durations(await _rows(_percentiles(d, values), where.params))
+    return found.get("all", Durations(0, None, None, None))
+
+
+async def stuck(scope: Scope, *, since: dt.datetime, now: dt.datetime, first: int) -> list[Stuck]:
+    """Active instances in their stage since before `since`, or past its due at `now`;
+    oldest first."""
+    d = _dialect()
+    where = Where(postgres=d.postgres)
+    source = _instances(where, scope, record=True)
+    where.conditions.append("i.\"status\" = 'ACTIVE'")
+    where.conditions.append(
+        f'(i."active_since" < {d.time(where, since)}'
+        f' OR (i."due_at" IS NOT NULL AND i."due_at" <= {d.time(where, now)}))'
+    )
+    sql = (
+        'SELECT i."id" AS id, i."record_id" AS record_id, r."name" AS name, r."owner" AS owner,'
+        ' i."active_stage" AS stage, i."active_since" AS since, i."due_at" AS due_at'
+        f' FROM {source} WHERE {where.sql()} ORDER BY i."active_since", i."id"'
+        f" LIMIT {where.value(first)}"
+    )
+    return [
+        Stuck(
+            instance_id=int(row["id"]),
+            record_id=int(row["record_id"]),
+            record_name=row["name"],
+            owner=row["owner"],
+            stage=row["stage"],
+            since=_time(row["since"]),
+            due_at=None if row["due_at"] is None else _time(row["due_at"]),
+        )
+        for row in await _rows(sql, where.params)
+    ]
+
+
+def _time(value: Any) -> dt.datetime:
+    found = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
+    return found if found.tzinfo else found.replace(tzinfo=dt.UTC)
+
+
+async def throughput(
+    scope: Scope, *, forward: Pairs, start: dt.datetime, end: dt.datetime
+) -> dict[tuple[str, str], int]:
+    """(what, Monday) -> how many instances started, moved forward, finished or were
+    abandoned in that week of [start, end)."""
+    d = _dialect()
+    where = Where(postgres=d.postgres)
+    fwd = _forward(where, forward)
+    parts = []
+    for what, at, extra in (
+        ("started", 'i."started_at"', ""),
+        ("finished", 'i."completed_at"', "i.\"status\" = 'FINISHED'"),
+        ("abandoned", 'i."completed_at"', "i.\"status\" = 'ABANDONED'"),
+    ):
+        part = Where(postgres=d.postgres, params=where.params)
+        source = _instances(part, scope)
+        if extra:
+            part.conditions.append(extra)
+        _between(part, d, at, start, end)
+        parts.append(
+            f"SELECT '{what}' AS what, {d.week(at)} AS week, COUNT(*) AS n FROM {source}"
+            f" WHERE {part.sql()} GROUP BY {d.week(at)}"
+        )
+    part = Where(postgres=d.postgres, params=where.params)
+    source = _instances(part, scope)
+    _between(part, d, 'w."entered_at"', start, end)
+    week = d.week('w."entered_at"')
+    parts.append(
+        f"SELECT 'advanced' AS what, {week} AS week, COUNT(*) AS n"
+        f' FROM {source} JOIN "stage_visit" w ON w."instance_id" = i."id"'
+        ' JOIN "stage_visit" v ON v."instance_id" = w."instance_id" AND v."n" = w."n" - 1'
+        ' JOIN fwd f ON f.a = v."stage" AND f.b = w."stage"'
+        f" WHERE {part.sql()} GROUP BY {week}"
+    )
+    sql = f"WITH {fwd} " + " UNION ALL ".join(parts)
+    return {
+        (row["what"], str(row["week"])): int(row["n"]) for row in await _rows(sql, where.params)
+    }
+
+
+async def pipeline(
+    scope: Scope, *, amount: str | None, close_date: str | None
+) -> list[tuple[str, str | None, int, int, int]]:
+    """(stage, close month, instances, instances with an amount, amount in hundredths) of
+    the active instances."""
+    d = _dialect()
+    where = Where(postgres=d.postgres)
+    month = f"substr({d.text(where, close_date)}, 1, 7)" if close_date is not None else "NULL"
+    amounts = d.amount(where, amount) if amount is not None else "NULL AS a, NULL AS t"
+    source = _instances(where, scope, record=True)
+    where.conditions.append("i.\"status\" = 'ACTIVE'")
+    cents = d.cents() if amount is not None else "CAST(NULL AS NUMERIC)"
+    sql = (
+        "SELECT stage, month, COUNT(*) AS n, COUNT(cents) AS counted, SUM(cents) AS cents FROM"
+        f" (SELECT stage, month, {cents} AS cents FROM"
+        f' (SELECT i."active_stage" AS stage, {month} AS month, {amounts}'
+        f" FROM {source} WHERE {where.sql()}) v) p GROUP BY stage, month"
+    )
+    return [
+        (row["stage"], row["month"], int(row["n"]), int(row["counted"]), int(row["cents"] or 0))
+        for row in await _rows(sql, where.params)
+    ]
