@@ -168,10 +168,11 @@ export function stuckSection(ctx, stuck, days) {
     if (!item.dueAt) return "No due";
     return `Due ${new Date(item.dueAt).toLocaleDateString(undefined, { dateStyle: "medium" })}`;
   };
+  const more = `more than ${days} ${days === 1 ? "day" : "days"}`;
   return section("stuck", "Stuck records",
-    `Records in the same stage for ${days} days or more now, the longest first (the dates do not apply).`,
-    table(ctx, "stuck", `Records in their stage for ${days} days or more`, ["Record", "Owner", "Stage", "In stage", "Due"],
+    `Records in the same stage for ${more} now, or past the stage's due, the longest first (the dates do not apply).`,
+    table(ctx, "stuck", `Records in their stage for ${more} or past its due`, ["Record", "Owner", "Stage", "In stage", "Due"],
       oldest.map((item) => [el("a", { href: `#/records/${item.recordId}`, "data-key": `record-${item.recordId}` }, item.recordName), item.owner, item.stageName,
         span(item.days * 86_400), due(item)]),
-      `No record has been in its stage for ${days} days or more.`));
+      `No record has been in its stage for ${more}, nor is past its due.`));
 }

@@ -12,6 +12,8 @@ const CHANGES = `subscription($processId: ID!, $afterSeq: Int) {
 
 const DAY_MS = 86_400_000;
 const DEFAULT_DAYS = 90;
+// The server counts throughput over 520 weeks at most.
+const MOST_DAYS = 520 * 7 - 7;
 // Changes come in bursts (a move is several events): the figures are read once after them.
 const SETTLE_MS = 400;
 
@@ -140,6 +142,7 @@ function words(day) {
 function checkDates() {
   if (!filters.from || !filters.to) return "Choose both dates.";
   if (filters.from > filters.to) return "The first date is after the last one: nothing can be shown.";
+  if (Date.parse(filters.to) - Date.parse(filters.from) > MOST_DAYS * DAY_MS) return "The dates span ten years at most.";
   const days = Number(filters.days);
   if (!Number.isInteger(days) || days < 0) return "Stuck after: a whole number of days, 0 or more.";
   return null;
