@@ -4,8 +4,13 @@
 // for screen readers; its figures belong in a table beside it, which the caller draws.
 
 const SVG = "http://www.w3.org/2000/svg";
-const WIDTH = 640;
 const FONT = 12;
+// Text is drawn at about its size on the page: a phone gets a narrower drawing, not a
+// smaller one.
+const WIDE = 640;
+const NARROW = 360;
+
+export const chartWidth = (narrow) => (narrow ? NARROW : WIDE);
 
 function svg(tag, attrs = {}, text = null) {
   const node = document.createElementNS(SVG, tag);
@@ -64,10 +69,10 @@ function fit(text, room) {
   return text.length > room ? `${text.slice(0, room - 1)}…` : text;
 }
 
-function frame(label, height, kind) {
+function frame(label, width, height, kind) {
   return svg("svg", {
     class: `chart chart-${kind}`, role: "img", "aria-label": label,
-    viewBox: `0 0 ${WIDTH} ${height}`, width: WIDTH, height, "font-size": FONT,
+    viewBox: `0 0 ${width} ${height}`, width, height, "font-size": FONT,
   });
 }
 
@@ -87,16 +92,17 @@ function legend(chart, series, x, y) {
 // `rows`: [{ label, values: [number | null per series], texts: [string per series] }];
 // `series`: [{ name, tone }]; `format` labels the value axis; `unit`, `whole` shape its
 // ticks. Each bar is followed by its text.
-export function barChart({ label, rows, series, format = count, unit = 1, whole = false }) {
-  const labelWidth = 150;
-  const textRoom = 130;
+export function barChart({ label, rows, series, format = count, unit = 1, whole = false, width: size = WIDE }) {
+  const narrow = size < WIDE;
+  const labelWidth = narrow ? 96 : 150;
+  const textRoom = narrow ? 100 : 130;
   const bar = 14;
   const rowHeight = series.length * (bar + 2) + 10;
   const top = series.length > 1 ? 28 : 8;
-  const plotWidth = WIDTH - labelWidth - textRoom;
+  const plotWidth = size - labelWidth - textRoom;
   const height = top + rows.length * rowHeight + 28;
-  const chart = frame(label, height, "bars");
-  legend(chart, series, labelWidth, 14);
+  const chart = frame(label, size, height, "bars");
+  legend(chart, series, narrow ? 4 : labelWidth, 14);
 
   const max = Math.max(0, ...rows.flatMap((row) => row.values.map((v) => v ?? 0)));
   const marks = ticks(max, { unit, whole });
@@ -112,7 +118,7 @@ export function barChart({ label, rows, series, format = count, unit = 1, whole 
   rows.forEach((row, i) => {
     const y = top + i * rowHeight + 5;
     const middle = y + (series.length * (bar + 2)) / 2;
-    chart.append(svg("text", { x: labelWidth - 8, y: middle + 4, "text-anchor": "end", class: "chart-text" }, fit(row.label, 22)));
+    chart.append(svg("text", { x: labelWidth - 8, y: middle + 4, "text-anchor": "end", class: "chart-text" }, fit(row.label, Math.floor((labelWidth - 10) / 7))));
     series.forEach((s, j) => {
       const value = row.values[j] ?? 0;
       const by = y + j * (bar + 2);
@@ -126,26 +132,26 @@ export function barChart({ label, rows, series, format = count, unit = 1, whole 
 
 // `columns`: [{ label, values, texts }] left to right; `series` as for barChart. Labels
 // under the columns are thinned out so that they never overlap.
-export function columnChart({ label, columns, series, format = count, unit = 1, whole = false }) {
-  const left = 72;
+export function columnChart({ label, columns, series, format = count, unit = 1, whole = false, width: size = WIDE }) {
+  const left = size < WIDE ? 56 : 72;
   const right = 12;
   const top = series.length > 1 ? 30 : 12;
   const plotHeight = 190;
   const height = top + plotHeight + 34;
-  const chart = frame(label, height, "columns");
-  legend(chart, series, left, 14);
+  const chart = frame(label, size, height, "columns");
+  legend(chart, series, size < WIDE ? 4 : left, 14);
 
   const max = Math.max(0, ...columns.flatMap((column) => column.values.map((v) => v ?? 0)));
   const marks = ticks(max, { unit, whole });
   const scale = plotHeight / marks.at(-1);
   const bottom = top + plotHeight;
-  const plotWidth = WIDTH - left - right;
+  const plotWidth = size - left - right;
   for (const mark of marks) {
     const y = bottom - mark * scale;
-    chart.append(svg("line", { x1: left, x2: WIDTH - right, y1: y, y2: y, class: "chart-grid" }));
+    chart.append(svg("line", { x1: left, x2: size - right, y1: y, y2: y, class: "chart-grid" }));
     chart.append(svg("text", { x: left - 6, y: y + 4, "text-anchor": "end", class: "chart-axis" }, format(mark)));
   }
-  chart.append(svg("line", { x1: left, x2: WIDTH - right, y1: bottom, y2: bottom, class: "chart-base" }));
+  chart.append(svg("line", { x1: left, x2: size - right, y1: bottom, y2: bottom, class: "chart-base" }));
 
   const slot = plotWidth / Math.max(1, columns.length);
   const gap = Math.min(12, slot * 0.2);

@@ -30,6 +30,7 @@ const listed = (items) => items.join(", ");
 export function funnelSection(ctx, funnel) {
   const started = funnel[0]?.reached ?? 0;
   const chart = barChart({
+    width: ctx.width,
     label: `Funnel of records started ${ctx.dates}: ${listed(funnel.map((s) => `${s.name} ${s.reached} reached`))}. ${BELOW}`,
     series: [{ name: "Reached", tone: "reached" }],
     rows: funnel.map((s) => ({ label: s.name, values: [s.reached], texts: [`${count(s.reached)} · ${percent(s.conversion)} on`] })),
@@ -51,6 +52,7 @@ export function outcomesSection(ctx, outcomes) {
     { label: "Abandoned", count: outcomes.abandoned, rate: "—" },
   ];
   const chart = barChart({
+    width: ctx.width,
     label: `Outcomes of the ${outcomes.ended} records that ended ${ctx.dates}: ${listed(rows.map((r) => `${r.label} ${r.count}`))}. ${BELOW}`,
     series: [{ name: "Records", tone: "count" }],
     rows: rows.map((r) => ({ label: r.label, values: [r.count], texts: [r.rate === "—" ? count(r.count) : `${count(r.count)} · ${r.rate}`] })),
@@ -70,6 +72,7 @@ export function outcomesSection(ctx, outcomes) {
 export function timeSection(ctx, stages, cycle) {
   const longest = Math.max(0, ...stages.map((s) => s.stays.p90Seconds ?? 0));
   const chart = barChart({
+    width: ctx.width,
     label: `Time in stage, stays that ended ${ctx.dates}: ${listed(stages.map((s) => `${s.name} median ${span(s.stays.p50Seconds)}, 90th percentile ${span(s.stays.p90Seconds)}`))}. ${BELOW}`,
     series: [{ name: "Median (p50)", tone: "p50" }, { name: "90th percentile (p90)", tone: "p90" }],
     rows: stages.map((s) => ({ label: s.name, values: [s.stays.p50Seconds, s.stays.p90Seconds],
@@ -124,6 +127,7 @@ export function pipelineSection(ctx, pipeline) {
     totals([["Open records", count(pipeline.count)], ["Amount", cash(pipeline.amount)], ["Weighted", cash(pipeline.weighted)]]),
     el("h3", {}, "By stage"),
     barChart({
+      width: ctx.width,
       label: `Pipeline by stage: ${listed(pipeline.byStage.map((s) => `${s.name} ${cash(s.amount)}, weighted ${cash(s.weighted)}`))}. ${BELOW}`,
       series, rows: pipeline.byStage.map((s) => ({ label: s.name, ...figures(s) })), format: moneyAxis(pipeline.currency),
     }),
@@ -132,6 +136,7 @@ export function pipelineSection(ctx, pipeline) {
     el("h3", {}, "By close month"),
     months.length
       ? columnChart({
+        width: ctx.width,
         label: `Pipeline by close month: ${listed(months.map((m) => `${m.label} ${cash(m.amount)}, weighted ${cash(m.weighted)}`))}. ${BELOW}`,
         series, columns: months.map((m) => ({ label: m.label, ...figures(m) })), format: moneyAxis(pipeline.currency),
       })
@@ -148,6 +153,7 @@ export function throughputSection(ctx, weeks) {
   const series = [{ name: "Started", tone: "started" }, { name: "Finished", tone: "finished" }, { name: "Abandoned", tone: "abandoned" }];
   const keys = ["started", "finished", "abandoned"];
   const chart = columnChart({
+    width: ctx.width,
     label: `Throughput per week ${ctx.dates}, ${weeks.length} weeks: ${sum(weeks, "started")} started, ` +
       `${sum(weeks, "finished")} finished, ${sum(weeks, "abandoned")} abandoned in all. ${BELOW}`,
     series,

@@ -2,6 +2,7 @@
 // weighted pipeline, throughput per week and stuck records, each a chart with its table,
 // for the dates, owner and version chosen; the figures follow changes live.
 import { EVENT_FIELDS, live, session } from "./api.js";
+import { chartWidth } from "./chart.js";
 import { el, reloads } from "./dom.js";
 import { loadFigures, loadProcess, loadProcesses } from "./insights-api.js";
 import { funnelSection, outcomesSection, pipelineSection, stuckSection, throughputSection, timeSection } from "./insights-sections.js";
@@ -54,6 +55,11 @@ export async function show(view, [id], { notify }) {
 
   const fields = new Map(process.entity.fields.map((f) => [f.key, f.label]));
   const figures = reloads(["lastEventSeq"]);
+  // A phone gets charts drawn for its width; turned, they are drawn again.
+  const narrow = matchMedia("(max-width: 40rem)");
+  let shown = null;
+  const redraw = () => shown && draw(sections, { ...shown.ctx, width: chartWidth(narrow.matches) }, shown.insights);
+  narrow.addEventListener("change", redraw);
 
   // `asked`: the user changed a filter, so the status line says what is shown now; a
   // reload caused by a change elsewhere redraws quietly.
@@ -85,10 +91,11 @@ export async function show(view, [id], { notify }) {
     }
     if (!figures.changed(data)) return data;
     const ctx = {
-      process, dates, designer: session.user?.role !== "USER",
+      process, dates, designer: session.user?.role !== "USER", width: chartWidth(narrow.matches),
       fieldLabel: (key) => fields.get(key) ?? key,
       filePrefix: `insights-${process.key}-${filters.from}-${filters.to}`,
     };
+    shown = { ctx, insights: data.insights };
     draw(sections, ctx, data.insights);
     return data;
   }
@@ -105,6 +112,7 @@ export async function show(view, [id], { notify }) {
   });
   return () => {
     clearTimeout(timer);
+    narrow.removeEventListener("change", redraw);
     stop();
   };
 }

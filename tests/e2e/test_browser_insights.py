@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from browsing import axe_violations, needs_browser, open_page, screenshot
+from browsing import axe_violations, needs_browser, open_page
 from playwright.sync_api import Page, expect
 from serving import Server, graphql, graphql_as
 
@@ -290,7 +290,6 @@ def test_insights_show_a_known_history_as_charts_tables_and_csv(
     lines = _csv(waiting.value)
     assert [line[0] for line in lines[1:]] == ["Northwind - 25 desks", "'" + FORMULA_NAME]
     assert axe_violations(page) == []
-    screenshot(page, "insights")
 
     # A move made elsewhere shows in the figures without a reload.
     page.wait_for_selector("#live-state[data-state='open']")
