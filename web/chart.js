@@ -78,15 +78,14 @@ function frame(label, width, height, kind) {
 
 // The series' names with their tones, across the top; none for a single series.
 function legend(chart, series, x, y) {
-  if (series.length < 2) return 0;
+  if (series.length < 2) return;
   let at = x;
   for (const s of series) {
-    chart.append(svg("rect", { x: at, y: y - 10, width: 12, height: 12, rx: 2, class: `chart-tone-${s.tone}` }));
-    const name = svg("text", { x: at + 16, y, class: "chart-text" }, s.name);
-    chart.append(name);
+    chart.append(svg("rect", { x: at, y: y - 10, width: 12, height: 12, rx: 2, class: `chart-tone-${s.tone}` }),
+      svg("text", { x: at + 16, y, class: "chart-text" }, s.name));
+    // About 7 units a character at this size: the next name starts clear of this one.
     at += 16 + s.name.length * 7 + 18;
   }
-  return 20;
 }
 
 // `rows`: [{ label, values: [number | null per series], texts: [string per series] }];

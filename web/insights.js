@@ -58,6 +58,12 @@ export async function show(view, [id], { notify }) {
   // A phone gets charts drawn for its width; turned, they are drawn again.
   const narrow = matchMedia("(max-width: 40rem)");
   let shown = null;
+  // Figures of other filters are taken away when these cannot be shown: left there, they
+  // would pass for the answer to these.
+  const blank = () => {
+    sections.replaceChildren();
+    shown = null;
+  };
   const redraw = () => shown && draw(sections, { ...shown.ctx, width: chartWidth(narrow.matches) }, shown.insights);
   narrow.addEventListener("change", redraw);
 
@@ -67,6 +73,7 @@ export async function show(view, [id], { notify }) {
     const problem = checkDates();
     if (problem) {
       status.textContent = problem;
+      blank();
       return null;
     }
     const newest = figures.ask();
@@ -77,6 +84,7 @@ export async function show(view, [id], { notify }) {
     } catch (error) {
       if (!newest()) return null;
       status.textContent = `Could not load the figures: ${error.message}`;
+      if (asked) blank();
       return null;
     }
     if (!newest()) return data;
@@ -86,10 +94,11 @@ export async function show(view, [id], { notify }) {
     }
     asOf.textContent = `Figures as of ${new Date().toLocaleTimeString()}.`;
     if (!data.insights) {
-      sections.replaceChildren(el("p", { class: "refusal", role: "alert" }, "You may not see the figures of this process."));
+      blank();
+      sections.append(el("p", { class: "refusal", role: "alert" }, "You may not see the figures of this process."));
       return data;
     }
-    if (!figures.changed(data)) return data;
+    if (!figures.changed(data) && shown) return data;
     const ctx = {
       process, dates, designer: session.user?.role !== "USER", width: chartWidth(narrow.matches),
       fieldLabel: (key) => fields.get(key) ?? key,

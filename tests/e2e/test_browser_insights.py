@@ -301,6 +301,21 @@ def test_insights_show_a_known_history_as_charts_tables_and_csv(
     assert _table(page, "funnel")[1:] == _funnel(history)
     expect(stuck).to_have_count(len(running))
 
+    # Dates the wrong way round show no figures rather than those of other dates.
+    page.get_by_label("From", exact=True).fill("2099-01-01")
+    expect(page.locator("#view .status").first).to_have_text(
+        "The first date is after the last one: nothing can be shown."
+    )
+    expect(page.locator(".insights table")).to_have_count(0)
+    page.get_by_label("From", exact=True).fill(start)
+    expect(stuck).to_have_count(len(running))
+
+    # A phone gets charts drawn for its width, and the page does not scroll sideways.
+    page.set_viewport_size({"width": 320, "height": 640})
+    expect(page.locator('[data-section="funnel"] svg')).to_have_attribute("width", "360")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 320
+    page.set_viewport_size({"width": 1280, "height": 860})
+
     stuck.filter(has_text="Northwind").get_by_role("link").click()
     expect(page).to_have_url(re.compile(f"#/records/{running[0].record}$"))
     expect(page.locator("#view h1")).to_have_text("Northwind - 25 desks")

@@ -260,12 +260,13 @@ def test_the_focus_ring_on_the_header_stands_out(server: Server, browser: Any) -
         seen.append(focused.text_content())
         assert ring["style"] != "none" and ring["width"] >= 2, (seen[-1], ring)
         assert ring["contrast"] >= 3, (seen[-1], ring)
-    # The skip link, the brand, six links and the sign-out button.
+    # The skip link, the brand, seven links and the sign-out button.
     assert seen == [
         "Skip to content",
         "Stageflow",
         "Records",
         "Board",
+        "Insights",
         "Designer",
         "Webhooks",
         "Users",
