@@ -239,20 +239,19 @@ def weeks(
     start: dt.datetime, end: dt.datetime, counts: Mapping[tuple[str, str], int]
 ) -> list[Week]:
     """One row per week that [start, end) touches, Monday first, zeros included."""
+    first = monday(start)
     out = []
-    day = monday(start)
-    while _midnight(day) < end:
-        key = day.isoformat()
+    for n in range(count_weeks(start, end)):
+        key = (first + dt.timedelta(weeks=n)).isoformat()
         out.append(
             Week(
-                start=day,
+                start=first + dt.timedelta(weeks=n),
                 started=counts.get(("started", key), 0),
                 advanced=counts.get(("advanced", key), 0),
                 finished=counts.get(("finished", key), 0),
                 abandoned=counts.get(("abandoned", key), 0),
             )
         )
-        day += dt.timedelta(weeks=1)
     return out
 
 
