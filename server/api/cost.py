@@ -48,6 +48,7 @@ from graphql import (
 )
 from strawberry.types import ExecutionContext
 
+from server.domain import insights
 from server.domain.access import MAX_ROLES
 from server.domain.definition import MAX_PROBLEMS
 from server.domain.outcome import MAX_OUTCOMES
@@ -95,6 +96,13 @@ def list_lengths(shape: Shape, *, templates: int) -> dict[tuple[str, str], int]:
             **{name: MAX_FILTER_ITEMS for name in ("processIds", "stages", "entities")},
         },
         "Delivery": {"topics": len(WebhookTopic)},
+        "Insights": {
+            "funnel": insights.MAX_FIGURE_STAGES,
+            "timeInStage": insights.MAX_FIGURE_STAGES,
+            "throughput": insights.MAX_WEEKS,
+        },
+        "Outcomes": {"outcomes": insights.MAX_FIGURE_OUTCOMES, "reasons": insights.MAX_REASONS},
+        "Pipeline": {"byStage": insights.MAX_FIGURE_STAGES, "byMonth": insights.MAX_MONTHS + 1},
     }
     return {(kind, name): n for kind, fields in lengths.items() for name, n in fields.items()}
 

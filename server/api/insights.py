@@ -166,7 +166,9 @@ class PipelineStage:
 
 @strawberry.type
 class PipelineMonth:
-    month: str | None = strawberry.field(description="YYYY-MM; null: no close date.")
+    month: str | None = strawberry.field(
+        description='YYYY-MM; "later": the months past the 59th added up; null: no close date.'
+    )
     count: int
     amount: str
     weighted: str

@@ -58,6 +58,8 @@ MAXIMA: dict[str, int] = {
     "Query.instances(owner:)": MAX_SHORT_TEXT,
     "Query.instances(after:)": CURSOR_LENGTH,
     "Query.users(after:)": USER_NAME,
+    "InsightsInput.owner": MAX_SHORT_TEXT,
+    "InsightsInput.entity": MAX_KEY,
     "Mutation.reorderProcesses(entity:)": MAX_KEY,
     "Mutation.setProcessRoles(roles:)": ROLE,
     "Mutation.createApiToken(label:)": LABEL,

@@ -84,7 +84,9 @@ def problems_of(data: Any, entities: Mapping[str, Entity]) -> list[Problem]:
 
 
 def uses_field(process: Process, field: str) -> bool:
-    """Whether a step or a branch condition of the process reads the field."""
+    """Whether a step, a branch condition or the pipeline of the process reads the field."""
+    if field in (process.amount_field, process.close_date_field):
+        return True
     for stage in process.stages:
         if any(step.field == field for step in stage.steps):
             return True

@@ -12,12 +12,23 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
+from server.domain.outcome import MAX_OUTCOMES
 from server.domain.process import Process
+from server.domain.validation import MAX_STAGES
 
 CENT = Decimal("0.01")
 # A throughput longer than this many weeks is refused: its answer would only be long.
 MAX_WEEKS = 520
 DEFAULT_WEEKS = 12
+# The longest lists an answer holds (what a query costs is known before it runs): the
+# stages of the current version and at most as many that only older versions had; the
+# outcomes likewise, and "no outcome"; the reasons given most; the close months, the
+# months past the last one shown added up in one row, LATER.
+MAX_FIGURE_STAGES = 2 * MAX_STAGES
+MAX_FIGURE_OUTCOMES = 2 * MAX_OUTCOMES + 1
+MAX_REASONS = 20
+MAX_MONTHS = 60
+LATER = "later"
 
 
 @dataclass(frozen=True)
@@ -152,7 +163,7 @@ def stage_order(process: Process, seen: Iterable[str]) -> list[tuple[str, str]]:
     """(key, name) of the process's stages in order, then stages only older versions had."""
     order = [(s.key, s.name) for s in process.stages]
     known = {key for key, _ in order}
-    return order + [(key, key) for key in sorted(set(seen) - known)]
+    return order + [(key, key) for key in sorted(set(seen) - known)[:MAX_STAGES]]
 
 
 def funnel(
@@ -192,7 +203,7 @@ def outcomes(
             by_reason[(outcome, reason)] = by_reason.get((outcome, reason), 0) + count
     labels = {o.key: o.label for o in process.outcomes}
     keys: list[str | None] = [o.key for o in process.outcomes]
-    keys += sorted(k for k in by_outcome if k is not None and k not in labels)
+    keys += sorted(k for k in by_outcome if k is not None and k not in labels)[:MAX_OUTCOMES]
     if None in by_outcome:
         keys.append(None)
     counts = tuple(
@@ -208,7 +219,7 @@ def outcomes(
         ReasonCount(outcome=outcome, reason=reason, count=count)
         for (outcome, reason), count in sorted(
             by_reason.items(), key=lambda item: (-item[1], item[0][1], item[0][0] or "")
-        )
+        )[:MAX_REASONS]
     )
     return Outcomes(finished=finished, abandoned=abandoned, outcomes=counts, reasons=reasons)
 
@@ -239,20 +250,19 @@ def weeks(
     start: dt.datetime, end: dt.datetime, counts: Mapping[tuple[str, str], int]
 ) -> list[Week]:
     """One row per week that [start, end) touches, Monday first, zeros included."""
+    first = monday(start)
     out = []
-    day = monday(start)
-    while _midnight(day) < end:
-        key = day.isoformat()
+    for n in range(count_weeks(start, end)):
+        key = (first + dt.timedelta(weeks=n)).isoformat()
         out.append(
             Week(
-                start=day,
+                start=first + dt.timedelta(weeks=n),
                 started=counts.get(("started", key), 0),
                 advanced=counts.get(("advanced", key), 0),
                 finished=counts.get(("finished", key), 0),
                 abandoned=counts.get(("abandoned", key), 0),
             )
         )
-        day += dt.timedelta(weeks=1)
     return out
 
 
@@ -267,8 +277,12 @@ def pipeline(process: Process, rows: Iterable[tuple[str, str | None, int, int, i
     # Exact sums, in hundredths of a cent-percent: cents * probability.
     stage_sums: dict[str, list[int]] = {}
     month_sums: dict[str | None, list[int]] = {}
+    rows = list(rows)
+    months = sorted({month for _, month, _, _, _ in rows if month is not None})
+    shown = set(months[: MAX_MONTHS - 1]) if len(months) > MAX_MONTHS else set(months)
     for stage, month, count, _, cents in rows:
         weighted = cents * (probability.get(stage) or 0)
+        month = month if month is None or month in shown else LATER
         for sums, key in ((stage_sums, stage), (month_sums, month)):
             bucket = sums.setdefault(key, [0, 0, 0])  # type: ignore[arg-type]
             bucket[0] += count
@@ -285,7 +299,7 @@ def pipeline(process: Process, rows: Iterable[tuple[str, str | None, int, int, i
     )
     by_month = tuple(
         (month, _amounts(month_sums[month]))
-        for month in sorted(month_sums, key=lambda m: (m is None, m or ""))
+        for month in sorted(month_sums, key=lambda m: (m is None, m == LATER, m or ""))
     )
     total = [sum(b[i] for b in stage_sums.values()) for i in range(3)]
     return Pipeline(

@@ -11,9 +11,10 @@ from server.domain import insights as figures
 from server.domain.errors import InvalidValue, NotFound
 from server.domain.process import Process
 from server.domain.text import check_text
+from server.services.queries import MAX_PAGE
 from server.services.runtime import Runtime, utcnow
 
-MAX_STUCK = 200
+MAX_STUCK = MAX_PAGE
 MAX_DAYS = 3650
 
 

@@ -325,6 +325,24 @@ async def test_figures_are_for_those_who_may_run_the_process(
 
 
 @pytest.mark.parametrize(
+    ("start", "end", "weeks"),
+    [
+        ("9999-12-20T00:00:00Z", "9999-12-31T23:59:59Z", ["9999-12-20", "9999-12-27"]),
+        ("0001-01-02T00:00:00Z", "0001-01-09T00:00:00Z", ["0001-01-01", "0001-01-08"]),
+    ],
+)
+async def test_the_ends_of_the_calendar_are_weeks_like_others(
+    gql: Any, history: dict[str, Any], start: str, end: str, weeks: list[str]
+) -> None:
+    data = await gql.execute(
+        THROUGHPUT, {"input": {"processId": history["process"], "from": start, "to": end}}
+    )
+    assert [(w["start"], w["started"]) for w in data["insights"]["throughput"]] == [
+        (week, 0) for week in weeks
+    ]
+
+
+@pytest.mark.parametrize(
     ("filters", "field"),
     [
         ({"from": "2026-09-10T00:00:00Z", "to": "2026-09-10T00:00:00Z"}, "to"),

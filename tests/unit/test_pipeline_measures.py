@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 
 from server.domain.definition import dump_process, load_process
+from server.domain.draft import uses_field
 from server.domain.errors import InvalidDefinition
 
 
@@ -80,3 +81,13 @@ def test_bad_measures_are_refused_with_their_path(catalogue, extra, problem):
     found = _problems(_sales(**extra), catalogue)
     path, words = problem
     assert any(p == path and words in m for p, m in found), found
+
+
+def test_a_field_the_pipeline_reads_is_in_use(catalogue):
+    process = load_process(
+        _sales(amount_field="estimated_revenue", close_date_field="estimated_close_date"),
+        catalogue,
+    )
+    assert uses_field(process, "estimated_revenue")
+    assert uses_field(process, "estimated_close_date")
+    assert not uses_field(process, "discount_percent")
