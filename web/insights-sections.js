@@ -103,6 +103,8 @@ function moneyAxis(currency) {
 
 function monthName(month) {
   if (!month) return "No close date";
+  // Months far ahead are added up by the server as one.
+  if (month === "later") return "Later";
   return new Date(`${month}-01T00:00:00Z`).toLocaleDateString(undefined, { month: "short", year: "numeric", timeZone: "UTC" });
 }
 
