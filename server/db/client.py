@@ -10,12 +10,15 @@ transaction belong to the transaction, which `server.db.transaction` retries as 
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import asyncpg
-from tortoise.backends.asyncpg.client import AsyncpgDBClient
+from tortoise.backends.asyncpg.client import AsyncpgDBClient, TransactionWrapper
+from tortoise.backends.base.client import TransactionContext, TransactionContextPooled
+from tortoise.connection import get_connections
 
 from server.db.outage import CannotConnect, DatabaseUnavailable, OutcomeUnknown, is_transient
 
@@ -45,8 +48,45 @@ async def _keep(connection: asyncpg.Connection) -> None:
     listens on its own connection."""
 
 
+class _Transaction(TransactionContextPooled):
+    """Tortoise's pooled transaction, except that the task never keeps a transaction whose
+    BEGIN failed, nor one whose connection could not be given back.
+
+    Tortoise makes the transaction the task's connection before BEGIN and forgets it only
+    after the connection is back in the pool; a BEGIN or a release meeting a terminated
+    backend skipped that, and every later statement of the task went to the dead
+    connection: a request's retries all failed, and a supervised loop, which runs on in
+    one task, failed for good."""
+
+    async def __aenter__(self) -> Any:
+        await self.ensure_connection()
+        pool = self.client._parent._pool
+        self.client._connection = await pool.acquire()
+        self.token = get_connections().set(self.connection_name, self.client)
+        try:
+            await self.client.begin()
+        except BaseException:
+            get_connections().reset(self.token)
+            with contextlib.suppress(Exception):
+                await pool.release(self.client._connection)
+            raise
+        return self.client
+
+    async def __aexit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
+        try:
+            await super().__aexit__(exc_type, exc_val, exc_tb)
+        except BaseException:
+            # Forgotten already unless the release failed.
+            with contextlib.suppress(RuntimeError, ValueError):
+                get_connections().reset(self.token)
+            raise
+
+
 class PostgresClient(AsyncpgDBClient):
     _expired_at = 0.0
+
+    def _in_transaction(self) -> TransactionContext:
+        return _Transaction(TransactionWrapper(self), self._pool_init_lock)
 
     async def create_pool(self, **kwargs: Any) -> asyncpg.Pool:
         return await asyncpg.create_pool(None, connect=connect, reset=_keep, **kwargs)
