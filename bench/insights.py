@@ -86,14 +86,18 @@ async def _admin(admin: str, sql: str) -> None:
         await conn.close()
 
 
-async def make(kind: str, size: int, *, now: dt.datetime, admin: str, folder: Path) -> Database:
-    """A migrated, seeded database holding `size` generated instances."""
+async def make(
+    kind: str, size: int, *, now: dt.datetime, admin: str, folder: Path, made: list[Database]
+) -> Database:
+    """A migrated, seeded database holding `size` generated instances (in `made` as soon
+    as it exists, so that it is dropped whatever happens next)."""
     if kind == "postgres":
         name = f"stageflow_insights_{size}_{uuid.uuid4().hex[:8]}"
         await _admin(admin, f'CREATE DATABASE "{name}"')
         db = Database(kind, size, _pg_url(admin, name), name=name)
     else:
         db = Database(kind, size, f"sqlite://{folder}/insights_{size}.db")
+    made.append(db)
     started = time.monotonic()
     await migrate(Settings(database_url=db.url))
     await Tortoise.init(config=tortoise_config(db.url))
@@ -237,8 +241,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 continue
             both = []
             for size in _sizes(spec):
-                db = await make(kind, size, now=now, admin=args.admin_url, folder=folder)
-                made.append(db)
+                db = await make(kind, size, now=now, admin=args.admin_url, folder=folder, made=made)
                 both.append(db)
                 say(f"{kind} {size:,}: {db.info}")
             small, large = both

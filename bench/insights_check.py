@@ -10,6 +10,7 @@ would fail here, not only run slowly.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import math
 from collections import Counter, defaultdict
@@ -75,7 +76,7 @@ async def _read_back(rt: Runtime, instance_id: int) -> None:
     assert record.active_instance_id == instance_id, (record, instance)
     assert [s.n for s in stays] == list(range(len(stays))), stays
     assert stays[0].entered_at == instance.started_at, (stays, instance)
-    for a, b in zip(stays, stays[1:], strict=False):
+    for a, b in itertools.pairwise(stays):
         assert a.exited_at == b.entered_at, (a, b)
     last = stays[-1]
     assert last.stage == instance.active_stage == instance.path[-1], (last, instance)
@@ -157,7 +158,7 @@ async def check(process_id: int, *, now: dt.datetime) -> dict[str, int]:
             seq = by_instance[i]
             reached.update({s["stage"] for s in seq})
             advanced.update(
-                {a["stage"] for a, b in zip(seq, seq[1:]) if (a["stage"], b["stage"]) in fwd}
+                {a["stage"] for a, b in itertools.pairwise(seq) if (a["stage"], b["stage"]) in fwd}
             )
         resting = Counter((inst[i]["active_stage"], inst[i]["status"]) for i in cohort)
         for f in await insights.funnel(q):
@@ -211,7 +212,11 @@ async def check(process_id: int, *, now: dt.datetime) -> dict[str, int]:
         weeks: Counter[tuple[str, dt.date]] = Counter()
 
         def week(
-            what: str, at: dt.datetime | None, ws: dt.datetime = ws, we: dt.datetime = we
+            what: str,
+            at: dt.datetime | None,
+            ws: dt.datetime = ws,
+            we: dt.datetime = we,
+            weeks: Counter[tuple[str, dt.date]] = weeks,
         ) -> None:
             if at is not None and ws <= at < we:
                 weeks[(what, figures.monday(at))] += 1
@@ -221,7 +226,7 @@ async def check(process_id: int, *, now: dt.datetime) -> dict[str, int]:
             if r["status"] != "ACTIVE":
                 week("finished" if r["status"] == "FINISHED" else "abandoned", r["completed_at"])
         for seq in by_instance.values():
-            for a, b in zip(seq, seq[1:]):
+            for a, b in itertools.pairwise(seq):
                 if (a["stage"], b["stage"]) in fwd:
                     week("advanced", b["entered_at"])
         for w in await insights.throughput(q, now=now):

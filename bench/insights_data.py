@@ -25,7 +25,6 @@ import importlib
 import json
 import sqlite3
 from dataclasses import dataclass
-from typing import Any
 
 import asyncpg
 
@@ -80,7 +79,7 @@ class _Sql:
     def u(self, a: str, salt: int) -> str:
         """A uniform number in [0, 1) from integer `a` and `salt`."""
         if self.postgres:
-            return f"((hashint8(({a}) * 131 + {salt})::float8 + 2147483648.0) / 4294967296.0)"
+            return f"((hashint8(CAST({a} AS BIGINT) * 131 + {salt})::float8 + 2147483648.0) / 4294967296.0)"
         return f"bench_u({a}, {salt})"
 
     def floor(self, x: str) -> str:
