@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PG_ADMIN_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 
-.PHONY: run install test test-install test-postgres bench lint format schema screenshots clean
+.PHONY: run install test test-install test-postgres bench bench-insights lint format schema screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ test-postgres: test-install
 # create databases): bench/results/latest.json and latest.svg. BENCH_ARGS=--quick for a smoke run.
 bench: test-install
 	$(BIN)/python -m bench --admin-url $(PG_ADMIN_URL) $(BENCH_ARGS)
+
+# Each insights figure timed on PostgreSQL (10k and 1M instances) and SQLite (10k and 100k),
+# with the ratio: bench/results/insights.json. BENCH_ARGS, e.g. --postgres none, narrow it.
+bench-insights: test-install
+	$(BIN)/python -m bench.insights --admin-url $(PG_ADMIN_URL) $(BENCH_ARGS)
 
 lint: test-install
 	$(BIN)/ruff check server tests bench
