@@ -120,10 +120,9 @@ class InstanceRow(Model):
         indexes = (
             Index(fields=("process_id", "active_stage", "status", "id")),
             Index(fields=("status", "id")),
-            # Insights (server/db/insights.py): a process's instances by when they started,
-            # ended, or entered the stage they are in.
-            Index(fields=("process_id", "started_at")),
-            Index(fields=("process_id", "status", "completed_at")),
+            # Stuck instances (server/db/insights.py): a process's instances by status and
+            # since when they are in their stage. The insights' covering indexes over
+            # starts, ends and stays are migration 0015's.
             Index(fields=("process_id", "status", "active_since")),
         )
 

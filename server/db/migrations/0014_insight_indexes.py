@@ -1,5 +1,5 @@
-# The indexes insights walk (server/db/insights.py): a process's instances by when they
-# started, when they ended, and since when they are in their stage.
+# The index stuck instances are found by (server/db/insights.py): a process's instances by
+# status and since when they are in their stage.
 from tortoise import migrations
 from tortoise.migrations import operations as ops
 from tortoise.indexes import Index
@@ -11,14 +11,6 @@ class Migration(migrations.Migration):
     initial = False
 
     operations = [
-        ops.AddIndex(
-            model_name="InstanceRow",
-            index=Index(fields=["process_id", "started_at"]),
-        ),
-        ops.AddIndex(
-            model_name="InstanceRow",
-            index=Index(fields=["process_id", "status", "completed_at"]),
-        ),
         ops.AddIndex(
             model_name="InstanceRow",
             index=Index(fields=["process_id", "status", "active_since"]),
