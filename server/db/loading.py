@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from tortoise.connection import get_connection
 
-from server.db import mapping
+from server.db import mapping, store
 from server.db.models import EventRow, InstanceRow, RecordRow, VisitRow
 from server.domain.events import Event
 from server.domain.instance import Instance
@@ -91,20 +91,8 @@ async def load(
         batch_size=_BATCH,
     )
     await VisitRow.bulk_create(
-        [
-            VisitRow(
-                instance_id=i.id,
-                n=v.n,
-                stage=v.stage,
-                entered_at=v.entered_at,
-                exited_at=v.exited_at,
-                entered_by=v.by,
-                due_at=v.due_at,
-                overdue_at=v.overdue_at,
-            )
-            for i in instances
-            for v in i.visits
-        ],
+        # Every instance has its id taken already (`next_ids`).
+        [row for i in instances for row in store.visit_rows(i.id, i.visits)],  # type: ignore[arg-type]
         batch_size=_BATCH,
     )
     for record in records:

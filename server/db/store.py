@@ -571,8 +571,9 @@ def _bucket_count(shown: InstanceFilter, visible: Visible) -> Callable[[], Await
     return count
 
 
-async def _insert_visits(instance_id: int, visits: Iterable[Visit]) -> None:
-    rows = [
+def visit_rows(instance_id: int, visits: Iterable[Visit]) -> list[VisitRow]:
+    """The rows of an instance's stays, to be inserted."""
+    return [
         VisitRow(
             instance_id=instance_id,
             n=v.n,
@@ -585,6 +586,10 @@ async def _insert_visits(instance_id: int, visits: Iterable[Visit]) -> None:
         )
         for v in visits
     ]
+
+
+async def _insert_visits(instance_id: int, visits: Iterable[Visit]) -> None:
+    rows = visit_rows(instance_id, visits)
     if rows:
         await VisitRow.bulk_create(rows)
 
