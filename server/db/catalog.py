@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from server.db import mapping
+from server.db import insight_days, mapping
 from server.db.models import EntityRow, ProcessRow, ProcessVersionRow
 from server.domain.access import User
 from server.domain.definition import dump_entity, dump_process, load_process
@@ -15,6 +15,7 @@ from server.domain.draft import Draft
 from server.domain.errors import NotFound, VersionConflict
 from server.domain.events import Event, EventKind
 from server.domain.fields import Entity
+from server.domain.insights import forward_pairs
 from server.domain.process import Process, ProcessStatus
 from server.domain.text import unstorable
 
@@ -227,6 +228,7 @@ class Catalog:
         await ProcessVersionRow.create(
             process_id=row.id, number=1, definition=dump_process(process), published_at=now
         )
+        await insight_days.add_pairs(row.id, forward_pairs([process]))
         return replace(process, id=row.id, version=1, status=ProcessStatus.ACTIVE)
 
     async def find_key(self, key: str) -> int | None:
@@ -311,6 +313,7 @@ class Catalog:
             published_at=now,
             published_by=by,
         )
+        await insight_days.add_pairs(draft.process_id, forward_pairs([process]))
         return replace(process, id=draft.process_id, version=number, status=status)
 
     async def set_status(self, process_id: int, status: ProcessStatus, *, now: dt.datetime) -> None:

@@ -8,7 +8,7 @@ by each stage's probability, exact to the cent.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -140,23 +140,24 @@ def forward_pairs(versions: Iterable[Process]) -> set[tuple[str, str]]:
     """(a, b) where stage b lies ahead of stage a in some version's forward graph."""
     pairs: set[tuple[str, str]] = set()
     for process in versions:
-        ahead: dict[str, set[str]] = {}
-
-        def reach(
-            key: str, process: Process = process, ahead: dict[str, set[str]] = ahead
-        ) -> set[str]:
-            if key not in ahead:
-                ahead[key] = set()  # the forward graph has no cycle; this only stops a bad one
-                stage = process.stage(key)
-                found: set[str] = set()
-                for target in stage.targets() if stage else ():
-                    found |= {target, *reach(target)}
-                ahead[key] = found
-            return ahead[key]
-
-        for stage in process.stages:
-            pairs |= {(stage.key, later) for later in reach(stage.key)}
+        pairs |= ahead({stage.key: stage.targets() for stage in process.stages})
     return pairs
+
+
+def ahead(targets: Mapping[str, Sequence[str]]) -> set[tuple[str, str]]:
+    """(a, b) where b can be reached from a along `targets` (each stage's next stages)."""
+    found: dict[str, set[str]] = {}
+
+    def reach(key: str) -> set[str]:
+        if key not in found:
+            found[key] = set()  # the forward graph has no cycle; this only stops a bad one
+            later: set[str] = set()
+            for target in targets.get(key, ()):
+                later |= {target, *reach(target)}
+            found[key] = later
+        return found[key]
+
+    return {(key, later) for key in targets for later in reach(key)}
 
 
 def stage_order(process: Process, seen: Iterable[str]) -> list[tuple[str, str]]:
