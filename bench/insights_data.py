@@ -13,9 +13,9 @@ amount and a close date.
 Randomness is a hash of (instance, step, purpose), so a size gives the same history on
 every run. Stays are generated one step at a time (one INSERT ... SELECT per step, about
 15), then instances, records and stays are inserted in one statement each: no service
-call per row. On PostgreSQL the count tables' triggers are off during the load and the
-counts taken afresh after (migration 0007's RECOUNT); events are not written (insights
-do not read them).
+call per row. On PostgreSQL the count tables' triggers are off during the load; on both the
+counts are taken afresh after (migration 0007's RECOUNT, the insights' counts per day);
+events are not written (insights do not read them).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from server.db import insight_days
 from server.domain.process import Process
 
 DAY = 86400
@@ -301,7 +302,7 @@ async def load_postgres(
             for sql in load:
                 await conn.execute(sql)
             await conn.execute("SET LOCAL session_replication_role = origin")
-            for sql in _RECOUNT:
+            for sql in (*_RECOUNT, *insight_days.recount(True)):
                 await conn.execute(sql)
             for table in ("record", "instance", "stage_visit"):
                 await conn.execute(
@@ -333,7 +334,7 @@ def load_sqlite(
         )
         for sql in setup + load:
             conn.execute(sql)
-        for sql in _RECOUNT:
+        for sql in (*_RECOUNT, *insight_days.recount(False)):
             conn.execute(sql)
         conn.execute("COMMIT")
         conn.execute("ANALYZE")

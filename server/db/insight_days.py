@@ -51,7 +51,7 @@ AHEAD_TABLE = (
     '"process_id" INT NOT NULL, "stage" VARCHAR(64) NOT NULL, "later" VARCHAR(64) NOT NULL,'
     ' PRIMARY KEY ("process_id", "stage", "later"))'
 )
-INSTANCES = 'instance i JOIN record r ON r.id = i.record_id'
+INSTANCES = "instance i JOIN record r ON r.id = i.record_id"
 
 
 def day(postgres: bool, at: str) -> str:
@@ -136,9 +136,7 @@ def contributions(
         else:
             joins = _MOVES
             cols, grouped = _keyed(postgres, what, at="w.entered_at", **keys)
-        out.append(
-            f"SELECT {cols} FROM {source} {joins} WHERE ({where}){extra} GROUP BY {grouped}"
-        )
+        out.append(f"SELECT {cols} FROM {source} {joins} WHERE ({where}){extra} GROUP BY {grouped}")
     return out
 
 
@@ -175,7 +173,9 @@ def add(parts: Iterable[tuple[str, int]]) -> str:
     within a key writes nothing); on PostgreSQL the keys are written in order, so that two
     changes never wait on each other's rows the other way round."""
     columns = ", ".join(KEY)
-    body = " UNION ALL ".join(f"SELECT {columns}, n * {sign} AS n FROM ({sql}) p" for sql, sign in parts)
+    body = " UNION ALL ".join(
+        f"SELECT {columns}, n * {sign} AS n FROM ({sql}) p" for sql, sign in parts
+    )
     return (
         f"INSERT INTO insight_day ({columns}, n) SELECT {columns}, SUM(n) FROM ({body}) d"
         f" WHERE 1 = 1 GROUP BY {columns} HAVING SUM(n) <> 0 ORDER BY {columns}"

@@ -7,8 +7,8 @@ expressions (`_Dialect`): seconds between two times, the Monday of a time's week
 of the record's values.
 
 Percentiles are the continuous kind (PostgreSQL's `percentile_cont`): the value at
-position p * (n - 1) of the sorted values, interpolated between its two neighbours; they
-are computed with window functions so that both databases give the same answer.
+position p * (n - 1) of the sorted values, interpolated between its two neighbours;
+SQLite, which has no percentile function, finds the two neighbours with window functions.
 
 A move is forward when the next stay's stage lies ahead of the stay's own in the process
 graph (`forward`: the pairs of stages where it does, over every version); a move back, a
@@ -54,6 +54,12 @@ class _Dialect:
         if self.postgres:
             return f"to_char(date_trunc('week', {at} AT TIME ZONE 'UTC'), 'YYYY-MM-DD')"
         return f"date({at}, 'weekday 0', '-6 days')"
+
+    def day_week(self, day: str) -> str:
+        """The Monday of the week of a day written YYYY-MM-DD, written the same way."""
+        if self.postgres:
+            return f"to_char(date_trunc('week', CAST({day} AS DATE)), 'YYYY-MM-DD')"
+        return f"date({day}, 'weekday 0', '-6 days')"
 
     def time(self, where: Where, at: dt.datetime) -> str:
         """A time parameter, written as each database stores times."""
@@ -132,11 +138,118 @@ async def _rows(sql: str, params: list[Any]) -> list[dict[str, Any]]:
     return rows
 
 
+Range = tuple[dt.datetime | None, dt.datetime | None]
+
+
+@dataclass(frozen=True)
+class Split:
+    """A range [start, end) as the whole UTC days in it, read from the counts per day
+    (`days`: first day, day after the last, as YYYY-MM-DD; None for no bound; None
+    altogether when no day is whole), and the parts of days at its ends (`edges`), read
+    from the rows."""
+
+    days: tuple[str | None, str | None] | None
+    edges: tuple[Range, ...]
+
+
+def split(start: dt.datetime | None, end: dt.datetime | None) -> Split:
+    start = None if start is None else start.astimezone(dt.UTC)
+    end = None if end is None else end.astimezone(dt.UTC)
+    first = None
+    if start is not None:
+        first = start.date() if start == _midnight(start.date()) else start.date() + _DAY
+    after = None if end is None else end.date()
+    if first is not None and after is not None and first >= after:
+        return Split(days=None, edges=((start, end),))
+    edges: list[Range] = []
+    if start is not None and first is not None and start != _midnight(first):
+        edges.append((start, _midnight(first)))
+    if end is not None and after is not None and end != _midnight(after):
+        edges.append((_midnight(after), end))
+    return Split(
+        days=(
+            None if first is None else first.isoformat(),
+            None if after is None else after.isoformat(),
+        ),
+        edges=tuple(edges),
+    )
+
+
+_DAY = dt.timedelta(days=1)
+
+
+def _midnight(day: dt.date) -> dt.datetime:
+    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+
+
+async def _day_sums(
+    scope: Scope, kinds: tuple[str, ...], days: tuple[str | None, str | None], *columns: str
+) -> list[dict[str, Any]]:
+    """SUM(n) AS n of `kinds` in the counts per day (server/db/insight_days.py) over `days`,
+    grouped by `columns` (a column's name, or "expression AS name")."""
+    d = _dialect()
+    where = Where(postgres=d.postgres)
+    where.conditions.append(f'"process_id" = {where.value(scope.process_id)}')
+    where.conditions.append(f'"what" IN ({", ".join(where.value(k) for k in kinds)})')
+    first, after = days
+    if first is not None:
+        where.conditions.append(f'"day" >= {where.value(first)}')
+    if after is not None:
+        where.conditions.append(f'"day" < {where.value(after)}')
+    if scope.version is not None:
+        where.conditions.append(f'"process_version" = {where.value(scope.version)}')
+    if scope.owner is not None:
+        where.conditions.append(f'"owner" = {where.value(scope.owner)}')
+    if scope.entity is not None:
+        where.conditions.append(
+            'EXISTS (SELECT 1 FROM "process" p WHERE p."id" = "process_id"'
+            f' AND p."entity_id" = {where.value(scope.entity)})'
+        )
+    picked = ", ".join(c if " AS " in c else f'"{c}"' for c in columns)
+    grouped = ", ".join(c.rsplit(" AS ", 1)[0] if " AS " in c else f'"{c}"' for c in columns)
+    sql = (
+        f'SELECT {picked}, SUM("n") AS n FROM "insight_day" WHERE {where.sql()} GROUP BY {grouped}'
+    )
+    return await _rows(sql, where.params)
+
+
+Reached = dict[str, tuple[int, int]]
+Resting = dict[tuple[str, str], int]
+
+
 async def funnel(
     scope: Scope, *, forward: Pairs, start: dt.datetime | None, end: dt.datetime | None
-) -> tuple[dict[str, tuple[int, int]], dict[tuple[str, str], int]]:
+) -> tuple[Reached, Resting]:
     """Of the instances started in [start, end): per stage, how many reached it and how many
     moved forward from it; and how many rest in each (stage, status)."""
+    parts = split(start, end)
+    reached: Reached = {}
+    resting: Resting = {}
+    if parts.days is not None:
+        rows = await _day_sums(scope, ("reach", "advance"), parts.days, "what", "stage")
+        for row in rows:
+            was = reached.get(row["stage"], (0, 0))
+            n = int(row["n"])
+            reached[row["stage"]] = (
+                (was[0] + n, was[1]) if row["what"] == "reach" else (was[0], was[1] + n)
+            )
+        for row in await _day_sums(scope, ("start",), parts.days, "stage", "status"):
+            key = (row["stage"], row["status"])
+            resting[key] = resting.get(key, 0) + int(row["n"])
+    for edge in parts.edges:
+        more, rest = await _funnel_rows(scope, forward=forward, start=edge[0], end=edge[1])
+        for stage, (n, m) in more.items():
+            was = reached.get(stage, (0, 0))
+            reached[stage] = (was[0] + n, was[1] + m)
+        for key, n in rest.items():
+            resting[key] = resting.get(key, 0) + n
+    return reached, resting
+
+
+async def _funnel_rows(
+    scope: Scope, *, forward: Pairs, start: dt.datetime | None, end: dt.datetime | None
+) -> tuple[Reached, Resting]:
+    """The funnel's figures from the rows."""
     d = _dialect()
     where = Where(postgres=d.postgres)
     fwd = _forward(where, forward)
@@ -168,10 +281,28 @@ async def funnel(
     return reached, resting
 
 
+Ending = tuple[str, str | None, str | None]
+
+
 async def endings(
     scope: Scope, *, start: dt.datetime | None, end: dt.datetime | None
 ) -> list[tuple[str, str | None, str | None, int]]:
     """(status, outcome, reason, count) of the instances that ended in [start, end)."""
+    parts = split(start, end)
+    counts: dict[Ending, int] = {}
+    if parts.days is not None:
+        for row in await _day_sums(scope, ("end",), parts.days, "status", "outcome", "reason"):
+            key = (row["status"], row["outcome"] or None, row["reason"] or None)
+            counts[key] = counts.get(key, 0) + int(row["n"])
+    for edge in parts.edges:
+        for status, outcome, reason, n in await _ending_rows(scope, start=edge[0], end=edge[1]):
+            counts[(status, outcome, reason)] = counts.get((status, outcome, reason), 0) + n
+    return [(*key, n) for key, n in counts.items() if n]
+
+
+async def _ending_rows(
+    scope: Scope, *, start: dt.datetime | None, end: dt.datetime | None
+) -> list[tuple[str, str | None, str | None, int]]:
     d = _dialect()
     where = Where(postgres=d.postgres)
     source = _instances(where, scope)
@@ -190,6 +321,12 @@ async def endings(
 
 def _percentiles(d: _Dialect, values: str) -> str:
     """Count, p50, p90 and mean per group `g` of `values` (a statement giving g and v)."""
+    if d.postgres:
+        picks = ", ".join(
+            f"percentile_cont({p}) WITHIN GROUP (ORDER BY v) AS {name}"
+            for name, p in (("p50", 0.5), ("p90", 0.9))
+        )
+        return f"SELECT g, COUNT(*) AS n, AVG(v) AS mean, {picks} FROM ({values}) d GROUP BY g"
     at = {name: f"((COUNT(*) OVER w - 1) * {p})" for name, p in (("p50", 0.5), ("p90", 0.9))}
     low = {
         name: f"FLOOR({pos})" if d.postgres else f"CAST({pos} AS INTEGER)"
@@ -300,6 +437,32 @@ async def throughput(
 ) -> dict[tuple[str, str], int]:
     """(what, Monday) -> how many instances started, moved forward, finished or were
     abandoned in that week of [start, end)."""
+    parts = split(start, end)
+    counts: dict[tuple[str, str], int] = {}
+    if parts.days is not None:
+        week = _dialect().day_week('"day"')
+        names = {"start": "started", "move": "advanced"}
+        rows = await _day_sums(
+            scope, ("start", "end", "move"), parts.days, "what", "status", f"{week} AS week"
+        )
+        for row in rows:
+            if row["what"] == "end":
+                what = "finished" if row["status"] == "FINISHED" else "abandoned"
+            else:
+                what = names[row["what"]]
+            key = (what, str(row["week"]))
+            counts[key] = counts.get(key, 0) + int(row["n"])
+    for edge in parts.edges:
+        assert edge[0] is not None and edge[1] is not None
+        more = await _throughput_rows(scope, forward=forward, start=edge[0], end=edge[1])
+        for key, n in more.items():
+            counts[key] = counts.get(key, 0) + n
+    return counts
+
+
+async def _throughput_rows(
+    scope: Scope, *, forward: Pairs, start: dt.datetime, end: dt.datetime
+) -> dict[tuple[str, str], int]:
     d = _dialect()
     where = Where(postgres=d.postgres)
     fwd = _forward(where, forward)

@@ -26,8 +26,14 @@ _STAY_KINDS = ("reach", "advance", "move")
 def _instance_update(postgres: bool) -> str:
     """Counts of the instance before out, after in; its stays' counts moved to its new
     version, if it has one."""
-    parts = [(sql, -1) for sql in days.contributions(postgres, source=days.row("OLD"), kinds=("start", "end"))]
-    parts += [(sql, 1) for sql in days.contributions(postgres, source=days.row("NEW"), kinds=("start", "end"))]
+    parts = [
+        (sql, -1)
+        for sql in days.contributions(postgres, source=days.row("OLD"), kinds=("start", "end"))
+    ]
+    parts += [
+        (sql, 1)
+        for sql in days.contributions(postgres, source=days.row("NEW"), kinds=("start", "end"))
+    ]
     migrated = "i.id = NEW.id AND OLD.process_version <> NEW.process_version"
     parts += [
         (sql, -1)
@@ -160,8 +166,12 @@ async def add_insight_days(apps, schema_editor):
     postgres = client.capabilities.dialect == "postgres"
     for sql in _postgres() if postgres else _sqlite():
         await client.execute_script(sql)
-    rows = await client.execute_query_dict('SELECT "process_id", "definition" FROM "process_version"')
-    pairs = sorted({(row["process_id"], a, b) for row in rows for a, b in pairs_of(row["definition"])})
+    rows = await client.execute_query_dict(
+        'SELECT "process_id", "definition" FROM "process_version"'
+    )
+    pairs = sorted(
+        {(row["process_id"], a, b) for row in rows for a, b in pairs_of(row["definition"])}
+    )
     mark = (lambda n: f"${n}") if postgres else (lambda n: "?")
     for process_id, a, b in pairs:
         await client.execute_query(
