@@ -1,0 +1,261 @@
+"""The insights' counts per day (migration 0016, server/db/insight_days.py) always equal
+what the rows give, taken afresh: after the demo's months of history, after every kind of
+change (moves forward and back, ends, reactivation, a record given to another owner, a
+version that brings new forward moves, instances migrated to it), and after 50 clients
+changing the same records at once. A figure over any range, whole days or not, equals
+the same figure taken from the rows alone."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import datetime as dt
+import random
+from collections import Counter
+from typing import Any
+
+from starlette.applications import Starlette
+from tortoise.connection import get_connection
+from tortoise.transactions import in_transaction
+
+from server.db import insight_days
+from server.db import insights as sums
+from server.db.insights import Scope, split
+from server.domain.errors import DomainError
+from server.domain.insights import forward_pairs
+from server.services import design, instances, records
+from server.services.runtime import utcnow
+from server.services.seed import seed_demo, seed_demo_users
+
+# Every step of Opportunity Sales filled: any advance passes its gate.
+READY = {
+    "estimated_budget": 100,
+    "decision_maker_identified": True,
+    "customer_need": "Laptops",
+    "develop_proposal": True,
+    "present_proposal": True,
+    "present_final_proposal": True,
+}
+OWNERS = ("ana", "ben", "cleo")
+Counts = dict[tuple[Any, ...], int]
+
+
+class _Undo(Exception):
+    pass
+
+
+async def _counts() -> Counts:
+    columns = ", ".join(insight_days.KEY)
+    rows = await get_connection("default").execute_query_dict(
+        f"SELECT {columns}, n FROM insight_day WHERE n <> 0"
+    )
+    return {tuple(row[k] for k in insight_days.KEY): int(row["n"]) for row in rows}
+
+
+async def _recounted() -> Counts:
+    """The counts as the rows give them now (taken in a transaction that is undone)."""
+    found: Counts = {}
+    postgres = get_connection("default").capabilities.dialect == "postgres"
+    try:
+        async with in_transaction():
+            for sql in insight_days.recount(postgres):
+                await get_connection("default").execute_script(sql)
+            found = await _counts()
+            raise _Undo
+    except _Undo:
+        pass
+    return found
+
+
+async def _agree() -> None:
+    kept, fresh = await _counts(), await _recounted()
+    differ = {
+        k: (kept.get(k), fresh.get(k)) for k in {*kept, *fresh} if kept.get(k) != fresh.get(k)
+    }
+    assert not differ, f"{len(differ)} keys differ, e.g. {sorted(differ.items())[:5]}"
+    assert fresh, "nothing was counted"
+
+
+async def _sales(rt: Any) -> int:
+    return next(p.id for p in await rt.catalog.list_processes() if p.key == "opportunity-sales")
+
+
+async def _run(rt: Any, pid: int, name: str, owner: str) -> tuple[int, int]:
+    made = await records.create_record(
+        rt, entity="opportunity", name=name, owner=owner, values=READY, by=owner
+    )
+    assert made.record is not None and made.record.id is not None
+    started = await instances.start_instance(rt, record_id=made.record.id, process_id=pid, by=owner)
+    assert started.instance is not None and started.instance.id is not None
+    return made.record.id, started.instance.id
+
+
+async def _renamed_version(rt: Any, pid: int) -> None:
+    """Version 2: `develop` becomes `build` (new forward pairs)."""
+    draft = await rt.catalog.draft(pid)
+    definition = copy.deepcopy(draft.definition)
+    for stage in definition["stages"]:
+        if stage["key"] == "develop":
+            stage["key"], stage["name"] = "build", "Build"
+        if stage.get("next") == "develop":
+            stage["next"] = "build"
+    await design.update_process(
+        rt, process_id=pid, definition=definition, expected_version=None, by="designer"
+    )
+    await design.publish_process(rt, process_id=pid, expected_version=None, by="designer")
+
+
+async def test_counts_follow_every_kind_of_change(app: Starlette) -> None:
+    rt = app.state.runtime
+    await seed_demo_users(rt)
+    assert await seed_demo(rt, now=utcnow() - dt.timedelta(days=1)) >= 300
+    await _agree()
+    pid = await _sales(rt)
+
+    record_id, moving = await _run(rt, pid, "Moving", "ana")
+    _, ending = await _run(rt, pid, "Ending", "ben")
+    for _ in range(2):
+        await instances.advance_stage(rt, instance_id=moving, expected_version=None, by="ana")
+    await instances.move_to_stage(
+        rt, instance_id=moving, stage="qualify", expected_version=None, by="ana"
+    )
+    await instances.advance_stage(rt, instance_id=moving, expected_version=None, by="ana")
+    await instances.abandon_instance(rt, instance_id=ending, expected_version=None, by="ben")
+    await _agree()
+    await instances.reactivate_instance(rt, instance_id=ending, expected_version=None, by="ben")
+    for _ in range(3):
+        await instances.advance_stage(rt, instance_id=ending, expected_version=None, by="ben")
+    await instances.finish_instance(
+        rt, instance_id=ending, outcome="lost", reason="Price", expected_version=None, by="ben"
+    )
+    await _agree()
+
+    # A record given to another owner takes its instances' counts along.
+    await records.update_record(
+        rt, record_id=record_id, name=None, owner="cleo", values=None,
+        expected_version=None, by="admin",
+    )  # fmt: skip
+    owners = {key[2] for key in await _counts()}
+    assert "cleo" in owners
+    await _agree()
+
+    # A version whose forward moves are new; instances migrated onto it, then moved on it.
+    await _renamed_version(rt, pid)
+    pairs = forward_pairs([await rt.catalog.version(pid, 2)])
+    rows = await get_connection("default").execute_query_dict(
+        f"SELECT stage, later FROM stage_ahead WHERE process_id = {pid}"
+    )
+    assert pairs <= {(row["stage"], row["later"]) for row in rows}
+    await _agree()
+    await design.migrate_instances(
+        rt, process_id=pid, from_version=1, to_version=2, stage_mapping={"develop": "build"},
+        dry_run=False, by="designer",
+    )  # fmt: skip
+    versions = Counter(key[1] for key in await _counts() if key[0] == pid)
+    assert versions[2] > 0
+    await _agree()
+    await instances.move_to_stage(
+        rt, instance_id=moving, stage="qualify", expected_version=None, by="cleo"
+    )
+    for _ in range(2):
+        await instances.advance_stage(rt, instance_id=moving, expected_version=None, by="cleo")
+    await _agree()
+    moved = [k for k, n in (await _counts()).items() if k[0] == pid and k[4] == "advance"]
+    assert any(k[5] == "build" for k in moved)
+
+
+async def test_fifty_clients_changing_the_same_records_keep_the_counts(app: Starlette) -> None:
+    rt = app.state.runtime
+    pid = await _sales(rt)
+    runs = [await _run(rt, pid, f"Deal {n}", OWNERS[n % 3]) for n in range(10)]
+    chooser = random.Random(16)
+    plans = [[chooser.randrange(6) for _ in range(6)] for _ in range(50)]
+    done: Counter[str] = Counter()
+
+    async def client(n: int) -> None:
+        for pick in plans[n]:
+            record_id, iid = runs[(n + pick) % len(runs)]
+            common = {"instance_id": iid, "expected_version": None, "by": "ana"}
+            try:
+                if pick in (0, 1):
+                    await instances.advance_stage(rt, **common)
+                elif pick == 2:
+                    await instances.move_to_stage(rt, stage="qualify", **common)
+                elif pick == 3:
+                    await records.update_record(
+                        rt, record_id=record_id, name=None, owner=OWNERS[n % 3], values=None,
+                        expected_version=None, by="admin",
+                    )  # fmt: skip
+                elif pick == 4:
+                    await instances.abandon_instance(rt, **common)
+                else:
+                    await instances.reactivate_instance(rt, **common)
+                done["changed"] += 1
+            except DomainError as refused:
+                done[type(refused).__name__] += 1
+
+    await asyncio.gather(*(client(n) for n in range(50)))
+    assert done["changed"] >= 100, done
+    await _agree()
+
+
+async def test_a_figure_over_any_range_equals_the_rows(app: Starlette) -> None:
+    rt = app.state.runtime
+    await seed_demo_users(rt)
+    now = utcnow().replace(microsecond=0)
+    assert await seed_demo(rt, now=now) >= 300
+    pid = await _sales(rt)
+    forward = forward_pairs([await rt.catalog.version(pid, 1)])
+    noon = now.replace(hour=12, minute=0, second=0)
+    midnight = now.replace(hour=0, minute=0, second=0)
+    ranges: list[tuple[dt.datetime | None, dt.datetime | None]] = [
+        (None, None),
+        (noon - dt.timedelta(days=90), None),
+        (midnight - dt.timedelta(days=60), midnight - dt.timedelta(days=30)),
+        (noon - dt.timedelta(days=75, hours=5), noon - dt.timedelta(days=20, minutes=7)),
+        (noon - dt.timedelta(days=40, hours=3), noon - dt.timedelta(days=40, hours=1)),
+        (None, noon - dt.timedelta(days=50)),
+    ]
+    shapes = Counter(
+        (parts.days is not None, len(parts.edges)) for parts in map(lambda r: split(*r), ranges)
+    )
+    assert shapes[(False, 1)] and shapes[(True, 2)] and shapes[(True, 0)], shapes
+    scopes = [Scope(pid), Scope(pid, owner="ana"), Scope(pid, version=1), Scope(pid, version=2)]
+    scopes.append(Scope(pid, entity="case"))
+    for scope in scopes:
+        for start, end in ranges:
+            assert await sums.funnel(scope, forward=forward, start=start, end=end) == (
+                await sums._funnel_rows(scope, forward=forward, start=start, end=end)
+            ), (scope, start, end)
+            kept = sorted(await sums.endings(scope, start=start, end=end), key=repr)
+            rows = sorted(await sums._ending_rows(scope, start=start, end=end), key=repr)
+            assert kept == rows, (scope, start, end)
+            weeks = (start or now - dt.timedelta(days=200), end or now + dt.timedelta(days=1))
+            assert await sums.throughput(scope, forward=forward, start=weeks[0], end=weeks[1]) == (
+                await sums._throughput_rows(scope, forward=forward, start=weeks[0], end=weeks[1])
+            ), (scope, start, end)
+    everything = await sums._funnel_rows(Scope(pid), forward=forward, start=None, end=None)
+    assert sum(n for n, _ in everything[0].values()) > 300
+
+
+def test_a_range_is_split_into_whole_days_and_the_parts_at_its_ends() -> None:
+    at = dt.datetime(2026, 3, 4, 15, 30, tzinfo=dt.UTC)
+    day = dt.timedelta(days=1)
+    midnight = dt.datetime(2026, 3, 4, tzinfo=dt.UTC)
+    assert split(None, None).days == (None, None) and not split(None, None).edges
+    assert split(at, None).days == ("2026-03-05", None)
+    assert split(at, None).edges == ((at, midnight + day),)
+    assert split(midnight, midnight + 3 * day).days == ("2026-03-04", "2026-03-07")
+    assert split(midnight, midnight + 3 * day).edges == ()
+    assert split(at, at + 2 * day).days == ("2026-03-05", "2026-03-06")
+    assert split(at, at + 2 * day).edges == (
+        (at, midnight + day),
+        (midnight + 2 * day, at + 2 * day),
+    )
+    assert split(at, at + dt.timedelta(hours=3)) == sums.Split(
+        None, ((at, at + dt.timedelta(hours=3)),)
+    )
+    assert split(at, midnight + day) == sums.Split(None, ((at, midnight + day),))
+    # Another offset is the same instant in UTC.
+    there = at.astimezone(dt.timezone(dt.timedelta(hours=-10)))
+    assert split(there, None) == split(at, None)
