@@ -83,6 +83,27 @@ def _pipeline_instance(postgres: bool, insert: bool) -> str:
     )
 
 
+def _measured_change(postgres: bool) -> str:
+    """Whether a record update changes what its active instances put in the pipeline: its
+    owner, or a field a process running on it measures by (a step completed in another
+    field leaves the pipeline alone, and is not counted again)."""
+    if postgres:
+        old, new = '(OLD."values" -> m.{0})', '(NEW."values" -> m.{0})'
+    else:
+        old = "json_extract(old.\"values\", '$.\"' || m.{0} || '\"')"
+        new = "json_extract(new.\"values\", '$.\"' || m.{0} || '\"')"
+    fields = " OR ".join(
+        f"{old.format(f)} IS DISTINCT FROM {new.format(f)}" if postgres
+        else f"{old.format(f)} IS NOT {new.format(f)}"
+        for f in ("amount_field", "close_date_field")
+    )  # fmt: skip
+    return (
+        f"(OLD.owner {'IS DISTINCT FROM' if postgres else 'IS NOT'} NEW.owner OR EXISTS"
+        " (SELECT 1 FROM instance i JOIN process_measure m ON m.process_id = i.process_id"
+        f" WHERE i.record_id = NEW.id AND i.status = 'ACTIVE' AND ({fields})))"
+    )
+
+
 def _pipeline_record(postgres: bool) -> str:
     mine = "i.record_id = NEW.id"
     return days.add_pipeline(
@@ -149,7 +170,9 @@ END $$""",
         f"""
 CREATE FUNCTION insight_pipeline_record() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  {_pipeline_record(True)};
+  IF {_measured_change(True)} THEN
+    {_pipeline_record(True)};
+  END IF;
   RETURN NULL;
 END $$""",
         'CREATE TRIGGER "insight_pipeline_instance_insert" AFTER INSERT ON "instance"'
@@ -187,7 +210,7 @@ def _sqlite() -> list[str]:
         f" WHEN {_changed('new', 'old', 'IS NOT', _RUNNING)} BEGIN "
         f"{_pipeline_instance(False, insert=False)}; END",
         'CREATE TRIGGER insight_pipeline_record_update AFTER UPDATE OF owner, "values" ON record'
-        f" WHEN {_changed('new', 'old', 'IS NOT', _RECORD)} BEGIN {_pipeline_record(False)}; END",
+        f" WHEN {_measured_change(False)} BEGIN {_pipeline_record(False)}; END",
     ]
 
 
