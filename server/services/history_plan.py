@@ -113,16 +113,21 @@ def plan_history(
     for profile in PROFILES:
         process = processes[profile.process]
         for _ in range(profile.count):
+            # Each record draws from generators of its own: how its run goes (`fate`) and
+            # when and with which values (`own`). Draws that depend on the calendar (a
+            # weekend, a close date passed by `now`) then shift nothing else, and the runs
+            # are the same whatever day the history ends on.
+            own, fate = random.Random(rnd.getrandbits(64)), random.Random(rnd.getrandbits(64))
             # Later months see a little more business than earlier ones.
-            begun = now - days * DAY * (1 - rnd.random() ** 0.8)
-            owner = rnd.choice(owners)
-            name, values = _first_values(rnd, process.entity.key, taken, begun)
+            begun = now - days * DAY * (1 - own.random() ** 0.8)
+            owner = own.choice(owners)
+            name, values = _first_values(own, process.entity.key, taken, begun)
             plan = Plan(profile.process, process.entity.key, name, owner, values, [])
-            _Life(rnd, process, profile, plan, users).live(_working(rnd, begun))
+            _Life(own, fate, process, profile, plan, users).live(_working(own, begun))
             _cut(plan, now)
             if len(plan.actions) < 2:
                 continue  # begun on a weekend just passed: not even started yet
-            _reforecast(rnd, plan, now)
+            _reforecast(own, plan, now)
             plan.actions.extend(_scans(plan, process, now))
             plan.actions.sort(key=lambda a: a.at)
             plans.append(plan)
@@ -162,13 +167,15 @@ class _Life:
     def __init__(
         self,
         rnd: random.Random,
+        fate: random.Random,
         process: Process,
         profile: Profile,
         plan: Plan,
         users: list[str],
     ) -> None:
-        self.rnd, self.process, self.profile, self.plan, self.users = (
+        self.rnd, self.fate, self.process, self.profile, self.plan, self.users = (
             rnd,
+            fate,
             process,
             profile,
             plan,
@@ -212,11 +219,10 @@ class _Life:
         leave = entered + hours * HOUR
         first = stage.key not in self.visited
         self.visited.add(stage.key)
-        if first and rnd.random() < profile.drop.get(stage.key, 0):
+        drop, back = self.fate.random(), self.fate.random()
+        if first and drop < profile.drop.get(stage.key, 0):
             fate = "abandon"
-        elif (
-            self.backs < 2 and len(self.path) > 1 and rnd.random() < profile.back.get(stage.key, 0)
-        ):
+        elif self.backs < 2 and len(self.path) > 1 and back < profile.back.get(stage.key, 0):
             fate = "back"
         else:
             fate = "finish" if stage.is_last else "advance"
@@ -237,9 +243,9 @@ class _Life:
             self.backs += 1
             self._do(leave, "back")
         elif fate == "finish":
-            outcome = _weighted(rnd, profile.outcomes)
+            outcome = _weighted(self.fate, profile.outcomes)
             needs = any(o.key == outcome and o.reason_required for o in self.process.outcomes)
-            reason = rnd.choice(demo.REASONS[outcome]) if needs else None
+            reason = self.fate.choice(demo.REASONS[outcome]) if needs else None
             self._do(leave, "finish", outcome=outcome, reason=reason)
         else:
             self._do(leave, fate)
@@ -249,7 +255,7 @@ class _Life:
         last = self.plan.actions[-1]
         if self.reactivated or last.outcome in ("won", "qualified", "resolved"):
             return False
-        return self.rnd.random() < self.profile.reactivate * (3 if last.outcome else 1)
+        return self.fate.random() < self.profile.reactivate * (3 if last.outcome else 1)
 
     def _stage(self, key: str) -> Stage:
         stage = self.process.stage(key)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 
+from server.services.history import SEED
 from server.services.history_plan import Plan, plan_history
 from server.services.seed import templates
 
@@ -38,3 +39,28 @@ def test_each_record_acts_in_time_order_up_to_the_end() -> None:
         assert times == sorted(times)
         assert times[-1] <= NOW
         assert [a.kind for a in plan.actions[:2]] == ["create", "start"]
+
+
+def test_every_end_shows_each_kind_of_run_in_each_process() -> None:
+    """Whenever the demo is seeded, each process's history holds moves back, abandons,
+    reactivations and every outcome: the draws do not depend on the day it ends."""
+    _, processes = templates()
+    by_key = {p.key: p for p in processes}
+    for n in range(40):
+        now = NOW + dt.timedelta(days=9.3 * n, hours=7 * n)
+        kinds: dict[str, set[str]] = {}
+        for plan in plan_history(
+            random.Random(SEED),
+            by_key,
+            now=now,
+            days=183,
+            owners=["ana", "ben"],
+            users=["ana"],
+            taken=set(),
+        ):
+            seen = kinds.setdefault(plan.process, set())
+            seen |= {a.kind for a in plan.actions}
+            seen |= {f"outcome:{a.outcome}" for a in plan.actions if a.outcome}
+        for key, seen in kinds.items():
+            outcomes = {f"outcome:{o.key}" for o in by_key[key].outcomes}
+            assert {"back", "abandon", "reactivate", *outcomes} <= seen, (now, key, seen)
