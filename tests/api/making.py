@@ -9,6 +9,18 @@ from documents import COMPLETE_STEP, CREATE_RECORD, START
 
 from server.services import instances, records
 
+# Every step of Opportunity Sales filled: any advance passes its gate, and it can finish.
+READY = {
+    "estimated_budget": 100,
+    "decision_maker_identified": True,
+    "customer_need": "Laptops",
+    "develop_proposal": True,
+    "present_proposal": True,
+    "present_final_proposal": True,
+    "send_thank_you": True,
+    "complete_final_proposal": True,
+}
+
 
 async def new_instance(gql: Any, name: str = "Deal") -> str:
     """A new opportunity started on its default process; the instance's id."""

@@ -14,6 +14,7 @@ import random
 from collections import Counter
 from typing import Any
 
+from making import READY
 from starlette.applications import Starlette
 from tortoise.connection import get_connection
 from tortoise.transactions import in_transaction
@@ -27,15 +28,6 @@ from server.services import design, instances, records
 from server.services.runtime import utcnow
 from server.services.seed import seed_demo, seed_demo_users
 
-# Every step of Opportunity Sales filled: any advance passes its gate.
-READY = {
-    "estimated_budget": 100,
-    "decision_maker_identified": True,
-    "customer_need": "Laptops",
-    "develop_proposal": True,
-    "present_proposal": True,
-    "present_final_proposal": True,
-}
 OWNERS = ("ana", "ben", "cleo")
 Counts = dict[tuple[Any, ...], int]
 

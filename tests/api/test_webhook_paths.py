@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from documents import ABANDON, ADVANCE, CREATE_RECORD, FINISH, MOVE_TO, REACTIVATE, START, SWITCH
-from making import budget_step, started_instance
+from making import READY, budget_step, started_instance
 from receiver import Receiver, receiving
 from starlette.applications import Starlette
 from test_migrated_history import _publish_renamed, _sales
@@ -31,16 +31,6 @@ async def app(database_url: str) -> AsyncIterator[Starlette]:
 MIGRATE = """
 mutation($input: MigrateInstancesInput!) { migrateInstances(input: $input) { __typename } }
 """
-READY = {
-    "estimated_budget": 100,
-    "decision_maker_identified": True,
-    "customer_need": "Laptops",
-    "develop_proposal": True,
-    "present_proposal": True,
-    "present_final_proposal": True,
-    "send_thank_you": True,
-    "complete_final_proposal": True,
-}
 
 
 async def ok(gql: Any, document: str, input: dict[str, Any], typename: str) -> dict[str, Any]:

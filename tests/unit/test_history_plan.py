@@ -13,13 +13,13 @@ from server.services.seed import templates
 NOW = dt.datetime(2026, 11, 18, 15, 30, tzinfo=dt.UTC)
 
 
-def _plans(seed: int) -> list[Plan]:
+def _plans(seed: int, now: dt.datetime = NOW) -> list[Plan]:
     _, processes = templates()
     by_key = {p.key: p for p in processes}
     return plan_history(
         random.Random(seed),
         by_key,
-        now=NOW,
+        now=now,
         days=183,
         owners=["ana", "ben"],
         users=["ana"],
@@ -49,18 +49,11 @@ def test_every_end_shows_each_kind_of_run_in_each_process() -> None:
     for n in range(40):
         now = NOW + dt.timedelta(days=9.3 * n, hours=7 * n)
         kinds: dict[str, set[str]] = {}
-        for plan in plan_history(
-            random.Random(SEED),
-            by_key,
-            now=now,
-            days=183,
-            owners=["ana", "ben"],
-            users=["ana"],
-            taken=set(),
-        ):
+        for plan in _plans(SEED, now):
             seen = kinds.setdefault(plan.process, set())
             seen |= {a.kind for a in plan.actions}
             seen |= {f"outcome:{a.outcome}" for a in plan.actions if a.outcome}
+        assert len(kinds) == 3, kinds.keys()
         for key, seen in kinds.items():
             outcomes = {f"outcome:{o.key}" for o in by_key[key].outcomes}
             assert {"back", "abandon", "reactivate", *outcomes} <= seen, (now, key, seen)

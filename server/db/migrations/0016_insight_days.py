@@ -114,21 +114,27 @@ def _pipeline_record(postgres: bool) -> str:
     )
 
 
+def _on_instance(name: str, inserted: str, updated: str) -> str:
+    """A PostgreSQL trigger function on instances: the record held still, then `inserted`
+    or `updated` by what happened."""
+    return f"""
+CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM 1 FROM record WHERE id = NEW.record_id FOR SHARE;
+  IF TG_OP = 'INSERT' THEN
+    {inserted};
+  ELSE
+    {updated};
+  END IF;
+  RETURN NULL;
+END $$"""
+
+
 def _postgres() -> list[str]:
     return [
         days.TABLE,
         days.AHEAD_TABLE,
-        f"""
-CREATE FUNCTION insight_day_instance() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  PERFORM 1 FROM record WHERE id = NEW.record_id FOR SHARE;
-  IF TG_OP = 'INSERT' THEN
-    {_instance_insert(True)};
-  ELSE
-    {_instance_update(True)};
-  END IF;
-  RETURN NULL;
-END $$""",
+        _on_instance("insight_day_instance", _instance_insert(True), _instance_update(True)),
         f"""
 CREATE FUNCTION insight_day_stay() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -156,17 +162,11 @@ END $$""",
         " EXECUTE FUNCTION insight_day_owner()",
         days.PIPELINE_TABLE,
         days.MEASURE_TABLE,
-        f"""
-CREATE FUNCTION insight_pipeline_instance() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  PERFORM 1 FROM record WHERE id = NEW.record_id FOR SHARE;
-  IF TG_OP = 'INSERT' THEN
-    {_pipeline_instance(True, insert=True)};
-  ELSE
-    {_pipeline_instance(True, insert=False)};
-  END IF;
-  RETURN NULL;
-END $$""",
+        _on_instance(
+            "insight_pipeline_instance",
+            _pipeline_instance(True, insert=True),
+            _pipeline_instance(True, insert=False),
+        ),
         f"""
 CREATE FUNCTION insight_pipeline_record() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
