@@ -302,11 +302,7 @@ async def load_postgres(
             for sql in load:
                 await conn.execute(sql)
             await conn.execute("SET LOCAL session_replication_role = origin")
-            for sql in (
-                *_RECOUNT,
-                *insight_days.recount(True),
-                *insight_days.recount_pipeline(True),
-            ):
+            for sql in (*_RECOUNT, *insight_days.recount(True)):
                 await conn.execute(sql)
             for table in ("record", "instance", "stage_visit"):
                 await conn.execute(
@@ -338,7 +334,7 @@ def load_sqlite(
         )
         for sql in setup + load:
             conn.execute(sql)
-        for sql in (*_RECOUNT, *insight_days.recount(False), *insight_days.recount_pipeline(False)):
+        for sql in (*_RECOUNT, *insight_days.recount(False)):
             conn.execute(sql)
         conn.execute("COMMIT")
         conn.execute("ANALYZE")

@@ -229,7 +229,6 @@ class Catalog:
             process_id=row.id, number=1, definition=dump_process(process), published_at=now
         )
         await insight_days.add_pairs(row.id, forward_pairs([process]))
-        await insight_days.set_measures(row.id, process.amount_field, process.close_date_field)
         return replace(process, id=row.id, version=1, status=ProcessStatus.ACTIVE)
 
     async def find_key(self, key: str) -> int | None:
@@ -315,9 +314,6 @@ class Catalog:
             published_by=by,
         )
         await insight_days.add_pairs(draft.process_id, forward_pairs([process]))
-        await insight_days.set_measures(
-            draft.process_id, process.amount_field, process.close_date_field
-        )
         return replace(process, id=draft.process_id, version=number, status=status)
 
     async def set_status(self, process_id: int, status: ProcessStatus, *, now: dt.datetime) -> None:

@@ -61,22 +61,12 @@ def day(postgres: bool, at: str) -> str:
     return f"date({at})"
 
 
-def instance_row(alias: str) -> str:
-    """A trigger's old or new instance as a table `i`."""
+def row(alias: str) -> str:
+    """A trigger's old or new instance as a table `i`, joined to its record `r`."""
     columns = ("id", "record_id", "process_id", "process_version", "status", "active_stage",
                "started_at", "completed_at", "outcome", "outcome_reason")  # fmt: skip
     picked = ", ".join(f"{alias}.{c} AS {c}" for c in columns)
-    return f"(SELECT {picked}) i"
-
-
-def row(alias: str) -> str:
-    """A trigger's old or new instance as a table `i`, joined to its record `r`."""
-    return f"{instance_row(alias)} JOIN record r ON r.id = i.record_id"
-
-
-def record_row(alias: str) -> str:
-    """A trigger's old or new record as a table `r`."""
-    return f'(SELECT {alias}.id AS id, {alias}.owner AS owner, {alias}."values" AS "values") r'
+    return f"(SELECT {picked}) i JOIN record r ON r.id = i.record_id"
 
 
 def _keyed(
@@ -237,133 +227,4 @@ async def add_pairs(process_id: int, pairs: Iterable[tuple[str, str]]) -> None:
         )
     if ran:
         for sql in recount(postgres, process_id=process_id, kinds=("advance", "move")):
-            await conn.execute_script(sql)
-
-
-# The weighted pipeline: per (process, version, owner, stage, close month), the active
-# instances, those whose record has a number in the process's amount field, and those
-# amounts in hundredths. Which fields are the amount and the close date is the process's
-# current version's choice (`process_measure`, written at publish by `set_measures`).
-PIPELINE_KEY = ("process_id", "process_version", "owner", "stage", "month")
-PIPELINE_TABLE = (
-    'CREATE TABLE "insight_pipeline" ('
-    '"process_id" INT NOT NULL, "process_version" INT NOT NULL, "owner" VARCHAR(200) NOT NULL,'
-    ' "stage" VARCHAR(64) NOT NULL, "month" VARCHAR(16) NOT NULL, "n" BIGINT NOT NULL,'
-    ' "counted" BIGINT NOT NULL, "cents" NUMERIC(30, 0) NOT NULL,'
-    ' PRIMARY KEY ("process_id", "stage", "month", "process_version", "owner"))'
-)
-MEASURE_TABLE = (
-    'CREATE TABLE "process_measure" ("process_id" INT NOT NULL PRIMARY KEY,'
-    ' "amount_field" VARCHAR(64), "close_date_field" VARCHAR(64))'
-)
-
-
-def cents(postgres: bool, values: str, key: str) -> str:
-    """The number in field `key` (an expression) of `values` in hundredths, rounded; null
-    unless it is a number (a value written before the field became one is left out)."""
-    if postgres:
-        a = f"({values} ->> {key})"
-        return (
-            f"CASE WHEN {a} ~ '^-?[0-9]+([.][0-9]+)?$' THEN ROUND(CAST({a} AS NUMERIC) * 100) END"
-        )
-    path = f"'$.\"' || {key} || '\"'"
-    a, t = f"json_extract({values}, {path})", f"json_type({values}, {path})"
-    return (
-        f"CASE WHEN {t} IN ('integer', 'real') OR ({t} = 'text' AND {a} GLOB '*[0-9]*'"
-        f" AND NOT {a} GLOB '*[^0-9.-]*') THEN CAST(ROUND(CAST({a} AS REAL) * 100) AS INTEGER) END"
-    )
-
-
-def month(postgres: bool, values: str, key: str) -> str:
-    """The first seven characters (YYYY-MM) of field `key` of `values` as text; '' if unset."""
-    if postgres:
-        return f"COALESCE(substr({values} ->> {key}, 1, 7), '')"
-    return (
-        f"COALESCE(substr(CAST(json_extract({values}, '$.\"' || {key} || '\"') AS TEXT), 1, 7), '')"
-    )
-
-
-def pipeline_counts(
-    postgres: bool,
-    *,
-    instances: str = "instance i",
-    record: str = "record r",
-    where: str = "1 = 1",
-) -> str:
-    """A SELECT of the pipeline's key columns, n, counted and cents: what the active
-    instances `i` of `instances` matching `where`, with their record `r` of `record`,
-    count."""
-    values = 'r."values"'
-    amount = cents(postgres, values, "m.amount_field")
-    return (
-        "SELECT i.process_id AS process_id, i.process_version AS process_version,"
-        f" r.owner AS owner, i.active_stage AS stage,"
-        f" {month(postgres, values, 'm.close_date_field')} AS month,"
-        f" COUNT(*) AS n, COUNT({amount}) AS counted, COALESCE(SUM({amount}), 0) AS cents"
-        f" FROM {instances} JOIN {record} ON r.id = i.record_id"
-        " LEFT JOIN process_measure m ON m.process_id = i.process_id"
-        f" WHERE i.status = 'ACTIVE' AND ({where})"
-        " GROUP BY i.process_id, i.process_version, r.owner, i.active_stage,"
-        f" {month(postgres, values, 'm.close_date_field')}"
-    )
-
-
-def add_pipeline(parts: Iterable[tuple[str, int]]) -> str:
-    """One statement adding each SELECT's counts (times its sign) to `insight_pipeline`,
-    as `add` does for `insight_day`."""
-    key = ", ".join(PIPELINE_KEY)
-    body = " UNION ALL ".join(
-        f"SELECT {key}, n * {s} AS n, counted * {s} AS counted, cents * {s} AS cents FROM ({sql}) p"
-        for sql, s in parts
-    )
-    return (
-        f"INSERT INTO insight_pipeline ({key}, n, counted, cents)"
-        f" SELECT {key}, SUM(n), SUM(counted), SUM(cents) FROM ({body}) d WHERE 1 = 1"
-        f" GROUP BY {key} HAVING SUM(n) <> 0 OR SUM(counted) <> 0 OR SUM(cents) <> 0"
-        f" ORDER BY {key} ON CONFLICT ({key}) DO UPDATE SET n = insight_pipeline.n + excluded.n,"
-        " counted = insight_pipeline.counted + excluded.counted,"
-        " cents = insight_pipeline.cents + excluded.cents"
-    )
-
-
-def recount_pipeline(postgres: bool, *, process_id: int | None = None) -> list[str]:
-    """Statements that take the pipeline's counts afresh from the rows."""
-    key = ", ".join(PIPELINE_KEY)
-    scope = "1 = 1" if process_id is None else f"process_id = {int(process_id)}"
-    where = "1 = 1" if process_id is None else f"i.process_id = {int(process_id)}"
-    return [
-        f"DELETE FROM insight_pipeline WHERE {scope}",
-        f"INSERT INTO insight_pipeline ({key}, n, counted, cents)"
-        f" SELECT {key}, n, counted, cents FROM ({pipeline_counts(postgres, where=where)}) c",
-    ]
-
-
-async def set_measures(process_id: int, amount: str | None, close_date: str | None) -> None:
-    """Record which fields a newly published version measures the pipeline by; if they
-    changed and the process has run, its pipeline is counted afresh (on PostgreSQL with
-    records and instances held still until the publishing transaction ends)."""
-    conn = get_connection("default")
-    postgres = conn.capabilities.dialect == "postgres"
-    mark = (lambda n: f"${n}") if postgres else (lambda n: "?")
-    rows = await conn.execute_query_dict(
-        'SELECT "amount_field", "close_date_field" FROM "process_measure"'
-        f' WHERE "process_id" = {mark(1)}',
-        [process_id],
-    )
-    if rows and (rows[0]["amount_field"], rows[0]["close_date_field"]) == (amount, close_date):
-        return
-    ran = await conn.execute_query_dict(
-        f'SELECT 1 AS found FROM "instance" WHERE "process_id" = {mark(1)} LIMIT 1', [process_id]
-    )
-    if ran and postgres:
-        await conn.execute_script('LOCK TABLE "record", "instance" IN SHARE MODE')
-    await conn.execute_query(
-        'INSERT INTO "process_measure" ("process_id", "amount_field", "close_date_field")'
-        f' VALUES ({mark(1)}, {mark(2)}, {mark(3)}) ON CONFLICT ("process_id")'
-        ' DO UPDATE SET "amount_field" = excluded."amount_field",'
-        ' "close_date_field" = excluded."close_date_field"',
-        [process_id, amount, close_date],
-    )
-    if ran:
-        for sql in recount_pipeline(postgres, process_id=process_id):
             await conn.execute_script(sql)

@@ -182,9 +182,20 @@ def _midnight(day: dt.date) -> dt.datetime:
     return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
 
 
-def _narrow(where: Where, scope: Scope) -> None:
-    """The scope's conditions on a table of counts."""
+async def _day_sums(
+    scope: Scope, kinds: tuple[str, ...], days: tuple[str | None, str | None], *columns: str
+) -> list[dict[str, Any]]:
+    """SUM(n) AS n of `kinds` in the counts per day (server/db/insight_days.py) over `days`,
+    grouped by `columns` (a column's name, or "expression AS name")."""
+    d = _dialect()
+    where = Where(postgres=d.postgres)
     where.conditions.append(f'"process_id" = {where.value(scope.process_id)}')
+    where.conditions.append(f'"what" IN ({", ".join(where.value(k) for k in kinds)})')
+    first, after = days
+    if first is not None:
+        where.conditions.append(f'"day" >= {where.value(first)}')
+    if after is not None:
+        where.conditions.append(f'"day" < {where.value(after)}')
     if scope.version is not None:
         where.conditions.append(f'"process_version" = {where.value(scope.version)}')
     if scope.owner is not None:
@@ -194,22 +205,6 @@ def _narrow(where: Where, scope: Scope) -> None:
             'EXISTS (SELECT 1 FROM "process" p WHERE p."id" = "process_id"'
             f' AND p."entity_id" = {where.value(scope.entity)})'
         )
-
-
-async def _day_sums(
-    scope: Scope, kinds: tuple[str, ...], days: tuple[str | None, str | None], *columns: str
-) -> list[dict[str, Any]]:
-    """SUM(n) AS n of `kinds` in the counts per day (server/db/insight_days.py) over `days`,
-    grouped by `columns` (a column's name, or "expression AS name")."""
-    d = _dialect()
-    where = Where(postgres=d.postgres)
-    where.conditions.append(f'"what" IN ({", ".join(where.value(k) for k in kinds)})')
-    first, after = days
-    if first is not None:
-        where.conditions.append(f'"day" >= {where.value(first)}')
-    if after is not None:
-        where.conditions.append(f'"day" < {where.value(after)}')
-    _narrow(where, scope)
     picked = ", ".join(c if " AS " in c else f'"{c}"' for c in columns)
     grouped = ", ".join(c.rsplit(" AS ", 1)[0] if " AS " in c else f'"{c}"' for c in columns)
     sql = (
@@ -500,27 +495,11 @@ async def _throughput_rows(
     }
 
 
-async def pipeline(scope: Scope) -> list[tuple[str, str | None, int, int, int]]:
-    """(stage, close month, instances, instances with an amount, amount in hundredths) of
-    the active instances, from the pipeline's counts (server/db/insight_days.py), measured
-    by the fields the process's current version names."""
-    where = Where(postgres=_dialect().postgres)
-    _narrow(where, scope)
-    sql = (
-        'SELECT "stage", "month", SUM("n") AS n, SUM("counted") AS counted, SUM("cents") AS cents'
-        f' FROM "insight_pipeline" WHERE {where.sql()} GROUP BY "stage", "month"'
-        ' HAVING SUM("n") <> 0'
-    )
-    return [
-        (row["stage"], row["month"] or None, int(row["n"]), int(row["counted"]), int(row["cents"]))
-        for row in await _rows(sql, where.params)
-    ]
-
-
-async def pipeline_rows(
+async def pipeline(
     scope: Scope, *, amount: str | None, close_date: str | None
 ) -> list[tuple[str, str | None, int, int, int]]:
-    """The pipeline's figures from the rows: what its counts must always equal."""
+    """(stage, close month, instances, instances with an amount, amount in hundredths) of
+    the active instances."""
     d = _dialect()
     where = Where(postgres=d.postgres)
     month = f"substr({d.text(where, close_date)}, 1, 7)" if close_date is not None else "NULL"

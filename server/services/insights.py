@@ -117,4 +117,7 @@ async def throughput(q: Question, *, now: dt.datetime | None = None) -> list[fig
 
 
 async def pipeline(q: Question) -> figures.Pipeline:
-    return figures.pipeline(q.process, await sums.pipeline(q.scope))
+    rows = await sums.pipeline(
+        q.scope, amount=q.process.amount_field, close_date=q.process.close_date_field
+    )
+    return figures.pipeline(q.process, rows)

@@ -152,6 +152,11 @@ def test_two_servers_deliver_each_event_once_per_webhook(database_url: str, tmp_
                     lambda r=receiver: len(r.arrivals) >= expected,
                     what="every delivery",
                 )
+            # A receiver has the body before its sender settles the try: wait for that too.
+            wait_until(
+                lambda: all(d["state"] == "DELIVERED" for d in deliveries(database_url)),
+                what="every delivery settled",
+            )
             planned = deliveries(database_url)
         finally:
             for server in servers:

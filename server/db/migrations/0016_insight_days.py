@@ -1,8 +1,7 @@
-# What the insights count per day (`insight_day`), the pairs of stages a move forward goes
-# between (`stage_ahead`), the weighted pipeline (`insight_pipeline`) and the fields it is
-# measured by (`process_measure`), kept by triggers on both databases in the transaction of the
+# What the insights count per day (`insight_day`) and the pairs of stages a move forward
+# goes between (`stage_ahead`), kept by triggers on both databases in the transaction of the
 # change: an instance started, moved, migrated, ended or reactivated, a stay begun, a
-# record given to another owner or other values. The statements and what each kind counts are in
+# record given to another owner. The statements and what each kind counts are in
 # server/db/insight_days.py. The pairs of the versions published before are written here
 # from their definitions, then the counts are taken from the rows.
 #
@@ -22,7 +21,6 @@ from server.domain.insights import ahead
 _CHANGED = ("process_version", "active_stage", "status", "started_at", "completed_at",
             "outcome", "outcome_reason")  # fmt: skip
 _STAY_KINDS = ("reach", "advance", "move")
-_MEASURES = ("amount_field", "close_date_field")
 
 
 def _instance_update(postgres: bool) -> str:
@@ -66,52 +64,8 @@ def _owner_update(postgres: bool) -> str:
     )
 
 
-def _changed(new: str, old: str, distinct: str, columns: tuple[str, ...] = _CHANGED) -> str:
-    return " OR ".join(f'{old}."{c}" {distinct} {new}."{c}"' for c in columns)
-
-
-_RUNNING = ("process_version", "active_stage", "status")
-_RECORD = ("owner", "values")
-
-
-def _pipeline_instance(postgres: bool, insert: bool) -> str:
-    new = (days.pipeline_counts(postgres, instances=days.instance_row("NEW")), 1)
-    if insert:
-        return days.add_pipeline([new])
-    return days.add_pipeline(
-        [(days.pipeline_counts(postgres, instances=days.instance_row("OLD")), -1), new]
-    )
-
-
-def _measured_change(postgres: bool) -> str:
-    """Whether a record update changes what its active instances put in the pipeline: its
-    owner, or a field a process running on it measures by (a step completed in another
-    field leaves the pipeline alone, and is not counted again)."""
-    if postgres:
-        old, new = '(OLD."values" -> m.{0})', '(NEW."values" -> m.{0})'
-    else:
-        old = "json_extract(old.\"values\", '$.\"' || m.{0} || '\"')"
-        new = "json_extract(new.\"values\", '$.\"' || m.{0} || '\"')"
-    fields = " OR ".join(
-        f"{old.format(f)} IS DISTINCT FROM {new.format(f)}" if postgres
-        else f"{old.format(f)} IS NOT {new.format(f)}"
-        for f in ("amount_field", "close_date_field")
-    )  # fmt: skip
-    return (
-        f"(OLD.owner {'IS DISTINCT FROM' if postgres else 'IS NOT'} NEW.owner OR EXISTS"
-        " (SELECT 1 FROM instance i JOIN process_measure m ON m.process_id = i.process_id"
-        f" WHERE i.record_id = NEW.id AND i.status = 'ACTIVE' AND ({fields})))"
-    )
-
-
-def _pipeline_record(postgres: bool) -> str:
-    mine = "i.record_id = NEW.id"
-    return days.add_pipeline(
-        [
-            (days.pipeline_counts(postgres, record=days.record_row("OLD"), where=mine), -1),
-            (days.pipeline_counts(postgres, record=days.record_row("NEW"), where=mine), 1),
-        ]
-    )
+def _changed(new: str, old: str, distinct: str) -> str:
+    return " OR ".join(f"{old}.{c} {distinct} {new}.{c}" for c in _CHANGED)
 
 
 def _on_instance(name: str, inserted: str, updated: str) -> str:
@@ -160,31 +114,6 @@ END $$""",
         'CREATE TRIGGER "insight_day_owner_update" AFTER UPDATE OF owner ON "record"'
         " FOR EACH ROW WHEN (OLD.owner IS DISTINCT FROM NEW.owner)"
         " EXECUTE FUNCTION insight_day_owner()",
-        days.PIPELINE_TABLE,
-        days.MEASURE_TABLE,
-        _on_instance(
-            "insight_pipeline_instance",
-            _pipeline_instance(True, insert=True),
-            _pipeline_instance(True, insert=False),
-        ),
-        f"""
-CREATE FUNCTION insight_pipeline_record() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  IF {_measured_change(True)} THEN
-    {_pipeline_record(True)};
-  END IF;
-  RETURN NULL;
-END $$""",
-        'CREATE TRIGGER "insight_pipeline_instance_insert" AFTER INSERT ON "instance"'
-        " FOR EACH ROW EXECUTE FUNCTION insight_pipeline_instance()",
-        'CREATE TRIGGER "insight_pipeline_instance_update"'
-        ' AFTER UPDATE OF process_version, active_stage, status ON "instance" FOR EACH ROW'
-        f" WHEN ({_changed('NEW', 'OLD', 'IS DISTINCT FROM', _RUNNING)})"
-        " EXECUTE FUNCTION insight_pipeline_instance()",
-        'CREATE TRIGGER "insight_pipeline_record_update" AFTER UPDATE OF owner, "values"'
-        ' ON "record" FOR EACH ROW'
-        f" WHEN ({_changed('NEW', 'OLD', 'IS DISTINCT FROM', _RECORD)})"
-        " EXECUTE FUNCTION insight_pipeline_record()",
     ]
 
 
@@ -201,27 +130,10 @@ def _sqlite() -> list[str]:
         f"{_stay_insert(False)}; END",
         "CREATE TRIGGER insight_day_owner_update AFTER UPDATE OF owner ON record"
         f" WHEN old.owner IS NOT new.owner BEGIN {_owner_update(False)}; END",
-        days.PIPELINE_TABLE,
-        days.MEASURE_TABLE,
-        "CREATE TRIGGER insight_pipeline_instance_insert AFTER INSERT ON instance BEGIN "
-        f"{_pipeline_instance(False, insert=True)}; END",
-        "CREATE TRIGGER insight_pipeline_instance_update"
-        " AFTER UPDATE OF process_version, active_stage, status ON instance"
-        f" WHEN {_changed('new', 'old', 'IS NOT', _RUNNING)} BEGIN "
-        f"{_pipeline_instance(False, insert=False)}; END",
-        'CREATE TRIGGER insight_pipeline_record_update AFTER UPDATE OF owner, "values" ON record'
-        f" WHEN {_measured_change(False)} BEGIN {_pipeline_record(False)}; END",
     ]
 
 
 REVERSE_POSTGRES = [
-    'DROP TRIGGER IF EXISTS "insight_pipeline_record_update" ON "record"',
-    'DROP TRIGGER IF EXISTS "insight_pipeline_instance_update" ON "instance"',
-    'DROP TRIGGER IF EXISTS "insight_pipeline_instance_insert" ON "instance"',
-    "DROP FUNCTION IF EXISTS insight_pipeline_record()",
-    "DROP FUNCTION IF EXISTS insight_pipeline_instance()",
-    'DROP TABLE IF EXISTS "process_measure"',
-    'DROP TABLE IF EXISTS "insight_pipeline"',
     'DROP TRIGGER IF EXISTS "insight_day_owner_update" ON "record"',
     'DROP TRIGGER IF EXISTS "insight_day_stay_insert" ON "stage_visit"',
     'DROP TRIGGER IF EXISTS "insight_day_instance_update" ON "instance"',
@@ -233,11 +145,6 @@ REVERSE_POSTGRES = [
     'DROP TABLE IF EXISTS "insight_day"',
 ]
 REVERSE_SQLITE = [
-    "DROP TRIGGER IF EXISTS insight_pipeline_record_update",
-    "DROP TRIGGER IF EXISTS insight_pipeline_instance_update",
-    "DROP TRIGGER IF EXISTS insight_pipeline_instance_insert",
-    'DROP TABLE IF EXISTS "process_measure"',
-    'DROP TABLE IF EXISTS "insight_pipeline"',
     "DROP TRIGGER IF EXISTS insight_day_owner_update",
     "DROP TRIGGER IF EXISTS insight_day_stay_insert",
     "DROP TRIGGER IF EXISTS insight_day_instance_update",
@@ -247,13 +154,9 @@ REVERSE_SQLITE = [
 ]
 
 
-def _data(definition: object) -> object:
-    return json.loads(definition) if isinstance(definition, str) else definition
-
-
 def pairs_of(definition: object) -> set[tuple[str, str]]:
     """The forward pairs of a stored process version's definition."""
-    data = _data(definition)
+    data = json.loads(definition) if isinstance(definition, str) else definition
     stages = data.get("stages", []) if isinstance(data, dict) else []
     targets = {
         str(s["key"]): [str(b["to"]) for b in s.get("branches") or []]
@@ -282,19 +185,7 @@ async def add_insight_days(apps, schema_editor):
             f" VALUES ({mark(1)}, {mark(2)}, {mark(3)}) ON CONFLICT DO NOTHING",
             [process_id, a, b],
         )
-    rows = await client.execute_query_dict(
-        'SELECT v."process_id", v."definition" FROM "process_version" v JOIN "process" p'
-        ' ON p."id" = v."process_id" AND p."current_version" = v."number"'
-    )
-    for row in rows:
-        data = _data(row["definition"])
-        measures = [data.get(k) if isinstance(data, dict) else None for k in _MEASURES]
-        await client.execute_query(
-            'INSERT INTO "process_measure" ("process_id", "amount_field", "close_date_field")'
-            f" VALUES ({mark(1)}, {mark(2)}, {mark(3)})",
-            [row["process_id"], *measures],
-        )
-    for sql in (*days.recount(postgres), *days.recount_pipeline(postgres)):
+    for sql in days.recount(postgres):
         await client.execute_script(sql)
 
 
