@@ -226,16 +226,17 @@ async def funnel(
     reached: Reached = {}
     resting: Resting = {}
     if parts.days is not None:
-        rows = await _day_sums(scope, ("reach", "advance"), parts.days, "what", "stage")
-        for row in rows:
-            was = reached.get(row["stage"], (0, 0))
+        kinds = ("reach", "advance", "start")
+        for row in await _day_sums(scope, kinds, parts.days, "what", "stage", "status"):
             n = int(row["n"])
+            if row["what"] == "start":
+                key = (row["stage"], row["status"])
+                resting[key] = resting.get(key, 0) + n
+                continue
+            was = reached.get(row["stage"], (0, 0))
             reached[row["stage"]] = (
                 (was[0] + n, was[1]) if row["what"] == "reach" else (was[0], was[1] + n)
             )
-        for row in await _day_sums(scope, ("start",), parts.days, "stage", "status"):
-            key = (row["stage"], row["status"])
-            resting[key] = resting.get(key, 0) + int(row["n"])
     for edge in parts.edges:
         more, rest = await _funnel_rows(scope, forward=forward, start=edge[0], end=edge[1])
         for stage, (n, m) in more.items():
