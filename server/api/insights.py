@@ -123,7 +123,10 @@ class StageTime:
     name: str
     stays: Durations = strawberry.field(description="Each stay on its own.")
     per_instance: Durations = strawberry.field(
-        description="The stays of one instance in the stage added up (revisits count once)."
+        description=(
+            "Each instance's ended stays in the stage added up (revisits count once), for"
+            " the instances whose last of them ended in the range."
+        )
     )
 
 

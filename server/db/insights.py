@@ -7,8 +7,9 @@ expressions (`_Dialect`): seconds between two times, the Monday of a time's week
 of the record's values.
 
 Percentiles are the continuous kind (PostgreSQL's `percentile_cont`): the value at
-position p * (n - 1) of the sorted values, interpolated between its two neighbours;
-SQLite, which has no percentile function, finds the two neighbours with window functions.
+position p * (n - 1) of the sorted values, interpolated between its two neighbours.
+Time in stage finds those neighbours in the kept times (server/db/stage_times.py); cycle
+time sorts its values, SQLite, which has no percentile function, with window functions.
 
 A move is forward when the next stay's stage lies ahead of the stay's own in the process
 graph (`forward`: the pairs of stages where it does, over every version); a move back, a
@@ -152,25 +153,26 @@ class Split:
     edges: tuple[Range, ...]
 
 
-def split(start: dt.datetime | None, end: dt.datetime | None) -> Split:
+def split(start: dt.datetime | None, end: dt.datetime | None, *, months: bool = False) -> Split:
+    """`start` to `end` as whole UTC days (or months, written YYYY-MM) and the parts at
+    its ends."""
     start = None if start is None else start.astimezone(dt.UTC)
     end = None if end is None else end.astimezone(dt.UTC)
-    first = None
-    if start is not None:
-        first = start.date() if start == _midnight(start.date()) else start.date() + _DAY
-    after = None if end is None else end.date()
+    unit = _month_start if months else _day_start
+    first = None if start is None else unit(start)
+    if start is not None and first is not None and start != first:
+        first = _next_month(first) if months else first + _DAY
+    after = None if end is None else unit(end)
     if first is not None and after is not None and first >= after:
         return Split(days=None, edges=((start, end),))
     edges: list[Range] = []
-    if start is not None and first is not None and start != _midnight(first):
-        edges.append((start, _midnight(first)))
-    if end is not None and after is not None and end != _midnight(after):
-        edges.append((_midnight(after), end))
+    if start is not None and first is not None and start != first:
+        edges.append((start, first))
+    if end is not None and after is not None and end != after:
+        edges.append((after, end))
+    label = (lambda at: at.strftime("%Y-%m")) if months else (lambda at: at.date().isoformat())
     return Split(
-        days=(
-            None if first is None else first.isoformat(),
-            None if after is None else after.isoformat(),
-        ),
+        days=(None if first is None else label(first), None if after is None else label(after)),
         edges=tuple(edges),
     )
 
@@ -178,24 +180,22 @@ def split(start: dt.datetime | None, end: dt.datetime | None) -> Split:
 _DAY = dt.timedelta(days=1)
 
 
-def _midnight(day: dt.date) -> dt.datetime:
-    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+def _day_start(at: dt.datetime) -> dt.datetime:
+    return dt.datetime(at.year, at.month, at.day, tzinfo=dt.UTC)
 
 
-async def _day_sums(
-    scope: Scope, kinds: tuple[str, ...], days: tuple[str | None, str | None], *columns: str
-) -> list[dict[str, Any]]:
-    """SUM(n) AS n of `kinds` in the counts per day (server/db/insight_days.py) over `days`,
-    grouped by `columns` (a column's name, or "expression AS name")."""
-    d = _dialect()
-    where = Where(postgres=d.postgres)
+def _month_start(at: dt.datetime) -> dt.datetime:
+    return dt.datetime(at.year, at.month, 1, tzinfo=dt.UTC)
+
+
+def _next_month(at: dt.datetime) -> dt.datetime:
+    return dt.datetime(at.year + at.month // 12, at.month % 12 + 1, 1, tzinfo=dt.UTC)
+
+
+def _kept(where: Where, scope: Scope) -> None:
+    """The scope's conditions on a table of kept counts or times, which carries the
+    process, version and owner of what it holds."""
     where.conditions.append(f'"process_id" = {where.value(scope.process_id)}')
-    where.conditions.append(f'"what" IN ({", ".join(where.value(k) for k in kinds)})')
-    first, after = days
-    if first is not None:
-        where.conditions.append(f'"day" >= {where.value(first)}')
-    if after is not None:
-        where.conditions.append(f'"day" < {where.value(after)}')
     if scope.version is not None:
         where.conditions.append(f'"process_version" = {where.value(scope.version)}')
     if scope.owner is not None:
@@ -205,12 +205,32 @@ async def _day_sums(
             'EXISTS (SELECT 1 FROM "process" p WHERE p."id" = "process_id"'
             f' AND p."entity_id" = {where.value(scope.entity)})'
         )
+
+
+async def _day_sums(
+    scope: Scope, kinds: tuple[str, ...], days: tuple[str | None, str | None], *columns: str
+) -> list[dict[str, Any]]:
+    """SUM(n) AS n of `kinds` in the counts per day (server/db/insight_days.py) over `days`,
+    grouped by `columns` (a column's name, or "expression AS name")."""
+    d = _dialect()
+    where = Where(postgres=d.postgres)
+    _kept(where, scope)
+    where.conditions.append(f'"what" IN ({", ".join(where.value(k) for k in kinds)})')
+    _within(where, '"day"', days)
     picked = ", ".join(c if " AS " in c else f'"{c}"' for c in columns)
     grouped = ", ".join(c.rsplit(" AS ", 1)[0] if " AS " in c else f'"{c}"' for c in columns)
     sql = (
         f'SELECT {picked}, SUM("n") AS n FROM "insight_day" WHERE {where.sql()} GROUP BY {grouped}'
     )
     return await _rows(sql, where.params)
+
+
+def _within(where: Where, column: str, units: tuple[str | None, str | None]) -> None:
+    first, after = units
+    if first is not None:
+        where.conditions.append(f"{column} >= {where.value(first)}")
+    if after is not None:
+        where.conditions.append(f"{column} < {where.value(after)}")
 
 
 Reached = dict[str, tuple[int, int]]
@@ -363,20 +383,116 @@ def _durations(rows: list[dict[str, Any]]) -> dict[str, Durations]:
 async def time_in_stage(
     scope: Scope, *, per_instance: bool, start: dt.datetime | None, end: dt.datetime | None
 ) -> dict[str, Durations]:
-    """Seconds spent in each stage by the stays that ended in [start, end): each stay on
-    its own, or (`per_instance`) the stays of one instance in one stage added up."""
+    """Seconds spent in each stage by the stays that ended in [start, end), each on its
+    own; or (`per_instance`) by the instances whose last ended stay in the stage ended
+    then, all their stays there added up.
+
+    Read from the kept times (server/db/stage_times.py): how many fall in each bucket,
+    from the counts of the whole months and the rows of the parts at the ends; then, for
+    each rank a percentile needs, the one row at its place in its bucket."""
+    d = _dialect()
+    what = "inst" if per_instance else "stay"
+    parts = split(start, end, months=True)
+    counts: dict[str, dict[int, list[Any]]] = {}
+    found: list[dict[str, Any]] = []
+    if parts.days is not None:
+        where = Where(postgres=d.postgres)
+        _kept(where, scope)
+        where.conditions.append(f'"what" = {where.value(what)}')
+        _within(where, '"month"', parts.days)
+        found += await _rows(
+            'SELECT "stage", "bucket", SUM("n") AS n, SUM("seconds") AS s'
+            f' FROM "stage_time_month" WHERE {where.sql()} GROUP BY "stage", "bucket"',
+            where.params,
+        )
+    for edge in parts.edges:
+        where = Where(postgres=d.postgres)
+        _kept(where, scope)
+        where.conditions.append(f'"what" = {where.value(what)}')
+        _between(where, d, '"exited_at"', *edge)
+        found += await _rows(
+            'SELECT "stage", "bucket", COUNT(*) AS n, SUM("seconds") AS s'
+            f' FROM "stage_time" WHERE {where.sql()} GROUP BY "stage", "bucket"',
+            where.params,
+        )
+    for row in found:
+        held = counts.setdefault(row["stage"], {}).setdefault(int(row["bucket"]), [0, 0])
+        held[0] += int(row["n"])
+        held[1] += row["s"] or 0
+    ranks = {
+        stage: _ranks(sum(n for n, _ in buckets.values()))
+        for stage, buckets in counts.items()
+        if any(n for n, _ in buckets.values())
+    }
+    values = await _ranked(scope, what, start, end, counts, ranks)
+    out = {}
+    for stage, wanted in ranks.items():
+        n = sum(held[0] for held in counts[stage].values())
+        total = sum(held[1] for held in counts[stage].values())
+        picks = [_interpolated(values[(stage, lo)], values.get((stage, lo + 1)), part)
+                 for lo, part in wanted]  # fmt: skip
+        out[stage] = Durations(
+            count=n, p50=round(picks[0], 3), p90=round(picks[1], 3),
+            mean=round(float(total) / n, 3),
+        )  # fmt: skip
+    return out
+
+
+_PERCENTILES = (0.5, 0.9)
+
+
+def _ranks(n: int) -> list[tuple[int, float]]:
+    """(rank below, fraction towards the next) of each percentile of n sorted values, as
+    percentile_cont places it: p * (n - 1)."""
+    return [(int(p * (n - 1)), p * (n - 1) - int(p * (n - 1))) for p in _PERCENTILES]
+
+
+def _interpolated(below: Any, above: Any, part: float) -> float:
+    low = float(below)
+    return low if not part or above is None else low + part * (float(above) - low)
+
+
+async def _ranked(
+    scope: Scope,
+    what: str,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    counts: dict[str, dict[int, list[Any]]],
+    ranks: dict[str, list[tuple[int, float]]],
+) -> dict[tuple[str, int], Any]:
+    """The seconds at each rank needed ((stage, rank) -> seconds), in one statement: each
+    rank's row is found in its bucket, at its place there in order of seconds."""
     d = _dialect()
     where = Where(postgres=d.postgres)
-    source = _instances(where, scope)
-    where.conditions.append('v."exited_at" IS NOT NULL')
-    _between(where, d, 'v."exited_at"', start, end)
-    seconds = d.seconds('v."entered_at"', 'v."exited_at"')
-    joined = f'{source} JOIN "stage_visit" v ON v."instance_id" = i."id" WHERE {where.sql()}'
-    if per_instance:
-        values = f'SELECT v."stage" AS g, SUM({seconds}) AS v FROM {joined} GROUP BY v."instance_id", v."stage"'
-    else:
-        values = f'SELECT v."stage" AS g, {seconds} AS v FROM {joined}'
-    return _durations(await _rows(_percentiles(d, values), where.params))
+    picks = []
+    for stage, wanted in ranks.items():
+        needed = sorted({r for lo, part in wanted for r in ((lo, lo + 1) if part else (lo,))})
+        buckets = sorted(counts[stage].items())
+        below, at = 0, 0
+        for rank in needed:
+            while at < len(buckets) and below + buckets[at][1][0] <= rank:
+                below += buckets[at][1][0]
+                at += 1
+            if at == len(buckets):
+                break
+            pick = Where(postgres=d.postgres, params=where.params)
+            _kept(pick, scope)
+            pick.conditions.append(f'"what" = {pick.value(what)}')
+            pick.conditions.append(f'"stage" = {pick.value(stage)}')
+            pick.conditions.append(f'"bucket" = {pick.value(buckets[at][0])}')
+            _between(pick, d, '"exited_at"', start, end)
+            picks.append(
+                (
+                    (stage, rank),
+                    f'(SELECT "seconds" FROM "stage_time" WHERE {pick.sql()} ORDER BY "seconds"'
+                    f" LIMIT 1 OFFSET {pick.value(rank - below)})",
+                )
+            )
+    if not picks:
+        return {}
+    sql = " UNION ALL ".join(f"SELECT {n} AS k, {sub} AS v" for n, (_, sub) in enumerate(picks))
+    rows = await _rows(sql, where.params)
+    return {picks[int(row["k"])][0]: row["v"] for row in rows}
 
 
 async def cycle_time(

@@ -19,11 +19,12 @@ from starlette.applications import Starlette
 from tortoise.connection import get_connection
 from tortoise.transactions import in_transaction
 
-from server.db import insight_days
+from server.db import insight_days, stage_times
 from server.db import insights as sums
 from server.db.insights import Scope, split
+from server.db.where import Where
 from server.domain.errors import DomainError
-from server.domain.insights import forward_pairs
+from server.domain.insights import Durations, forward_pairs
 from server.services import design, instances, records
 from server.services.runtime import utcnow
 from server.services.seed import seed_demo, seed_demo_users
@@ -44,15 +45,49 @@ async def _counts() -> Counts:
     return {tuple(row[k] for k in insight_days.KEY): int(row["n"]) for row in rows}
 
 
-async def _recounted() -> Counts:
-    """The counts as the rows give them now (taken in a transaction that is undone)."""
-    found: Counts = {}
+Kept = dict[tuple[Any, ...], tuple[Any, ...]]
+
+
+async def _times() -> Kept:
+    """The kept times: each row (its keys, end, bucket, seconds to the thousandth) and
+    each month's count (n and seconds) that is not nought."""
+    conn = get_connection("default")
+    rows = await conn.execute_query_dict("SELECT * FROM stage_time")
+    found: Kept = {
+        ("row", *(row[k] for k in stage_times.ROW_KEY)): (
+            row["process_id"],
+            row["process_version"],
+            row["owner"],
+            str(row["exited_at"]),
+            row["bucket"],
+            round(float(row["seconds"]), 3),
+        )
+        for row in rows
+    }
+    months = await conn.execute_query_dict("SELECT * FROM stage_time_month WHERE n <> 0")
+    found.update(
+        {
+            ("month", *(row[k] for k in stage_times.KEY)): (
+                int(row["n"]),
+                round(float(row["seconds"]), 3),
+            )
+            for row in months
+        }
+    )
+    return found
+
+
+async def _recounted() -> tuple[Counts, Kept]:
+    """The counts and times as the rows give them now (taken in a transaction that is
+    undone)."""
+    found: tuple[Counts, Kept] = ({}, {})
     postgres = get_connection("default").capabilities.dialect == "postgres"
     try:
         async with in_transaction():
-            for sql in insight_days.recount(postgres):
-                await get_connection("default").execute_script(sql)
-            found = await _counts()
+            for sql in (*insight_days.recount(postgres), *stage_times.recount(postgres)):
+                # Not execute_script: on SQLite it commits first.
+                await get_connection("default").execute_query(sql)
+            found = (await _counts(), await _times())
             raise _Undo
     except _Undo:
         pass
@@ -60,12 +95,15 @@ async def _recounted() -> Counts:
 
 
 async def _agree() -> None:
-    kept, fresh = await _counts(), await _recounted()
-    differ = {
-        k: (kept.get(k), fresh.get(k)) for k in {*kept, *fresh} if kept.get(k) != fresh.get(k)
-    }
-    assert not differ, f"{len(differ)} keys differ, e.g. {sorted(differ.items())[:5]}"
-    assert fresh, "nothing was counted"
+    counts, times = await _counts(), await _times()
+    fresh, fresh_times = await _recounted()
+    assert (counts, times) == (await _counts(), await _times()), "the recount was not undone"
+    for kept, again in ((counts, fresh), (times, fresh_times)):
+        differ = {
+            k: (kept.get(k), again.get(k)) for k in {*kept, *again} if kept.get(k) != again.get(k)
+        }
+        assert not differ, f"{len(differ)} keys differ, e.g. {sorted(differ.items())[:5]}"
+        assert again, "nothing was counted"
 
 
 async def _sales(rt: Any) -> int:
@@ -191,6 +229,46 @@ async def test_fifty_clients_changing_the_same_records_keep_the_counts(app: Star
     await _agree()
 
 
+async def _times_from_rows(
+    scope: Scope, *, per_instance: bool, start: dt.datetime | None, end: dt.datetime | None
+) -> dict[str, Durations]:
+    """Time in stage sorted out of the stays themselves: each ended stay in the range; or
+    each instance's ended stays in a stage added up, if the last of them ended in it."""
+    d = sums._dialect()
+    where = Where(postgres=d.postgres)
+    source = sums._instances(where, scope)
+    where.conditions.append('v."exited_at" IS NOT NULL')
+    seconds = d.seconds('v."entered_at"', 'v."exited_at"')
+    if not per_instance:
+        sums._between(where, d, 'v."exited_at"', start, end)
+    joined = f'{source} JOIN "stage_visit" v ON v."instance_id" = i."id" WHERE {where.sql()}'
+    if per_instance:
+        last = Where(postgres=d.postgres, params=where.params)
+        sums._between(last, d, 'MAX(v."exited_at")', start, end)
+        values = (
+            f'SELECT v."stage" AS g, SUM({seconds}) AS v FROM {joined}'
+            f' GROUP BY v."instance_id", v."stage" HAVING {last.sql()}'
+        )
+    else:
+        values = f'SELECT v."stage" AS g, {seconds} AS v FROM {joined}'
+    return sums._durations(await sums._rows(sums._percentiles(d, values), where.params))
+
+
+def _near(a: dict[str, Durations], b: dict[str, Durations]) -> bool:
+    """The same counts, and the same seconds but for the last thousandth's rounding."""
+
+    def close(x: float | None, y: float | None) -> bool:
+        return (x is None and y is None) or (
+            x is not None and y is not None and abs(x - y) <= 0.0011
+        )
+
+    return a.keys() == b.keys() and all(
+        a[k].count == b[k].count
+        and all(close(getattr(a[k], f), getattr(b[k], f)) for f in ("p50", "p90", "mean"))
+        for k in a
+    )
+
+
 async def test_a_figure_over_any_range_equals_the_rows(app: Starlette) -> None:
     rt = app.state.runtime
     await seed_demo_users(rt)
@@ -214,6 +292,7 @@ async def test_a_figure_over_any_range_equals_the_rows(app: Starlette) -> None:
     assert shapes[(False, 1)] and shapes[(True, 2)] and shapes[(True, 0)], shapes
     scopes = [Scope(pid), Scope(pid, owner="ana"), Scope(pid, version=1), Scope(pid, version=2)]
     scopes.append(Scope(pid, entity="case"))
+    measured: Counter[bool] = Counter()
     for scope in scopes:
         for start, end in ranges:
             assert await sums.funnel(scope, forward=forward, start=start, end=end) == (
@@ -226,6 +305,16 @@ async def test_a_figure_over_any_range_equals_the_rows(app: Starlette) -> None:
             assert await sums.throughput(scope, forward=forward, start=weeks[0], end=weeks[1]) == (
                 await sums._throughput_rows(scope, forward=forward, start=weeks[0], end=weeks[1])
             ), (scope, start, end)
+            for per_instance in (False, True):
+                kept_times = await sums.time_in_stage(
+                    scope, per_instance=per_instance, start=start, end=end
+                )
+                from_rows = await _times_from_rows(
+                    scope, per_instance=per_instance, start=start, end=end
+                )
+                assert _near(kept_times, from_rows), (scope, start, end, kept_times, from_rows)
+                measured[per_instance] += sum(t.count for t in kept_times.values())
+    assert measured[False] > measured[True] > 1000, measured
     everything = await sums._funnel_rows(Scope(pid), forward=forward, start=None, end=None)
     assert sum(n for n, _ in everything[0].values()) > 300
 
