@@ -179,17 +179,23 @@ async def check(process_id: int, *, now: dt.datetime) -> dict[str, int]:
         reasons = Counter((r["outcome"], r["outcome_reason"]) for r in done if r["outcome_reason"])
         assert {(c.outcome, c.reason): c.count for c in o.reasons} == dict(reasons), o
         compared["outcomes"] += 1
-        # Time in stage: stays that ended in the range.
+        # Time in stage: stays that ended in the range; per instance, all its ended stays
+        # in the stage added up, if the last of them ended in the range.
         per_stay: dict[str, list[float]] = defaultdict(list)
         per_inst: dict[tuple[int, str], float] = defaultdict(float)
+        last: dict[tuple[int, str], dt.datetime] = {}
         for s in stays:
+            if s["exited_at"] is None:
+                continue
+            seconds = _secs(s["entered_at"], s["exited_at"])
+            key = (int(s["instance_id"]), s["stage"])
+            per_inst[key] += seconds
+            last[key] = max(last.get(key, s["exited_at"]), s["exited_at"])
             if since(s["exited_at"]):
-                seconds = _secs(s["entered_at"], s["exited_at"])
                 per_stay[s["stage"]].append(seconds)
-                per_inst[(int(s["instance_id"]), s["stage"])] += seconds
         for stage, name, each, summed in await insights.time_in_stage(q):
             _same(each, _durations(per_stay[stage]), f"stays in {name}")
-            values = [v for (_, st), v in per_inst.items() if st == stage]
+            values = [v for (i, st), v in per_inst.items() if st == stage and since(last[(i, st)])]
             _same(summed, _durations(values), f"per instance in {name}")
             compared["timeInStage"] += 1
         # Cycle time: instances finished in the range.
