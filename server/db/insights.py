@@ -45,11 +45,6 @@ class _Dialect:
     def __init__(self, postgres: bool) -> None:
         self.postgres = postgres
 
-    def seconds(self, start: str, end: str) -> str:
-        if self.postgres:
-            return f"ROUND(CAST(EXTRACT(EPOCH FROM ({end} - {start})) AS NUMERIC), 3)"
-        return f"ROUND((julianday({end}) - julianday({start})) * 86400.0, 3)"
-
     def week(self, at: str) -> str:
         """The Monday (UTC) of the week `at` falls in, as YYYY-MM-DD."""
         if self.postgres:
@@ -340,46 +335,6 @@ async def _ending_rows(
     ]
 
 
-def _percentiles(d: _Dialect, values: str) -> str:
-    """Count, p50, p90 and mean per group `g` of `values` (a statement giving g and v)."""
-    if d.postgres:
-        cont = ", ".join(
-            f"percentile_cont({p}) WITHIN GROUP (ORDER BY v) AS {name}"
-            for name, p in (("p50", 0.5), ("p90", 0.9))
-        )
-        return f"SELECT g, COUNT(*) AS n, AVG(v) AS mean, {cont} FROM ({values}) d GROUP BY g"
-    at = {name: f"((COUNT(*) OVER w - 1) * {p})" for name, p in (("p50", 0.5), ("p90", 0.9))}
-    low = {name: f"CAST({pos} AS INTEGER)" for name, pos in at.items()}
-    ranks = (
-        "SELECT g, v, ROW_NUMBER() OVER (w ORDER BY v) - 1 AS k, "
-        + ", ".join(f"{low[n]} AS {n}_low, {at[n]} - {low[n]} AS {n}_part" for n in at)
-        + f" FROM ({values}) d WINDOW w AS (PARTITION BY g)"
-    )
-    picks = []
-    for name in at:
-        below = f"MAX(CASE WHEN k = {name}_low THEN v END)"
-        above = f"COALESCE(MAX(CASE WHEN k = {name}_low + 1 THEN v END), {below})"
-        picks.append(f"{below} + MAX({name}_part) * ({above} - {below}) AS {name}")
-    return (
-        f"SELECT g, COUNT(*) AS n, AVG(v) AS mean, {', '.join(picks)} FROM ({ranks}) o GROUP BY g"
-    )
-
-
-def _durations(rows: list[dict[str, Any]]) -> dict[str, Durations]:
-    def number(value: Any) -> float | None:
-        return None if value is None else round(float(value), 3)
-
-    return {
-        str(row["g"]): Durations(
-            count=int(row["n"]),
-            p50=number(row["p50"]),
-            p90=number(row["p90"]),
-            mean=number(row["mean"]),
-        )
-        for row in rows
-    }
-
-
 async def time_in_stage(
     scope: Scope, *, per_instance: bool, start: dt.datetime | None, end: dt.datetime | None
 ) -> dict[str, Durations]:
@@ -390,8 +345,15 @@ async def time_in_stage(
     Read from the kept times (server/db/stage_times.py): how many fall in each bucket,
     from the counts of the whole months and the rows of the parts at the ends; then, for
     each rank a percentile needs, the one row at its place in its bucket."""
+    return await _kept_durations(scope, "inst" if per_instance else "stay", start, end)
+
+
+async def _kept_durations(
+    scope: Scope, what: str, start: dt.datetime | None, end: dt.datetime | None
+) -> dict[str, Durations]:
+    """Count, p50, p90 and mean per stage of the kept times of kind `what` that ended in
+    [start, end)."""
     d = _dialect()
-    what = "inst" if per_instance else "stay"
     parts = split(start, end, months=True)
     counts: dict[str, dict[int, list[Any]]] = {}
     found: list[dict[str, Any]] = []
@@ -498,16 +460,10 @@ async def _ranked(
 async def cycle_time(
     scope: Scope, *, start: dt.datetime | None, end: dt.datetime | None
 ) -> Durations:
-    """Seconds from start to finish of the instances finished in [start, end)."""
-    d = _dialect()
-    where = Where(postgres=d.postgres)
-    source = _instances(where, scope)
-    where.conditions.append("i.\"status\" = 'FINISHED'")
-    _between(where, d, 'i."completed_at"', start, end)
-    seconds = d.seconds('i."started_at"', 'i."completed_at"')
-    values = f"SELECT 'all' AS g, {seconds} AS v FROM {source} WHERE {where.sql()}"
-    found = _durations(await _rows(_percentiles(d, values), where.params))
-    return found.get("all", Durations(0, None, None, None))
+    """Seconds from start to finish of the instances finished in [start, end), read from
+    the kept times as time in stage is."""
+    found = await _kept_durations(scope, "cycle", start, end)
+    return found.get("", Durations(0, None, None, None))
 
 
 async def stuck(scope: Scope, *, since: dt.datetime, now: dt.datetime, first: int) -> list[Stuck]:

@@ -1,9 +1,10 @@
 """Times spent in stages, kept by triggers (migration 0017), so that a percentile over
 millions of stays reads a few thousand counts and then the few rows at the ranks it needs.
 
-`stage_time` holds one row per ended stay (`what` = 'stay', its `n`) and one per instance
+`stage_time` holds one row per ended stay (`what` = 'stay', its `n`), one per instance
 and stage it has left (`what` = 'inst', `n` = 0): the seconds of all its ended stays there
-added up, at the end of the last of them. Each row carries the keys a figure is narrowed
+added up, at the end of the last of them; and one per finished instance (`what` =
+'cycle', stage ''): its seconds from start to finish, at its finish. Each row carries the keys a figure is narrowed
 by (process, version, owner) and the bucket its seconds fall in: 0 under one second, then
 k for [1.1^(k-1), 1.1^k), so that buckets follow the order of the seconds.
 
@@ -14,9 +15,10 @@ then knows which bucket holds each rank it needs and at what place, and reads th
 from an index ordered by (bucket, seconds): the figure is exact, as if all were sorted.
 
 A stay is only ever ended once and never changed after, so a trigger adds its row, moves
-its instance's total to the new seconds and month, and adds the counts; an instance
-migrated to another version, or a record given to another owner, moves the counts of its
-rows from the old key to the new.
+its instance's total to the new seconds and month, and adds the counts; an instance that
+finishes gains its cycle row, one reactivated loses it; an instance migrated to another
+version, or a record given to another owner, moves its rows and their counts from the
+old key to the new.
 
 The triggers of migration 0017 run these statements as they stood when it was written;
 changing one here changes what `recount` writes, so a change of meaning needs a migration
@@ -157,15 +159,49 @@ def moved(postgres: bool, *, instances: str, column: str, old: str, new: str) ->
     """Statements moving the rows of the instances whose id is `instances` (`= NEW.id`,
     `IN (...)`) and their counts from `column` = `old` to `new` (owner, or version)."""
     keys = {"owner": "t.owner", "version": "t.process_version"}
-    rows = f"t.instance_id {instances}"
+    name = "owner" if column == "owner" else "process_version"
+    rows = f"t.instance_id {instances} AND t.{name} = {old}"
     before = _counted(postgres, source="stage_time t", where=rows, sign=-1,
                       **{**keys, column: old})  # fmt: skip
     after = _counted(postgres, source="stage_time t", where=rows, sign=1,
                      **{**keys, column: new})  # fmt: skip
-    name = "owner" if column == "owner" else "process_version"
     return [
         add([before, after]),
-        f"UPDATE stage_time SET {name} = {new} WHERE instance_id {instances}",
+        f"UPDATE stage_time SET {name} = {new} WHERE instance_id {instances} AND {name} = {old}",
+    ]
+
+
+_CYCLE = "t.instance_id = NEW.id AND t.what = 'cycle'"
+
+
+def _cycle_row(postgres: bool, i: str) -> str:
+    """The cycle row of the finished instances `i` (with record `r`), as stage_time's
+    columns."""
+    s = seconds(postgres, f"{i}.started_at", f"{i}.completed_at")
+    return (
+        f"{i}.id AS instance_id, 'cycle' AS what, '' AS stage, 0 AS n, {i}.process_id AS"
+        f" process_id, {i}.process_version AS process_version, r.owner AS owner,"
+        f" {i}.completed_at AS exited_at, {s} AS seconds, {bucket(s)} AS bucket"
+    )
+
+
+def instance_changed(postgres: bool) -> list[str]:
+    """Statements run when the instance `NEW` was inserted or changed its status or times:
+    its cycle row (start to finish, while it is finished) and its counts, replaced."""
+    finished = "NEW.status = 'FINISHED' AND NEW.completed_at IS NOT NULL"
+    new_row = (
+        f"SELECT {_cycle_row(postgres, 'NEW')} FROM record r WHERE r.id = NEW.record_id"
+        f" AND {finished}"
+    )
+    return [
+        add(
+            [
+                _counted(postgres, source="stage_time t", where=_CYCLE, sign=-1),
+                _counted(postgres, source=f"({new_row}) t", where="1 = 1", sign=1),
+            ]
+        ),
+        "DELETE FROM stage_time WHERE instance_id = NEW.id AND what = 'cycle'",
+        f"INSERT INTO stage_time ({_ROW_COLUMNS}) SELECT * FROM ({new_row}) c",
     ]
 
 
@@ -187,6 +223,9 @@ def recount(postgres: bool) -> list[str]:
         " t.process_version, t.owner, MAX(t.exited_at) AS exited_at, SUM(t.seconds) AS seconds"
         " FROM stage_time t WHERE t.what = 'stay' GROUP BY t.instance_id, t.stage,"
         " t.process_id, t.process_version, t.owner) s",
+        f"INSERT INTO stage_time ({_ROW_COLUMNS}) SELECT {_cycle_row(postgres, 'i')}"
+        " FROM instance i JOIN record r ON r.id = i.record_id"
+        " WHERE i.status = 'FINISHED' AND i.completed_at IS NOT NULL",
         f"INSERT INTO stage_time_month ({_KEY_COLUMNS}, n, seconds) SELECT * FROM"
         f" ({_counted(postgres, source='stage_time t', where='1 = 1', sign=1)}) c",
     ]

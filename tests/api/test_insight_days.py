@@ -159,6 +159,13 @@ async def test_counts_follow_every_kind_of_change(app: Starlette) -> None:
         rt, instance_id=ending, outcome="lost", reason="Price", expected_version=None, by="ben"
     )
     await _agree()
+    # A finished instance reactivated loses its cycle time; finished again, it has one.
+    await instances.reactivate_instance(rt, instance_id=ending, expected_version=None, by="ben")
+    await _agree()
+    await instances.finish_instance(
+        rt, instance_id=ending, outcome="won", reason=None, expected_version=None, by="ben"
+    )
+    await _agree()
 
     # A record given to another owner takes its instances' counts along.
     await records.update_record(
@@ -229,6 +236,46 @@ async def test_fifty_clients_changing_the_same_records_keep_the_counts(app: Star
     await _agree()
 
 
+def _percentiles(d: Any, values: str) -> str:
+    """Count, p50, p90 and mean per group `g` of `values` (a statement giving g and v)."""
+    if d.postgres:
+        cont = ", ".join(
+            f"percentile_cont({p}) WITHIN GROUP (ORDER BY v) AS {name}"
+            for name, p in (("p50", 0.5), ("p90", 0.9))
+        )
+        return f"SELECT g, COUNT(*) AS n, AVG(v) AS mean, {cont} FROM ({values}) d GROUP BY g"
+    at = {name: f"((COUNT(*) OVER w - 1) * {p})" for name, p in (("p50", 0.5), ("p90", 0.9))}
+    low = {name: f"CAST({pos} AS INTEGER)" for name, pos in at.items()}
+    ranks = (
+        "SELECT g, v, ROW_NUMBER() OVER (w ORDER BY v) - 1 AS k, "
+        + ", ".join(f"{low[n]} AS {n}_low, {at[n]} - {low[n]} AS {n}_part" for n in at)
+        + f" FROM ({values}) d WINDOW w AS (PARTITION BY g)"
+    )
+    picks = []
+    for name in at:
+        below = f"MAX(CASE WHEN k = {name}_low THEN v END)"
+        above = f"COALESCE(MAX(CASE WHEN k = {name}_low + 1 THEN v END), {below})"
+        picks.append(f"{below} + MAX({name}_part) * ({above} - {below}) AS {name}")
+    return (
+        f"SELECT g, COUNT(*) AS n, AVG(v) AS mean, {', '.join(picks)} FROM ({ranks}) o GROUP BY g"
+    )
+
+
+def _durations(rows: list[dict[str, Any]]) -> dict[str, Durations]:
+    def number(value: Any) -> float | None:
+        return None if value is None else round(float(value), 3)
+
+    return {
+        str(row["g"]): Durations(
+            count=int(row["n"]),
+            p50=number(row["p50"]),
+            p90=number(row["p90"]),
+            mean=number(row["mean"]),
+        )
+        for row in rows
+    }
+
+
 async def _times_from_rows(
     scope: Scope, *, per_instance: bool, start: dt.datetime | None, end: dt.datetime | None
 ) -> dict[str, Durations]:
@@ -238,7 +285,7 @@ async def _times_from_rows(
     where = Where(postgres=d.postgres)
     source = sums._instances(where, scope)
     where.conditions.append('v."exited_at" IS NOT NULL')
-    seconds = d.seconds('v."entered_at"', 'v."exited_at"')
+    seconds = stage_times.seconds(d.postgres, 'v."entered_at"', 'v."exited_at"')
     if not per_instance:
         sums._between(where, d, 'v."exited_at"', start, end)
     joined = f'{source} JOIN "stage_visit" v ON v."instance_id" = i."id" WHERE {where.sql()}'
@@ -251,7 +298,21 @@ async def _times_from_rows(
         )
     else:
         values = f'SELECT v."stage" AS g, {seconds} AS v FROM {joined}'
-    return sums._durations(await sums._rows(sums._percentiles(d, values), where.params))
+    return _durations(await sums._rows(_percentiles(d, values), where.params))
+
+
+async def _cycles_from_rows(
+    scope: Scope, *, start: dt.datetime | None, end: dt.datetime | None
+) -> dict[str, Durations]:
+    """Cycle times sorted out of the finished instances themselves."""
+    d = sums._dialect()
+    where = Where(postgres=d.postgres)
+    source = sums._instances(where, scope)
+    where.conditions.append("i.\"status\" = 'FINISHED'")
+    sums._between(where, d, 'i."completed_at"', start, end)
+    seconds = stage_times.seconds(d.postgres, 'i."started_at"', 'i."completed_at"')
+    values = f"SELECT '' AS g, {seconds} AS v FROM {source} WHERE {where.sql()}"
+    return _durations(await sums._rows(_percentiles(d, values), where.params))
 
 
 def _near(a: dict[str, Durations], b: dict[str, Durations]) -> bool:
@@ -292,7 +353,7 @@ async def test_a_figure_over_any_range_equals_the_rows(app: Starlette) -> None:
     assert shapes[(False, 1)] and shapes[(True, 2)] and shapes[(True, 0)], shapes
     scopes = [Scope(pid), Scope(pid, owner="ana"), Scope(pid, version=1), Scope(pid, version=2)]
     scopes.append(Scope(pid, entity="case"))
-    measured: Counter[bool] = Counter()
+    measured: Counter[bool | str] = Counter()
     for scope in scopes:
         for start, end in ranges:
             assert await sums.funnel(scope, forward=forward, start=start, end=end) == (
@@ -314,7 +375,11 @@ async def test_a_figure_over_any_range_equals_the_rows(app: Starlette) -> None:
                 )
                 assert _near(kept_times, from_rows), (scope, start, end, kept_times, from_rows)
                 measured[per_instance] += sum(t.count for t in kept_times.values())
-    assert measured[False] > measured[True] > 1000, measured
+            cycles = await sums.cycle_time(scope, start=start, end=end)
+            expected = await _cycles_from_rows(scope, start=start, end=end)
+            assert _near({"": cycles} if cycles.count else {}, expected), (scope, start, end)
+            measured["cycle"] += cycles.count
+    assert measured[False] > measured[True] > 1000 and measured["cycle"] > 100, measured
     everything = await sums._funnel_rows(Scope(pid), forward=forward, start=None, end=None)
     assert sum(n for n, _ in everything[0].values()) > 300
 

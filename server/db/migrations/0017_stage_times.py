@@ -1,7 +1,7 @@
 # Times spent in stages (`stage_time`) and their counts per month and bucket
 # (`stage_time_month`), kept by triggers on both databases in the transaction of the
-# change: a stay ended, an instance migrated to another version, a record given to another
-# owner. The statements, and what each row holds, are in server/db/stage_times.py; the
+# change: a stay ended, an instance finished or reactivated, an instance migrated to
+# another version, a record given to another owner. The statements, and what each row holds, are in server/db/stage_times.py; the
 # rows and counts of the stays ended before are taken here from the stays.
 #
 # On PostgreSQL, a stay's end first takes a share lock on its record, so that a record
@@ -13,6 +13,12 @@ from server.db import stage_times as times
 
 _ENDED = "OLD.exited_at IS NULL AND NEW.exited_at IS NOT NULL"
 _RECORD = "IN (SELECT id FROM instance WHERE record_id = NEW.id)"
+_TIMES = ("status", "started_at", "completed_at")
+
+
+def _times_changed(distinct: str) -> str:
+    changed = " OR ".join(f"OLD.{c} {distinct} NEW.{c}" for c in _TIMES)
+    return f"({changed}) AND (OLD.status = 'FINISHED' OR NEW.status = 'FINISHED')"
 
 
 def _owner(postgres: bool) -> list[str]:
@@ -40,15 +46,22 @@ def _postgres() -> list[str]:
         "  PERFORM 1 FROM record r JOIN instance i ON i.record_id = r.id"
         " WHERE i.id = NEW.instance_id FOR SHARE OF r;\n"
     )
+    held = "  PERFORM 1 FROM record WHERE id = NEW.record_id FOR SHARE;\n"
     return [
         *times.tables(True),
         _function("stage_time_stay", times.stay_ended(True), lock),
+        _function("stage_time_cycle", times.instance_changed(True), held),
         _function("stage_time_version", _version(True)),
         _function("stage_time_owner", _owner(True)),
         'CREATE TRIGGER "stage_time_stay_insert" AFTER INSERT ON "stage_visit" FOR EACH ROW'
         " WHEN (NEW.exited_at IS NOT NULL) EXECUTE FUNCTION stage_time_stay()",
         'CREATE TRIGGER "stage_time_stay_update" AFTER UPDATE OF exited_at ON "stage_visit"'
         f" FOR EACH ROW WHEN ({_ENDED}) EXECUTE FUNCTION stage_time_stay()",
+        'CREATE TRIGGER "stage_time_cycle_insert" AFTER INSERT ON "instance" FOR EACH ROW'
+        " WHEN (NEW.status = 'FINISHED') EXECUTE FUNCTION stage_time_cycle()",
+        f'CREATE TRIGGER "stage_time_cycle_update" AFTER UPDATE OF {", ".join(_TIMES)}'
+        f' ON "instance" FOR EACH ROW WHEN ({_times_changed("IS DISTINCT FROM")})'
+        " EXECUTE FUNCTION stage_time_cycle()",
         'CREATE TRIGGER "stage_time_version" AFTER UPDATE OF process_version ON "instance"'
         " FOR EACH ROW WHEN (OLD.process_version <> NEW.process_version)"
         " EXECUTE FUNCTION stage_time_version()",
@@ -63,9 +76,13 @@ def _sqlite_trigger(name: str, on: str, when: str, body: list[str]) -> str:
 
 
 def _sqlite() -> list[str]:
-    stay = times.stay_ended(False)
+    stay, cycle = times.stay_ended(False), times.instance_changed(False)
     return [
         *times.tables(False),
+        _sqlite_trigger("stage_time_cycle_insert", "INSERT ON instance",
+                        "new.status = 'FINISHED'", cycle),  # fmt: skip
+        _sqlite_trigger("stage_time_cycle_update", f"UPDATE OF {', '.join(_TIMES)} ON instance",
+                        _times_changed("IS NOT"), cycle),  # fmt: skip
         _sqlite_trigger(
             "stage_time_stay_insert", "INSERT ON stage_visit", "new.exited_at IS NOT NULL", stay
         ),
@@ -83,10 +100,13 @@ def _sqlite() -> list[str]:
 REVERSE_POSTGRES = [
     'DROP TRIGGER IF EXISTS "stage_time_owner" ON "record"',
     'DROP TRIGGER IF EXISTS "stage_time_version" ON "instance"',
+    'DROP TRIGGER IF EXISTS "stage_time_cycle_update" ON "instance"',
+    'DROP TRIGGER IF EXISTS "stage_time_cycle_insert" ON "instance"',
     'DROP TRIGGER IF EXISTS "stage_time_stay_update" ON "stage_visit"',
     'DROP TRIGGER IF EXISTS "stage_time_stay_insert" ON "stage_visit"',
     "DROP FUNCTION IF EXISTS stage_time_owner()",
     "DROP FUNCTION IF EXISTS stage_time_version()",
+    "DROP FUNCTION IF EXISTS stage_time_cycle()",
     "DROP FUNCTION IF EXISTS stage_time_stay()",
     'DROP TABLE IF EXISTS "stage_time_month"',
     'DROP TABLE IF EXISTS "stage_time"',
@@ -94,6 +114,8 @@ REVERSE_POSTGRES = [
 REVERSE_SQLITE = [
     "DROP TRIGGER IF EXISTS stage_time_owner",
     "DROP TRIGGER IF EXISTS stage_time_version",
+    "DROP TRIGGER IF EXISTS stage_time_cycle_update",
+    "DROP TRIGGER IF EXISTS stage_time_cycle_insert",
     "DROP TRIGGER IF EXISTS stage_time_stay_update",
     "DROP TRIGGER IF EXISTS stage_time_stay_insert",
     'DROP TABLE IF EXISTS "stage_time_month"',
