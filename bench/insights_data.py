@@ -14,8 +14,8 @@ Randomness is a hash of (instance, step, purpose), so a size gives the same hist
 every run. Stays are generated one step at a time (one INSERT ... SELECT per step, about
 15), then instances, records and stays are inserted in one statement each: no service
 call per row. On PostgreSQL the count tables' triggers are off during the load; on both the
-counts are taken afresh after (migration 0007's RECOUNT, the insights' counts per day and
-times in stage);
+counts are taken afresh after (migration 0007's RECOUNT, the insights' counts per day,
+times in stage and pipeline rows);
 events are not written (insights do not read them).
 """
 
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from server.db import insight_days, stage_times
+from server.db import insight_days, pipeline_rows, stage_times
 from server.domain.process import Process
 
 DAY = 86400
@@ -303,7 +303,12 @@ async def load_postgres(
             for sql in load:
                 await conn.execute(sql)
             await conn.execute("SET LOCAL session_replication_role = origin")
-            for sql in (*_RECOUNT, *insight_days.recount(True), *stage_times.recount(True)):
+            for sql in (
+                *_RECOUNT,
+                *insight_days.recount(True),
+                *stage_times.recount(True),
+                *pipeline_rows.recount(True),
+            ):
                 await conn.execute(sql)
             for table in ("record", "instance", "stage_visit"):
                 await conn.execute(
@@ -335,7 +340,12 @@ def load_sqlite(
         )
         for sql in setup + load:
             conn.execute(sql)
-        for sql in (*_RECOUNT, *insight_days.recount(False), *stage_times.recount(False)):
+        for sql in (
+            *_RECOUNT,
+            *insight_days.recount(False),
+            *stage_times.recount(False),
+            *pipeline_rows.recount(False),
+        ):
             conn.execute(sql)
         conn.execute("COMMIT")
         conn.execute("ANALYZE")

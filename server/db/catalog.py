@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from server.db import insight_days, mapping
+from server.db import insight_days, mapping, pipeline_rows
 from server.db.models import EntityRow, ProcessRow, ProcessVersionRow
 from server.domain.access import User
 from server.domain.definition import dump_entity, dump_process, load_process
@@ -306,6 +306,9 @@ class Catalog:
         )
         if count != 1:
             await self._draft_conflict(draft)
+        before = await ProcessVersionRow.get_or_none(
+            process_id=draft.process_id, number=draft.based_on
+        )
         await ProcessVersionRow.create(
             process_id=draft.process_id,
             number=number,
@@ -314,6 +317,11 @@ class Catalog:
             published_by=by,
         )
         await insight_days.add_pairs(draft.process_id, forward_pairs([process]))
+        await pipeline_rows.refresh(
+            draft.process_id,
+            None if before is None else pipeline_rows.fields_of(before.definition),
+            (process.amount_field, process.close_date_field),
+        )
         return replace(process, id=draft.process_id, version=number, status=status)
 
     async def set_status(self, process_id: int, status: ProcessStatus, *, now: dt.datetime) -> None:

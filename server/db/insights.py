@@ -1,15 +1,17 @@
-"""The figures of a process's insights, each computed by the database in one statement.
+"""The figures of a process's insights, each computed by the database.
 
-Every statement starts from the instances of one process (`Scope`: its version, the
-record's owner and entity), walks the indexes of migration 0014 and returns aggregates,
-never the rows they were taken over. Both databases run the same statements but for a few
-expressions (`_Dialect`): seconds between two times, the Monday of a time's week, a field
-of the record's values.
+Every figure is about the instances of one process (`Scope`: its version, the record's
+owner and entity) and returns aggregates, never the rows they were taken over. Most read
+what triggers keep in the transaction of every change: counts per day
+(server/db/insight_days.py), times in stage and cycle times (server/db/stage_times.py),
+a pipeline row per active instance (server/db/pipeline_rows.py); the parts of days or
+months at a range's ends, and the stuck list, are read from the instances and stays
+(indexes of migrations 0014 and 0015). Both databases run the same statements but for a
+few expressions (`_Dialect`): the Monday of a time's week, a time parameter.
 
 Percentiles are the continuous kind (PostgreSQL's `percentile_cont`): the value at
-position p * (n - 1) of the sorted values, interpolated between its two neighbours.
-Time in stage finds those neighbours in the kept times (server/db/stage_times.py); cycle
-time sorts its values, SQLite, which has no percentile function, with window functions.
+position p * (n - 1) of the sorted values, interpolated between its two neighbours, both
+found in the kept times without sorting them all.
 
 A move is forward when the next stay's stage lies ahead of the stay's own in the process
 graph (`forward`: the pairs of stages where it does, over every version); a move back, a
@@ -60,37 +62,6 @@ class _Dialect:
     def time(self, where: Where, at: dt.datetime) -> str:
         """A time parameter, written as each database stores times."""
         return where.value(at if self.postgres else str(at.astimezone(dt.UTC)))
-
-    def text(self, where: Where, key: str) -> str:
-        """The record's value of field `key` as text (null when unset)."""
-        if self.postgres:
-            return f'(r."values" ->> {where.value(key)})'
-        return f'CAST(json_extract(r."values", {where.value(_json_path(key))}) AS TEXT)'
-
-    def amount(self, where: Where, key: str) -> str:
-        """The record's value of `key` as `a`, and (SQLite) its JSON type as `t`."""
-        if self.postgres:
-            return f'(r."values" ->> {where.value(key)}) AS a, NULL AS t'
-        path = _json_path(key)
-        return (
-            f'json_extract(r."values", {where.value(path)}) AS a,'
-            f' json_type(r."values", {where.value(path)}) AS t'
-        )
-
-    def cents(self) -> str:
-        """`a` in hundredths, rounded; null unless it is a number (a value written before
-        the field became one is left out)."""
-        if self.postgres:
-            return "CASE WHEN a ~ '^-?[0-9]+([.][0-9]+)?$' THEN ROUND(CAST(a AS NUMERIC) * 100) END"
-        return (
-            "CASE WHEN t IN ('integer', 'real') OR (t = 'text' AND a GLOB '*[0-9]*'"
-            " AND NOT a GLOB '*[^0-9.-]*') THEN CAST(ROUND(CAST(a AS REAL) * 100) AS INTEGER) END"
-        )
-
-
-def _json_path(key: str) -> str:
-    # Field keys are checked against KEY_PATTERN: no quote can reach the path.
-    return f'$."{key}"'
 
 
 def _dialect() -> _Dialect:
@@ -568,23 +539,16 @@ async def _throughput_rows(
     }
 
 
-async def pipeline(
-    scope: Scope, *, amount: str | None, close_date: str | None
-) -> list[tuple[str, str | None, int, int, int]]:
+async def pipeline(scope: Scope) -> list[tuple[str, str | None, int, int, int]]:
     """(stage, close month, instances, instances with an amount, amount in hundredths) of
-    the active instances."""
+    the active instances, summed from their kept rows (server/db/pipeline_rows.py)."""
     d = _dialect()
     where = Where(postgres=d.postgres)
-    month = f"substr({d.text(where, close_date)}, 1, 7)" if close_date is not None else "NULL"
-    amounts = d.amount(where, amount) if amount is not None else "NULL AS a, NULL AS t"
-    source = _instances(where, scope, record=True)
-    where.conditions.append("i.\"status\" = 'ACTIVE'")
-    cents = d.cents() if amount is not None else "CAST(NULL AS NUMERIC)"
+    _kept(where, scope)
     sql = (
-        "SELECT stage, month, COUNT(*) AS n, COUNT(cents) AS counted, SUM(cents) AS cents FROM"
-        f" (SELECT stage, month, {cents} AS cents FROM"
-        f' (SELECT i."active_stage" AS stage, {month} AS month, {amounts}'
-        f" FROM {source} WHERE {where.sql()}) v) p GROUP BY stage, month"
+        'SELECT "stage", "month", COUNT(*) AS n, COUNT("cents") AS counted,'
+        f' SUM("cents") AS cents FROM "pipeline_row" WHERE {where.sql()}'
+        ' GROUP BY "stage", "month"'
     )
     return [
         (row["stage"], row["month"], int(row["n"]), int(row["counted"]), int(row["cents"] or 0))

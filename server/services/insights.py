@@ -117,7 +117,4 @@ async def throughput(q: Question, *, now: dt.datetime | None = None) -> list[fig
 
 
 async def pipeline(q: Question) -> figures.Pipeline:
-    rows = await sums.pipeline(
-        q.scope, amount=q.process.amount_field, close_date=q.process.close_date_field
-    )
-    return figures.pipeline(q.process, rows)
+    return figures.pipeline(q.process, await sums.pipeline(q.scope))

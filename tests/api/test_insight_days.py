@@ -10,8 +10,11 @@ from __future__ import annotations
 import asyncio
 import copy
 import datetime as dt
+import json
 import random
+import re
 from collections import Counter
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from making import READY
@@ -19,7 +22,7 @@ from starlette.applications import Starlette
 from tortoise.connection import get_connection
 from tortoise.transactions import in_transaction
 
-from server.db import insight_days, stage_times
+from server.db import insight_days, pipeline_rows, stage_times
 from server.db import insights as sums
 from server.db.insights import Scope, split
 from server.db.where import Where
@@ -48,9 +51,9 @@ async def _counts() -> Counts:
 Kept = dict[tuple[Any, ...], tuple[Any, ...]]
 
 
-async def _times() -> Kept:
+async def _kept_rows() -> Kept:
     """The kept times: each row (its keys, end, bucket, seconds to the thousandth) and
-    each month's count (n and seconds) that is not nought."""
+    each month's count (n and seconds) that is not nought; and each pipeline row."""
     conn = get_connection("default")
     rows = await conn.execute_query_dict("SELECT * FROM stage_time")
     found: Kept = {
@@ -64,6 +67,15 @@ async def _times() -> Kept:
         )
         for row in rows
     }
+    pipeline = await conn.execute_query_dict("SELECT * FROM pipeline_row")
+    found.update(
+        {
+            ("pipeline", row["instance_id"]): tuple(
+                None if row[c] is None else str(row[c]) for c in pipeline_rows.COLUMNS
+            )
+            for row in pipeline
+        }
+    )
     months = await conn.execute_query_dict("SELECT * FROM stage_time_month WHERE n <> 0")
     found.update(
         {
@@ -84,10 +96,14 @@ async def _recounted() -> tuple[Counts, Kept]:
     postgres = get_connection("default").capabilities.dialect == "postgres"
     try:
         async with in_transaction():
-            for sql in (*insight_days.recount(postgres), *stage_times.recount(postgres)):
+            for sql in (
+                *insight_days.recount(postgres),
+                *stage_times.recount(postgres),
+                *pipeline_rows.recount(postgres),
+            ):
                 # Not execute_script: on SQLite it commits first.
                 await get_connection("default").execute_query(sql)
-            found = (await _counts(), await _times())
+            found = (await _counts(), await _kept_rows())
             raise _Undo
     except _Undo:
         pass
@@ -95,9 +111,9 @@ async def _recounted() -> tuple[Counts, Kept]:
 
 
 async def _agree() -> None:
-    counts, times = await _counts(), await _times()
+    counts, times = await _counts(), await _kept_rows()
     fresh, fresh_times = await _recounted()
-    assert (counts, times) == (await _counts(), await _times()), "the recount was not undone"
+    assert (counts, times) == (await _counts(), await _kept_rows()), "the recount was not undone"
     for kept, again in ((counts, fresh), (times, fresh_times)):
         differ = {
             k: (kept.get(k), again.get(k)) for k in {*kept, *again} if kept.get(k) != again.get(k)
@@ -121,9 +137,12 @@ async def _run(rt: Any, pid: int, name: str, owner: str) -> tuple[int, int]:
 
 
 async def _renamed_version(rt: Any, pid: int) -> None:
-    """Version 2: `develop` becomes `build` (new forward pairs)."""
+    """Version 2: `develop` becomes `build` (new forward pairs); the pipeline weighs
+    another amount, by another date."""
     draft = await rt.catalog.draft(pid)
     definition = copy.deepcopy(draft.definition)
+    definition["amount_field"] = "estimated_revenue"
+    definition["close_date_field"] = "proposal_sent_date"
     for stage in definition["stages"]:
         if stage["key"] == "develop":
             stage["key"], stage["name"] = "build", "Build"
@@ -167,6 +186,17 @@ async def test_counts_follow_every_kind_of_change(app: Starlette) -> None:
     )
     await _agree()
 
+    # A record's amount and close date changed: its active instance's pipeline row follows.
+    await records.update_record(
+        rt, record_id=record_id, name=None, owner=None,
+        values={"estimated_budget": 1234.5, "estimated_close_date": "2027-03-04"},
+        expected_version=None, by="ana",
+    )  # fmt: skip
+    row = await get_connection("default").execute_query_dict(
+        f"SELECT month, cents FROM pipeline_row WHERE instance_id = {moving}"
+    )
+    assert [(r["month"], int(r["cents"])) for r in row] == [("2027-03", 123450)]
+    await _agree()
     # A record given to another owner takes its instances' counts along.
     await records.update_record(
         rt, record_id=record_id, name=None, owner="cleo", values=None,
@@ -315,6 +345,37 @@ async def _cycles_from_rows(
     return _durations(await sums._rows(_percentiles(d, values), where.params))
 
 
+async def _pipeline_from_rows(rt: Any, scope: Scope) -> list[tuple[Any, ...]]:
+    """The pipeline worked out in Python from the active instances and their records, by
+    the fields of the process's current version."""
+    process = await rt.catalog.process(scope.process_id)
+    found = await get_connection("default").execute_query_dict(
+        'SELECT i.active_stage, i.process_version, r.owner, r.entity_id, r."values"'
+        " FROM instance i JOIN record r ON r.id = i.record_id"
+        f" WHERE i.status = 'ACTIVE' AND i.process_id = {int(scope.process_id)}"
+    )
+    totals: dict[tuple[str, str | None], list[int]] = {}
+    for row in found:
+        if (scope.owner, scope.version, scope.entity) != (
+            scope.owner and row["owner"], scope.version and row["process_version"],
+            scope.entity and row["entity_id"],
+        ):  # fmt: skip
+            continue
+        values = row["values"] if isinstance(row["values"], dict) else json.loads(row["values"])
+        close = values.get(process.close_date_field) if process.close_date_field else None
+        month = str(close)[:7] if close is not None else None
+        amount = values.get(process.amount_field) if process.amount_field else None
+        number = (isinstance(amount, int | float) and not isinstance(amount, bool)) or (
+            isinstance(amount, str) and re.fullmatch(r"-?[0-9]+([.][0-9]+)?", amount) is not None
+        )
+        held = totals.setdefault((row["active_stage"], month), [0, 0, 0])
+        held[0] += 1
+        if number:
+            held[1] += 1
+            held[2] += int((Decimal(str(amount)) * 100).quantize(Decimal(1), ROUND_HALF_UP))
+    return [(stage, month, *held) for (stage, month), held in totals.items()]
+
+
 def _near(a: dict[str, Durations], b: dict[str, Durations]) -> bool:
     """The same counts, and the same seconds but for the last thousandth's rounding."""
 
@@ -375,6 +436,9 @@ async def test_a_figure_over_any_range_equals_the_rows(app: Starlette) -> None:
                 )
                 assert _near(kept_times, from_rows), (scope, start, end, kept_times, from_rows)
                 measured[per_instance] += sum(t.count for t in kept_times.values())
+            assert sorted(await sums.pipeline(scope), key=repr) == sorted(
+                await _pipeline_from_rows(rt, scope), key=repr
+            ), scope
             cycles = await sums.cycle_time(scope, start=start, end=end)
             expected = await _cycles_from_rows(scope, start=start, end=end)
             assert _near({"": cycles} if cycles.count else {}, expected), (scope, start, end)
