@@ -88,17 +88,27 @@ def rows(postgres: bool, where: str) -> str:
     )
 
 
-def written(postgres: bool, instances: str) -> list[str]:
-    """Statements writing afresh the rows of the instances whose id is `instances`
-    (`= NEW.id`, `IN (...)`): gone unless active, else as the instance and record stand."""
-    columns = ", ".join(COLUMNS)
-    updated = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[1:])
+def instance_written(postgres: bool) -> list[str]:
+    """Statements writing afresh the row of the instance `NEW`: gone unless it is active,
+    else as it and its record stand."""
     return [
-        f"DELETE FROM pipeline_row WHERE instance_id {instances} AND instance_id NOT IN"
-        f" (SELECT id FROM instance WHERE id {instances} AND status = 'ACTIVE')",
-        f"INSERT INTO pipeline_row ({columns}) {rows(postgres, f'i.id {instances}')}"
-        f" ON CONFLICT (instance_id) DO UPDATE SET {updated}",
+        "DELETE FROM pipeline_row WHERE instance_id = NEW.id AND NEW.status <> 'ACTIVE'",
+        _upsert(postgres, "i.id = NEW.id"),
     ]
+
+
+def record_written(postgres: bool) -> list[str]:
+    """Statements writing afresh the rows of the active instances of the record `NEW`
+    (an instance that is not active has no row)."""
+    return [_upsert(postgres, "i.record_id = NEW.id")]
+
+
+def _upsert(postgres: bool, where: str) -> str:
+    updated = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[1:])
+    return (
+        f"INSERT INTO pipeline_row ({', '.join(COLUMNS)}) {rows(postgres, where)}"
+        f" ON CONFLICT (instance_id) DO UPDATE SET {updated}"
+    )
 
 
 def recount(postgres: bool, process_id: int | None = None) -> list[str]:

@@ -13,7 +13,6 @@ from server.db import pipeline_rows as pipeline
 
 _INSTANCE = ("status", "active_stage", "process_version")
 _RECORD = ("values", "owner")
-_OF_RECORD = "IN (SELECT id FROM instance WHERE record_id = NEW.id)"
 
 
 def _changed(columns: tuple[str, ...], distinct: str) -> str:
@@ -36,11 +35,11 @@ def _postgres() -> list[str]:
             "pipeline_row_instance",
             [
                 "PERFORM 1 FROM record WHERE id = NEW.record_id FOR SHARE",
-                *pipeline.written(True, "= NEW.id"),
+                *pipeline.instance_written(True),
             ],
         ),
         # The record's own row is held by the change itself.
-        _function("pipeline_row_record", pipeline.written(True, _OF_RECORD)),
+        _function("pipeline_row_record", pipeline.record_written(True)),
         'CREATE TRIGGER "pipeline_row_instance_insert" AFTER INSERT ON "instance" FOR EACH ROW'
         " EXECUTE FUNCTION pipeline_row_instance()",
         f'CREATE TRIGGER "pipeline_row_instance_update" AFTER UPDATE OF {of} ON "instance"'
@@ -58,7 +57,7 @@ def _sqlite_trigger(name: str, on: str, when: str, body: list[str]) -> str:
 
 
 def _sqlite() -> list[str]:
-    mine = pipeline.written(False, "= NEW.id")
+    mine = pipeline.instance_written(False)
     of = ", ".join(f'"{c}"' for c in _INSTANCE)
     return [
         *pipeline.table(False),
@@ -69,7 +68,7 @@ def _sqlite() -> list[str]:
         ),  # fmt: skip
         _sqlite_trigger(
             "pipeline_row_record", 'UPDATE OF "values", "owner" ON record',
-            _changed(_RECORD, "IS NOT"), pipeline.written(False, _OF_RECORD),
+            _changed(_RECORD, "IS NOT"), pipeline.record_written(False),
         ),  # fmt: skip
     ]
 
