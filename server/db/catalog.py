@@ -316,12 +316,14 @@ class Catalog:
             published_at=now,
             published_by=by,
         )
-        await insight_days.add_pairs(draft.process_id, forward_pairs([process]))
+        # The pipeline rows first: a change of an instance writes its row before its stays,
+        # so the two locks these may take are taken in the same order.
         await pipeline_rows.refresh(
             draft.process_id,
             None if before is None else pipeline_rows.fields_of(before.definition),
             (process.amount_field, process.close_date_field),
         )
+        await insight_days.add_pairs(draft.process_id, forward_pairs([process]))
         return replace(process, id=draft.process_id, version=number, status=status)
 
     async def set_status(self, process_id: int, status: ProcessStatus, *, now: dt.datetime) -> None:

@@ -266,6 +266,44 @@ async def test_fifty_clients_changing_the_same_records_keep_the_counts(app: Star
     await _agree()
 
 
+async def test_a_version_naming_other_fields_published_amid_changes_keeps_the_rows(
+    app: Starlette,
+) -> None:
+    """Records' amounts change and instances move while a version that weighs another
+    amount, by another date, is published: every pipeline row ends under the new fields."""
+    rt = app.state.runtime
+    pid = await _sales(rt)
+    runs = [await _run(rt, pid, f"Deal {n}", OWNERS[n % 3]) for n in range(10)]
+    done: Counter[str] = Counter()
+
+    async def client(n: int) -> None:
+        record_id, iid = runs[n % len(runs)]
+        for turn in range(4):
+            try:
+                await records.update_record(
+                    rt, record_id=record_id, name=None, owner=None,
+                    values={"estimated_budget": 100 + n + turn, "estimated_revenue": 7 * n + turn,
+                            "proposal_sent_date": f"2027-0{1 + turn}-15"},
+                    expected_version=None, by="ana",
+                )  # fmt: skip
+                common = {"instance_id": iid, "expected_version": None, "by": "ana"}
+                if turn % 2:
+                    await instances.move_to_stage(rt, stage="qualify", **common)
+                else:
+                    await instances.advance_stage(rt, **common)
+                done["changed"] += 1
+            except DomainError as refused:
+                done[type(refused).__name__] += 1
+
+    await asyncio.gather(*(client(n) for n in range(30)), _renamed_version(rt, pid))
+    assert done["changed"] >= 30, done
+    await _agree()
+    rows = await get_connection("default").execute_query_dict(
+        f"SELECT month FROM pipeline_row WHERE process_id = {pid}"
+    )
+    assert rows and {r["month"][:5] for r in rows} == {"2027-"}, rows
+
+
 def _percentiles(d: Any, values: str) -> str:
     """Count, p50, p90 and mean per group `g` of `values` (a statement giving g and v)."""
     if d.postgres:
