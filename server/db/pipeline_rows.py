@@ -10,9 +10,10 @@ row of its own, so concurrent changes never wait on one another's rows.
 
 A trigger writes the row again when an instance starts, ends, moves, is migrated or is
 reactivated, and when a record's values or owner change; a version that names other fields
-takes the process's rows afresh when it is published (`refresh`). On PostgreSQL each
-trigger first takes a share lock on the record, so that a change of the record and a
-change of its instance made at once each see the other's.
+takes the process's rows afresh when it is published (`refresh`). On PostgreSQL a change
+of an instance first takes a share lock on its record (a change of the record holds it
+already), so that a change of the record and a change of its instance made at once each
+see the other's.
 
 The triggers of migration 0018 run these statements as they stood when it was written;
 changing one here changes what `recount` writes, so a change of meaning needs a migration
