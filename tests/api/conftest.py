@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -32,12 +33,22 @@ async def gql(app: Starlette) -> AsyncIterator[GraphQL]:
         yield GraphQL(http, app)
 
 
+# The block a statement runs in, if any: a task started inside it (a request's) inherits
+# it; the app's own loops, started before, do not, so what they run meanwhile is not
+# counted.
+_COUNTING: contextvars.ContextVar[_Counter | None] = contextvars.ContextVar(
+    "counting", default=None
+)
+
+
 class _Counter(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
         self.statements: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
+        if _COUNTING.get() is not self:
+            return
         text = record.getMessage().lstrip().upper()
         if text.startswith(("SELECT", "INSERT", "UPDATE", "DELETE", "WITH")):
             self.statements.append(record.getMessage())
@@ -45,15 +56,17 @@ class _Counter(logging.Handler):
 
 @contextmanager
 def _count_queries() -> Iterator[list[str]]:
-    """Collect the SQL statements run inside the block."""
+    """Collect the SQL statements run inside the block, by it or by the tasks it starts."""
     logger = logging.getLogger("tortoise.db_client")
     counter = _Counter()
     level = logger.level
     logger.setLevel(logging.DEBUG)
     logger.addHandler(counter)
+    mine = _COUNTING.set(counter)
     try:
         yield counter.statements
     finally:
+        _COUNTING.reset(mine)
         logger.removeHandler(counter)
         logger.setLevel(level)
 

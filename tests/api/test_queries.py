@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from documents import ABANDON, ADVANCE, CREATE_RECORD, START, SWITCH
 from making import every_page
+from tortoise.connection import get_connection
 
 LIST = """
 query($first: Int!, $after: String, $stage: String, $status: InstanceStatus, $process: ID) {
@@ -173,3 +175,25 @@ async def test_last_event_seq_is_the_newest_event(gql: Any) -> None:
     # Two records created, two instances started, one advance.
     data = await gql.execute("{ lastEventSeq events(afterSeq: 0, first: 100) { seq } }")
     assert data["lastEventSeq"] == data["events"][-1]["seq"] == empty["lastEventSeq"] + 5
+
+
+async def test_the_count_leaves_out_what_the_apps_own_loops_run_meanwhile(
+    app: Any, count_queries: Any
+) -> None:
+    """A task started before the block (as the app's loops are) runs a statement inside it:
+    only the block's own statement and its task's are counted."""
+    go = asyncio.Event()
+
+    async def background() -> None:
+        await go.wait()
+        await get_connection("default").execute_query("SELECT 1 AS background")
+
+    loop = asyncio.create_task(background())
+    with count_queries() as statements:
+        go.set()
+        await loop
+        await asyncio.create_task(
+            get_connection("default").execute_query("SELECT 2 AS started_inside")
+        )
+        await get_connection("default").execute_query("SELECT 3 AS own")
+    assert [s.split(" AS ")[1].split(":")[0] for s in statements] == ["started_inside", "own"]
