@@ -28,7 +28,7 @@ from typing import Any
 from tortoise.connection import get_connection
 
 from server.db.where import Where
-from server.domain.insights import Durations, Stuck
+from server.domain.insights import Durations, Stuck, midnight
 
 Pairs = Iterable[tuple[str, str]]
 
@@ -147,7 +147,7 @@ _DAY = dt.timedelta(days=1)
 
 
 def _day_start(at: dt.datetime) -> dt.datetime:
-    return dt.datetime(at.year, at.month, at.day, tzinfo=dt.UTC)
+    return midnight(at.date())
 
 
 def _month_start(at: dt.datetime) -> dt.datetime:

@@ -235,15 +235,16 @@ def week_range(
 ) -> tuple[dt.datetime, dt.datetime]:
     """The weeks a throughput covers: [start, end), by default the 12 weeks up to this one."""
     if end is None:
-        end = _midnight(monday(now) + dt.timedelta(weeks=1))
+        end = midnight(monday(now) + dt.timedelta(weeks=1))
     if start is None:
-        start = _midnight(
+        start = midnight(
             monday(end - dt.timedelta(microseconds=1)) - dt.timedelta(weeks=DEFAULT_WEEKS - 1)
         )
     return start, end
 
 
-def _midnight(day: dt.date) -> dt.datetime:
+def midnight(day: dt.date) -> dt.datetime:
+    """The start of a day, UTC."""
     return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
 
 
