@@ -14,6 +14,7 @@ import itertools
 import json
 import math
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -120,8 +121,12 @@ def _secs(a: dt.datetime, b: dt.datetime) -> float:
     return round((b - a).total_seconds(), 3)
 
 
-async def check(process_id: int, *, now: dt.datetime) -> dict[str, int]:
-    """Every figure, both ranges, equal to a count over the rows; how many were compared."""
+Range = tuple[dt.datetime | None, dt.datetime | None]
+
+
+async def check(process_id: int, *, now: dt.datetime, ranges: Iterable[Range]) -> dict[str, int]:
+    """Every figure, in each range, equal to a count over the rows; how many were
+    compared."""
     rows = await _rows(
         "SELECT i.id, i.status, i.active_stage, i.outcome, i.outcome_reason, i.started_at,"
         ' i.completed_at, i.active_since, i.due_at, r."values" AS vals FROM instance i'
@@ -143,12 +148,14 @@ async def check(process_id: int, *, now: dt.datetime) -> dict[str, int]:
         by_instance[int(s["instance_id"])].append(s)
     rt = Runtime.create()
     compared = Counter[str]()
-    for start in (now - dt.timedelta(days=90), None):
-        q = await insights.ask(rt, process_id=process_id, visible=None, start=start)
+    for start, end in ranges:
+        q = await insights.ask(rt, process_id=process_id, visible=None, start=start, end=end)
         fwd = q.forward()
 
-        def since(at: dt.datetime | None, start: dt.datetime | None = start) -> bool:
-            return at is not None and (start is None or at >= start)
+        def since(
+            at: dt.datetime | None, start: dt.datetime | None = start, end: dt.datetime | None = end
+        ) -> bool:
+            return at is not None and (start is None or at >= start) and (end is None or at < end)
 
         # Funnel: instances started in the range.
         cohort = [i for i in inst if since(inst[i]["started_at"])]
@@ -214,7 +221,7 @@ async def check(process_id: int, *, now: dt.datetime) -> dict[str, int]:
         assert [s.instance_id for s in found] == [i for _, i in stuck[:50]], found
         compared["stuck"] += len(found)
         # Throughput: weeks of the range (the last 12 by default).
-        ws, we = figures.week_range(start, None, now=now)
+        ws, we = figures.week_range(start, end, now=now)
         weeks: Counter[tuple[str, dt.date]] = Counter()
 
         def week(

@@ -53,12 +53,6 @@ class _Dialect:
             return f"to_char(date_trunc('week', {at} AT TIME ZONE 'UTC'), 'YYYY-MM-DD')"
         return f"date({at}, 'weekday 0', '-6 days')"
 
-    def day_week(self, day: str) -> str:
-        """The Monday of the week of a day written YYYY-MM-DD, written the same way."""
-        if self.postgres:
-            return f"to_char(date_trunc('week', CAST({day} AS DATE)), 'YYYY-MM-DD')"
-        return f"date({day}, 'weekday 0', '-6 days')"
-
     def time(self, where: Where, at: dt.datetime) -> str:
         """A time parameter, written as each database stores times."""
         return where.value(at if self.postgres else str(at.astimezone(dt.UTC)))
@@ -121,7 +115,7 @@ class Split:
 
 def split(start: dt.datetime | None, end: dt.datetime | None, *, months: bool = False) -> Split:
     """`start` to `end` as whole UTC days (or months, written YYYY-MM) and the parts at
-    its ends."""
+    its ends, each part within one day (or month)."""
     start = None if start is None else start.astimezone(dt.UTC)
     end = None if end is None else end.astimezone(dt.UTC)
     unit = _month_start if months else _day_start
@@ -129,13 +123,15 @@ def split(start: dt.datetime | None, end: dt.datetime | None, *, months: bool = 
     if start is not None and first is not None and start != first:
         first = _next_month(first) if months else first + _DAY
     after = None if end is None else unit(end)
-    if first is not None and after is not None and first >= after:
+    if first is not None and after is not None and first > after:
         return Split(days=None, edges=((start, end),))
     edges: list[Range] = []
     if start is not None and first is not None and start != first:
         edges.append((start, first))
     if end is not None and after is not None and end != after:
         edges.append((after, end))
+    if first is not None and first == after:
+        return Split(days=None, edges=tuple(edges))
     label = (lambda at: at.strftime("%Y-%m")) if months else (lambda at: at.date().isoformat())
     return Split(
         days=(None if first is None else label(first), None if after is None else label(after)),
@@ -327,31 +323,53 @@ async def _kept_durations(
     d = _dialect()
     parts = split(start, end, months=True)
     counts: dict[str, dict[int, list[Any]]] = {}
-    found: list[dict[str, Any]] = []
-    if parts.days is not None:
-        where = Where(postgres=d.postgres)
-        _kept(where, scope)
-        where.conditions.append(f'"what" = {where.value(what)}')
-        _within(where, '"month"', parts.days)
-        found += await _rows(
-            'SELECT "stage", "bucket", SUM("n") AS n, SUM("seconds") AS s'
-            f' FROM "stage_time_month" WHERE {where.sql()} GROUP BY "stage", "bucket"',
-            where.params,
-        )
+    found: list[tuple[int, dict[str, Any]]] = []
+    rows: list[tuple[int, Range]] = []
+    months: list[str] = []
     for edge in parts.edges:
+        taken = _complement(edge)
+        if taken is None:
+            rows.append((1, edge))
+        else:
+            months.append(taken[0])
+            rows += [(-1, piece) for piece in taken[1]]
+    if parts.days is not None or months:
         where = Where(postgres=d.postgres)
         _kept(where, scope)
         where.conditions.append(f'"what" = {where.value(what)}')
-        _between(where, d, '"exited_at"', *edge)
-        found += await _rows(
-            'SELECT "stage", "bucket", COUNT(*) AS n, SUM("seconds") AS s'
-            f' FROM "stage_time" WHERE {where.sql()} GROUP BY "stage", "bucket"',
-            where.params,
-        )
-    for row in found:
+        clauses = []
+        if parts.days is not None:
+            whole = Where(postgres=d.postgres, params=where.params)
+            _within(whole, '"month"', parts.days)
+            clauses.append(f"({whole.sql()})")
+        if months:
+            clauses.append(f'"month" IN ({", ".join(where.value(m) for m in months)})')
+        where.conditions.append(f"({' OR '.join(clauses)})")
+        found += [
+            (1, row)
+            for row in await _rows(
+                'SELECT "stage", "bucket", SUM("n") AS n, SUM("seconds") AS s'
+                f' FROM "stage_time_month" WHERE {where.sql()} GROUP BY "stage", "bucket"',
+                where.params,
+            )
+        ]
+    for sign, piece in rows:
+        where = Where(postgres=d.postgres)
+        _kept(where, scope)
+        where.conditions.append(f'"what" = {where.value(what)}')
+        _between(where, d, '"exited_at"', *piece)
+        found += [
+            (sign, row)
+            for row in await _rows(
+                'SELECT "stage", "bucket", COUNT(*) AS n, SUM("seconds") AS s'
+                f' FROM "stage_time" WHERE {where.sql()} GROUP BY "stage", "bucket"',
+                where.params,
+            )
+        ]
+    for sign, row in found:
         held = counts.setdefault(row["stage"], {}).setdefault(int(row["bucket"]), [0, 0])
-        held[0] += int(row["n"])
-        held[1] += row["s"] or 0
+        held[0] += sign * int(row["n"])
+        held[1] += sign * (row["s"] or 0)
     ranks = {
         stage: _ranks(sum(n for n, _ in buckets.values()))
         for stage, buckets in counts.items()
@@ -369,6 +387,25 @@ async def _kept_durations(
             mean=round(float(total) / n, 3),
         )  # fmt: skip
     return out
+
+
+def _complement(edge: Range) -> tuple[str, list[Range]] | None:
+    """A part month read as its whole month's counts less the rest of the month, when the
+    rest holds fewer rows to read (times past now hold none): the month (YYYY-MM) and the
+    rest's pieces; None to read the part itself."""
+    a, b = edge
+    assert a is not None and b is not None
+    first = _month_start(a)
+    after = _next_month(first)
+    rest = [(x, y) for x, y in ((first, a), (b, after)) if x < y]
+    now = dt.datetime.now(dt.UTC)
+
+    def weight(pieces: list[tuple[dt.datetime, dt.datetime]]) -> dt.timedelta:
+        return sum((max(dt.timedelta(0), min(y, now) - x) for x, y in pieces), dt.timedelta(0))
+
+    if weight(rest) >= weight([(a, b)]):
+        return None
+    return first.strftime("%Y-%m"), list(rest)
 
 
 _PERCENTILES = (0.5, 0.9)
@@ -394,7 +431,8 @@ async def _ranked(
     ranks: dict[str, list[tuple[int, float]]],
 ) -> dict[tuple[str, int], Any]:
     """The seconds at each rank needed ((stage, rank) -> seconds), in one statement: each
-    rank's row is found in its bucket, at its place there in order of seconds."""
+    rank's row is found in its bucket, at its place there in order of seconds, counted
+    from whichever end of the bucket is nearer."""
     d = _dialect()
     where = Where(postgres=d.postgres)
     picks = []
@@ -414,11 +452,14 @@ async def _ranked(
             pick.conditions.append(f'"stage" = {pick.value(stage)}')
             pick.conditions.append(f'"bucket" = {pick.value(buckets[at][0])}')
             _between(pick, d, '"exited_at"', start, end)
+            place, held = rank - below, buckets[at][1][0]
+            order = "" if 2 * place < held else " DESC"
             picks.append(
                 (
                     (stage, rank),
-                    f'(SELECT "seconds" FROM "stage_time" WHERE {pick.sql()} ORDER BY "seconds"'
-                    f" LIMIT 1 OFFSET {pick.value(rank - below)})",
+                    f'(SELECT "seconds" FROM "stage_time" WHERE {pick.sql()}'
+                    f' ORDER BY "seconds"{order} LIMIT 1'
+                    f" OFFSET {pick.value(place if not order else held - 1 - place)})",
                 )
             )
     if not picks:
@@ -481,17 +522,14 @@ async def throughput(
     parts = split(start, end)
     counts: dict[tuple[str, str], int] = {}
     if parts.days is not None:
-        week = _dialect().day_week('"day"')
         names = {"start": "started", "move": "advanced"}
-        rows = await _day_sums(
-            scope, ("start", "end", "move"), parts.days, "what", "status", f"{week} AS week"
-        )
+        rows = await _day_sums(scope, ("start", "end", "move"), parts.days, "what", "status", "day")
         for row in rows:
             if row["what"] == "end":
                 what = "finished" if row["status"] == "FINISHED" else "abandoned"
             else:
                 what = names[row["what"]]
-            key = (what, str(row["week"]))
+            key = (what, _monday(row["day"]))
             counts[key] = counts.get(key, 0) + int(row["n"])
     for edge in parts.edges:
         assert edge[0] is not None and edge[1] is not None
@@ -499,6 +537,12 @@ async def throughput(
         for key, n in more.items():
             counts[key] = counts.get(key, 0) + n
     return counts
+
+
+def _monday(day: str) -> str:
+    """The Monday of the week of a day, both written YYYY-MM-DD."""
+    at = dt.date.fromisoformat(day)
+    return (at - dt.timedelta(days=at.weekday())).isoformat()
 
 
 async def _throughput_rows(

@@ -445,11 +445,26 @@ async def test_a_figure_over_any_range_equals_the_rows(app: Starlette) -> None:
         (noon - dt.timedelta(days=75, hours=5), noon - dt.timedelta(days=20, minutes=7)),
         (noon - dt.timedelta(days=40, hours=3), noon - dt.timedelta(days=40, hours=1)),
         (None, noon - dt.timedelta(days=50)),
+        # As the insights page asks: whole days, to the end of today.
+        (midnight - dt.timedelta(days=89), midnight + dt.timedelta(days=1)),
+    ]
+    # Part months near a month's start and near its end, read either way (`_complement`).
+    month = (midnight.replace(day=1) - dt.timedelta(days=40)).replace(day=1)
+    ranges += [
+        (month + dt.timedelta(days=3, hours=5), month + dt.timedelta(days=55)),
+        (month + dt.timedelta(days=26), month + dt.timedelta(days=33, hours=7)),
+        (month + dt.timedelta(days=2), month + dt.timedelta(days=24, hours=3)),
     ]
     shapes = Counter(
         (parts.days is not None, len(parts.edges)) for parts in map(lambda r: split(*r), ranges)
     )
     assert shapes[(False, 1)] and shapes[(True, 2)] and shapes[(True, 0)], shapes
+    read = Counter(
+        sums._complement(edge) is None
+        for start, end in ranges
+        for edge in split(start, end, months=True).edges
+    )
+    assert read[True] >= 2 and read[False] >= 2, read
     scopes = [Scope(pid), Scope(pid, owner="ana"), Scope(pid, version=1), Scope(pid, version=2)]
     scopes.append(Scope(pid, entity="case"))
     measured: Counter[bool | str] = Counter()
@@ -504,6 +519,19 @@ def test_a_range_is_split_into_whole_days_and_the_parts_at_its_ends() -> None:
         None, ((at, at + dt.timedelta(hours=3)),)
     )
     assert split(at, midnight + day) == sums.Split(None, ((at, midnight + day),))
+    # No whole day between two parts: each part stays within its own day.
+    assert split(at, at + day) == sums.Split(
+        None, ((at, midnight + day), (midnight + day, at + day))
+    )
+    october = dt.datetime(2026, 10, 8, tzinfo=dt.UTC)
+    november = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    assert split(october, november + 6 * day, months=True) == sums.Split(
+        None, ((october, november), (november, november + 6 * day))
+    )
+    assert split(october, november, months=True) == sums.Split(None, ((october, november),))
+    assert split(october, november + 31 * day, months=True) == sums.Split(
+        ("2026-11", "2026-12"), ((october, november), (november + 30 * day, november + 31 * day))
+    )
     # Another offset is the same instant in UTC.
     there = at.astimezone(dt.timezone(dt.timedelta(hours=-10)))
     assert split(there, None) == split(at, None)
