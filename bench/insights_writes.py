@@ -1,9 +1,10 @@
-"""What the insights' kept times and pipeline rows cost to writes, on PostgreSQL.
+"""What the insights' kept times and pipeline rows and sums cost to writes, on PostgreSQL.
 
 16 clients each advance an instance, move it back and complete a step, over and over; the
-rounds alternate between the triggers of migrations 0017 and 0018 enabled and disabled
+rounds alternate between the triggers of migrations 0017, 0018 and 0019 enabled and disabled
 (the order flipped every other round), and the figure is the median ratio of writes per
-second, enabled over disabled, of rounds run side by side.
+second, enabled over disabled, of rounds run side by side. An enabled round ends with
+the pipeline's deltas folded into its sums, inside its time.
 
     .venv/bin/python -m bench.insights_writes [--admin-url URL] [--rounds 8]
 """
@@ -22,6 +23,7 @@ from tortoise import Tortoise
 
 from bench.insights import _admin, _pg_url
 from server.cli import migrate
+from server.db import pipeline_sums
 from server.db.config import tortoise_config
 from server.services import instances, records
 from server.services.runtime import Runtime
@@ -36,6 +38,8 @@ TRIGGERS = (
     ("instance", "pipeline_row_instance_update"),
     ("instance", "pipeline_row_instance_insert"),
     ("record", "pipeline_row_record"),
+    ("pipeline_row", "pipeline_delta_written"),
+    ("pipeline_row", "pipeline_delta_rewritten"),
 )
 CLIENTS = 16
 TURNS = 4
@@ -86,6 +90,9 @@ async def main(admin: str, rounds: int) -> None:
                     await switch.execute(f'ALTER TABLE "{table}" {state} TRIGGER "{trigger}"')
                 began = time.perf_counter()
                 await asyncio.gather(*(_client(rt, i) for i in runs))
+                if enabled:
+                    # The pipeline's deltas folded into its sums count as the writes' cost.
+                    await pipeline_sums.fold()
                 rates[enabled].append(CLIENTS * TURNS * 3 / (time.perf_counter() - began))
         await switch.close()
         ratios = [a / b for a, b in zip(rates[True], rates[False], strict=True)]

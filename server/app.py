@@ -22,14 +22,14 @@ from server.api.sockets import Sockets
 from server.db.config import ensure_database_dir, tortoise_config
 from server.events.feed import Hub
 from server.events.postgres import PostgresRelay
-from server.services import overdue, queries
+from server.services import folding, overdue, queries
 from server.services.delivery import Sender
 from server.services.runtime import Runtime
 from server.settings import Settings
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 # The background tasks a server process runs (the relay on PostgreSQL only).
-TASKS = (Hub.NAME, PostgresRelay.NAME, Sockets.NAME, overdue.NAME, Sender.NAME)
+TASKS = (Hub.NAME, PostgresRelay.NAME, Sockets.NAME, overdue.NAME, folding.NAME, Sender.NAME)
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -56,6 +56,9 @@ def create_app(settings: Settings) -> Starlette:
                 runtime.supervisor.start(
                     overdue.NAME, lambda: overdue.watch(runtime, interval=interval)
                 )
+            if settings.pipeline_fold_seconds > 0:
+                every = settings.pipeline_fold_seconds
+                runtime.supervisor.start(folding.NAME, lambda: folding.watch(interval=every))
             if settings.webhook_sender:
                 sender.start()
             try:

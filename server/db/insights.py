@@ -4,7 +4,7 @@ Every figure is about the instances of one process (`Scope`: its version, the re
 owner and entity) and returns aggregates, never the rows they were taken over. Most read
 what triggers keep in the transaction of every change: counts per day
 (server/db/insight_days.py), times in stage and cycle times (server/db/stage_times.py),
-a pipeline row per active instance (server/db/pipeline_rows.py); the parts of days or
+the pipeline's sums per key (server/db/pipeline_sums.py); the parts of days or
 months at a range's ends, and the stuck list, are read from the instances and stays
 (indexes of migrations 0014 and 0015). Both databases run the same statements but for a
 few expressions (`_Dialect`): the Monday of a time's week, a time parameter.
@@ -585,16 +585,23 @@ async def _throughput_rows(
 
 async def pipeline(scope: Scope) -> list[tuple[str, str | None, int, int, int]]:
     """(stage, close month, instances, instances with an amount, amount in hundredths) of
-    the active instances, summed from their kept rows (server/db/pipeline_rows.py)."""
+    the active instances: the kept sums per key plus the deltas not folded into them yet
+    (server/db/pipeline_sums.py), in one statement."""
     d = _dialect()
     where = Where(postgres=d.postgres)
-    _kept(where, scope)
+    picked = '"stage", "month", "n", "counted", "cents"'
+    parts = []
+    for table in ("pipeline_sum", "pipeline_delta"):
+        part = Where(postgres=d.postgres, params=where.params)
+        _kept(part, scope)
+        parts.append(f'SELECT {picked} FROM "{table}" WHERE {part.sql()}')
     sql = (
-        'SELECT "stage", "month", COUNT(*) AS n, COUNT("cents") AS counted,'
-        f' SUM("cents") AS cents FROM "pipeline_row" WHERE {where.sql()}'
-        ' GROUP BY "stage", "month"'
+        'SELECT "stage", "month", SUM("n") AS n, SUM("counted") AS counted,'
+        f' SUM("cents") AS cents FROM ({" UNION ALL ".join(parts)}) s'
+        ' GROUP BY "stage", "month" HAVING SUM("n") <> 0'
     )
     return [
-        (row["stage"], row["month"], int(row["n"]), int(row["counted"]), int(row["cents"] or 0))
+        (row["stage"], row["month"] or None, int(row["n"]), int(row["counted"]),
+         int(row["cents"] or 0))
         for row in await _rows(sql, where.params)
-    ]
+    ]  # fmt: skip

@@ -22,13 +22,13 @@ from starlette.applications import Starlette
 from tortoise.connection import get_connection
 from tortoise.transactions import in_transaction
 
-from server.db import insight_days, pipeline_rows, stage_times
+from server.db import insight_days, pipeline_rows, pipeline_sums, stage_times
 from server.db import insights as sums
 from server.db.insights import Scope, split
 from server.db.where import Where
 from server.domain.errors import DomainError
 from server.domain.insights import Durations, forward_pairs
-from server.services import design, instances, records
+from server.services import design, folding, instances, records
 from server.services.runtime import utcnow
 from server.services.seed import seed_demo, seed_demo_users
 
@@ -76,6 +76,21 @@ async def _kept_rows() -> Kept:
             for row in pipeline
         }
     )
+    keys = ", ".join(pipeline_sums.KEY)
+    amounts = ", ".join(f"SUM({a}) AS {a}" for a in pipeline_sums.AMOUNTS)
+    sums_ = await conn.execute_query_dict(
+        f"SELECT {keys}, {amounts} FROM (SELECT * FROM pipeline_sum UNION ALL"
+        f" SELECT {keys}, n, counted, cents FROM pipeline_delta) s GROUP BY {keys}"
+        " HAVING SUM(n) <> 0 OR SUM(counted) <> 0 OR SUM(cents) <> 0"
+    )
+    found.update(
+        {
+            ("sum", *(row[k] for k in pipeline_sums.KEY)): tuple(
+                int(row[a]) for a in pipeline_sums.AMOUNTS
+            )
+            for row in sums_
+        }
+    )
     months = await conn.execute_query_dict("SELECT * FROM stage_time_month WHERE n <> 0")
     found.update(
         {
@@ -100,6 +115,7 @@ async def _recounted() -> tuple[Counts, Kept]:
                 *insight_days.recount(postgres),
                 *stage_times.recount(postgres),
                 *pipeline_rows.recount(postgres),
+                *pipeline_sums.recount(),
             ):
                 # Not execute_script: on SQLite it commits first.
                 await get_connection("default").execute_query(sql)
@@ -111,6 +127,21 @@ async def _recounted() -> tuple[Counts, Kept]:
 
 
 async def _agree() -> None:
+    """The kept counts equal a recount, with the pipeline's deltas as they are and again
+    once they are folded into its sums."""
+    await _agree_now()
+    before = await _kept_rows()
+    await pipeline_sums.fold()
+    assert await _kept_rows() == before
+    assert not await _deltas(), "a fold left deltas"
+    await _agree_now()
+
+
+async def _deltas() -> list[dict[str, Any]]:
+    return await get_connection("default").execute_query_dict("SELECT * FROM pipeline_delta")
+
+
+async def _agree_now() -> None:
     counts, times = await _counts(), await _kept_rows()
     fresh, fresh_times = await _recounted()
     assert (counts, times) == (await _counts(), await _kept_rows()), "the recount was not undone"
@@ -156,8 +187,11 @@ async def _renamed_version(rt: Any, pid: int) -> None:
 
 async def test_counts_follow_every_kind_of_change(app: Starlette) -> None:
     rt = app.state.runtime
+    # Folds happen here only in `_agree`, after the pipeline was compared with its deltas.
+    await rt.supervisor.stop(folding.NAME)
     await seed_demo_users(rt)
     assert await seed_demo(rt, now=utcnow() - dt.timedelta(days=1)) >= 300
+    assert len(await _deltas()) >= 40
     await _agree()
     pid = await _sales(rt)
 
@@ -261,8 +295,19 @@ async def test_fifty_clients_changing_the_same_records_keep_the_counts(app: Star
             except DomainError as refused:
                 done[type(refused).__name__] += 1
 
+    async def folder() -> None:
+        """Folds small batches all along, two at once, as several workers would."""
+        while not finished.is_set():
+            done["folded"] += await pipeline_sums.fold(batch=7)
+            await asyncio.sleep(0)
+
+    await rt.supervisor.stop(folding.NAME)
+    finished = asyncio.Event()
+    folders = [asyncio.create_task(folder()) for _ in range(2)]
     await asyncio.gather(*(client(n) for n in range(50)))
-    assert done["changed"] >= 100, done
+    finished.set()
+    await asyncio.gather(*folders)
+    assert done["changed"] >= 100 and done["folded"] >= 50, done
     await _agree()
 
 
@@ -431,6 +476,7 @@ def _near(a: dict[str, Durations], b: dict[str, Durations]) -> bool:
 
 async def test_a_figure_over_any_range_equals_the_rows(app: Starlette) -> None:
     rt = app.state.runtime
+    await rt.supervisor.stop(folding.NAME)
     await seed_demo_users(rt)
     now = utcnow().replace(microsecond=0)
     assert await seed_demo(rt, now=now) >= 300
@@ -497,6 +543,14 @@ async def test_a_figure_over_any_range_equals_the_rows(app: Starlette) -> None:
             assert _near({"": cycles} if cycles.count else {}, expected), (scope, start, end)
             measured["cycle"] += cycles.count
     assert measured[False] > measured[True] > 1000 and measured["cycle"] > 100, measured
+    # The pipelines above were read from sums and deltas; once folded, from sums alone.
+    assert await _deltas()
+    await pipeline_sums.fold()
+    assert not await _deltas()
+    for scope in scopes:
+        assert sorted(await sums.pipeline(scope), key=repr) == sorted(
+            await _pipeline_from_rows(rt, scope), key=repr
+        ), scope
     everything = await sums._funnel_rows(Scope(pid), forward=forward, start=None, end=None)
     assert sum(n for n, _ in everything[0].values()) > 300
 
