@@ -46,7 +46,9 @@ from server.settings import Settings
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SHARES = (("opportunity-sales", 0.8), ("enterprise-deal", 0.2))
-QUERIES = ("funnel", "outcomes", "timeInStage", "cycleTime", "stuck", "throughput", "pipeline")
+QUERIES = (
+    "funnel", "outcomes", "timeInStage", "cycleTime", "stuck", "throughput", "pipeline", "owners"
+)  # fmt: skip
 RANGES = ("90 days", "90 days, to the second", "all")
 TARGET_MS = 500.0
 TARGET_RATIO = 3.0
@@ -60,6 +62,7 @@ ASKS: dict[str, Ask] = {
     "stuck": lambda q: insights.stuck(q, days=14, first=50),
     "throughput": insights.throughput,
     "pipeline": insights.pipeline,
+    "owners": insights.owners,
 }
 
 

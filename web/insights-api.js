@@ -18,6 +18,7 @@ const FIGURES = `query Insights($input: InsightsInput!, $days: Int!) {
   lastEventSeq
   insights(input: $input) {
     processId
+    owners
     funnel { stage name reached advanced finished abandoned active conversion dropOff }
     outcomes { ended finished abandoned
       outcomes { outcome label count rate }

@@ -98,6 +98,7 @@ export async function show(view, [id], { notify }) {
       sections.append(el("p", { class: "refusal", role: "alert" }, "You may not see the figures of this process."));
       return data;
     }
+    suggestOwners(form.querySelector("#insights-owners"), data.insights.owners);
     if (!figures.changed(data) && shown) return data;
     const ctx = {
       process, dates, designer: session.user?.role !== "USER", width: chartWidth(narrow.matches),
@@ -176,6 +177,13 @@ function input(processId) {
   };
 }
 
+// The owners the filter may name, offered as the user types (any other name may still be typed).
+function suggestOwners(list, owners) {
+  const now = [...list.options].map((o) => o.value);
+  if (now.length === owners.length && now.every((o, n) => o === owners[n])) return;
+  list.replaceChildren(...owners.map((owner) => el("option", { value: owner })));
+}
+
 function filterForm(process, reload) {
   const field = (name, label, control) => {
     control.id = `insights-${name}`;
@@ -186,7 +194,8 @@ function filterForm(process, reload) {
   const form = el("form", { class: "filters insights-filters", role: "search", "aria-label": "Filter the figures" },
     field("from", "From", el("input", { type: "date", value: filters.from, required: true })),
     field("to", "To (included)", el("input", { type: "date", value: filters.to, required: true })),
-    field("owner", "Owner", el("input", { type: "search", maxlength: 200, value: filters.owner, placeholder: "Anyone" })),
+    field("owner", "Owner", el("input", { type: "search", maxlength: 200, value: filters.owner, placeholder: "Anyone", list: "insights-owners" })),
+    el("datalist", { id: "insights-owners" }),
     field("version", "Process version", el("select", {}, el("option", { value: "" }, "All versions"),
       versions.map((n) => el("option", { value: String(n) }, `Version ${n}`)))),
     field("days", "Stuck after (days)", el("input", { type: "number", min: 0, max: 3650, step: 1, value: filters.days })));

@@ -289,6 +289,13 @@ class Insights:
             for w in await insights.throughput(self.question)
         ]
 
+    @strawberry.field(
+        description="The owners of the records of the process's entity, in order (at most "
+        f"{insights.OWNERS}): whom the owner filter may name. The filters play no part."
+    )
+    async def owners(self) -> list[str]:
+        return await insights.owners(self.question)
+
     @strawberry.field(description="Of the active instances now; the range plays no part.")
     async def pipeline(self) -> Pipeline:
         process = self.question.process

@@ -605,3 +605,20 @@ async def pipeline(scope: Scope) -> list[tuple[str, str | None, int, int, int]]:
          int(row["cents"] or 0))
         for row in await _rows(sql, where.params)
     ]  # fmt: skip
+
+
+async def owners(entity: str, *, first: int) -> list[str]:
+    """The owners of the entity's records, in order, the first `first`: one index probe
+    per owner (each the least owner after the one before), however many records each
+    owns."""
+    d = _dialect()
+    where = Where(postgres=d.postgres)
+    sql = (
+        'WITH RECURSIVE o("owner") AS (SELECT MIN(r."owner") FROM "record" r'
+        f' WHERE r."entity_id" = {where.value(entity)} UNION ALL SELECT (SELECT MIN(r."owner")'
+        f' FROM "record" r WHERE r."entity_id" = {where.value(entity)}'
+        ' AND r."owner" > o."owner")'
+        ' FROM o WHERE o."owner" IS NOT NULL)'
+        f' SELECT "owner" FROM o WHERE "owner" IS NOT NULL LIMIT {where.value(first)}'
+    )
+    return [row["owner"] for row in await _rows(sql, where.params)]

@@ -383,3 +383,21 @@ async def test_a_process_without_measures_has_an_empty_pipeline(gql: Any, app: S
     pipeline = data["insights"]["pipeline"]
     assert (pipeline["amountField"], pipeline["count"], pipeline["amount"]) == (None, 1, "0.00")
     assert pipeline["byStage"][0] == {"stage": "identify", "count": 1, "amount": "0.00"}
+
+
+async def test_the_owner_filter_is_offered_the_owners_of_the_entitys_records(
+    gql: Any, app: Starlette, history: dict[str, Any]
+) -> None:
+    rt = app.state.runtime
+    for name, owner, entity in (
+        ("Zed's deal", "zed", "opportunity"),
+        ("Another of Ana's", "ana", "opportunity"),
+        ("Not an opportunity", "aaron", "case"),
+    ):
+        await records.create_record(rt, entity=entity, name=name, owner=owner, values={}, by=owner)
+    query = "query($input: InsightsInput!) { insights(input: $input) { owners } }"
+    # The owners of every opportunity, whatever the filters: "zed" runs no instance.
+    data = await gql.execute(
+        query, {"input": {"processId": history["process"], "owner": "ben", "processVersion": 1}}
+    )
+    assert data["insights"]["owners"] == ["ana", "ben", "zed"]

@@ -108,6 +108,9 @@ def _move(server: Server, kind: str, instance: str, **more: Any) -> None:
     assert result["__typename"] == DONE[kind], answer
 
 
+OWNERS = "query($input: InsightsInput!) { insights(input: $input) { owners } }"
+
+
 def _seed(server: Server, definition: dict[str, Any], history: list[Run]) -> str:
     imported = graphql(server, IMPORT, input={"definition": definition, "publish": True})
     process: str = imported["importProcess"]["process"]["id"]  # type: ignore[index]
@@ -229,6 +232,14 @@ def test_insights_show_a_known_history_as_charts_tables_and_csv(
         ],
         *funnel,
     ]
+    # The owner filter offers the owners of the entity's records, as the server lists them.
+    answer = graphql(server, OWNERS, input={"processId": process})
+    owners = answer["insights"]["owners"]  # type: ignore[index]
+    assert "ana" in owners
+    offered = page.locator("#insights-owners option")
+    expect(offered).to_have_count(len(owners))
+    assert [o.get_attribute("value") for o in offered.all()] == owners
+    assert page.get_by_label("Owner", exact=True).get_attribute("list") == "insights-owners"
     # The bars are as long as the stage's count of records that reached it.
     widths = _bar_widths(page, "funnel")
     reached = [int(row[1]) for row in funnel]
