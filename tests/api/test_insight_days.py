@@ -17,6 +17,7 @@ from collections import Counter
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+import asyncpg
 from making import READY
 from starlette.applications import Starlette
 from tortoise.connection import get_connection
@@ -28,6 +29,7 @@ from server.db.insights import Scope, split
 from server.db.where import Where
 from server.domain.errors import DomainError
 from server.domain.insights import Durations, forward_pairs
+from server.events.postgres import asyncpg_dsn
 from server.services import design, folding, instances, records
 from server.services.runtime import utcnow
 from server.services.seed import seed_demo, seed_demo_users
@@ -589,3 +591,60 @@ def test_a_range_is_split_into_whole_days_and_the_parts_at_its_ends() -> None:
     # Another offset is the same instant in UTC.
     there = at.astimezone(dt.timezone(dt.timedelta(hours=-10)))
     assert split(there, None) == split(at, None)
+
+
+async def test_a_fold_cut_off_before_its_commit_loses_and_doubles_nothing(
+    app: Starlette, database_url: str, monkeypatch: Any
+) -> None:
+    """A fold's batch is taken from the deltas and added into the sums in one transaction:
+    cut off after both, before the commit (PostgreSQL: its backend terminated; SQLite: the
+    transaction fails), the deltas stay as they were; the next fold moves them once."""
+    rt = app.state.runtime
+    await rt.supervisor.stop(folding.NAME)
+    pid = await _sales(rt)
+    runs = [await _run(rt, pid, f"Deal {n}", OWNERS[n % 3]) for n in range(6)]
+    await pipeline_sums.fold()
+    for turn in range(5):
+        for n, (record_id, _) in enumerate(runs):
+            await records.update_record(
+                rt, record_id=record_id, name=None, owner=None,
+                values={"estimated_budget": 1000 * turn + n}, expected_version=None, by="ana",
+            )  # fmt: skip
+    before, deltas = await _kept_rows(), len(await _deltas())
+    assert deltas >= 50
+    postgres = get_connection("default").capabilities.dialect == "postgres"
+    whole = pipeline_sums._fold_batch
+    cut: Counter[str] = Counter()
+
+    async def cut_off(batch: int) -> int:
+        if cut:
+            raise _Undo  # the fold goes no further than the batch cut off
+        taken = await whole(batch)
+        assert taken == batch
+        cut["once"] += 1
+        if not postgres:
+            raise RuntimeError("the transaction fails before its commit")
+        other = await asyncpg.connect(asyncpg_dsn(database_url))
+        try:
+            await other.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        finally:
+            await other.close()
+        return taken
+
+    monkeypatch.setattr(pipeline_sums, "_fold_batch", cut_off)
+    try:
+        await pipeline_sums.fold(batch=10)
+    except RuntimeError:
+        assert not postgres
+    except _Undo:
+        assert postgres
+    monkeypatch.setattr(pipeline_sums, "_fold_batch", whole)
+    assert cut["once"] == 1
+    assert len(await _deltas()) == deltas, "a batch cut off was taken all the same"
+    assert await _kept_rows() == before
+    assert await pipeline_sums.fold() == deltas
+    assert not await _deltas() and await _kept_rows() == before
+    await _agree()
