@@ -70,32 +70,35 @@ def removed() -> str:
     return _delta("OLD", -1)
 
 
-def _fold_postgres() -> str:
-    """Take up to $1 deltas no other fold holds, add them into the sums; how many (n)."""
-    keys, amounts = ", ".join(KEY), ", ".join(AMOUNTS)
+def _add_into_sums(source: str) -> str:
+    """An INSERT adding the deltas of `source` (a table, or one with a WHERE) into the
+    sums, key by key, the keys in order."""
+    keys = ", ".join(KEY)
     summed = ", ".join(f"SUM({a})" for a in AMOUNTS)
     updated = ", ".join(f"{a} = pipeline_sum.{a} + excluded.{a}" for a in AMOUNTS)
+    return (
+        f"INSERT INTO pipeline_sum ({keys}, {', '.join(AMOUNTS)}) SELECT {keys}, {summed}"
+        f" FROM {source} GROUP BY {keys} ORDER BY {keys}"
+        f" ON CONFLICT ({keys}) DO UPDATE SET {updated}"
+    )
+
+
+def _fold_postgres() -> str:
+    """Take up to $1 deltas no other fold holds, add them into the sums; how many (n)."""
     return (
         "WITH batch AS (SELECT id FROM pipeline_delta ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED),"
         " taken AS (DELETE FROM pipeline_delta d USING batch b WHERE d.id = b.id"
         f" RETURNING {', '.join(f'd.{c}' for c in KEY + AMOUNTS)}),"
-        f" added AS (INSERT INTO pipeline_sum ({keys}, {amounts}) SELECT {keys}, {summed}"
-        f" FROM taken GROUP BY {keys} ORDER BY {keys}"
-        f" ON CONFLICT ({keys}) DO UPDATE SET {updated} RETURNING 1)"
+        f" added AS ({_add_into_sums('taken')} RETURNING 1)"
         " SELECT COUNT(*) AS n FROM taken"
     )
 
 
 def _fold_sqlite() -> list[str]:
     """Add the first ? deltas into the sums, then delete them (one transaction)."""
-    keys, amounts = ", ".join(KEY), ", ".join(AMOUNTS)
-    summed = ", ".join(f"SUM({a})" for a in AMOUNTS)
-    updated = ", ".join(f"{a} = pipeline_sum.{a} + excluded.{a}" for a in AMOUNTS)
     batch = "id <= (SELECT MAX(id) FROM (SELECT id FROM pipeline_delta ORDER BY id LIMIT ?))"
     return [
-        f"INSERT INTO pipeline_sum ({keys}, {amounts}) SELECT {keys}, {summed}"
-        f" FROM pipeline_delta WHERE {batch} GROUP BY {keys}"
-        f" ON CONFLICT ({keys}) DO UPDATE SET {updated}",
+        _add_into_sums(f"pipeline_delta WHERE {batch}"),
         f"DELETE FROM pipeline_delta WHERE {batch}",
     ]
 
