@@ -23,7 +23,7 @@ from starlette.applications import Starlette
 from tortoise.connection import get_connection
 from tortoise.transactions import in_transaction
 
-from server.db import insight_days, pipeline_rows, pipeline_sums, stage_times
+from server.db import folds, insight_days, pipeline_rows, pipeline_sums, stage_times
 from server.db import insights as sums
 from server.db.insights import Scope, split
 from server.db.where import Where
@@ -613,13 +613,13 @@ async def test_a_fold_cut_off_before_its_commit_loses_and_doubles_nothing(
     before, deltas = await _kept_rows(), len(await _deltas())
     assert deltas >= 50
     postgres = get_connection("default").capabilities.dialect == "postgres"
-    whole = pipeline_sums._fold_batch
+    whole = folds.Folded.fold_batch
     cut: Counter[str] = Counter()
 
-    async def cut_off(batch: int) -> int:
+    async def cut_off(self: folds.Folded, batch: int) -> int:
         if cut:
             raise _Undo  # the fold goes no further than the batch cut off
-        taken = await whole(batch)
+        taken = await whole(self, batch)
         assert taken == batch
         cut["once"] += 1
         if not postgres:
@@ -634,14 +634,14 @@ async def test_a_fold_cut_off_before_its_commit_loses_and_doubles_nothing(
             await other.close()
         return taken
 
-    monkeypatch.setattr(pipeline_sums, "_fold_batch", cut_off)
+    monkeypatch.setattr(folds.Folded, "fold_batch", cut_off)
     try:
         await pipeline_sums.fold(batch=10)
     except RuntimeError:
         assert not postgres
     except _Undo:
         assert postgres
-    monkeypatch.setattr(pipeline_sums, "_fold_batch", whole)
+    monkeypatch.setattr(folds.Folded, "fold_batch", whole)
     assert cut["once"] == 1
     assert len(await _deltas()) == deltas, "a batch cut off was taken all the same"
     assert await _kept_rows() == before
