@@ -15,7 +15,7 @@ every run. Stays are generated one step at a time (one INSERT ... SELECT per ste
 15), then instances, records and stays are inserted in one statement each: no service
 call per row. On PostgreSQL the count tables' triggers are off during the load; on both the
 counts are taken afresh after (migration 0007's RECOUNT, the insights' counts per day,
-times in stage, pipeline rows and sums);
+counts per month, times in stage, pipeline rows and sums);
 events are not written (insights do not read them).
 """
 
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from server.db import insight_days, pipeline_rows, pipeline_sums, stage_times
+from server.db import insight_days, insight_months, pipeline_rows, pipeline_sums, stage_times
 from server.domain.process import Process
 
 DAY = 86400
@@ -306,6 +306,7 @@ async def load_postgres(
             for sql in (
                 *_RECOUNT,
                 *insight_days.recount(True),
+                *insight_months.recount(),
                 *stage_times.recount(True),
                 *pipeline_rows.recount(True),
                 *pipeline_sums.recount(),
@@ -344,6 +345,7 @@ def load_sqlite(
         for sql in (
             *_RECOUNT,
             *insight_days.recount(False),
+            *insight_months.recount(),
             *stage_times.recount(False),
             *pipeline_rows.recount(False),
             *pipeline_sums.recount(),

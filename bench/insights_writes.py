@@ -1,10 +1,10 @@
 """What the insights' kept times and pipeline rows and sums cost to writes, on PostgreSQL.
 
 16 clients each advance an instance, move it back and complete a step, over and over; the
-rounds alternate between the triggers of migrations 0017, 0018 and 0019 enabled and disabled
+rounds alternate between the triggers of migrations 0017 to 0020 enabled and disabled
 (the order flipped every other round), and the figure is the median ratio of writes per
 second, enabled over disabled, of rounds run side by side. An enabled round ends with
-the pipeline's deltas folded into its sums, inside its time.
+the deltas folded into their sums, inside its time.
 
     .venv/bin/python -m bench.insights_writes [--admin-url URL] [--rounds 8]
 """
@@ -23,7 +23,7 @@ from tortoise import Tortoise
 
 from bench.insights import _admin, _pg_url
 from server.cli import migrate
-from server.db import pipeline_sums
+from server.db import insight_months, pipeline_sums
 from server.db.config import tortoise_config
 from server.services import instances, records
 from server.services.runtime import Runtime
@@ -40,6 +40,8 @@ TRIGGERS = (
     ("record", "pipeline_row_record"),
     ("pipeline_row", "pipeline_delta_written"),
     ("pipeline_row", "pipeline_delta_rewritten"),
+    ("insight_day", "insight_month_written"),
+    ("insight_day", "insight_month_rewritten"),
 )
 CLIENTS = 16
 TURNS = 4
@@ -91,8 +93,9 @@ async def main(admin: str, rounds: int) -> None:
                 began = time.perf_counter()
                 await asyncio.gather(*(_client(rt, i) for i in runs))
                 if enabled:
-                    # The pipeline's deltas folded into its sums count as the writes' cost.
+                    # The deltas folded into their sums count as the writes' cost.
                     await pipeline_sums.fold()
+                    await insight_months.fold()
                 rates[enabled].append(CLIENTS * TURNS * 3 / (time.perf_counter() - began))
         await switch.close()
         ratios = [a / b for a, b in zip(rates[True], rates[False], strict=True)]

@@ -56,8 +56,8 @@ def create_app(settings: Settings) -> Starlette:
                 runtime.supervisor.start(
                     overdue.NAME, lambda: overdue.watch(runtime, interval=interval)
                 )
-            if settings.pipeline_fold_seconds > 0:
-                every = settings.pipeline_fold_seconds
+            if settings.fold_seconds > 0:
+                every = settings.fold_seconds
                 runtime.supervisor.start(folding.NAME, lambda: folding.watch(interval=every))
             if settings.webhook_sender:
                 sender.start()

@@ -51,9 +51,10 @@ class Settings:
     direct_changes: bool = True
     # How often each worker looks for stays past their due (0: never; another worker may).
     overdue_interval_seconds: float = 15.0
-    # How often each worker folds the pipeline's deltas into its sums (0: never; another
-    # worker may). Figures are exact either way; unfolded deltas only make them slower.
-    pipeline_fold_seconds: float = 2.0
+    # How often each worker folds the deltas of the pipeline's sums and the insights' counts
+    # per month (0: never; another worker may). Figures are exact either way; deltas not
+    # folded only make them slower.
+    fold_seconds: float = 2.0
 
     # Webhooks: each try's time limit, the pause before a retry (doubling from the first to
     # the longest, with jitter), how long a delivery is retried, failed tries in a row after
@@ -116,9 +117,7 @@ class Settings:
             overdue_interval_seconds=float(
                 env.get("STAGEFLOW_OVERDUE_INTERVAL_SECONDS") or cls.overdue_interval_seconds
             ),
-            pipeline_fold_seconds=float(
-                env.get("STAGEFLOW_PIPELINE_FOLD_SECONDS") or cls.pipeline_fold_seconds
-            ),
+            fold_seconds=float(env.get("STAGEFLOW_FOLD_SECONDS") or cls.fold_seconds),
             ready_max_lag_seconds=float(
                 env.get("STAGEFLOW_READY_MAX_LAG_SECONDS") or cls.ready_max_lag_seconds
             ),

@@ -187,6 +187,48 @@ async def _day_sums(
     return await _rows(sql, where.params)
 
 
+async def _month_sums(
+    scope: Scope, kinds: tuple[str, ...], months: tuple[str | None, str | None], *columns: str
+) -> list[dict[str, Any]]:
+    """SUM(n) AS n of `kinds` in the counts per month (server/db/insight_months.py: the
+    months plus the deltas not folded yet) over `months`, grouped by `columns`."""
+    d = _dialect()
+    where = Where(postgres=d.postgres)
+    picked = ", ".join(f'"{c}"' for c in columns)
+    parts = []
+    for table in ("insight_month", "insight_month_delta"):
+        part = Where(postgres=d.postgres, params=where.params)
+        _kept(part, scope)
+        part.conditions.append(f'"what" IN ({", ".join(part.value(k) for k in kinds)})')
+        _within(part, '"month"', months)
+        parts.append(f'SELECT {picked}, "n" FROM "{table}" WHERE {part.sql()}')
+    sql = f'SELECT {picked}, SUM("n") AS n FROM ({" UNION ALL ".join(parts)}) s GROUP BY {picked}'
+    return await _rows(sql, where.params)
+
+
+async def _sums(
+    scope: Scope,
+    kinds: tuple[str, ...],
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    *columns: str,
+) -> tuple[list[dict[str, Any]], list[Range]]:
+    """The counts of `kinds` over [start, end), grouped by `columns`: its whole months
+    from the counts per month, the whole days of the part months from the counts per day;
+    and the parts of days left at its ends, for the caller to read from the rows."""
+    months = split(start, end, months=True)
+    found = []
+    if months.days is not None:
+        found += await _month_sums(scope, kinds, months.days, *columns)
+    edges: list[Range] = []
+    for edge in months.edges:
+        days = split(*edge)
+        if days.days is not None:
+            found += await _day_sums(scope, kinds, days.days, *columns)
+        edges += days.edges
+    return found, edges
+
+
 def _within(where: Where, column: str, units: tuple[str | None, str | None]) -> None:
     first, after = units
     if first is not None:
@@ -204,22 +246,21 @@ async def funnel(
 ) -> tuple[Reached, Resting]:
     """Of the instances started in [start, end): per stage, how many reached it and how many
     moved forward from it; and how many rest in each (stage, status)."""
-    parts = split(start, end)
     reached: Reached = {}
     resting: Resting = {}
-    if parts.days is not None:
-        kinds = ("reach", "advance", "start")
-        for row in await _day_sums(scope, kinds, parts.days, "what", "stage", "status"):
-            n = int(row["n"])
-            if row["what"] == "start":
-                key = (row["stage"], row["status"])
-                resting[key] = resting.get(key, 0) + n
-                continue
-            was = reached.get(row["stage"], (0, 0))
-            reached[row["stage"]] = (
-                (was[0] + n, was[1]) if row["what"] == "reach" else (was[0], was[1] + n)
-            )
-    for edge in parts.edges:
+    kinds = ("reach", "advance", "start")
+    found, edges = await _sums(scope, kinds, start, end, "what", "stage", "status")
+    for row in found:
+        n = int(row["n"])
+        if row["what"] == "start":
+            key = (row["stage"], row["status"])
+            resting[key] = resting.get(key, 0) + n
+            continue
+        was = reached.get(row["stage"], (0, 0))
+        reached[row["stage"]] = (
+            (was[0] + n, was[1]) if row["what"] == "reach" else (was[0], was[1] + n)
+        )
+    for edge in edges:
         more, rest = await _funnel_rows(scope, forward=forward, start=edge[0], end=edge[1])
         for stage, (n, m) in more.items():
             was = reached.get(stage, (0, 0))
@@ -271,13 +312,12 @@ async def endings(
     scope: Scope, *, start: dt.datetime | None, end: dt.datetime | None
 ) -> list[tuple[str, str | None, str | None, int]]:
     """(status, outcome, reason, count) of the instances that ended in [start, end)."""
-    parts = split(start, end)
     counts: dict[Ending, int] = {}
-    if parts.days is not None:
-        for row in await _day_sums(scope, ("end",), parts.days, "status", "outcome", "reason"):
-            key = (row["status"], row["outcome"] or None, row["reason"] or None)
-            counts[key] = counts.get(key, 0) + int(row["n"])
-    for edge in parts.edges:
+    found, edges = await _sums(scope, ("end",), start, end, "status", "outcome", "reason")
+    for row in found:
+        key = (row["status"], row["outcome"] or None, row["reason"] or None)
+        counts[key] = counts.get(key, 0) + int(row["n"])
+    for edge in edges:
         for status, outcome, reason, n in await _ending_rows(scope, start=edge[0], end=edge[1]):
             counts[(status, outcome, reason)] = counts.get((status, outcome, reason), 0) + n
     return [(*key, n) for key, n in counts.items() if n]

@@ -1,22 +1,23 @@
-"""The weighted pipeline's recent changes folded into its sums (server/db/pipeline_sums.py),
-on every worker."""
+"""Kept sums folded from their deltas (server/db/folds.py) on every worker: the weighted
+pipeline's (server/db/pipeline_sums.py) and the insights' counts per month
+(server/db/insight_months.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 
-from server.db import pipeline_sums
+from server.db import insight_months, pipeline_sums
 
-NAME = "pipeline-fold"
+NAME = "folding"
 
 log = logging.getLogger("stageflow.folding")
 
 
 async def watch(*, interval: float) -> None:
-    """Fold the pipeline's deltas every `interval` seconds, until cancelled."""
+    """Fold the deltas every `interval` seconds, until cancelled."""
     while True:
-        moved = await pipeline_sums.fold()
+        moved = await pipeline_sums.fold() + await insight_months.fold()
         if moved:
-            log.debug("%d pipeline changes folded", moved)
+            log.debug("%d changes folded", moved)
         await asyncio.sleep(interval)

@@ -23,7 +23,14 @@ from starlette.applications import Starlette
 from tortoise.connection import get_connection
 from tortoise.transactions import in_transaction
 
-from server.db import folds, insight_days, pipeline_rows, pipeline_sums, stage_times
+from server.db import (
+    folds,
+    insight_days,
+    insight_months,
+    pipeline_rows,
+    pipeline_sums,
+    stage_times,
+)
 from server.db import insights as sums
 from server.db.insights import Scope, split
 from server.db.where import Where
@@ -43,11 +50,21 @@ class _Undo(Exception):
 
 
 async def _counts() -> Counts:
+    """Each count per day, and each count per month (the months plus their deltas), that
+    is not nought."""
     columns = ", ".join(insight_days.KEY)
-    rows = await get_connection("default").execute_query_dict(
-        f"SELECT {columns}, n FROM insight_day WHERE n <> 0"
+    conn = get_connection("default")
+    rows = await conn.execute_query_dict(f"SELECT {columns}, n FROM insight_day WHERE n <> 0")
+    found = {tuple(row[k] for k in insight_days.KEY): int(row["n"]) for row in rows}
+    keys = ", ".join(insight_months.KEY)
+    months = await conn.execute_query_dict(
+        f"SELECT {keys}, SUM(n) AS n FROM (SELECT {keys}, n FROM insight_month UNION ALL"
+        f" SELECT {keys}, n FROM insight_month_delta) m GROUP BY {keys} HAVING SUM(n) <> 0"
     )
-    return {tuple(row[k] for k in insight_days.KEY): int(row["n"]) for row in rows}
+    found.update(
+        {("month", *(row[k] for k in insight_months.KEY)): int(row["n"]) for row in months}
+    )
+    return found
 
 
 Kept = dict[tuple[Any, ...], tuple[Any, ...]]
@@ -115,6 +132,7 @@ async def _recounted() -> tuple[Counts, Kept]:
         async with in_transaction():
             for sql in (
                 *insight_days.recount(postgres),
+                *insight_months.recount(),
                 *stage_times.recount(postgres),
                 *pipeline_rows.recount(postgres),
                 *pipeline_sums.recount(),
@@ -132,11 +150,17 @@ async def _agree() -> None:
     """The kept counts equal a recount, with the pipeline's deltas as they are and again
     once they are folded into its sums."""
     await _agree_now()
-    before = await _kept_rows()
+    before = (await _counts(), await _kept_rows())
     await pipeline_sums.fold()
-    assert await _kept_rows() == before
+    await insight_months.fold()
+    assert (await _counts(), await _kept_rows()) == before
     assert not await _deltas(), "a fold left deltas"
+    assert not await _month_deltas(), "a fold left deltas"
     await _agree_now()
+
+
+async def _month_deltas() -> list[dict[str, Any]]:
+    return await get_connection("default").execute_query_dict("SELECT * FROM insight_month_delta")
 
 
 async def _deltas() -> list[dict[str, Any]]:
@@ -193,7 +217,7 @@ async def test_counts_follow_every_kind_of_change(app: Starlette) -> None:
     await rt.supervisor.stop(folding.NAME)
     await seed_demo_users(rt)
     assert await seed_demo(rt, now=utcnow() - dt.timedelta(days=1)) >= 300
-    assert len(await _deltas()) >= 40
+    assert len(await _deltas()) >= 40 and len(await _month_deltas()) >= 100
     await _agree()
     pid = await _sales(rt)
 
@@ -301,6 +325,7 @@ async def test_fifty_clients_changing_the_same_records_keep_the_counts(app: Star
         """Folds small batches all along, two at once, as several workers would."""
         while not finished.is_set():
             done["folded"] += await pipeline_sums.fold(batch=7)
+            done["months folded"] += await insight_months.fold(batch=7)
             await asyncio.sleep(0)
 
     await rt.supervisor.stop(folding.NAME)
@@ -309,7 +334,7 @@ async def test_fifty_clients_changing_the_same_records_keep_the_counts(app: Star
     await asyncio.gather(*(client(n) for n in range(50)))
     finished.set()
     await asyncio.gather(*folders)
-    assert done["changed"] >= 100 and done["folded"] >= 50, done
+    assert done["changed"] >= 100 and done["folded"] >= 50 and done["months folded"] >= 50, done
     await _agree()
 
 
@@ -545,14 +570,23 @@ async def test_a_figure_over_any_range_equals_the_rows(app: Starlette) -> None:
             assert _near({"": cycles} if cycles.count else {}, expected), (scope, start, end)
             measured["cycle"] += cycles.count
     assert measured[False] > measured[True] > 1000 and measured["cycle"] > 100, measured
-    # The pipelines above were read from sums and deltas; once folded, from sums alone.
-    assert await _deltas()
+    # The pipelines and counts per month above were read from sums and deltas; once
+    # folded, from the sums alone.
+    assert await _deltas() and await _month_deltas()
     await pipeline_sums.fold()
-    assert not await _deltas()
+    await insight_months.fold()
+    assert not await _deltas() and not await _month_deltas()
     for scope in scopes:
         assert sorted(await sums.pipeline(scope), key=repr) == sorted(
             await _pipeline_from_rows(rt, scope), key=repr
         ), scope
+        for start, end in ranges:
+            assert await sums.funnel(scope, forward=forward, start=start, end=end) == (
+                await sums._funnel_rows(scope, forward=forward, start=start, end=end)
+            ), (scope, start, end)
+            kept = sorted(await sums.endings(scope, start=start, end=end), key=repr)
+            rows = sorted(await sums._ending_rows(scope, start=start, end=end), key=repr)
+            assert kept == rows, (scope, start, end)
     everything = await sums._funnel_rows(Scope(pid), forward=forward, start=None, end=None)
     assert sum(n for n, _ in everything[0].values()) > 300
 
