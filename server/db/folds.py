@@ -77,27 +77,29 @@ class Folded:
             rows = await conn.execute_query_dict(self.fold_postgres(), [batch])
             taken = int(rows[0]["n"])
         else:
-            found = await conn.execute_query_dict(
-                f"SELECT COUNT(*) AS n FROM (SELECT id FROM {self.deltas} LIMIT ?) b", [batch]
-            )
+            # Writing first: a transaction that read before it writes can meet another
+            # worker's write and have to give up rather than wait.
+            for sql in self.fold_sqlite():
+                await conn.execute_query(sql, [batch])
+            found = await conn.execute_query_dict("SELECT changes() AS n")
             taken = int(found[0]["n"])
-            if taken:
-                for sql in self.fold_sqlite():
-                    await conn.execute_query(sql, [batch])
         if taken:
             await conn.execute_query(self.emptied())
         return taken
 
     async def fold(self, *, batch: int = BATCH) -> int:
         """Move the deltas into the sums, a batch per transaction, until fewer than a
-        batch were left; how many were moved."""
+        batch were left; how many were moved. With no delta, nothing is written."""
 
         async def landed(_: int) -> bool:
             return True
 
         moved = 0
-        while True:
+        while await get_connection("default").execute_query_dict(
+            f"SELECT 1 AS found FROM {self.deltas} LIMIT 1"
+        ):
             taken = await transaction.run(lambda: self.fold_batch(batch), landed=landed)
             moved += taken
             if taken < batch:
-                return moved
+                break
+        return moved

@@ -2,7 +2,8 @@
 
 - A failure before COMMIT was sent: nothing was committed (a backend that loses its
   client rolls back), so the transaction runs again on a fresh connection.
-- A deadlock or serialization failure: PostgreSQL rolled it back; it runs again.
+- A deadlock or serialization failure: PostgreSQL rolled it back; it runs again, up to
+  CLASHES times in all, after a pause that grows each time.
 - A failure while committing: the change may have been made. Once the old backend has
   gone (so its commit can no longer land), the caller's `landed` looks for the change
   on a fresh connection: found, the result stands; not found, it runs again. If the
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -30,6 +32,10 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 ATTEMPTS = 3
+# How many times a transaction runs in all when it keeps meeting others in a deadlock or a
+# serialization failure: each time PostgreSQL rolled it back whole, so running it again is
+# safe, and with many writers on the same records a few such meetings in a row happen.
+CLASHES = 8
 # How long a commit whose answer was lost is looked for before giving up on knowing.
 RESOLVE_SECONDS = 5.0
 
@@ -45,7 +51,8 @@ async def run(
     `landed(result)` tells whether a commit whose answer was lost was made; without it,
     such a commit is OutcomeUnknown.
     """
-    for attempt in range(1, attempts + 1):
+    failures = clashes = 0
+    while True:
         finished = False
         backend: int | None = None
         raised: BaseException | None = None
@@ -63,20 +70,30 @@ async def run(
             if raised is not None and not is_transient(raised) and not is_contention(raised):
                 # The body's own answer (a refusal, a bug); a failed rollback changes nothing.
                 raise raised from None
-            if is_contention(error) and attempt < attempts:
-                await asyncio.sleep(0.01 * attempt)
-                continue
+            if is_contention(error):
+                clashes += 1
+                if clashes < CLASHES:
+                    await asyncio.sleep(clash_pause(clashes))
+                    continue
+                raise
             if not is_transient(error):
                 raise
+            failures += 1
             await expire_connections()
             if finished:
                 if landed is None:
                     raise OutcomeUnknown() from error
                 if await _resolve(backend, functools.partial(landed, result)):
                     return result
-            if attempt == attempts:
+            if failures == attempts:
                 raise DatabaseUnavailable() from error
-    raise AssertionError("unreachable")
+
+
+def clash_pause(clashes: int) -> float:
+    """The pause before a transaction runs again after its `clashes`-th deadlock or
+    serialization failure in a row: doubling from 10 ms up to 320 ms, with jitter, so that
+    the transactions that met do not meet again in step."""
+    return min(0.32, 0.01 * 2 ** (clashes - 1)) * random.uniform(0.5, 1.0)
 
 
 async def once(
@@ -98,7 +115,7 @@ async def once(
                 return await statement(connection)
         except Exception as error:
             if is_contention(error) and attempt < attempts:
-                await asyncio.sleep(0.01 * attempt)
+                await asyncio.sleep(clash_pause(attempt))
                 continue
             if not is_transient(error):
                 raise
