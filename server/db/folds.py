@@ -67,6 +67,13 @@ class Folded:
             f"DELETE FROM {self.deltas} WHERE {batch}",
         ]
 
+    def cleared(self, scope: str) -> list[str]:
+        """Statements removing the sums and deltas matching `scope`, to take them afresh."""
+        return [
+            f"DELETE FROM {self.deltas} WHERE {scope}",
+            f"DELETE FROM {self.sums} WHERE {scope}",
+        ]
+
     def emptied(self) -> str:
         """Remove the keys whose sums came to nought (the first amount is the count)."""
         return f"DELETE FROM {self.sums} WHERE {self.amounts[0]} = 0"

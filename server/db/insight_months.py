@@ -61,8 +61,7 @@ def recount(process_id: int | None = None) -> list[str]:
     scope = "1 = 1" if process_id is None else f"process_id = {int(process_id)}"
     shared = ", ".join(SHARED)
     return [
-        f"DELETE FROM insight_month_delta WHERE {scope}",
-        f"DELETE FROM insight_month WHERE {scope}",
+        *FOLDED.cleared(scope),
         f"INSERT INTO insight_month (month, {shared}, n) SELECT substr(day, 1, 7), {shared},"
         f" SUM(n) FROM insight_day WHERE {scope} GROUP BY substr(day, 1, 7), {shared}"
         " HAVING SUM(n) <> 0",

@@ -73,8 +73,7 @@ def recount(process_id: int | None = None) -> list[str]:
     scope = "1 = 1" if process_id is None else f"process_id = {int(process_id)}"
     keys = ", ".join(KEY)
     return [
-        f"DELETE FROM pipeline_delta WHERE {scope}",
-        f"DELETE FROM pipeline_sum WHERE {scope}",
+        *FOLDED.cleared(scope),
         f"INSERT INTO pipeline_sum ({keys}, {', '.join(AMOUNTS)})"
         " SELECT process_id, process_version, owner, stage, COALESCE(month, ''), COUNT(*),"
         f" COUNT(cents), COALESCE(SUM(cents), 0) FROM pipeline_row WHERE {scope}"

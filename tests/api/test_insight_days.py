@@ -501,6 +501,18 @@ def _near(a: dict[str, Durations], b: dict[str, Durations]) -> bool:
     )
 
 
+async def _counts_agree(
+    scope: Scope, forward: Any, start: dt.datetime | None, end: dt.datetime | None
+) -> None:
+    """The funnel and outcomes from the kept counts equal the same from the rows."""
+    assert await sums.funnel(scope, forward=forward, start=start, end=end) == (
+        await sums._funnel_rows(scope, forward=forward, start=start, end=end)
+    ), (scope, start, end)
+    kept = sorted(await sums.endings(scope, start=start, end=end), key=repr)
+    rows = sorted(await sums._ending_rows(scope, start=start, end=end), key=repr)
+    assert kept == rows, (scope, start, end)
+
+
 async def test_a_figure_over_any_range_equals_the_rows(app: Starlette) -> None:
     rt = app.state.runtime
     await rt.supervisor.stop(folding.NAME)
@@ -543,12 +555,7 @@ async def test_a_figure_over_any_range_equals_the_rows(app: Starlette) -> None:
     measured: Counter[bool | str] = Counter()
     for scope in scopes:
         for start, end in ranges:
-            assert await sums.funnel(scope, forward=forward, start=start, end=end) == (
-                await sums._funnel_rows(scope, forward=forward, start=start, end=end)
-            ), (scope, start, end)
-            kept = sorted(await sums.endings(scope, start=start, end=end), key=repr)
-            rows = sorted(await sums._ending_rows(scope, start=start, end=end), key=repr)
-            assert kept == rows, (scope, start, end)
+            await _counts_agree(scope, forward, start, end)
             weeks = (start or now - dt.timedelta(days=200), end or now + dt.timedelta(days=1))
             assert await sums.throughput(scope, forward=forward, start=weeks[0], end=weeks[1]) == (
                 await sums._throughput_rows(scope, forward=forward, start=weeks[0], end=weeks[1])
@@ -581,12 +588,7 @@ async def test_a_figure_over_any_range_equals_the_rows(app: Starlette) -> None:
             await _pipeline_from_rows(rt, scope), key=repr
         ), scope
         for start, end in ranges:
-            assert await sums.funnel(scope, forward=forward, start=start, end=end) == (
-                await sums._funnel_rows(scope, forward=forward, start=start, end=end)
-            ), (scope, start, end)
-            kept = sorted(await sums.endings(scope, start=start, end=end), key=repr)
-            rows = sorted(await sums._ending_rows(scope, start=start, end=end), key=repr)
-            assert kept == rows, (scope, start, end)
+            await _counts_agree(scope, forward, start, end)
     everything = await sums._funnel_rows(Scope(pid), forward=forward, start=None, end=None)
     assert sum(n for n, _ in everything[0].values()) > 300
 
