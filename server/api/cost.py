@@ -100,6 +100,7 @@ def list_lengths(shape: Shape, *, templates: int) -> dict[tuple[str, str], int]:
             "funnel": insights.MAX_FIGURE_STAGES,
             "timeInStage": insights.MAX_FIGURE_STAGES,
             "throughput": insights.MAX_WEEKS,
+            "owners": insights.MAX_OWNERS,
         },
         "Outcomes": {"outcomes": insights.MAX_FIGURE_OUTCOMES, "reasons": insights.MAX_REASONS},
         "Pipeline": {"byStage": insights.MAX_FIGURE_STAGES, "byMonth": insights.MAX_MONTHS + 1},

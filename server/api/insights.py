@@ -291,7 +291,7 @@ class Insights:
 
     @strawberry.field(
         description="The owners of the records of the process's entity, in order (at most "
-        f"{insights.OWNERS}): whom the owner filter may name. The filters play no part."
+        f"{figures.MAX_OWNERS}): whom the owner filter may name. The filters play no part."
     )
     async def owners(self) -> list[str]:
         return await insights.owners(self.question)

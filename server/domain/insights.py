@@ -29,6 +29,8 @@ MAX_FIGURE_OUTCOMES = 2 * MAX_OUTCOMES + 1
 MAX_REASONS = 20
 MAX_MONTHS = 60
 LATER = "later"
+# The owners the owner filter is offered, the first in order.
+MAX_OWNERS = 200
 
 
 @dataclass(frozen=True)

@@ -116,13 +116,10 @@ async def throughput(q: Question, *, now: dt.datetime | None = None) -> list[fig
     return figures.weeks(start, end, counts)
 
 
-OWNERS = 200
-
-
 async def owners(q: Question) -> list[str]:
     """Whom the owner filter may name: the owners of the records of the process's entity,
-    in order, at most OWNERS."""
-    return await sums.owners(q.process.entity.key, first=OWNERS)
+    in order, at most MAX_OWNERS."""
+    return await sums.owners(q.process.entity.key, first=figures.MAX_OWNERS)
 
 
 async def pipeline(q: Question) -> figures.Pipeline:
