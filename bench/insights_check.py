@@ -249,6 +249,13 @@ async def check(process_id: int, *, now: dt.datetime, ranges: Iterable[Range]) -
             )
             assert got == want, (w, want)
             compared["throughput"] += 1
+        # Owners (no range): of the records of the process's entity, in order.
+        owners = await _rows(
+            "SELECT DISTINCT owner FROM record WHERE entity_id ="
+            f" '{q.process.entity.key}' ORDER BY owner"
+        )
+        assert await insights.owners(q) == [r["owner"] for r in owners][: figures.MAX_OWNERS]
+        compared["owners"] += 1
         # Pipeline (no range): active instances by stage and close month.
         p = await insights.pipeline(q)
         live = [r for r in rows if r["status"] == "ACTIVE"]
