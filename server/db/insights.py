@@ -2,10 +2,10 @@
 
 Every figure is about the instances of one process (`Scope`: its version, the record's
 owner and entity) and returns aggregates, never the rows they were taken over. Most read
-what triggers keep in the transaction of every change: counts per day
-(server/db/insight_days.py), times in stage and cycle times (server/db/stage_times.py),
-the pipeline's sums per key (server/db/pipeline_sums.py); the parts of days or
-months at a range's ends, and the stuck list, are read from the instances and stays
+what triggers keep in the transaction of every change: counts per day and month
+(server/db/insight_days.py, server/db/insight_months.py), times in stage and cycle times
+(server/db/stage_times.py), the pipeline's sums per key (server/db/pipeline_sums.py); the
+parts of days or months at a range's ends, and the stuck list, are read from the instances and stays
 (indexes of migrations 0014 and 0015). Both databases run the same statements but for a
 few expressions (`_Dialect`): the Monday of a time's week, a time parameter.
 
@@ -21,12 +21,14 @@ reactivation into the same stage or a migration is not.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from tortoise.connection import get_connection
 
+from server.db import insight_months, pipeline_sums
+from server.db.folds import Folded
 from server.db.where import Where
 from server.domain.insights import Durations, Stuck, midnight
 
@@ -192,18 +194,35 @@ async def _month_sums(
 ) -> list[dict[str, Any]]:
     """SUM(n) AS n of `kinds` in the counts per month (server/db/insight_months.py: the
     months plus the deltas not folded yet) over `months`, grouped by `columns`."""
-    d = _dialect()
-    where = Where(postgres=d.postgres)
+    where = Where(postgres=_dialect().postgres)
     picked = ", ".join(f'"{c}"' for c in columns)
-    parts = []
-    for table in ("insight_month", "insight_month_delta"):
-        part = Where(postgres=d.postgres, params=where.params)
-        _kept(part, scope)
+
+    def narrow(part: Where) -> None:
         part.conditions.append(f'"what" IN ({", ".join(part.value(k) for k in kinds)})')
         _within(part, '"month"', months)
-        parts.append(f'SELECT {picked}, "n" FROM "{table}" WHERE {part.sql()}')
-    sql = f'SELECT {picked}, SUM("n") AS n FROM ({" UNION ALL ".join(parts)}) s GROUP BY {picked}'
+
+    rows = _with_deltas(where, insight_months.FOLDED, scope, f'{picked}, "n"', narrow)
+    sql = f'SELECT {picked}, SUM("n") AS n FROM ({rows}) s GROUP BY {picked}'
     return await _rows(sql, where.params)
+
+
+def _with_deltas(
+    where: Where,
+    folded: Folded,
+    scope: Scope,
+    picked: str,
+    narrow: Callable[[Where], None] = lambda part: None,
+) -> str:
+    """The `picked` columns of a table of folded sums and of its deltas not folded yet
+    (server/db/folds.py), each narrowed to the scope (and by `narrow`), as one UNION ALL
+    whose parameters go to `where`."""
+    parts = []
+    for table in (folded.sums, folded.deltas):
+        part = Where(postgres=where.postgres, params=where.params)
+        _kept(part, scope)
+        narrow(part)
+        parts.append(f'SELECT {picked} FROM "{table}" WHERE {part.sql()}')
+    return " UNION ALL ".join(parts)
 
 
 async def _sums(
@@ -627,18 +646,13 @@ async def pipeline(scope: Scope) -> list[tuple[str, str | None, int, int, int]]:
     """(stage, close month, instances, instances with an amount, amount in hundredths) of
     the active instances: the kept sums per key plus the deltas not folded into them yet
     (server/db/pipeline_sums.py), in one statement."""
-    d = _dialect()
-    where = Where(postgres=d.postgres)
-    picked = '"stage", "month", "n", "counted", "cents"'
-    parts = []
-    for table in ("pipeline_sum", "pipeline_delta"):
-        part = Where(postgres=d.postgres, params=where.params)
-        _kept(part, scope)
-        parts.append(f'SELECT {picked} FROM "{table}" WHERE {part.sql()}')
+    where = Where(postgres=_dialect().postgres)
+    rows = _with_deltas(
+        where, pipeline_sums.FOLDED, scope, '"stage", "month", "n", "counted", "cents"'
+    )
     sql = (
         'SELECT "stage", "month", SUM("n") AS n, SUM("counted") AS counted,'
-        f' SUM("cents") AS cents FROM ({" UNION ALL ".join(parts)}) s'
-        ' GROUP BY "stage", "month" HAVING SUM("n") <> 0'
+        f' SUM("cents") AS cents FROM ({rows}) s GROUP BY "stage", "month" HAVING SUM("n") <> 0'
     )
     return [
         (row["stage"], row["month"] or None, int(row["n"]), int(row["counted"]),

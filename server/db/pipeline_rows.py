@@ -1,6 +1,6 @@
 """What each active instance brings to its process's weighted pipeline, kept by triggers
-(migration 0018), so that the pipeline sums a narrow row per active instance instead of
-reading every record's values.
+(migration 0018), so that its sums (server/db/pipeline_sums.py, migration 0019) follow a
+narrow row per active instance instead of every record's values.
 
 `pipeline_row` holds one row per active instance: its process, version, owner and stage,
 the month of its close date (YYYY-MM, null when unset) and its amount in hundredths (null

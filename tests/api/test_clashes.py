@@ -16,12 +16,16 @@ def _deadlock() -> asyncpg.exceptions.DeadlockDetectedError:
     return asyncpg.exceptions.DeadlockDetectedError("deadlock detected")
 
 
-async def test_a_transaction_meeting_deadlocks_in_a_row_commits_in_the_end(
-    app: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def tries(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The tries of a body, counted; no pause between them."""
     monkeypatch.setattr(transaction, "clash_pause", lambda clashes: 0)
-    tries: list[int] = []
+    return []
 
+
+async def test_a_transaction_meeting_deadlocks_in_a_row_commits_in_the_end(
+    app: Any, tries: list[int]
+) -> None:
     async def body() -> int:
         tries.append(1)
         await CounterRow.create(name=f"clash-{len(tries)}", value=len(tries))
@@ -36,11 +40,8 @@ async def test_a_transaction_meeting_deadlocks_in_a_row_commits_in_the_end(
 
 
 async def test_a_transaction_that_keeps_meeting_deadlocks_gives_up_with_the_deadlock(
-    app: Any, monkeypatch: pytest.MonkeyPatch
+    app: Any, tries: list[int]
 ) -> None:
-    monkeypatch.setattr(transaction, "clash_pause", lambda clashes: 0)
-    tries: list[int] = []
-
     async def body() -> None:
         tries.append(1)
         raise _deadlock()

@@ -8,6 +8,18 @@ from tortoise.migrations import operations as ops
 
 from server.db import pipeline_sums as sums
 
+# The pipeline is read from the sums now: the rows need only be found by process (a
+# version that names other fields takes a process's rows afresh), and each row written
+# keeps this narrower index rather than the one migration 0018 made for reading them.
+NARROWED = [
+    'DROP INDEX "pipeline_row_process"',
+    'CREATE INDEX "pipeline_row_process" ON "pipeline_row" ("process_id")',
+]
+WIDENED = [
+    'DROP INDEX "pipeline_row_process"',
+    'CREATE INDEX "pipeline_row_process" ON "pipeline_row" ("process_id", "stage", "month",'
+    ' "cents", "owner", "process_version")',
+]
 _CHANGED = ("process_id", "process_version", "owner", "stage", "month", "cents")
 
 
@@ -61,14 +73,14 @@ REVERSE_SQLITE = [
 async def add_pipeline_sums(apps, schema_editor):
     client = schema_editor.client
     postgres = client.capabilities.dialect == "postgres"
-    for sql in [*(_postgres() if postgres else _sqlite()), *sums.recount()]:
+    for sql in [*(_postgres() if postgres else _sqlite()), *NARROWED, *sums.recount()]:
         await client.execute_script(sql)
 
 
 async def drop_pipeline_sums(apps, schema_editor):
     client = schema_editor.client
     postgres = client.capabilities.dialect == "postgres"
-    for sql in REVERSE_POSTGRES if postgres else REVERSE_SQLITE:
+    for sql in [*(REVERSE_POSTGRES if postgres else REVERSE_SQLITE), *WIDENED]:
         await client.execute_script(sql)
 
 
