@@ -88,6 +88,15 @@ class Loaders:
         return DataLoader(load)
 
     @cached_property
+    def links(self) -> DataLoader[int, dict[str, int]]:
+        """The records each instance crossed into, by entity."""
+
+        async def load(keys: list[int]) -> list[dict[str, int]]:
+            return _ordered(keys, await queries.links_of(keys), {})
+
+        return DataLoader(load)
+
+    @cached_property
     def record_instances(self) -> DataLoader[int, list[Instance]]:
         async def load(keys: list[int]) -> list[list[Instance]]:
             return _ordered(keys, await queries.instances_of_records(keys), [])

@@ -52,6 +52,7 @@ from server.domain import insights
 from server.domain.access import MAX_ROLES
 from server.domain.definition import MAX_PROBLEMS
 from server.domain.outcome import MAX_OUTCOMES
+from server.domain.process import MAX_ENTITIES
 from server.domain.webhook import MAX_FILTER_ITEMS, WebhookTopic
 from server.domain.webhook_registry import MAX_WEBHOOKS
 from server.services.queries import MAX_PAGE
@@ -84,7 +85,12 @@ def list_lengths(shape: Shape, *, templates: int) -> dict[tuple[str, str], int]:
         "Process": {"stages": shape.stages, "roles": MAX_ROLES, "outcomes": MAX_OUTCOMES},
         "InvalidOutcome": {"outcomes": MAX_OUTCOMES},
         "Stage": {"steps": shape.steps, "branches": shape.branches},
-        "Instance": {"stages": shape.stages, "path": shape.stages, **steps},
+        "Instance": {
+            "stages": shape.stages,
+            "path": shape.stages,
+            "records": MAX_ENTITIES,
+            **steps,
+        },
         "MigratedInstance": steps,
         "StageGateBlocked": steps,
         "User": {"roles": MAX_ROLES},

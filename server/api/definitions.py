@@ -40,6 +40,10 @@ class Field:
     currency: str | None = strawberry.field(
         description="The currency of a money field's amounts (ISO 4217); null: not declared."
     )
+    target: str | None = strawberry.field(
+        description="The entity a lookup field's records are of (its key); null for other "
+        "types. A lookup's value is a record id."
+    )
 
     @classmethod
     def from_domain(cls, field: domain_fields.Field) -> Field:
@@ -52,6 +56,7 @@ class Field:
             maximum=_decimal(field.maximum),
             max_length=field.max_length,
             currency=field.currency,
+            target=field.target,
         )
 
 
@@ -123,12 +128,17 @@ class Stage:
         description="How likely (0-100 %) an instance in this stage ends won; weighs the "
         "pipeline. Null: not said."
     )
+    entity: str = strawberry.field(
+        description="The entity whose record the stage works on (its steps are its fields)."
+    )
 
     @classmethod
     def from_domain(cls, stage: domain.Stage, entity: domain_fields.Entity) -> Stage:
+        """`entity`: the one the stage works on."""
         return cls(
             key=stage.key,
             name=stage.name,
+            entity=entity.key,
             category=stage.category,
             guidance=stage.guidance,
             steps=[Step.from_domain(s, entity) for s in stage.steps],
@@ -172,7 +182,7 @@ class Process:
             status=process.status,
             version=process.version,
             entity=Entity.from_domain(process.entity),
-            stages=[Stage.from_domain(s, process.entity) for s in process.stages],
+            stages=[Stage.from_domain(s, process.entity_of(s)) for s in process.stages],
             outcomes=[Outcome.from_domain(o) for o in process.outcomes],
             amount_field=process.amount_field,
             close_date_field=process.close_date_field,

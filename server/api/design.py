@@ -95,6 +95,9 @@ class SaveFieldInput:
     currency: str | None = strawberry.field(
         default=None, description="A money field's currency, as its ISO 4217 code (EUR)."
     )
+    target: str | None = strawberry.field(
+        default=None, description="The entity a lookup field's records are of (its key)."
+    )
 
 
 # Results
@@ -383,7 +386,7 @@ class DesignMutation:
         given: dict[str, Any] = {
             **{"key": input.key, "label": input.label, "type": input.type.value},
             **{"choices": input.choices, "minimum": input.minimum, "maximum": input.maximum},
-            "currency": input.currency,
+            **{"currency": input.currency, "target": input.target},
         }
         field = {name: value for name, value in given.items() if value is not None}
         entity = await design.save_field(

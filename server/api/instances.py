@@ -22,6 +22,7 @@ from server.domain.instance import Visit
 from server.domain.migration import stay_versions
 from server.domain.outcome import Outcome as DomainOutcome
 from server.domain.progress import Progress, progress
+from server.domain.record import Record as DomainRecord
 from server.services.queries import INNER_PAGE, check_page
 
 
@@ -170,11 +171,27 @@ class Instance:
         status = current.status if current else definition.status
         return _api_process(context, replace(definition, status=status))
 
-    @strawberry.field
+    @strawberry.field(
+        description="The record the instance started on, of its process's first entity."
+    )
     async def record(self, info: Info) -> Record:
         found = await ctx(info).loaders.records.load(self.domain.record_id)
         assert found is not None, "an instance's record exists"
         return Record.from_domain(found)
+
+    @strawberry.field(
+        description="The records the instance is on, one per entity of its process it has "
+        "reached, in the process's order: the record it started on, then each one it crossed "
+        "into. Every one shows this instance's bar."
+    )
+    async def records(self, info: Info) -> list[InstanceRecord]:
+        path = await _path(ctx(info), self.domain)
+        definition = await _definition(ctx(info), self.domain)
+        return [
+            InstanceRecord(entity=e.key, record=Record.from_domain(path[e.key]))
+            for e in definition.entities
+            if e.key in path
+        ]
 
     @strawberry.field(description="Every stage in bar order: traversed, active, upcoming, skipped.")
     async def stages(self, info: Info) -> list[StageProgress]:
@@ -245,14 +262,36 @@ class Instance:
     async def _bar(self, info: Info) -> tuple[Progress, dict[str, Stage]]:
         context = ctx(info)
         definition = await _definition(context, self.domain)
-        record = await context.loaders.records.load(self.domain.record_id)
-        assert record is not None
-        key = ("bar", self.domain.id, self.domain.version, record.version)
+        if definition.crossings:
+            path = await _path(context, self.domain)
+        else:
+            record = await context.loaders.records.load(self.domain.record_id)
+            assert record is not None
+            path = {record.entity: record}
+        versions = tuple(sorted((r.id, r.version) for r in path.values()))
+        key = ("bar", self.domain.id, self.domain.version, versions)
         if key not in context.memo:
             api = _api_process(context, definition)
             stages = {s.key: s for s in api.stages}
-            context.memo[key] = (progress(self.domain, definition, record.values), stages)
+            values = {entity: r.values for entity, r in path.items()}
+            bar = progress(self.domain, definition, values[definition.entity.key], values)
+            context.memo[key] = (bar, stages)
         return context.memo[key]
+
+
+@strawberry.type(description="A record an instance is on, and its entity.")
+class InstanceRecord:
+    entity: str
+    record: Record
+
+
+async def _path(context: Context, instance: DomainInstance) -> dict[str, DomainRecord]:
+    """The records an instance is on, by entity."""
+    assert instance.id is not None
+    links = await context.loaders.links.load(instance.id)
+    ids = [instance.record_id, *links.values()]
+    found = await context.loaders.records.load_many(ids)
+    return {r.entity: r for r in found if r is not None}
 
 
 async def _definition(context: Context, instance: DomainInstance) -> domain_process.Process:

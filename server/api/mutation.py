@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.types import Info
@@ -62,14 +62,32 @@ class Mutation(DesignMutation, AccountMutation, AdminMutation, WebhookMutation):
             ctx(info).runtime,
             field=input.field,
             value=input.value,
+            entity=input.entity,
             **await _instance_args(info, input),
         )
         return p.StepCompleted.of(change)
 
-    @strawberry.mutation
-    async def advance_stage(self, info: Info, input: p.InstanceInput) -> p.AdvanceStageResult:
+    @strawberry.mutation(
+        description="Leave the active stage forward, through its gate and branches. Into a "
+        "stage of the process's next entity, the instance crosses into a new record of it, "
+        "or into the one given as linkRecordId."
+    )
+    async def advance_stage(
+        self,
+        info: Info,
+        input: p.InstanceInput,
+        link_record_id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(
+                description="At a crossing: link this existing record of the next entity "
+                "instead of creating one."
+            ),
+        ] = None,
+    ) -> p.AdvanceStageResult:
         change = await instances.advance_stage(
-            ctx(info).runtime, **await _instance_args(info, input)
+            ctx(info).runtime,
+            link_record_id=parse_optional("Record", link_record_id),
+            **await _instance_args(info, input),
         )
         return p.StageAdvanced.of(change)
 
@@ -127,14 +145,16 @@ class Mutation(DesignMutation, AccountMutation, AdminMutation, WebhookMutation):
 
     @strawberry.mutation
     async def create_record(self, info: Info, input: p.CreateRecordInput) -> p.CreateRecordResult:
+        context = ctx(info)
         change = await records.create_record(
-            ctx(info).runtime,
+            context.runtime,
             entity=input.entity,
             name=input.name,
             owner=input.owner,
             values=_values(input.values),
-            by=ctx(info).actor,
+            by=context.actor,
             idempotency_key=input.idempotency_key,
+            runnable=await context.visible(),
         )
         return p.RecordCreated.of(change)
 

@@ -44,6 +44,11 @@ class StartInstanceInput:
 class CompleteStepInput(InstanceInput):
     field: str = strawberry.field(description="The key of the step's field.")
     value: JSON | None = strawberry.field(description="The value; null clears it.")
+    entity: str | None = strawberry.field(
+        default=None,
+        description="In a process across entities, whose record the step is on, where both "
+        "ask a field of this key; default: the last stage reached that asks it.",
+    )
 
 
 @strawberry.input
@@ -177,7 +182,12 @@ CompleteStepResult = Annotated[
     strawberry.union("CompleteStepResult"),
 ]
 AdvanceStageResult = Annotated[
-    StageAdvanced | StageGateBlocked | VersionConflict | NotFound | InvalidTransition,
+    StageAdvanced
+    | StageGateBlocked
+    | VersionConflict
+    | NotFound
+    | InvalidTransition
+    | InvalidValue,
     strawberry.union("AdvanceStageResult"),
 ]
 MoveToStageResult = Annotated[

@@ -17,6 +17,7 @@ from server.api.ids import parse_id, parse_optional
 from server.api.instances import Event
 from server.domain import events
 from server.domain.errors import InvalidValue, NotFound, Unauthenticated
+from server.domain.instance import Instance as DomainInstance
 from server.events.feed import follow
 from server.services.runtime import patiently
 
@@ -91,6 +92,15 @@ async def _check(
     return True
 
 
+async def _records_of(context: Context, instance: DomainInstance) -> tuple[set[int], bool]:
+    """The records an instance is on, and whether it may be on several (its process runs
+    across entities): those it crosses into later are added as the crossings are told."""
+    assert instance.id is not None
+    process = await context.runtime.catalog.version(instance.process_id, instance.process_version)
+    links = await context.loaders.links.load(instance.id)
+    return {instance.record_id, *links.values()}, bool(process.crossings or links)
+
+
 @strawberry.type
 class Subscription:
     @strawberry.subscription(
@@ -106,7 +116,13 @@ class Subscription:
     ) -> AsyncGenerator[Event, None]:
         context = ctx(info)
         iid = parse_optional("Instance", instance_id)
-        record_id = (await visible_instance(context, iid)).record_id if iid is not None else None
+        record_id = None
+        if iid is not None:
+            instance = await visible_instance(context, iid)
+            # A process across entities tells its moves on the record of the stage entered.
+            record_id = (
+                instance.record_id if len(await _records_of(context, instance)) == 1 else None
+            )
         pid = parse_optional("Process", process_id)
         if pid is not None and not await context.sees_process(pid):
             raise NotFound("Process", pid)
@@ -136,16 +152,23 @@ class Subscription:
     ) -> AsyncGenerator[Event, None]:
         iid = parse_id("Instance", instance_id)
         start = _start(after_seq)
-        instance = await visible_instance(ctx(info), iid)
+        context = ctx(info)
+        instance = await visible_instance(context, iid)
+        records, several = await _records_of(context, instance)
 
         def keep(event: events.Event) -> bool:
-            return event.instance_id in (iid, None)
+            if event.instance_id == iid:
+                if event.record_id is not None:
+                    records.add(event.record_id)  # a record crossed into is on it from now
+                return True
+            return event.instance_id is None and event.record_id in records
 
         async for event in _stream(
             info,
             after_seq=start,
             keep=keep,
             process_of=lambda _: instance.process_id,
-            record_id=instance.record_id,
+            # A process across entities tells its changes on each of its records.
+            record_id=None if several else instance.record_id,
         ):
             yield event

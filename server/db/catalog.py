@@ -48,6 +48,12 @@ class Shape:
     choices: int  # of any field
 
 
+def _items(definition: Any, key: str) -> list[dict[str, Any]]:
+    """The mappings of a list in a stored definition (file form, as stored)."""
+    found = definition.get(key) if isinstance(definition, dict) else None
+    return [item for item in found or () if isinstance(item, dict)]
+
+
 def _lengths(items: Any, key: str) -> list[int]:
     """The lengths of the `key` lists of stored definition parts (file form, as stored)."""
     return [len(item.get(key) or ()) for item in items or () if isinstance(item, dict)]
@@ -90,12 +96,18 @@ class Catalog:
         if self._shape is not None:
             return self._shape
         generation = self._generation
-        per_entity: dict[str, int] = {}
+        # The entities each published process runs on, in any version: a record is on at
+        # most one instance of each process running on its entity.
         published = ProcessRow.filter(current_version__gt=0)
-        for entity in await published.values_list("entity_id", flat=True):
-            per_entity[str(entity)] = per_entity.get(str(entity), 0) + 1
+        runs_on = {
+            id: {str(entity)} for id, entity in await published.values_list("id", "entity_id")
+        }
         stages, steps, branches = [0], [0], [0]
-        for definition in await ProcessVersionRow.all().values_list("definition", flat=True):
+        versions = await ProcessVersionRow.all().values_list("process_id", "definition")
+        for process_id, definition in versions:
+            for crossing in _items(definition, "crossings"):
+                if process_id in runs_on and isinstance(crossing.get("entity"), str):
+                    runs_on[process_id].add(crossing["entity"])
             parts = definition.get("stages") if isinstance(definition, dict) else None
             stages.append(len(parts or ()))
             steps.extend(_lengths(parts, "steps"))
@@ -103,8 +115,12 @@ class Catalog:
         entities = await EntityRow.all().values_list("fields_", flat=True)
         fields = [len(f or ()) for f in entities]
         choices = [n for f in entities for n in _lengths(f, "choices")]
+        per_entity: dict[str, int] = {}
+        for entities_of in runs_on.values():
+            for entity in entities_of:
+                per_entity[entity] = per_entity.get(entity, 0) + 1
         shape = Shape(
-            processes=sum(per_entity.values()),
+            processes=len(runs_on),
             processes_per_entity=max(per_entity.values(), default=0),
             entities=len(entities),
             stages=max(stages),

@@ -60,7 +60,9 @@ def record_statements(
     elif visible is not None:
         where.conditions.append(
             '(r."active_instance_id" IS NULL OR EXISTS (SELECT 1 FROM "instance" v'
-            f' WHERE v."record_id" = r."id" AND v."process_id" IN ({where.values(visible)})))'
+            f' WHERE v."record_id" = r."id" AND v."process_id" IN ({where.values(visible)}))'
+            ' OR EXISTS (SELECT 1 FROM "instance_link" k'
+            f' WHERE k."record_id" = r."id" AND k."process_id" IN ({where.values(visible)})))'
         )
     if shown.overdue is False:
         _not_late(where, shown)

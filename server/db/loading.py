@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from tortoise.connection import get_connection
 
 from server.db import mapping, store
-from server.db.models import EventRow, InstanceRow, RecordRow, VisitRow
+from server.db.models import EventRow, InstanceLinkRow, InstanceRow, RecordRow, VisitRow
 from server.domain.events import Event
 from server.domain.instance import Instance
 from server.domain.record import Record
@@ -60,10 +60,15 @@ async def next_seqs(count: int) -> list[int]:
 
 
 async def load(
-    records: Sequence[Record], instances: Sequence[Instance], events: Sequence[Event]
+    records: Sequence[Record],
+    instances: Sequence[Instance],
+    events: Sequence[Event],
+    *,
+    links: Sequence[tuple[Instance, Record]] = (),
 ) -> None:
-    """Inside a transaction: new records, their instances and stays, and numbered events,
-    all with their ids taken (`next_ids`, `next_seqs`)."""
+    """Inside a transaction: new records, their instances and stays, the records the
+    instances crossed into (`links`), and numbered events, all with their ids taken
+    (`next_ids`, `next_seqs`)."""
     await RecordRow.bulk_create(
         [
             RecordRow(
@@ -93,6 +98,19 @@ async def load(
     await VisitRow.bulk_create(
         # Every instance has its id taken already (`next_ids`).
         [row for i in instances for row in store.visit_rows(i.id, i.visits)],  # type: ignore[arg-type]
+        batch_size=_BATCH,
+    )
+    await InstanceLinkRow.bulk_create(
+        [
+            InstanceLinkRow(
+                instance_id=i.id,
+                record_id=r.id,
+                process_id=i.process_id,
+                entity=r.entity,
+                linked_at=r.created_at,
+            )
+            for i, r in links
+        ],
         batch_size=_BATCH,
     )
     for record in records:

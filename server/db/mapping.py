@@ -17,7 +17,8 @@ from server.domain.record import Record
 
 def entity(row: EntityRow) -> Entity:
     data = {"entities": [{"key": row.key, "name": row.name, "fields": row.fields_}]}
-    return load_entities(data)[0]
+    # Lookup targets were checked against the catalogue when the entity was saved.
+    return load_entities(data, known=None)[0]
 
 
 def record(row: RecordRow) -> Record:

@@ -127,6 +127,30 @@ class InstanceRow(Model):
         )
 
 
+# A record an instance crossed into: the records of a process's later entities. The
+# instance's own record (`instance.record_id`) is that of its first entity.
+class InstanceLinkRow(Model):
+    id = fields.IntField(primary_key=True)
+    instance: fields.ForeignKeyRelation[InstanceRow] = fields.ForeignKeyField(
+        "models.InstanceRow", related_name="links", on_delete=fields.CASCADE
+    )
+    record: fields.ForeignKeyRelation[RecordRow] = fields.ForeignKeyField(
+        "models.RecordRow", related_name="links", on_delete=fields.CASCADE
+    )
+    # Copied from the instance and the record: one record per entity on an instance, and a
+    # record on at most one instance of a process (its own or crossed into).
+    process_id = fields.IntField()
+    entity = fields.CharField(max_length=64)
+    linked_at = fields.DatetimeField()
+
+    instance_id: int
+    record_id: int
+
+    class Meta:
+        table = "instance_link"
+        unique_together = (("instance", "entity"), ("record", "process_id"))
+
+
 class VisitRow(Model):
     id = fields.IntField(primary_key=True)
     instance: fields.ForeignKeyRelation[InstanceRow] = fields.ForeignKeyField(

@@ -18,7 +18,7 @@ from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
 from server.db import mapping, transaction
-from server.db.models import EventRow, InstanceRow, RecordRow, VisitRow
+from server.db.models import EventRow, InstanceLinkRow, InstanceRow, RecordRow, VisitRow
 from server.db.where import Where, bucket_sum
 from server.domain.errors import NotFound, VersionConflict
 from server.domain.events import WEBHOOK_KINDS, Event, EventKind
@@ -113,7 +113,10 @@ def visible_records(visible: Visible) -> QuerySet[RecordRow]:
     if visible is None:
         return RecordRow.all()
     runs = visible_instances(visible).values("record_id")
-    return RecordRow.filter(Q(active_instance_id=None) | Q(id__in=Subquery(runs)))
+    crossed = InstanceLinkRow.filter(process_id__in=sorted(visible)).values("record_id")
+    return RecordRow.filter(
+        Q(active_instance_id=None) | Q(id__in=Subquery(runs)) | Q(id__in=Subquery(crossed))
+    )
 
 
 def visible_events(visible: Visible, *, designs: bool = False) -> QuerySet[EventRow]:
@@ -279,6 +282,53 @@ async def lock_record(id: int) -> Record:
     return mapping.record(row)
 
 
+async def links_of(instance_ids: Iterable[int]) -> dict[int, dict[str, int]]:
+    """The records each instance crossed into, by entity (its own record is not among them)."""
+    rows = await InstanceLinkRow.filter(instance_id__in=list(set(instance_ids))).values_list(
+        "instance_id", "entity", "record_id"
+    )
+    found: dict[int, dict[str, int]] = {}
+    for instance_id, entity, record_id in rows:
+        found.setdefault(instance_id, {})[entity] = record_id
+    return found
+
+
+async def linked_instance(record_id: int, process_id: int) -> int | None:
+    """The instance of the process a record was crossed into, if any."""
+    row = await InstanceLinkRow.get_or_none(record_id=record_id, process_id=process_id)
+    return row.instance_id if row is not None else None
+
+
+async def crossed_into(record_ids: Iterable[int]) -> dict[int, list[int]]:
+    """The instances each record was crossed into."""
+    rows = await InstanceLinkRow.filter(record_id__in=list(set(record_ids))).values_list(
+        "record_id", "instance_id"
+    )
+    found: dict[int, list[int]] = {}
+    for record_id, instance_id in rows:
+        found.setdefault(record_id, []).append(instance_id)
+    return found
+
+
+async def insert_link(instance: Instance, record: Record, *, now: dt.datetime) -> None:
+    """Cross an instance into a record (inside the crossing's transaction)."""
+    assert instance.id is not None and record.id is not None
+    await InstanceLinkRow.create(
+        instance_id=instance.id,
+        record_id=record.id,
+        process_id=instance.process_id,
+        entity=record.entity,
+        linked_at=now,
+    )
+
+
+async def lock_records(ids: Iterable[int]) -> dict[int, Record]:
+    """Inside a transaction: records locked until commit, in id order (as every taker of
+    several), after the instance they are on."""
+    rows = await RecordRow.filter(id__in=sorted(set(ids))).order_by("id").select_for_update()
+    return {row.id: mapping.record(row) for row in rows}
+
+
 async def find_instance(record_id: int, process_id: int) -> Instance | None:
     """The record's run of the process, without its stays."""
     row = await InstanceRow.get_or_none(record_id=record_id, process_id=process_id)
@@ -300,8 +350,16 @@ async def instances_by_id(ids: Iterable[int]) -> dict[int, Instance]:
 
 
 async def instances_of_records(record_ids: Iterable[int]) -> dict[int, list[Instance]]:
-    rows = await InstanceRow.filter(record_id__in=list(set(record_ids))).order_by("id")
-    return _grouped(rows, lambda row: row.record_id, mapping.instance)
+    """The instances on each record: its own runs, then those crossed into it."""
+    ids = list(set(record_ids))
+    rows = await InstanceRow.filter(record_id__in=ids).order_by("id")
+    found = _grouped(rows, lambda row: row.record_id, mapping.instance)
+    crossed = await crossed_into(ids)
+    if crossed:
+        more = await instances_by_id(i for each in crossed.values() for i in each)
+        for record_id, instance_ids in crossed.items():
+            found.setdefault(record_id, []).extend(more[i] for i in instance_ids if i in more)
+    return found
 
 
 async def visits_of(instance_ids: Iterable[int]) -> dict[int, list[Visit]]:

@@ -141,6 +141,10 @@ def _check_compare(cond: Compare, entity: Entity, path: str) -> tuple[Condition,
         if cond.value not in (None, True, False):
             return cond, [Problem(path, "is_set takes true or false")]
         return cond, []
+    if field.type is FieldType.LOOKUP:
+        # A lookup holds a record id, which says nothing a branch should hang on.
+        msg = f"{field.key} is a lookup: a condition can only test whether it is filled in (is_set)"
+        return cond, [Problem(path, msg)]
     if cond.op in _ORDERED_OPS and field.type not in ORDERED_TYPES:
         msg = f"{cond.op.value} needs a number, money or date field; {field.key} is {field.type.value}"
         return cond, [Problem(path, msg)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -19,16 +19,27 @@ from server.domain.fields import (
     parse_bound,
 )
 from server.domain.outcome import Outcome
-from server.domain.process import Branch, Process, Stage, StageCategory, Step
+from server.domain.process import (
+    Branch,
+    Carry,
+    Crossing,
+    Process,
+    Stage,
+    StageCategory,
+    Step,
+)
 from server.domain.text import unstorable
 from server.domain.validation import KEY_PATTERN, Gaps, validate
 
 _PROCESS_KEYS = (
     *("key", "name", "entity", "description", "amount_field", "close_date_field"),
-    *("stages", "outcomes"),
+    *("crossings", "stages", "outcomes"),
 )
+_CROSSING_KEYS = ("entity", "lookup", "map")
+_CARRY_KEYS = ("field", "from")
 _STAGE_KEYS = (
-    *("key", "name", "category", "guidance", "due", "due_business_days", "probability"),
+    *("key", "name", "entity", "category", "guidance", "due", "due_business_days"),
+    "probability",
     *("steps", "next", "branches"),
 )
 _STEP_KEYS = ("field", "required")
@@ -54,7 +65,8 @@ def load_process(data: Any, entities: Mapping[str, Entity]) -> Process:
     process = _process(data, entities, found)
     problems = found.problems
     if process is not None:
-        gaps = Gaps(frozenset(found.gaps), entity=process.entity.key not in entities)
+        unknown = [e.key for e in process.entities if e.key not in entities]
+        gaps = Gaps(frozenset(found.gaps), entity=bool(unknown))
         process, broken = validate(process, gaps=gaps)
         problems = sorted([*problems, *broken], key=_position)
     if problems or process is None:
@@ -66,11 +78,10 @@ def dump_process(process: Process) -> dict[str, Any]:
     """The file form of a process; `load_process(dump_process(p))` gives `p` back."""
     stages = []
     for stage in process.stages:
-        out: dict[str, Any] = {
-            "key": stage.key,
-            "name": stage.name,
-            "category": stage.category.value,
-        }
+        out: dict[str, Any] = {"key": stage.key, "name": stage.name}
+        if stage.entity is not None:
+            out["entity"] = stage.entity
+        out["category"] = stage.category.value
         if stage.guidance:
             out["guidance"] = stage.guidance
         if stage.due is not None:
@@ -96,8 +107,17 @@ def dump_process(process: Process) -> dict[str, Any]:
         data["close_date_field"] = process.close_date_field
     if process.outcomes:
         data["outcomes"] = [_dump_outcome(o) for o in process.outcomes]
+    if process.crossings:
+        data["crossings"] = [_dump_crossing(c) for c in process.crossings]
     data["stages"] = stages
     return data
+
+
+def _dump_crossing(crossing: Crossing) -> dict[str, Any]:
+    out: dict[str, Any] = {"entity": crossing.entity.key, "lookup": crossing.lookup}
+    if crossing.carry:
+        out["map"] = [{"field": c.field, "from": c.source} for c in crossing.carry]
+    return out
 
 
 def _dump_outcome(outcome: Outcome) -> dict[str, Any]:
@@ -107,13 +127,18 @@ def _dump_outcome(outcome: Outcome) -> dict[str, Any]:
     return out
 
 
-def load_entities(data: Any) -> list[Entity]:
-    """Read the entity catalogue; raise InvalidDefinition listing every problem."""
+def load_entities(data: Any, *, known: Collection[str] | None = ()) -> list[Entity]:
+    """Read the entity catalogue; raise InvalidDefinition listing every problem.
+
+    A lookup's target is an entity read here or one of `known`; None: targets are not
+    checked (entities read back from storage, checked when they were saved).
+    """
     found = _Found()
     if not isinstance(data, dict) or not isinstance(data.get("entities"), list):
         raise InvalidDefinition([Problem("entities", "expected a list of entities")])
     entities = []
     seen: set[str] = set()
+    lookups: list[tuple[str, Field]] = []
     for i, raw in enumerate(data["entities"]):
         path = f"entities[{i}]"
         if not isinstance(raw, dict) or not isinstance(raw.get("fields"), list):
@@ -128,6 +153,11 @@ def load_entities(data: Any) -> list[Entity]:
         for dup in {k for k in keys if keys.count(k) > 1}:
             found.add(f"{path}.fields", f"duplicate field {dup!r}")
         entities.append(Entity(key=key, name=_str(raw, "name", path, found), fields=tuple(fields)))
+        lookups += [(f"{path}.fields[{j}]", f) for j, f in enumerate(fields) if f.target]
+    targets = None if known is None else {*seen, *known}
+    for where, f in lookups:
+        if targets is not None and f.target not in targets:
+            found.add(f"{where}.target", f"unknown entity {f.target!r}")
     if found.problems:
         raise InvalidDefinition(found.problems)
     return entities
@@ -145,6 +175,8 @@ def dump_entity(entity: Entity) -> dict[str, Any]:
             out["maximum"] = decimal_text(f.maximum)
         if f.currency is not None:
             out["currency"] = f.currency
+        if f.target is not None:
+            out["target"] = f.target
         fields.append(out)
     return {"key": entity.key, "name": entity.name, "fields": fields}
 
@@ -179,8 +211,34 @@ def _field(raw: Any, path: str, found: _Found) -> Field:
     label = _str(raw, "label", path, found)
     currency = _currency(raw, field_type, path, found)
     return Field(
-        key, label, field_type, tuple(choices), minimum=minimum, maximum=maximum, currency=currency
+        key,
+        label,
+        field_type,
+        tuple(choices),
+        minimum=minimum,
+        maximum=maximum,
+        currency=currency,
+        target=_target(raw, field_type, path, found),
     )
+
+
+def _target(raw: dict[str, Any], field_type: FieldType, path: str, found: _Found) -> str | None:
+    """A lookup field's target: the key of the entity its records are of."""
+    value = raw.get("target")
+    if field_type is not FieldType.LOOKUP:
+        if value is not None:
+            found.add(f"{path}.target", "only lookup fields have a target")
+        return None
+    if value is None:
+        found.add(f"{path}.target", "a lookup field needs a target: the key of an entity")
+        return None
+    if not isinstance(value, str) or not value.strip():
+        found.add(f"{path}.target", "expected the key of an entity")
+        return None
+    if (reason := unstorable(value)) is not None:
+        found.add(f"{path}.target", reason)
+        return None
+    return value
 
 
 _CURRENCY = re.compile(r"[A-Z]{3}")
@@ -255,6 +313,10 @@ def _process(data: Any, entities: Mapping[str, Entity], found: _Found) -> Proces
     outcomes = tuple(
         _outcome(item, item_path, found) for item_path, item in _items(data, "outcomes", "", found)
     )
+    crossings = tuple(
+        _crossing(item, item_path, entities, found)
+        for item_path, item in _items(data, "crossings", "", found)
+    )
     return Process(
         key=key,
         name=name,
@@ -265,7 +327,34 @@ def _process(data: Any, entities: Mapping[str, Entity], found: _Found) -> Proces
         outcomes=outcomes,
         amount_field=amount_field,
         close_date_field=close_date_field,
+        crossings=crossings,
     )
+
+
+def _crossing(raw: Any, path: str, entities: Mapping[str, Entity], found: _Found) -> Crossing:
+    if not isinstance(raw, dict):
+        found.add(path, "a crossing is a mapping with an entity and a lookup")
+        return Crossing(Entity("", "", ()), "")
+    _unknown_keys(raw, _CROSSING_KEYS, path, found)
+    key = _str(raw, "entity", path, found)
+    entity = entities.get(key)
+    if entity is None and key:
+        found.add(f"{path}.entity", f"unknown entity {key!r}")
+    lookup = _str(raw, "lookup", path, found)
+    carry = []
+    for item_path, item in _items(raw, "map", path, found):
+        if not isinstance(item, dict):
+            found.add(item_path, "a map entry names a `field` and where it comes `from`")
+            continue
+        _unknown_keys(item, _CARRY_KEYS, item_path, found)
+        target, source = _str(item, "field", item_path, found), _str(item, "from", item_path, found)
+        if source and "." not in source:
+            found.add(f"{item_path}.from", "name the field with its entity: lead.company_name")
+            continue
+        if target and source:
+            carry.append(Carry(target, source))
+    # An unknown entity is reported; the rules about its fields are skipped.
+    return Crossing(entity or Entity(key, key, ()), lookup, tuple(carry))
 
 
 def _field_key(raw: dict[str, Any], key: str, found: _Found) -> str | None:
@@ -318,9 +407,14 @@ def _stage(raw: Any, path: str, found: _Found) -> Stage:
     branches = tuple(
         _branch(item, item_path, found) for item_path, item in _items(raw, "branches", path, found)
     )
+    entity = raw.get("entity")
+    if entity is not None and (not isinstance(entity, str) or not entity):
+        found.add(f"{path}.entity", "expected an entity key")
+        entity = None
     return Stage(
         key=key,
         name=name,
+        entity=entity,
         category=category,
         guidance=guidance,
         steps=steps,
@@ -417,9 +511,9 @@ _ORDER = {
         (
             *("key", "name", "entity", "category", "description", "amount_field"),
             *("close_date_field", "guidance", "due", "due_business_days", "probability"),
-            "outcomes",
+            *("outcomes", "crossings", "lookup", "map"),
             *("label", "reason", "stages"),
-            *("steps", "field", "required", "next", "branches", "to", "when"),
+            *("steps", "field", "from", "required", "next", "branches", "to", "when"),
         )
     )
 }

@@ -75,6 +75,8 @@ class TransitionCode(enum.Enum):
     WRONG_ENTITY = "WRONG_ENTITY"
     PROCESS_UNAVAILABLE = "PROCESS_UNAVAILABLE"
     NO_PROCESS = "NO_PROCESS"
+    # A record to link was given to a move that crosses into no new record.
+    NO_CROSSING = "NO_CROSSING"
     IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
     DELIVERY_PENDING = "DELIVERY_PENDING"
 

@@ -2,7 +2,9 @@
 
 Values are kept in a JSON-friendly canonical form: text, choice and user as
 strings, number as int or float, money as a decimal string with two places,
-date as an ISO `YYYY-MM-DD` string, boolean as a bool. `None` means unset.
+date as an ISO `YYYY-MM-DD` string, boolean as a bool, lookup as the id (an int) of a record
+of the field's target entity. `None` means unset. Whether a lookup's record exists, is of its
+target and may be seen is a question for the database (server/services/lookups.py).
 
 Numbers and money stay below 10^15 in magnitude, where a double still holds every whole
 number and every cent exactly; a number has at most 6 decimal places, money 2. A number or
@@ -30,6 +32,8 @@ MAX_SHORT_TEXT = 200
 MAX_MONEY = Decimal("1e15")
 MAX_NUMBER = 10**15
 NUMBER_DECIMALS = 6
+# Record ids are 32-bit integers.
+MAX_RECORD_ID = 2**31 - 1
 
 
 class FieldType(enum.Enum):
@@ -40,6 +44,7 @@ class FieldType(enum.Enum):
     BOOLEAN = "boolean"
     CHOICE = "choice"
     USER = "user"
+    LOOKUP = "lookup"
 
 
 ORDERED_TYPES = frozenset({FieldType.NUMBER, FieldType.MONEY, FieldType.DATE})
@@ -57,6 +62,8 @@ class Field:
     maximum: Decimal | None = None
     # The currency a money field's amounts are in (ISO 4217, "EUR"); None: not said.
     currency: str | None = None
+    # The entity a lookup field's records are of (its key); None for other types.
+    target: str | None = None
 
     @property
     def max_length(self) -> int | None:
@@ -222,6 +229,15 @@ def _user(field: Field, raw: Any) -> str:
     return value
 
 
+def _lookup(field: Field, raw: Any) -> int:
+    # A GraphQL ID arrives as text; the id is read from its digits only (no sign, no space).
+    if isinstance(raw, str) and raw.isascii() and raw.isdigit() and len(raw) <= 10:
+        raw = int(raw)
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 0 < raw <= MAX_RECORD_ID:
+        raise InvalidValue(field.key, "must be a record id")
+    return raw
+
+
 def _kind(raw: Any) -> str:
     if isinstance(raw, bool):
         return "a boolean"
@@ -244,4 +260,5 @@ _COERCERS: dict[FieldType, Callable[[Field, Any], Any]] = {
     FieldType.BOOLEAN: _boolean,
     FieldType.CHOICE: _choice,
     FieldType.USER: _user,
+    FieldType.LOOKUP: _lookup,
 }

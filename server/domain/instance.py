@@ -9,11 +9,24 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from server.domain.due import due_at
-from server.domain.errors import InvalidTransition, StageGateBlocked, TransitionCode
+from server.domain.errors import (
+    InvalidTransition,
+    InvalidValue,
+    StageGateBlocked,
+    TransitionCode,
+)
 from server.domain.events import Event, EventKind
+from server.domain.fields import check_bounds, coerce
 from server.domain.outcome import choose
-from server.domain.process import Process, ProcessStatus, Stage, missing_steps, next_stage
-from server.domain.record import Record, update_record
+from server.domain.process import (
+    Crossing,
+    Process,
+    ProcessStatus,
+    Stage,
+    missing_steps,
+    next_stage,
+)
+from server.domain.record import Record, create_record, update_record
 
 
 class InstanceStatus(enum.Enum):
@@ -97,16 +110,24 @@ def start(process: Process, record: Record, *, now: dt.datetime, by: str) -> tup
 
 
 def advance(
-    instance: Instance, process: Process, values: Mapping[str, Any], *, now: dt.datetime, by: str
+    instance: Instance,
+    process: Process,
+    values: Mapping[str, Any],
+    *,
+    now: dt.datetime,
+    by: str,
+    path: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> tuple[Instance, Event]:
-    """Leave the active stage forward, to the stage branching picks."""
+    """Leave the active stage forward, to the stage branching picks. `values` are those of
+    the active stage's record; `path`, of every record on the instance by entity (what
+    branches may read across entities)."""
     stage = _active(instance, process)
     if stage.is_last:
         raise InvalidTransition(
             TransitionCode.LAST_STAGE, f"{stage.key} is the last stage; finish the instance instead"
         )
     _gate(stage, process, values)
-    target = next_stage(process, stage, values)
+    target = next_stage(process, stage, values, path)
     assert target is not None  # validation guarantees every target exists
     moved = enter_stage(instance, target, (*instance.path, target.key), now=now, by=by)
     return moved, _event(instance, moved, EventKind.STAGE_ADVANCED, now=now, by=by)
@@ -218,23 +239,10 @@ def complete_step(
     by: str,
 ) -> tuple[Instance, Record, Event]:
     """Set the value of a step on a stage the instance has reached."""
-    _active(instance, process)
-    asking = [s for s in process.stages if any(step.field == field for step in s.steps)]
-    if not asking:
-        raise InvalidTransition(
-            TransitionCode.UNKNOWN_STEP, f"process {process.key} has no step {field!r}"
-        )
-    # Stages on different branches may ask the same field: any one on the path will do.
-    reached = [s for s in asking if s.key in instance.path]
-    if not reached:
-        raise InvalidTransition(
-            TransitionCode.STAGE_NOT_REACHED,
-            f"step {field!r} belongs to {asking[0].key}, not reached yet",
-        )
-    stage = max(reached, key=lambda s: instance.path.index(s.key))
+    stage = step_stage(instance, process, field, record.entity)
     updated, event = update_record(
         record,
-        process.entity,
+        process.entity_of(stage),
         values={field: value},
         now=now,
         by=by,
@@ -243,6 +251,65 @@ def complete_step(
     )
     event = replace(event, process_id=instance.process_id, to_stage=stage.key)
     return replace(instance, version=instance.version + 1), updated, event
+
+
+def step_stage(
+    instance: Instance, process: Process, field: str, entity: str | None = None
+) -> Stage:
+    """The stage on the path whose step `field` a value is for: the last one reached that
+    asks it, of `entity`'s record if given (a field of one key may be asked on the records
+    of two entities)."""
+    _active(instance, process)
+    asking = [
+        s
+        for s in process.stages
+        if any(step.field == field for step in s.steps)
+        and (entity is None or process.entity_of(s).key == entity)
+    ]
+    if not asking:
+        on = f" of {entity}" if entity is not None and process.crossings else ""
+        raise InvalidTransition(
+            TransitionCode.UNKNOWN_STEP, f"process {process.key} has no step {field!r}{on}"
+        )
+    # Stages on different branches may ask the same field: any one on the path will do.
+    reached = [s for s in asking if s.key in instance.path]
+    if not reached:
+        raise InvalidTransition(
+            TransitionCode.STAGE_NOT_REACHED,
+            f"step {field!r} belongs to {asking[0].key}, not reached yet",
+        )
+    return max(reached, key=lambda s: instance.path.index(s.key))
+
+
+def crossed_record(
+    process: Process,
+    crossing: Crossing,
+    path: Mapping[str, Record],
+    *,
+    now: dt.datetime,
+    by: str,
+) -> tuple[Record, Event]:
+    """The record a crossing creates: named and owned as the record before it, its lookup
+    pointing back at that record, with the values the crossing maps from the records on
+    the path. A value its field would refuse (a bound, a choice it lacks) is left unset."""
+    position = process.position(crossing.entity.key)
+    assert position, "a crossing's entity comes after the first"
+    before = path[process.entities[position - 1].key]
+    values: dict[str, Any] = {}
+    for carry in crossing.carry:
+        source = path.get(carry.source_entity)
+        value = source.values.get(carry.source_field) if source is not None else None
+        target = crossing.entity.field(carry.field)
+        if value is None or target is None:
+            continue
+        try:
+            values[carry.field] = check_bounds(target, coerce(target, value))
+        except InvalidValue:
+            continue
+    values[crossing.lookup] = before.id
+    return create_record(
+        crossing.entity, name=before.name, owner=before.owner, values=values, now=now, by=by
+    )
 
 
 def _active(instance: Instance, process: Process) -> Stage:
@@ -257,9 +324,10 @@ def _active(instance: Instance, process: Process) -> Stage:
 
 
 def _gate(stage: Stage, process: Process, values: Mapping[str, Any]) -> None:
-    missing = missing_steps(stage, values, process.entity)
+    entity = process.entity_of(stage)
+    missing = missing_steps(stage, values, entity)
     if missing:
-        raise StageGateBlocked(stage, missing, process.entity)
+        raise StageGateBlocked(stage, missing, entity)
 
 
 def _close(visits: tuple[Visit, ...], now: dt.datetime) -> tuple[Visit, ...]:

@@ -13,6 +13,9 @@ from server.domain.events import Event, EventKind
 from server.domain.instance import Instance, InstanceStatus, Visit, enter_stage
 from server.domain.process import Process, Stage, Step, missing_steps
 
+# Problems about single instances are listed up to this many.
+MAX_LISTED = 100
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -24,9 +27,17 @@ class Outcome:
 
 
 def check_mapping(
-    mapping: Mapping[str, str], source: Process, target: Process, instances: Sequence[Instance]
+    mapping: Mapping[str, str],
+    source: Process,
+    target: Process,
+    instances: Sequence[Instance],
+    reached: Mapping[int, set[str]] | None = None,
 ) -> list[Problem]:
-    """Every reason the mapping cannot be applied to these instances, all at once."""
+    """Every reason the mapping cannot be applied to these instances, all at once.
+
+    `reached`: the entities each instance (by id) has a record of, its own first one
+    included; an instance lands only on a stage of one of them, and only on a version
+    that runs on every one of them."""
     problems: list[Problem] = []
     for i, (old, new) in enumerate(mapping.items()):
         if source.stage(old) is None:
@@ -47,7 +58,28 @@ def check_mapping(
             f"stand ({', '.join(map(str, ids[:10]))}); map it to a stage of version {target.version}"
         )
         problems.append(Problem(f"stageMapping.{stage}", msg))
-    return problems
+    if problems or not reached:
+        return problems
+    chain = {e.key for e in target.entities}
+    unreached: dict[str, list[int]] = {}
+    for instance in instances:
+        has = reached.get(instance.id or 0, {target.entity.key})
+        lands = target.stage(mapping.get(instance.active_stage, instance.active_stage))
+        assert lands is not None
+        if not has <= chain:
+            stray = sorted(has - chain)[0]
+            msg = f"version {target.version} does not run on {stray}, which instance {instance.id} is on"
+            problems.append(Problem("toVersion", msg))
+        elif target.entity_of(lands).key not in has:
+            unreached.setdefault(lands.key, []).append(instance.id or 0)
+    for stage, ids in unreached.items():
+        entity = target.entity_of(target.stage(stage)).key  # type: ignore[arg-type]
+        msg = (
+            f"stage {stage!r} works on {entity}, which {len(ids)} instance(s) have not crossed "
+            f"into ({', '.join(map(str, ids[:10]))}); map them to a stage of an entity they are on"
+        )
+        problems.append(Problem(f"stageMapping.{stage}", msg))
+    return problems[:MAX_LISTED]
 
 
 def migrate(
@@ -58,8 +90,10 @@ def migrate(
     *,
     now: dt.datetime,
     by: str,
+    crossed: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Outcome:
-    """The instance on `target`, its stage and path translated by `mapping`."""
+    """The instance on `target`, its stage and path translated by `mapping`. `values` are
+    those of its own record; `crossed`, of every record it crossed into by entity."""
     stage_key = mapping.get(instance.active_stage, instance.active_stage)
     stage = target.stage(stage_key)
     if stage is None:
@@ -82,7 +116,9 @@ def migrate(
         if instance.status is InstanceStatus.ACTIVE:
             after = _due_again(after, stage)
     after = replace(after, process_version=target.version)
-    missing = missing_steps(stage, values, target.entity)
+    entity = target.entity_of(stage)
+    held = {target.entity.key: values, **(crossed or {})}
+    missing = missing_steps(stage, held.get(entity.key, {}), entity)
     return Outcome(before=instance, after=after, missing=missing)
 
 

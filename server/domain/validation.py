@@ -8,10 +8,10 @@ from difflib import get_close_matches
 
 from server.domain.conditions import check
 from server.domain.errors import Problem
-from server.domain.fields import FieldType
+from server.domain.fields import Entity, FieldType
 from server.domain.outcome import MAX_LABEL as MAX_OUTCOME_LABEL
 from server.domain.outcome import MAX_OUTCOMES, Outcome
-from server.domain.process import Branch, Process, Stage
+from server.domain.process import MAX_ENTITIES, Branch, Carry, Process, Stage
 
 MAX_STAGES = 30
 MAX_STEPS = 30
@@ -54,6 +54,7 @@ def validate(process: Process, *, gaps: Gaps | None = None) -> tuple[Process, li
     problems += _outcomes(process.outcomes)
     if not gaps.entity:
         problems += _measures(process)
+    problems += _crossings(process, gaps)
     if not process.stages:
         problems.append(Problem("stages", "a process needs at least one stage"))
         return process, _uncovered(problems, gaps)
@@ -83,6 +84,7 @@ def validate(process: Process, *, gaps: Gaps | None = None) -> tuple[Process, li
         id=process.id,
         version=process.version,
         status=process.status,
+        crossings=process.crossings,
     )
     # The graph walk recurses; past the stage limit it is not worth (or safe) doing. With a
     # stage or a target that could not be read, unreachable stages would only echo that
@@ -96,6 +98,8 @@ def validate(process: Process, *, gaps: Gaps | None = None) -> tuple[Process, li
     )
     if not too_many and not unkeyed and not unread:
         problems += _graph(process)
+    if process.crossings:
+        problems += _chain(process)
     return process, _uncovered(problems, gaps)
 
 
@@ -144,10 +148,14 @@ def _stage(process: Process, stage: Stage, path: str, gaps: Gaps) -> tuple[Stage
             Problem(f"{path}.steps", f"at most {MAX_STEPS} steps, got {len(stage.steps)}")
         )
     fields: set[str] = set()
+    entity = process.entity_of(stage)
+    if stage.entity is not None and process.position(stage.entity) is None:
+        msg = f"unknown entity {stage.entity!r}: a process runs on its entity and its crossings'"
+        problems.append(Problem(f"{path}.entity", msg))
     for j, step in enumerate(stage.steps):
         step_path = f"{path}.steps[{j}]"
-        if not gaps.entity and process.entity.field(step.field) is None:
-            msg = f"unknown field {step.field!r} of {process.entity.key}"
+        if not gaps.entity and entity.field(step.field) is None:
+            msg = f"unknown field {step.field!r} of {entity.key}"
             problems.append(Problem(f"{step_path}.field", msg))
         if step.field in fields:
             problems.append(Problem(f"{step_path}.field", f"field {step.field!r} asked twice"))
@@ -169,7 +177,7 @@ def _stage(process: Process, stage: Stage, path: str, gaps: Gaps) -> tuple[Stage
             problems.append(Problem(f"{branch_path}.to", f"unknown stage {branch.to!r}"))
         when = branch.when
         if not gaps.entity and not gaps.cover(f"{branch_path}.when"):
-            when, found = check(branch.when, process.entity, f"{branch_path}.when")
+            when, found = check(branch.when, process.view(stage), f"{branch_path}.when")
             problems += found
         branches.append(Branch(when=when, to=branch.to))
     checked = replace(stage, branches=tuple(branches))
@@ -215,6 +223,107 @@ def _graph(process: Process) -> list[Problem]:
     for stage in process.stages:
         if stage.key not in state:
             walk(stage.key, [stage.key])
+    return problems
+
+
+def _crossings(process: Process, gaps: Gaps) -> list[Problem]:
+    """At most MAX_ENTITIES entities, each once; each crossing related to the entity before
+    it by its lookup; each map entry from a field before it, of the same type."""
+    problems: list[Problem] = []
+    if len(process.entities) > MAX_ENTITIES:
+        msg = f"at most {MAX_ENTITIES} entities in a process, got {len(process.entities)}"
+        problems.append(Problem("crossings", msg))
+    seen = [process.entity.key]
+    for i, crossing in enumerate(process.crossings):
+        path, entity, before = f"crossings[{i}]", crossing.entity, seen[-1]
+        if entity.key in seen:
+            msg = f"entity {entity.key!r} is on the process already; each entity is crossed once"
+            problems.append(Problem(f"{path}.entity", msg))
+        earlier = {e.key: e for e in process.entities[: i + 1]}
+        seen.append(entity.key)
+        if gaps.entity:
+            continue
+        lookup = entity.field(crossing.lookup)
+        if lookup is None:
+            msg = f"unknown field {crossing.lookup!r} of {entity.key}"
+            problems.append(Problem(f"{path}.lookup", msg))
+        elif lookup.type is not FieldType.LOOKUP or lookup.target != before:
+            msg = (
+                f"no relation: {entity.key}.{lookup.key} must be a lookup to {before}, "
+                "the entity before it"
+            )
+            problems.append(Problem(f"{path}.lookup", msg))
+        filled: set[str] = set()
+        for j, carry in enumerate(crossing.carry):
+            problems += _carry(carry, entity, earlier, f"{path}.map[{j}]", filled, crossing.lookup)
+    return problems
+
+
+def _carry(
+    carry: Carry,
+    entity: Entity,
+    earlier: dict[str, Entity],
+    path: str,
+    filled: set[str],
+    lookup: str,
+) -> list[Problem]:
+    target = entity.field(carry.field)
+    if target is None:
+        return [Problem(f"{path}.field", f"unknown field {carry.field!r} of {entity.key}")]
+    if carry.field in filled or carry.field == lookup:
+        return [Problem(f"{path}.field", f"field {carry.field!r} is filled twice")]
+    filled.add(carry.field)
+    source_entity = earlier.get(carry.source_entity)
+    if source_entity is None:
+        msg = (
+            f"{carry.source_entity!r} is not an entity before {entity.key}; "
+            f"values come from {', '.join(earlier)}"
+        )
+        return [Problem(f"{path}.from", msg)]
+    source = source_entity.field(carry.source_field)
+    if source is None:
+        msg = f"unknown field {carry.source_field!r} of {source_entity.key}"
+        return [Problem(f"{path}.from", msg)]
+    if source.type is not target.type or source.target != target.target:
+        msg = (
+            f"{carry.source} is a {source.type.value} field and {entity.key}.{target.key} "
+            f"a {target.type.value} field; a map joins fields of one type"
+        )
+        return [Problem(f"{path}.from", msg)]
+    extra = [c for c in source.choices if c not in target.choices]
+    if extra:
+        msg = f"{entity.key}.{target.key} has no choice {extra[0]!r} that {carry.source} has"
+        return [Problem(f"{path}.from", msg)]
+    return []
+
+
+def _chain(process: Process) -> list[Problem]:
+    """The first stage works on the first entity; every move goes to a stage of the same
+    entity or of the next one; every crossed entity has a stage."""
+    problems: list[Problem] = []
+    index = {s.key: i for i, s in enumerate(process.stages)}
+    where = {s.key: process.position(process.entity_of(s).key) or 0 for s in process.stages}
+    if process.first_stage.entity not in (None, process.entity.key):
+        msg = f"the first stage works on {process.entity.key}, the process's first entity"
+        problems.append(Problem("stages[0].entity", msg))
+    for i, stage in enumerate(process.stages):
+        targets = [(f"branches[{j}].to", b.to) for j, b in enumerate(stage.branches)]
+        targets += [("next", stage.next)] if stage.next is not None else []
+        for part, target in targets:
+            if target not in index or where[target] in (where[stage.key], where[stage.key] + 1):
+                continue
+            entities = process.entities
+            msg = (
+                f"entity out of order: {stage.key} works on {entities[where[stage.key]].key} "
+                f"and {target} on {entities[where[target]].key}; a stage leads to a stage of "
+                "its own entity or of the next one"
+            )
+            problems.append(Problem(f"stages[{i}].{part}", msg))
+    used = set(where.values())
+    for i, crossing in enumerate(process.crossings):
+        if i + 1 not in used:
+            msg = f"no stage works on {crossing.entity.key}"
+            problems.append(Problem(f"crossings[{i}].entity", msg))
     return problems
 
 

@@ -142,13 +142,13 @@ def step_value(
         return True
     if field.startswith(("identify_", "develop_", "present_", "complete_", "final_", "send_")):
         return True
-    if field in ("file_debrief", "similar_cases_checked"):
+    if field in ("file_debrief", "similar_cases_checked", "legal_review_done"):
         return rnd.random() < 0.8
     if field in ("demo_requested", "escalated", "decision_maker"):
         return rnd.random() < 0.35
     if field.endswith("_date"):
         return today.isoformat()
-    if field in ("assigned_to", "account_manager"):
+    if field in ("assigned_to", "account_manager", "executive_sponsor"):
         return rnd.choice(users)
     if field == "estimated_budget":
         revenue = float(values.get("estimated_revenue") or 20000)

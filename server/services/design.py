@@ -236,12 +236,25 @@ async def migrate_instances(
 
     async def plan(*, lock: bool, now: dt.datetime) -> list[migration.Outcome]:
         instances = await store.instances_on(process_id, from_version, lock=lock)
-        problems = migration.check_mapping(stage_mapping, source, target, instances)
+        links = await store.links_of(i.id for i in instances if i.id is not None)
+        reached = {
+            i.id: {source.entity.key, *links.get(i.id, {})} for i in instances if i.id is not None
+        }
+        problems = migration.check_mapping(stage_mapping, source, target, instances, reached)
         if problems:
             raise InvalidMigration(problems)
-        records = await store.records_by_id(i.record_id for i in instances)
+        ids = [i.record_id for i in instances] + [r for on in links.values() for r in on.values()]
+        records = await store.records_by_id(ids)
         return [
-            migration.migrate(i, target, stage_mapping, records[i.record_id].values, now=now, by=by)
+            migration.migrate(
+                i,
+                target,
+                stage_mapping,
+                records[i.record_id].values,
+                now=now,
+                by=by,
+                crossed={e: records[r].values for e, r in links.get(i.id or 0, {}).items()},
+            )
             for i in instances
         ]
 
@@ -302,7 +315,8 @@ async def export_process(rt: Runtime, *, process_id: int, version: int | None) -
 
 
 async def save_field(rt: Runtime, *, entity: str, field: dict[str, Any], by: str) -> Entity:
-    """Add a field to an entity or change one; a type published processes rely on stays."""
+    """Add a field to an entity or change one; a type (or a lookup's target) published
+    processes rely on stays."""
     current = await rt.catalog.entity(entity)
     data = dump_entity(current)
     fields = [f for f in data["fields"] if f["key"] != field.get("key")]
@@ -311,7 +325,7 @@ async def save_field(rt: Runtime, *, entity: str, field: dict[str, Any], by: str
     fields.insert(at, field)
     data["fields"] = fields
     try:
-        updated = load_entities({"entities": [data]})[0]
+        updated = load_entities({"entities": [data]}, known=await rt.catalog.entities())[0]
     except InvalidDefinition as error:
         # Said of the field as the designer gave it: `minimum`, not entities[0].fields[27]...
         raise InvalidDefinition(
@@ -320,7 +334,9 @@ async def save_field(rt: Runtime, *, entity: str, field: dict[str, Any], by: str
     old = current.field(str(field.get("key")))
     new = updated.field(str(field.get("key")))
     assert new is not None
-    if old is not None and (old.type != new.type or not set(old.choices) <= set(new.choices)):
+    if old is not None and (
+        old.type != new.type or old.target != new.target or not set(old.choices) <= set(new.choices)
+    ):
         users = [p for p in await rt.catalog.published(entity) if drafts.uses_field(p, new.key)]
         if users:
             names = sorted({f"{p.name} v{p.version}" for p in users})

@@ -26,7 +26,7 @@ from server.domain import record as record_rules
 from server.domain.events import Event
 from server.domain.fields import Entity
 from server.domain.instance import Instance
-from server.domain.process import Process
+from server.domain.process import Process, Stage
 from server.domain.record import Record
 from server.services.history_plan import PROFILES, Action, Plan, plan_history
 from server.services.runtime import Runtime
@@ -65,18 +65,31 @@ async def seed_history(
     timeline = sorted(
         (action.at, n, i) for n, plan in enumerate(plans) for i, action in enumerate(plan.actions)
     )
+    # A record of each entity a run reaches: its own, and one per crossing.
+    records = sum(len(_entities(processes[p.process], p)) for p in plans)
     async with in_transaction():
-        record_ids = iter(await loading.next_ids("record", len(plans)))
+        record_ids = iter(await loading.next_ids("record", records))
         instance_ids = iter(await loading.next_ids("instance", len(plans)))
         lives = [_Life(p, processes[p.process], record_ids, instance_ids) for p in plans]
-        events = [lives[n].act(plans[n].actions[i]) for _, n, i in timeline]
+        events = [e for _, n, i in timeline for e in lives[n].act(plans[n].actions[i])]
         seqs = await loading.next_seqs(len(events))
         await loading.load(
-            [life.record for life in lives if life.record is not None],
+            [r for life in lives for r in life.records.values()],
             [life.instance for life in lives if life.instance is not None],
             [replace(event, seq=seq) for event, seq in zip(events, seqs, strict=True)],
+            links=[link for life in lives for link in life.links],
         )
     return len(plans)
+
+
+def _entities(process: Process, plan: Plan) -> set[str]:
+    """The entities whose records a planned run reaches."""
+    reached = {process.entity.key}
+    for action in plan.actions:
+        stage = process.stage(action.stage) if action.stage else None
+        if stage is not None:
+            reached.add(process.entity_of(stage).key)
+    return reached
 
 
 class _Life:
@@ -91,9 +104,67 @@ class _Life:
         self.record_ids, self.instance_ids = record_ids, instance_ids
         self.record: Record | None = None
         self.instance: Instance | None = None
+        # The records the run crossed into by entity, and the links to them.
+        self.crossed: dict[str, Record] = {}
+        self.links: list[tuple[Instance, Record]] = []
 
-    def act(self, action: Action) -> Event:
-        """Carry out one action at its time; its event, not numbered yet."""
+    @property
+    def records(self) -> dict[str, Record]:
+        """The run's records by entity, as the changes so far left them."""
+        own = {self.record.entity: self.record} if self.record is not None else {}
+        return {**own, **self.crossed}
+
+    def act(self, action: Action) -> list[Event]:
+        """Carry out one action at its time; its events, not numbered yet (a crossing has
+        two: the record it creates, and the move)."""
+        instance = self.instance
+        if instance is None or not self.process.crossings or action.kind in ("update", "scan"):
+            return [self._act(action)]
+        entity = self.process.entity_of(_stage(self.process, instance.active_stage)).key
+        record = self.records[entity]
+        if action.kind != "fill":
+            return self._moved(instance, record, action)
+        ((key, value),) = action.values.items()
+        self.instance, updated, event = rules.complete_step(
+            instance, self.process, record, key, value, now=action.at, by=self.by
+        )
+        if updated.entity in self.crossed:
+            self.crossed[updated.entity] = updated
+        else:
+            self.record = updated
+        return [event]
+
+    def _moved(self, instance: Instance, record: Record, action: Action) -> list[Event]:
+        """A move, decided on the active stage's record; into a stage of an entity not
+        reached yet, with the record crossed into (as `instances.advance_stage`)."""
+        moved, event = self._move(instance, record, action)
+        # The rules took the path the plan foresaw (the same gate and branching).
+        assert action.stage in (None, moved.active_stage), (action, moved.active_stage)
+        self.instance = moved
+        entity = self.process.entity_of(_stage(self.process, moved.active_stage)).key
+        records = self.records
+        made: list[Event] = []
+        if entity not in records:
+            crossing = self.process.crossing_into(entity)
+            assert crossing is not None and moved.id is not None
+            new, created = rules.crossed_record(
+                self.process, crossing, records, now=action.at, by=self.by
+            )
+            new = replace(new, id=next(self.record_ids), active_instance_id=moved.id)
+            self.crossed[entity] = new
+            self.links.append((moved, new))
+            made.append(
+                replace(
+                    created, record_id=new.id, instance_id=moved.id, process_id=moved.process_id
+                )
+            )
+            crossed = {"crossed": {"entity": entity, "recordId": new.id, "created": True}}
+            event = replace(event, after={**(event.after or {}), **crossed})
+        shown = self.records[entity]
+        return [*made, replace(event, record_id=shown.id)]
+
+    def _act(self, action: Action) -> Event:
+        """An action on the run's own record; its event."""
         at, by = action.at, self.by
         if action.kind == "create":
             created, event = record_rules.create_record(
@@ -161,7 +232,8 @@ class _Life:
         """As `instances.advance_stage` and the other moves."""
         at, by, process = action.at, self.by, self.process
         if action.kind == "advance":
-            return rules.advance(instance, process, record.values, now=at, by=by)
+            path = {entity: r.values for entity, r in self.records.items()}
+            return rules.advance(instance, process, record.values, now=at, by=by, path=path)
         if action.kind == "back":
             assert action.stage is not None
             return rules.move_to(instance, process, action.stage, now=at, by=by)
@@ -179,3 +251,9 @@ class _Life:
             return rules.abandon(instance, now=at, by=by)
         assert action.kind == "reactivate", action.kind
         return rules.reactivate(instance, process, now=at, by=by)
+
+
+def _stage(process: Process, key: str) -> Stage:
+    stage = process.stage(key)
+    assert stage is not None
+    return stage

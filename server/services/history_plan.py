@@ -55,10 +55,13 @@ PROFILES = [
     Profile(
         "lead-to-opportunity",
         150,
-        hours={"qualify": 30, "identify": 40, "fast_track": 14, "discovery": 100, "handover": 16},
-        drop={"qualify": 0.22, "identify": 0.18, "discovery": 0.25, "fast_track": 0.05},
-        back={"discovery": 0.05, "handover": 0.1},
-        outcomes=[("qualified", 0.78), ("disqualified", 0.22)],
+        hours={
+            **{"qualify": 30, "identify": 40, "fast_track": 14, "discovery": 100},
+            **{"develop": 120, "executive_review": 30, "propose": 90, "close": 150},
+        },
+        drop={"qualify": 0.22, "identify": 0.18, "discovery": 0.25, "develop": 0.15},
+        back={"discovery": 0.05, "develop": 0.06, "propose": 0.12, "close": 0.1},
+        outcomes=[("won", 0.5), ("lost", 0.5)],
     ),
     Profile(
         "phone-to-case",
@@ -182,6 +185,8 @@ class _Life:
             users,
         )
         self.values = dict(plan.values)
+        # The values of each record on the path by entity; `values` are the active stage's.
+        self.held = {process.entity.key: self.values}
         self.path: list[str] = []
         self.backs = 0
         self.reactivated = False
@@ -196,13 +201,15 @@ class _Life:
         while True:
             at, fate = self._stay(stage, at)
             if fate == "advance":
-                target = next_stage(self.process, stage, self.values)
+                target = next_stage(self.process, stage, self.values, self.held)
                 assert target is not None
                 self.path.append(target.key)
                 stage = target
+                self.values = self._on(stage)
             elif fate == "back":
                 stage = self._stage(self.path[-2])
                 self.path.pop()
+                self.values = self._on(stage)
             elif not self._reactivates():
                 return
             else:
@@ -238,7 +245,7 @@ class _Life:
             self._do(moment, "fill", values={key: value})
             self.values[key] = value
         if fate in ("advance", "finish"):
-            assert not missing_steps(stage, self.values, self.process.entity)
+            assert not missing_steps(stage, self.values, self.process.entity_of(stage))
         if fate == "back":
             self.backs += 1
             self._do(leave, "back")
@@ -250,6 +257,21 @@ class _Life:
         else:
             self._do(leave, fate)
         return self.plan.actions[-1].at, fate
+
+    def _on(self, stage: Stage) -> dict[str, Any]:
+        """The values of the record `stage` works on; crossed into, it begins with those
+        its crossing carries over (as `instance.crossed_record`)."""
+        entity = self.process.entity_of(stage)
+        if entity.key not in self.held:
+            crossing = self.process.crossing_into(entity.key)
+            assert crossing is not None
+            carried = {
+                c.field: self.held[c.source_entity][c.source_field]
+                for c in crossing.carry
+                if self.held.get(c.source_entity, {}).get(c.source_field) is not None
+            }
+            self.held[entity.key] = carried
+        return self.held[entity.key]
 
     def _reactivates(self) -> bool:
         last = self.plan.actions[-1]

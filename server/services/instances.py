@@ -11,11 +11,14 @@ from tortoise.exceptions import IntegrityError
 
 from server.db import store
 from server.domain import instance as rules
-from server.domain.errors import InvalidTransition, NotFound, TransitionCode
+from server.domain.errors import InvalidTransition, InvalidValue, NotFound, TransitionCode
 from server.domain.events import Event, EventKind
+from server.domain.fields import FieldType
 from server.domain.instance import Instance
-from server.domain.process import Process
-from server.domain.record import Record
+from server.domain.process import Crossing, Process, Stage
+from server.domain.record import Record, update_record
+from server.domain.validation import KEY_PATTERN
+from server.services.lookups import check_lookups
 from server.services.runtime import Change, Decided, Runtime, check_version, commit, utcnow
 
 # A rule that moves an instance: (instance, process, record, now, by) -> (moved, event).
@@ -79,6 +82,8 @@ async def switch_process(
         check_version("Record", record.id, current=record.version, expected=expected_version)
         process = await _process_for(rt, record, process_id, runnable)
         target = await store.find_instance(record_id, process_id)
+        if target is None and (crossed := await store.linked_instance(record_id, process_id)):
+            target = await store.get_instance(crossed)  # the run it was crossed into
         if target is None:
             # Two changes, two events: the run starts, then the bar shows it.
             target, started = rules.start(process, record, now=utcnow(), by=by)
@@ -110,12 +115,18 @@ async def complete_step(
     value: Any,
     expected_version: int | None,
     by: str,
+    entity: str | None = None,
     idempotency_key: str | None = None,
     runnable: set[int] | None = None,
 ) -> Change:
-    """Set a step's value; the record's field changes for every process on it."""
+    """Set a step's value; the record's field changes for every process on it. In a process
+    across entities, the value goes to the record of the last stage reached that asks it
+    (of `entity`'s record, if given)."""
 
-    async def decide(rows: tuple[Instance, Record] | None) -> Decided:
+    if entity is not None and not KEY_PATTERN.match(entity):
+        raise InvalidValue("entity", "is not an entity key")
+
+    async def decide(rows: tuple[Instance, Record] | None) -> Decided | None:
         if rows is None:
             instance, record = await store.get_instance_and_record(instance_id, visible=runnable)
         else:
@@ -124,6 +135,8 @@ async def complete_step(
                 raise NotFound("Instance", instance_id)
         check_version("Instance", instance.id, current=instance.version, expected=expected_version)
         process = await rt.catalog.version(instance.process_id, instance.process_version)
+        if process.crossings or _lookup(process, field):
+            return None  # its record is found, and its value checked, under the locks
         moved, updated, event = rules.complete_step(
             instance, process, record, field, value, now=utcnow(), by=by
         )
@@ -133,9 +146,20 @@ async def complete_step(
         instance, record = await store.lock_instance_and_record(instance_id, visible=runnable)
         check_version("Instance", instance.id, current=instance.version, expected=expected_version)
         process = await rt.catalog.version(instance.process_id, instance.process_version)
+        if process.crossings:
+            # The step's stage says whose record the value is for.
+            stage = rules.step_stage(instance, process, field, entity)
+            on = process.entity_of(stage).key
+            if on != record.entity:
+                assert instance.id is not None
+                links = (await store.links_of([instance.id])).get(instance.id, {})
+                record = (await store.lock_records([links[on]]))[links[on]]
         moved, updated, event = rules.complete_step(
             instance, process, record, field, value, now=utcnow(), by=by
         )
+        if _lookup(process, field):
+            own = next(e for e in process.entities if e.key == record.entity)
+            await check_lookups(own, {field: updated.values.get(field)}, runnable)
         await store.save_record_and_instance((record, updated), (instance, moved))
         return Change(event=event, instance=moved, record=updated)
 
@@ -144,6 +168,7 @@ async def complete_step(
         "field": field,
         "value": value,
         "expectedVersion": expected_version,
+        **({"entity": entity} if entity is not None else {}),
     }
     return await commit(
         rt,
@@ -158,14 +183,150 @@ async def complete_step(
     )
 
 
-async def advance_stage(rt: Runtime, **kw: Any) -> Change:
-    """Leave the active stage forward, through the gate and branching."""
-    return await _move(
+async def advance_stage(
+    rt: Runtime,
+    *,
+    instance_id: int,
+    expected_version: int | None,
+    by: str,
+    link_record_id: int | None = None,
+    idempotency_key: str | None = None,
+    runnable: set[int] | None = None,
+) -> Change:
+    """Leave the active stage forward, through the gate and branching. Into a stage of the
+    process's next entity, the instance crosses: into the record given (`link_record_id`),
+    or into one created from the records on its path, in the same transaction."""
+
+    async def change() -> Change:
+        instance, process, record = await _load(
+            rt, instance_id, expected_version, runnable=runnable
+        )
+        path = await _path(instance, process, record)
+        now = utcnow()
+        values = {entity: held.values for entity, held in path.items()}
+        own = path[process.entity_of(_stage(process, instance.active_stage)).key]
+        moved, event = rules.advance(instance, process, own.values, now=now, by=by, path=values)
+        entity = process.entity_of(_stage(process, moved.active_stage)).key
+        shown = path.get(entity)
+        if shown is not None and link_record_id is not None:
+            raise InvalidTransition(
+                TransitionCode.NO_CROSSING,
+                f"this move stays on the {entity} record already on the instance; "
+                "leave linkRecordId out",
+            )
+        crossed: dict[str, Any] = {}
+        if shown is None:
+            crossing = process.crossing_into(entity)
+            assert crossing is not None, "validation puts every stage's entity on the chain"
+            shown = await _cross(
+                moved, process, crossing, path, link_record_id, now=now, by=by, runnable=runnable
+            )
+            crossed = {"crossed": {"entity": entity, "recordId": shown.id}}
+            crossed["crossed"]["created"] = link_record_id is None
+        await store.save_instance(instance, moved)
+        event = replace(event, record_id=shown.id, after={**(event.after or {}), **crossed})
+        return Change(event=event, instance=moved, record=shown)
+
+    request = {
+        "instanceId": instance_id,
+        "stage": None,
+        "expectedVersion": expected_version,
+        # Left out when absent: a key used before crossings existed is bound to the same.
+        **({"linkRecordId": link_record_id} if link_record_id is not None else {}),
+    }
+    return await commit(
         rt,
-        lambda i, p, r, now, by: rules.advance(i, p, r.values, now=now, by=by),
+        change,
         kind=EventKind.STAGE_ADVANCED,
-        **kw,
+        by=by,
+        idempotency_key=idempotency_key,
+        request=request,
+        visible=runnable,
     )
+
+
+async def _cross(
+    instance: Instance,
+    process: Process,
+    crossing: Crossing,
+    path: dict[str, Record],
+    link_record_id: int | None,
+    *,
+    now: dt.datetime,
+    by: str,
+    runnable: set[int] | None,
+) -> Record:
+    """The record the instance crosses into, on the instance and showing it: created, or the
+    one given (which must be of the entity, visible to the user and on no other instance of
+    the process), its lookup set back to the record before it. Each change is an event."""
+    position = process.position(crossing.entity.key) or 0
+    before = path[process.entities[position - 1].key]
+    if link_record_id is None:
+        made, created = rules.crossed_record(process, crossing, path, now=now, by=by)
+        made = await store.insert_record(replace(made, active_instance_id=instance.id))
+        await store.append_event(
+            replace(
+                created, record_id=made.id, instance_id=instance.id, process_id=instance.process_id
+            )
+        )
+        await store.insert_link(instance, made, now=now)
+        path[made.entity] = made
+        return made
+    await store.get_record(link_record_id, visible=runnable)  # NotFound if not to be seen
+    target = (await store.lock_records([link_record_id]))[link_record_id]
+    if target.entity != crossing.entity.key:
+        raise InvalidValue(
+            "linkRecordId",
+            f"record {target.id} is a {target.entity}; this crossing links a {crossing.entity.key}",
+        )
+    assert process.id is not None and target.id is not None
+    if (
+        await store.find_instance(target.id, process.id) is not None
+        or await store.linked_instance(target.id, process.id) is not None
+    ):
+        raise InvalidTransition(
+            TransitionCode.ALREADY_RUNNING,
+            f"record {target.id} is on another instance of {process.key} already",
+        )
+    linked, event = update_record(
+        target,
+        crossing.entity,
+        values={crossing.lookup: before.id},
+        now=now,
+        by=by,
+        instance_id=instance.id,
+    )
+    linked = replace(linked, active_instance_id=instance.id)
+    await store.save_record(target, linked)
+    await store.append_event(replace(event, process_id=instance.process_id))
+    await store.insert_link(instance, linked, now=now)
+    path[linked.entity] = linked
+    return linked
+
+
+async def _path(instance: Instance, process: Process, record: Record) -> dict[str, Record]:
+    """The records on the instance by entity, those it crossed into locked (after its own,
+    locked already) until commit."""
+    if not process.crossings:
+        return {record.entity: record}
+    assert instance.id is not None
+    links = (await store.links_of([instance.id])).get(instance.id, {})
+    locked = await store.lock_records(links.values())
+    return {record.entity: record, **{r.entity: r for r in locked.values()}}
+
+
+def _lookup(process: Process, field: str) -> bool:
+    """Whether a step of `field` is a lookup on any of the process's entities."""
+    return any(
+        (found := e.field(field)) is not None and found.type is FieldType.LOOKUP
+        for e in process.entities
+    )
+
+
+def _stage(process: Process, key: str) -> Stage:
+    stage = process.stage(key)
+    assert stage is not None, "an instance's active stage exists in its process version"
+    return stage
 
 
 async def move_to_stage(rt: Runtime, *, stage: str, **kw: Any) -> Change:
@@ -232,9 +393,14 @@ async def _move(
         instance, process, record = await _load(
             rt, instance_id, expected_version, runnable=runnable
         )
-        moved, event = move(instance, process, record, utcnow(), by)
+        # Each stage is worked on its entity's record: the move is decided on the active
+        # stage's, and told on the record of the stage it leaves the instance in.
+        path = await _path(instance, process, record)
+        own = path[process.entity_of(_stage(process, instance.active_stage)).key]
+        moved, event = move(instance, process, own, utcnow(), by)
         await store.save_instance(instance, moved)
-        return Change(event=event, instance=moved, record=record)
+        shown = path[process.entity_of(_stage(process, moved.active_stage)).key]
+        return Change(event=replace(event, record_id=shown.id), instance=moved, record=shown)
 
     request = {
         "instanceId": instance_id,

@@ -33,6 +33,7 @@ __all__ = [
     "instances_of_records",
     "last_seq",
     "last_visits",
+    "links_of",
     "list_instances",
     "list_records",
     "newest_seq",
@@ -51,6 +52,7 @@ instances_by_id = store.instances_by_id
 instances_of_records = store.instances_of_records
 records_by_id = store.records_by_id
 visits_of = store.visits_of
+links_of = store.links_of
 last_visits = store.last_visits
 event_pages = store.event_pages
 events_of_instances = store.events_of_instances

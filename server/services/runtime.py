@@ -70,8 +70,9 @@ class Change:
     record: Record | None = None
 
 
-# Decides a change on the instance and record given, or on those read now (None).
-Decide = Callable[["tuple[Instance, Record] | None"], Awaitable["Decided"]]
+# Decides a change on the instance and record given, or on those read now (None); None when
+# the change is to be made under the locks only.
+Decide = Callable[["tuple[Instance, Record] | None"], Awaitable["Decided | None"]]
 
 
 @dataclass(frozen=True)
@@ -242,6 +243,8 @@ async def _at_once(
     for rows in (kept, None) if kept is not None else (None,):
         try:
             decided = await decide(rows)
+            if decided is None:
+                break
             event = await store.write_at_once(
                 decided.instance,
                 decided.record,

@@ -116,7 +116,7 @@ async def seed_demo(rt: Runtime, *, history: bool = True, now: dt.datetime | Non
         started = await instances.start_instance(
             rt, record_id=created.record.id, process_id=None, by=DEMO_USER
         )
-        assert started.instance is not None
+        assert started.instance is not None and started.instance.id is not None
         for _ in range(advances):
             await instances.advance_stage(
                 rt, instance_id=started.instance.id, expected_version=None, by=DEMO_USER

@@ -28,7 +28,13 @@ _UNIONS = {
     "updateRecord": ("InvalidValue", "NotFound", "VersionConflict", "InvalidTransition"),
     "startInstance": ("NotFound", "InvalidTransition", "VersionConflict"),
     "completeStep": ("InvalidValue", "NotFound", "VersionConflict", "InvalidTransition"),
-    "advanceStage": ("StageGateBlocked", "VersionConflict", "NotFound", "InvalidTransition"),
+    "advanceStage": (
+        "StageGateBlocked",
+        "VersionConflict",
+        "NotFound",
+        "InvalidTransition",
+        "InvalidValue",
+    ),
     "moveToStage": ("VersionConflict", "NotFound", "InvalidTransition"),
     "finishInstance": (
         "StageGateBlocked",

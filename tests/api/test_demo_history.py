@@ -32,6 +32,7 @@ ENTERING = {
 }
 VALUES = {EventKind.RECORD_CREATED, EventKind.RECORD_UPDATED, EventKind.STEP_COMPLETED}
 HISTORY = ("opportunity-sales", "lead-to-opportunity", "phone-to-case")
+NOT_MOVES = {EventKind.STAGE_OVERDUE, EventKind.RECORD_CREATED}
 
 
 @dataclass
@@ -91,8 +92,9 @@ async def test_events_are_numbered_in_time_order_and_replay_to_each_instance(
     assert all(a.at <= b.at for a, b in itertools.pairwise(changes))
     for iid, instance in seeded.instances.items():
         events = seeded.of(iid)
-        moves = [e for e in events if e.kind is not EventKind.STAGE_OVERDUE]
-        # Every change but the scan's finding made the instance one version newer.
+        moves = [e for e in events if e.kind not in NOT_MOVES]
+        # Every change but the scan's finding (and the record a crossing made) made the
+        # instance one version newer.
         assert instance.version == len(moves)
         states = [e for e in moves if e.kind is not EventKind.STEP_COMPLETED]
         assert states[0].kind is EventKind.INSTANCE_STARTED and states[0].before is None
@@ -115,30 +117,45 @@ async def test_events_are_numbered_in_time_order_and_replay_to_each_instance(
 
 async def test_values_replay_and_every_gate_was_kept(app: Starlette) -> None:
     seeded = await _seeded(app)
+    links = await store.links_of(seeded.instances)
+    crossed = 0
+
+    def record_of(instance: Instance, entity: str) -> int:
+        """The instance's record of `entity`: its own, or one it crossed into."""
+        own = seeded.records[instance.record_id]
+        return own.id if own.entity == entity else links[instance.id or 0][entity]  # type: ignore[return-value]
+
+    values: dict[int, dict[str, Any]] = {rid: {} for rid in seeded.records}
+    changes = Counter[int]()
+    for event in seeded.events:
+        if event.record_id is None:
+            continue
+        if event.kind in VALUES:
+            values[event.record_id].update(event.after["values"])
+            changes[event.record_id] += 1
+        elif event.kind is EventKind.INSTANCE_STARTED:
+            changes[event.record_id] += 1
+        elif event.kind in (EventKind.STAGE_ADVANCED, EventKind.INSTANCE_FINISHED):
+            instance = seeded.instances[event.instance_id or 0]
+            process = seeded.processes[instance.process_id]
+            left = process.stage(event.from_stage or "")
+            assert left is not None
+            # Each gate was kept on the record of the stage left.
+            on = record_of(instance, process.entity_of(left).key)
+            crossed += on != event.record_id
+            assert not missing_steps(left, values[on], process.entity_of(left)), (on, left.key)
     for rid, record in seeded.records.items():
-        values: dict[str, Any] = {}
-        changes = 0
-        for event in (e for e in seeded.events if e.record_id == rid):
-            if event.kind in VALUES:
-                values.update(event.after["values"])
-                changes += 1
-            elif event.kind is EventKind.INSTANCE_STARTED:
-                changes += 1
-            elif event.kind in (EventKind.STAGE_ADVANCED, EventKind.INSTANCE_FINISHED):
-                instance = seeded.instances[event.instance_id or 0]
-                process = seeded.processes[instance.process_id]
-                left = process.stage(event.from_stage or "")
-                assert left is not None
-                assert not missing_steps(left, values, process.entity), (record.name, left.key)
-        assert values == dict(record.values)
-        assert record.version == changes
+        assert values[rid] == dict(record.values)
+        assert record.version == changes[rid]
+    assert crossed > 20  # the lead runs that went on to an opportunity
     for instance in seeded.instances.values():
         if instance.status is InstanceStatus.FINISHED:
             process = seeded.processes[instance.process_id]
             stage = process.stage(instance.active_stage)
             assert stage is not None and stage.is_last
-            values = seeded.records[instance.record_id].values
-            assert not missing_steps(stage, values, process.entity)
+            entity = process.entity_of(stage)
+            held = seeded.records[record_of(instance, entity.key)].values
+            assert not missing_steps(stage, held, entity)
 
 
 async def test_stays_chain_with_their_dues_and_overdue_findings(app: Starlette) -> None:

@@ -15,7 +15,8 @@ from graphql import FieldNode, GraphQLObjectType, OperationDefinitionNode, parse
 from server.api.schema import schema
 
 STAGE = (
-    "key name category guidance isLast next due dueBusinessDays steps { required field { key } }"
+    "key name entity category guidance isLast next due dueBusinessDays"
+    " steps { required field { key } }"
 )
 # Every field of Instance: the test below checks that none is left out.
 INSTANCE_FIELDS = f"""
@@ -23,6 +24,7 @@ INSTANCE_FIELDS = f"""
   outcome {{ key label reasonRequired }} outcomeReason completedBy
   process {{ id key version stages {{ key }} }}
   record {{ id name version }}
+  records {{ entity record {{ id }} }}
   stages {{ state stage {{ {STAGE} }} }}
   activeStage {{ {STAGE} }}
   missingSteps {{ required field {{ key }} }}

@@ -280,8 +280,8 @@ async def test_the_shipped_processes_ask_for_their_outcomes(gql: Any) -> None:
         ("cancelled", True),
     ]
     assert [(o["label"], o["reasonRequired"]) for o in by_key["lead-to-opportunity"]] == [
-        ("Qualified", False),
-        ("Disqualified", True),
+        ("Won", False),
+        ("Lost", True),
     ]
 
 

@@ -357,7 +357,7 @@ def test_dump_entity_round_trips():
             },
             Problem(
                 "entities[0].fields[0].type",
-                "unknown type 'url'; use text, number, money, date, boolean, choice, user",
+                "unknown type 'url'; use text, number, money, date, boolean, choice, user, lookup",
             ),
         ),
         (

@@ -212,7 +212,7 @@ def test_shipped_processes_declare_their_outcomes(template_data, catalogue):
         "enterprise-deal.yaml": [("won", False), ("lost", True)],
         "phone-to-case.yaml": [("resolved", False), ("cancelled", True)],
         "warranty-claim.yaml": [("approved", False), ("rejected", True)],
-        "lead-to-opportunity.yaml": [("qualified", False), ("disqualified", True)],
+        "lead-to-opportunity.yaml": [("won", False), ("lost", True)],
     }
     for name, outcomes in expected.items():
         process = load_process(template_data[name], catalogue)

@@ -1,0 +1,376 @@
+"""One process across two entities: Lead to Opportunity qualifies a lead, then crosses into
+an opportunity (created from the lead, or an existing one linked) and works it through
+Develop, Propose and Close. One instance, one bar, on both records; each stage's gate is
+checked on its own record; a branch reads the lead from an opportunity stage.
+
+The same on SQLite and PostgreSQL; on PostgreSQL the concurrent advances run in parallel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from documents import CREATE_RECORD, FINISH, MOVE_TO, REACTIVATE, START, UPDATE_RECORD
+from users import make_user
+
+from server.domain.access import BaseRole
+from server.services import accounts
+
+RECORDS = "{ entity record { id name owner values activeInstance { id } } }"
+BAR = f"""
+  id version status activeStage {{ key entity }} nextStage {{ key entity }} canAdvance
+  path {{ key }} stages {{ stage {{ key entity }} state }}
+  records {RECORDS}
+"""
+ADVANCE = f"""mutation($input: InstanceInput!, $link: ID) {{
+  advanceStage(input: $input, linkRecordId: $link) {{
+    __typename
+    ... on InstanceChange {{ instance {{ {BAR} }} event {{ seq kind recordId after }} }}
+    ... on StageGateBlocked {{ stage {{ key entity }} missingSteps {{ field {{ key }} }} }}
+    ... on InvalidTransition {{ code message }}
+    ... on InvalidValue {{ field reason }}
+    ... on NotFound {{ kind }}
+    ... on VersionConflict {{ currentVersion }}
+  }} }}"""
+STEP = """mutation($input: CompleteStepInput!) { completeStep(input: $input) {
+  __typename ... on StepCompleted { event { record { id values } } instance { version } }
+  ... on InvalidTransition { code message } ... on InvalidValue { field reason } } }"""
+INSTANCE = f"query($id: ID!) {{ instance(id: $id) {{ {BAR} }} }}"
+RECORD = """query($id: ID!) { record(id: $id) {
+  id values activeInstance { id status activeStage { key } records { entity record { id } } }
+  instances { id process { key } } } }"""
+STATE = """{ lastEventSeq
+  records(first: 100) { totalCount edges { node { id entity values version } } } }"""
+EVENTS = """query($after: Int!) { events(afterSeq: $after) {
+  seq kind recordId instanceId after } }"""
+
+LEAD = {
+    "contact_name": "Ada Byron",
+    "company_name": "Analytical Engines",
+    "email": "ada@engines.example",
+    "source": "Web",
+    "interest": "Difference engines",
+    "purchase_timeframe": "This quarter",
+}
+# Past the branch to the qualification call: a budget of 50,000 or more.
+CALL = {"qualification_call_date": "2026-06-01", "qualification_call_notes": "Keen"}
+
+
+@dataclass
+class Flow:
+    gql: Any
+    process: str
+
+    async def ask(self, query: str, user: str = "demo", **variables: Any) -> dict[str, Any]:
+        return await self.gql.execute(query, variables, user=user)  # type: ignore[no-any-return]
+
+    async def lead(self, budget: str, user: str = "demo", **values: Any) -> tuple[str, str]:
+        """A lead at Lead to Opportunity's last lead stage, its steps done; (record,
+        instance)."""
+        made = await self.ask(
+            CREATE_RECORD,
+            user,
+            input={
+                "entity": "lead",
+                "name": f"Lead {budget}",
+                "values": {**LEAD, "budget_amount": budget, **values},
+            },
+        )
+        record = made["createRecord"]["record"]["id"]
+        started = await self.ask(START, user, input={"recordId": record, "processId": self.process})
+        instance = started["startInstance"]["instance"]["id"]
+        for _ in range(2):  # qualify, then identify
+            moved = await self.advance(instance, user=user)
+            assert moved["__typename"] == "StageAdvanced", moved
+        stage = moved["instance"]["activeStage"]["key"]
+        fills = {**CALL, "qualified": True} if stage == "fast_track" else {}
+        if stage == "discovery":
+            fills = {"pain_points": "Slow sums", "fit_score": 80, "qualified": True}
+        for field, value in fills.items():
+            done = await self.step(instance, field, value, user=user)
+            assert done["__typename"] == "StepCompleted", done
+        return record, instance
+
+    async def advance(
+        self, instance: str, *, link: str | None = None, user: str = "demo", **input: Any
+    ) -> dict[str, Any]:
+        done = await self.ask(ADVANCE, user, input={"instanceId": instance, **input}, link=link)
+        return done["advanceStage"]  # type: ignore[no-any-return]
+
+    async def step(
+        self, instance: str, field: str, value: Any, user: str = "demo", **more: Any
+    ) -> Any:
+        done = await self.ask(
+            STEP, user, input={"instanceId": instance, "field": field, "value": value, **more}
+        )
+        return done["completeStep"]
+
+    async def opportunities(self) -> list[dict[str, Any]]:
+        state = await self.ask(STATE)
+        nodes = [e["node"] for e in state["records"]["edges"]]
+        return [n for n in nodes if n["entity"] == "opportunity"]
+
+
+@pytest.fixture
+async def flow(gql: Any) -> Flow:
+    found = await gql.execute("{ processes { id key } }")
+    process = next(p["id"] for p in found["processes"] if p["key"] == "lead-to-opportunity")
+    return Flow(gql, process)
+
+
+async def test_a_qualified_lead_crosses_into_a_new_opportunity(flow: Flow) -> None:
+    lead, instance = await flow.lead("60000.00")
+    before = await flow.ask("{ lastEventSeq }")
+
+    crossed = await flow.advance(instance)
+
+    assert crossed["__typename"] == "StageAdvanced", crossed
+    bar = crossed["instance"]
+    assert bar["activeStage"] == {"key": "develop", "entity": "opportunity"}
+    assert [r["entity"] for r in bar["records"]] == ["lead", "opportunity"]
+    made = bar["records"][1]["record"]
+    assert made["name"] == "Lead 60000.00" and made["owner"] == "demo"
+    assert made["values"] == {
+        "contact_name": "Ada Byron",
+        "company_name": "Analytical Engines",
+        "estimated_budget": "60000.00",
+        "purchase_timeframe": "This quarter",
+        "originating_lead": int(lead),
+    }
+    # One instance, one bar, on both records.
+    assert [r["record"]["activeInstance"]["id"] for r in bar["records"]] == [instance, instance]
+    assert {s["stage"]["key"]: s["stage"]["entity"] for s in bar["stages"]} == {
+        **dict.fromkeys(["qualify", "identify", "fast_track", "discovery"], "lead"),
+        **dict.fromkeys(["develop", "executive_review", "propose", "close"], "opportunity"),
+    }
+    # The crossing and the record it made are events, on the opportunity.
+    events = (await flow.ask(EVENTS, after=before["lastEventSeq"]))["events"]
+    assert [(e["kind"], e["recordId"], e["instanceId"]) for e in events] == [
+        ("RECORD_CREATED", made["id"], instance),
+        ("STAGE_ADVANCED", made["id"], instance),
+    ]
+    assert events[1]["after"]["crossed"] == {
+        "entity": "opportunity",
+        "recordId": int(made["id"]),
+        "created": True,
+    }
+    assert crossed["event"]["recordId"] == made["id"]
+    # The opportunity's page shows the same instance, among its own.
+    shown = (await flow.ask(RECORD, id=made["id"]))["record"]
+    assert shown["activeInstance"]["id"] == instance
+    assert [i["id"] for i in shown["instances"]] == [instance]
+    assert len(await flow.opportunities()) == 1
+
+
+async def test_each_stage_is_gated_on_its_own_record(flow: Flow) -> None:
+    _, instance = await flow.lead("60000.00")
+    await flow.advance(instance)
+
+    blocked = await flow.advance(instance)
+    assert blocked["__typename"] == "StageGateBlocked", blocked
+    assert blocked["stage"] == {"key": "develop", "entity": "opportunity"}
+    assert {s["field"]["key"] for s in blocked["missingSteps"]} == {
+        "customer_need",
+        "estimated_close_date",
+    }
+    # The steps go to the opportunity; a field both entities have goes to the stage's.
+    need = await flow.step(instance, "customer_need", "Faster sums")
+    assert need["__typename"] == "StepCompleted", need
+    bar = (await flow.ask(INSTANCE, id=instance))["instance"]
+    lead, opportunity = (r["record"] for r in bar["records"])
+    assert need["event"]["record"]["id"] == opportunity["id"]
+    assert opportunity["values"]["customer_need"] == "Faster sums"
+    assert "customer_need" not in lead["values"]
+    # A lead stage's step is written to the lead, when asked for its entity.
+    renamed = await flow.step(instance, "contact_name", "Ada King", entity="lead")
+    assert renamed["__typename"] == "StepCompleted", renamed
+    assert renamed["event"]["record"]["id"] == lead["id"]
+    assert renamed["event"]["record"]["values"]["contact_name"] == "Ada King"
+    unknown = await flow.step(instance, "customer_need", "x", entity="lead")
+    assert unknown["__typename"] == "InvalidTransition" and "of lead" in unknown["message"]
+
+    await flow.step(instance, "estimated_close_date", "2026-09-30")
+    # The branch reads the lead's budget from the opportunity's stage.
+    moved = await flow.advance(instance)
+    assert moved["__typename"] == "StageAdvanced", moved
+    assert moved["instance"]["activeStage"]["key"] == "executive_review"
+
+
+async def test_a_small_lead_skips_the_executive_review(flow: Flow) -> None:
+    _, instance = await flow.lead("20000.00", source="Referral")
+    await flow.advance(instance)
+    await flow.step(instance, "customer_need", "Faster sums")
+    await flow.step(instance, "estimated_close_date", "2026-09-30")
+    bar = (await flow.ask(INSTANCE, id=instance))["instance"]
+    assert bar["nextStage"] == {"key": "propose", "entity": "opportunity"}
+    moved = await flow.advance(instance)
+    assert moved["instance"]["activeStage"]["key"] == "propose", moved
+
+
+async def test_back_across_the_crossing_and_forward_again(flow: Flow) -> None:
+    lead, instance = await flow.lead("60000.00")
+    crossed = await flow.advance(instance)
+    opportunity = crossed["instance"]["records"][1]["record"]["id"]
+    await flow.step(instance, "customer_need", "Faster sums")
+
+    back = await flow.ask(MOVE_TO, input={"instanceId": instance, "stage": "fast_track"})
+    change = back["moveToStage"]
+    assert change["__typename"] == "StageMoved", change
+    assert change["instance"]["activeStage"]["key"] == "fast_track"
+    assert change["event"]["toStage"] == "fast_track"
+    bar = (await flow.ask(INSTANCE, id=instance))["instance"]
+    assert [r["record"]["id"] for r in bar["records"]] == [lead, opportunity]
+    assert bar["records"][1]["record"]["values"]["customer_need"] == "Faster sums"
+
+    again = await flow.advance(instance)
+    assert again["__typename"] == "StageAdvanced", again
+    assert again["instance"]["records"][1]["record"]["id"] == opportunity
+    assert "crossed" not in again["event"]["after"]
+    assert len(await flow.opportunities()) == 1
+
+
+async def test_an_existing_opportunity_is_linked_instead(flow: Flow) -> None:
+    lead, instance = await flow.lead("60000.00")
+    made = await flow.ask(
+        CREATE_RECORD,
+        input={"entity": "opportunity", "name": "Known deal", "values": {"customer_need": "X"}},
+    )
+    opportunity = made["createRecord"]["record"]["id"]
+    before = await flow.ask("{ lastEventSeq }")
+
+    linked = await flow.advance(instance, link=opportunity)
+
+    assert linked["__typename"] == "StageAdvanced", linked
+    records = linked["instance"]["records"]
+    assert [r["record"]["id"] for r in records] == [lead, opportunity]
+    assert records[1]["record"]["name"] == "Known deal"
+    assert records[1]["record"]["values"] == {"customer_need": "X", "originating_lead": int(lead)}
+    assert records[1]["record"]["activeInstance"] == {"id": instance}
+    events = (await flow.ask(EVENTS, after=before["lastEventSeq"]))["events"]
+    assert [(e["kind"], e["recordId"]) for e in events] == [
+        ("RECORD_UPDATED", opportunity),
+        ("STAGE_ADVANCED", opportunity),
+    ]
+    assert events[1]["after"]["crossed"]["created"] is False
+    assert len(await flow.opportunities()) == 1
+
+
+async def test_a_link_that_cannot_be_made_changes_nothing(flow: Flow) -> None:
+    _, instance = await flow.lead("60000.00")
+    other_lead, other = await flow.lead("70000.00")
+    taken = (await flow.advance(other))["instance"]["records"][1]["record"]["id"]
+    state = await flow.ask(STATE)
+
+    wrong_entity = await flow.advance(instance, link=other_lead)
+    assert wrong_entity["__typename"] == "InvalidValue", wrong_entity
+    assert wrong_entity["field"] == "linkRecordId"
+    on_another = await flow.advance(instance, link=taken)
+    assert on_another == {
+        "__typename": "InvalidTransition",
+        "code": "ALREADY_RUNNING",
+        "message": f"record {taken} is on another instance of lead-to-opportunity already",
+    }
+    missing = await flow.advance(instance, link=str(2**31 - 1))
+    assert missing == {"__typename": "NotFound", "kind": "Record"}
+    hostile = await flow.advance(instance, link="1; DROP TABLE record")
+    assert hostile == {"__typename": "NotFound", "kind": "Record"}
+    assert await flow.ask(STATE) == state
+
+    # Where the move crosses into no new record, a record to link is refused too.
+    await flow.step(other, "customer_need", "Faster sums")
+    await flow.step(other, "estimated_close_date", "2026-09-30")
+    state = await flow.ask(STATE)
+    no_crossing = await flow.advance(other, link=taken)
+    assert no_crossing["__typename"] == "InvalidTransition", no_crossing
+    assert no_crossing["code"] == "NO_CROSSING"
+    assert await flow.ask(STATE) == state
+
+
+async def test_finish_abandon_and_reactivate_act_on_the_whole_instance(flow: Flow) -> None:
+    _, instance = await flow.lead("20000.00", source="Referral")
+    crossed = await flow.advance(instance)
+    opportunity = crossed["instance"]["records"][1]["record"]["id"]
+    steps = {
+        "customer_need": "Faster sums",
+        "estimated_close_date": "2026-09-30",
+        "develop_proposal": True,
+        "present_proposal": True,
+    }
+    for field, value in steps.items():
+        await flow.step(instance, field, value)
+        if field in ("estimated_close_date", "present_proposal"):
+            assert (await flow.advance(instance))["__typename"] == "StageAdvanced"
+    blocked = await flow.ask(FINISH, input={"instanceId": instance, "outcome": "won"})
+    assert blocked["finishInstance"]["__typename"] == "StageGateBlocked"
+    await flow.step(instance, "present_final_proposal", True)
+    done = await flow.ask(FINISH, input={"instanceId": instance, "outcome": "won"})
+    assert done["finishInstance"]["__typename"] == "InstanceFinished", done
+    assert done["finishInstance"]["event"]["toStage"] == "close"
+    for record in (await flow.ask(INSTANCE, id=instance))["instance"]["records"]:
+        shown = (await flow.ask(RECORD, id=record["record"]["id"]))["record"]
+        assert shown["activeInstance"]["status"] == "FINISHED"
+    back = await flow.ask(REACTIVATE, input={"instanceId": instance})
+    assert back["reactivateInstance"]["instance"]["activeStage"]["key"] == "close"
+    shown = (await flow.ask(RECORD, id=opportunity))["record"]
+    assert shown["activeInstance"]["status"] == "ACTIVE"
+
+
+async def test_who_may_run_the_process_sees_its_records_and_no_one_else(flow: Flow) -> None:
+    _, flow.gql.tokens["seller"] = await make_user("seller", BaseRole.USER, frozenset({"sales"}))
+    _, flow.gql.tokens["clerk"] = await make_user("clerk", BaseRole.USER)
+    await accounts.set_process_roles(
+        flow.gql.app.state.runtime, process_id=int(flow.process), roles=["sales"], by="demo"
+    )
+    lead, instance = await flow.lead("60000.00", user="seller")
+    crossed = await flow.advance(instance, user="seller")
+    assert crossed["__typename"] == "StageAdvanced", crossed
+    opportunity = crossed["instance"]["records"][1]["record"]["id"]
+
+    for record in (lead, opportunity):
+        seen = await flow.gql.post(RECORD, {"id": record}, user="seller")
+        assert seen.json()["data"]["record"]["id"] == record
+        hidden = await flow.gql.post(RECORD, {"id": record}, user="clerk")
+        assert hidden.json()["data"] == {"record": None}, hidden.json()
+    listed = await flow.ask(STATE, user="clerk")
+    ids = {e["node"]["id"] for e in listed["records"]["edges"]}
+    assert lead not in ids and opportunity not in ids
+    listed = await flow.ask(STATE, user="seller")
+    ids = {e["node"]["id"] for e in listed["records"]["edges"]}
+    assert {lead, opportunity} <= ids
+    # Nor may the clerk change the opportunity.
+    pointed = await flow.ask(
+        UPDATE_RECORD,
+        user="clerk",
+        input={"recordId": opportunity, "values": {"customer_need": "mine"}},
+    )
+    assert pointed["updateRecord"]["__typename"] == "NotFound"
+
+
+async def test_concurrent_advances_across_the_crossing_create_one_opportunity(
+    flow: Flow,
+) -> None:
+    _, instance = await flow.lead("60000.00")
+    version = (await flow.ask(INSTANCE, id=instance))["instance"]["version"]
+
+    answers = await asyncio.gather(
+        *(flow.advance(instance, expectedVersion=version) for _ in range(10))
+    )
+
+    kinds = sorted(a["__typename"] for a in answers)
+    assert kinds == ["StageAdvanced"] + ["VersionConflict"] * 9, kinds
+    assert len(await flow.opportunities()) == 1
+
+
+async def test_concurrent_advances_without_a_version_cross_once(flow: Flow) -> None:
+    lead, instance = await flow.lead("60000.00")
+
+    answers = await asyncio.gather(*(flow.advance(instance) for _ in range(10)))
+
+    kinds = sorted(a["__typename"] for a in answers)
+    # One crosses; the others then stand at Develop, whose gate holds them.
+    assert kinds == ["StageAdvanced"] + ["StageGateBlocked"] * 9, kinds
+    opportunities = await flow.opportunities()
+    assert [o["values"]["originating_lead"] for o in opportunities] == [int(lead)]
