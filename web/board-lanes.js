@@ -15,11 +15,11 @@ const LANE = `totalCount pageInfo { hasNextPage endCursor } edges { node { ${CAR
 // version had and this one lacks), and the `pins` records moved on this page.
 export function boardQuery(lanes, pins) {
   const variables = [
-    ...lanes.map((_, i) => `$s${i}: String!, $f${i}: Int!`),
+    ...lanes.map((_, i) => `$s${i}: String!, $e${i}: String!, $f${i}: Int!`),
     ...Array.from({ length: pins }, (_, i) => `$p${i}: ID!`),
   ].map((v) => `, ${v}`).join("");
   const fields = [
-    ...lanes.map((_, i) => `l${i}: records(processId: $process, stage: $s${i}, status: ACTIVE, first: $f${i}) { ${LANE} }`),
+    ...lanes.map((_, i) => `l${i}: records(processId: $process, stage: $s${i}, entity: $e${i}, status: ACTIVE, first: $f${i}) { ${LANE} }`),
     ...Array.from({ length: pins }, (_, i) => `p${i}: record(id: $p${i}) { ${CARD_FIELDS} }`),
   ];
   return `query Board($process: ID!${variables}) {
@@ -33,19 +33,23 @@ export function boardVariables(processId, lanes) {
   const variables = { process: processId };
   lanes.forEach((lane, i) => {
     variables[`s${i}`] = lane.key;
+    variables[`e${i}`] = lane.entity;
     variables[`f${i}`] = Math.min(MOST, Math.max(FIRST, lane.shown()));
   });
   return variables;
 }
 
-const MORE = `query BoardLane($process: ID!, $stage: String!, $after: String) {
-  records(processId: $process, stage: $stage, status: ACTIVE, first: ${FIRST}, after: $after) { ${LANE} }
+// A lane shows the records of its stage's entity: an instance of a process across entities
+// is one card, on the record its active stage works on.
+const MORE = `query BoardLane($process: ID!, $stage: String!, $entity: String!, $after: String) {
+  records(processId: $process, stage: $stage, entity: $entity, status: ACTIVE, first: ${FIRST}, after: $after) { ${LANE} }
 }`;
 
 // `draw(record)` makes a card; `drop(instanceId, stageKey)` is a card dropped on the lane.
 export class Lane {
-  constructor({ processId, key, name, category, draw, drop, report, observer }) {
+  constructor({ processId, key, entity, name, category, draw, drop, report, observer }) {
     this.processId = processId;
+    this.entity = entity;
     this.report = report;
     this.key = key;
     this.name = name;
@@ -100,7 +104,7 @@ export class Lane {
     if (!this.hasMore || this.loading) return this.loading;
     this.loading = (async () => {
       try {
-        const { records: page } = await graphql(MORE, { process: this.processId, stage: this.key, after: this.after });
+        const { records: page } = await graphql(MORE, { process: this.processId, stage: this.key, entity: this.entity, after: this.after });
         const known = new Set(this.records.map((r) => r.id));
         const fresh = page.edges.map((e) => e.node).filter((r) => !known.has(r.id));
         this.records.push(...fresh);

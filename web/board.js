@@ -14,7 +14,7 @@ const PROCESSES = "processes { id name status entity { name } }";
 const PROCESS = `query($id: ID!) {
   ${PROCESSES}
   process(id: $id) { id name outcomes { key label reasonRequired }
-    entity { key fields { key label type currency } } stages { key name category } }
+    entity { key fields { key label type currency } } stages { key name category entity } }
 }`;
 
 const CHANGED = `... on InstanceChange { event { seq } } ${RESULT_ERRORS} ${CONFLICT}`;
@@ -65,10 +65,11 @@ export async function show(view, [id], { notify }) {
     return node;
   };
   const lanes = process.stages.map((stage) => new Lane({
-    processId: id, key: stage.key, name: stage.name, draw, report, observer, drop,
+    processId: id, key: stage.key, entity: stage.entity, name: stage.name, draw, report, observer, drop,
     category: stage.name.toLowerCase() === stage.category.toLowerCase() ? "" : titleCase(stage.category),
   }));
   columns.replaceChildren(...lanes.map((lane) => lane.node));
+  const acrossEntities = new Set(process.stages.map((stage) => stage.entity)).size > 1;
 
   // Cards whose move is on its way: their controls refuse, so a second click or drop is
   // not a second move.
@@ -98,8 +99,11 @@ export async function show(view, [id], { notify }) {
       if (lane) lane.pin(record);
       else pinned.splice(pinned.indexOf(recordId), 1);
     });
-    const all = data.all.totalCount;
-    const elsewhere = all - lanes.reduce((sum, lane) => sum + lane.total, 0);
+    const carded = lanes.reduce((sum, lane) => sum + lane.total, 0);
+    // Across entities, an instance shows on each of its records, and is one card: the
+    // count is the cards'.
+    const all = acrossEntities ? carded : data.all.totalCount;
+    const elsewhere = all - carded;
     status.textContent = `${all} active ${all === 1 ? "record" : "records"}` +
       (elsewhere > 0 ? ` (${elsewhere} on stages of older versions, shown on their records)` : "");
     if (kept) refocus(kept);

@@ -374,3 +374,88 @@ async def test_concurrent_advances_without_a_version_cross_once(flow: Flow) -> N
     assert kinds == ["StageAdvanced"] + ["StageGateBlocked"] * 9, kinds
     opportunities = await flow.opportunities()
     assert [o["values"]["originating_lead"] for o in opportunities] == [int(lead)]
+
+
+LANE = """query($process: ID!, $stage: String!, $entity: String) {
+  records(processId: $process, stage: $stage, entity: $entity, status: ACTIVE, first: 10) {
+    totalCount edges { node { id } } } }"""
+
+
+async def test_the_board_shows_one_card_per_instance(flow: Flow) -> None:
+    lead, instance = await flow.lead("60000.00")
+    crossed = await flow.advance(instance)
+    opportunity = crossed["instance"]["records"][1]["record"]["id"]
+    definition = (await flow.ask(INSTANCE, id=instance))["instance"]["stages"]
+    cards = []
+    for stage in (s["stage"] for s in definition):
+        lane = await flow.ask(
+            LANE, process=flow.process, stage=stage["key"], entity=stage["entity"]
+        )
+        cards += [(stage["key"], e["node"]["id"]) for e in lane["records"]["edges"]]
+    assert cards == [("develop", opportunity)]
+    # Both records show the instance: the lane's entity is what keeps the card single.
+    both = await flow.ask(LANE, process=flow.process, stage="develop", entity=None)
+    assert {e["node"]["id"] for e in both["records"]["edges"]} == {lead, opportunity}
+
+
+DESIGN = "query($id: ID!) { design(processId: $id) { definition } }"
+UPDATE = """mutation($input: UpdateProcessInput!) { updateProcess(input: $input) { __typename
+  ... on InvalidDefinition { problems { path message } } } }"""
+PUBLISH = """mutation($input: DraftInput!) { publishProcess(input: $input) { __typename
+  ... on InvalidDefinition { problems { path message } } } }"""
+MIGRATE = """mutation($input: MigrateInstancesInput!) { migrateInstances(input: $input) {
+  __typename
+  ... on InstancesMigrated { instances { fromStage toStage missingSteps { field { key } }
+    instance { id activeStage { key entity } records { entity record { id } } } } }
+  ... on InvalidMigration { problems { path message } } } }"""
+
+
+async def test_a_process_across_entities_migrates_to_its_next_version(flow: Flow) -> None:
+    _, waiting = await flow.lead("20000.00", source="Referral")  # at the qualification call
+    _, instance = await flow.lead("60000.00")
+    crossed = await flow.advance(instance)
+    records = [r["record"]["id"] for r in crossed["instance"]["records"]]
+    await flow.step(instance, "customer_need", "Faster sums")
+    # Version 2: Develop requires who the stakeholders are.
+    definition = (await flow.ask(DESIGN, id=flow.process))["design"]["definition"]
+    develop = next(s for s in definition["stages"] if s["key"] == "develop")
+    for step in develop["steps"]:
+        step["required"] = step["required"] or step["field"] == "identify_stakeholders"
+    saved = await flow.ask(UPDATE, input={"processId": flow.process, "definition": definition})
+    assert saved["updateProcess"]["__typename"] == "ProcessDraftSaved", saved
+    published = await flow.ask(PUBLISH, input={"processId": flow.process})
+    assert published["publishProcess"]["__typename"] == "ProcessPublished", published
+
+    # The lead still at its call cannot land on a stage of the opportunity it has not.
+    stranded = await flow.ask(
+        MIGRATE,
+        input={
+            "processId": flow.process,
+            "fromVersion": 1,
+            "toVersion": 2,
+            "stageMapping": [{"from": "fast_track", "to": "develop"}],
+            "dryRun": False,
+        },
+    )
+    assert stranded["migrateInstances"]["problems"] == [
+        {
+            "path": "stageMapping.develop",
+            "message": f"stage 'develop' works on opportunity, which 1 instance(s) have not "
+            f"crossed into ({waiting}); map them to a stage of an entity they are on",
+        }
+    ]
+    done = await flow.ask(
+        MIGRATE,
+        input={"processId": flow.process, "fromVersion": 1, "toVersion": 2, "dryRun": False},
+    )
+    moved = {m["instance"]["id"]: m for m in done["migrateInstances"]["instances"]}
+    assert moved[instance]["instance"]["activeStage"] == {"key": "develop", "entity": "opportunity"}
+    assert [r["record"]["id"] for r in moved[instance]["instance"]["records"]] == records
+    # What the new version lacks is read on the opportunity: its need is there, not the rest.
+    assert {s["field"]["key"] for s in moved[instance]["missingSteps"]} == {
+        "identify_stakeholders",
+        "estimated_close_date",
+    }
+    assert moved[waiting]["toStage"] == "fast_track"
+    again = await flow.advance(instance)
+    assert again["__typename"] == "StageGateBlocked", again
