@@ -127,6 +127,7 @@ function renderPanel(page, instance, progress) {
     stage, state, instance,
     values: page.data.record.values,
     notes: page.notes,
+    names: page.names,
     save: (field, value, shown, raw) => page.save(field, value, shown, raw),
   });
   const extra = [];

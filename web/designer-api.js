@@ -6,7 +6,7 @@ export { refused };
 
 const PROBLEMS = "problems { path message }";
 const DRAFT = `processId key name entity status definition version basedOn updatedAt updatedBy ${PROBLEMS}`;
-const FIELDS = "key label type choices";
+const FIELDS = "key label type choices target";
 const DRAFT_REFUSALS = `... on Error { message }
   ... on InvalidDefinition { ${PROBLEMS} }
   ... on VersionConflict { currentVersion }`;

@@ -3,7 +3,7 @@
 // problem's path points, and which category a new stage takes.
 
 export const CATEGORIES = ["QUALIFY", "DEVELOP", "PROPOSE", "CLOSE", "IDENTIFY", "RESEARCH", "RESOLVE", "APPROVAL"];
-export const FIELD_TYPES = ["TEXT", "NUMBER", "MONEY", "DATE", "BOOLEAN", "CHOICE", "USER"];
+export const FIELD_TYPES = ["TEXT", "NUMBER", "MONEY", "DATE", "BOOLEAN", "CHOICE", "USER", "LOOKUP"];
 export const OPERATORS = [
   ["eq", "equals"],
   ["ne", "does not equal"],

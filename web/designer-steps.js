@@ -63,6 +63,9 @@ export const stepParts = {
     const type = el("select", {}, FIELD_TYPES.map((t) => el("option", { value: t }, titleCase(t))));
     const choices = textarea("", { rows: 3 });
     const choicesControl = control("Choices, one per line", choices, null);
+    // A lookup points at records of one entity.
+    const target = el("select", {}, this.entities.map((e) => el("option", { value: e.key }, e.name)));
+    const targetControl = control("Points at records of", target, null);
     const messages = el("div", { class: "d-form-problems", role: "alert", hidden: true });
     let keyEdited = false;
     label.addEventListener("input", () => {
@@ -73,6 +76,7 @@ export const stepParts = {
     });
     const showChoices = () => {
       choicesControl.hidden = type.value !== "CHOICE";
+      targetControl.hidden = type.value !== "LOOKUP";
     };
     type.addEventListener("change", showChoices);
     showChoices();
@@ -88,7 +92,8 @@ export const stepParts = {
         if (!KEY_PATTERN.test(key.value)) return fail("The key takes lowercase letters, digits, - or _, starting with a letter.");
         if (this.field(key.value)) return fail(`${this.entity.name} has a field ${key.value} already: pick it from the list of fields.`);
         if (type.value === "CHOICE" && list.length === 0) return fail("A choice field needs at least one choice.");
-        const input = { entity: this.entity.key, key: key.value, label: label.value.trim(), type: type.value, choices: type.value === "CHOICE" ? list : null };
+        const input = { entity: this.entity.key, key: key.value, label: label.value.trim(), type: type.value, choices: type.value === "CHOICE" ? list : null,
+          target: type.value === "LOOKUP" ? target.value : null };
         const submit = form.querySelector("button[type=submit]");
         submit.disabled = true;
         try {
@@ -110,6 +115,7 @@ export const stepParts = {
     messages,
     el("div", { class: "d-grid" }, control("Field label", label, null), control("Field key", key, null), control("Type", type, null)),
     choicesControl,
+    targetControl,
     el("p", { class: "d-hint" }, `The field is added to ${this.entity.name} at once, for every process of it.`),
     el("div", { class: "d-row-actions" },
       el("button", { type: "submit" }, "Create field"),

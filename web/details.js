@@ -1,10 +1,11 @@
 // A record's values as people read them; a long one is shown in part, with a control to show
-// it whole.
-import { display, el } from "./dom.js";
+// it whole; a lookup links to its record (`names`: record id → name, where known).
+import { display, el, recordLink } from "./dom.js";
 
-export function renderDetails(fields, values) {
+export function renderDetails(fields, values, names) {
+  const shown = (field) => (field.type === "LOOKUP" ? recordLink(values[field.key], names) : long(display(field, values[field.key])));
   const rows = [...fields.values()].filter((f) => f.key in values).map((field) =>
-    el("div", {}, el("dt", {}, field.label), el("dd", { "data-field": field.key }, long(display(field, values[field.key])))));
+    el("div", {}, el("dt", {}, field.label), el("dd", { "data-field": field.key }, shown(field))));
   return el("section", { class: "details", "aria-labelledby": "details-title" },
     el("h2", { id: "details-title" }, "Details"),
     rows.length ? el("dl", {}, rows) : el("p", { class: "muted" }, "No values yet."));

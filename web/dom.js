@@ -89,9 +89,17 @@ export function display(field, value) {
       return value ? "Yes" : "No";
     case "MONEY":
       return money(value, field.currency);
+    case "LOOKUP":
+      return `Record ${value}`;
     default:
       return String(value);
   }
+}
+
+// A link to the record a lookup value names: by the record's name when `names` (record id →
+// name) knows it, else by its id.
+export function recordLink(id, names = new Map(), attrs = {}) {
+  return el("a", { href: `#/records/${encodeURIComponent(id)}`, ...attrs }, names.get(String(id)) || `Record ${id}`);
 }
 
 // The input for a step, fitting the field's type and carrying its bounds and length limit as
@@ -121,6 +129,10 @@ export function fieldInput(field, value, id) {
     case "DATE":
       input = el("input", { ...common, type: "date", value: value ?? "" });
       return { input, read: () => input.value || null };
+    case "LOOKUP":
+      // The id of a record of the field's target entity; the server checks it names one.
+      input = el("input", { ...common, type: "text", inputmode: "numeric", pattern: "[0-9]*", autocomplete: "off", value: value ?? "" });
+      return { input, read: () => (input.value.trim() === "" ? null : input.value.trim()) };
     default:
       input = el("input", { ...common, type: "text", maxlength: field.maxLength, value: value ?? "" });
       return { input, read: () => (input.value.trim() === "" ? null : input.value) };

@@ -17,7 +17,7 @@ const INSTANCE = `
   outcome { key label } outcomeReason
   process { id name outcomes { key label reasonRequired } }
   stages { state stage { key name category guidance isLast
-    steps { required field { key label type choices minimum maximum maxLength currency } } } }
+    steps { required field { key label type choices minimum maximum maxLength currency target } } } }
   activeStage { key name isLast }
   missingSteps { field { key label } }
   nextStage { key name }
@@ -33,7 +33,7 @@ const RECORD = `query($id: ID!) {
     activeInstance { ${INSTANCE} }
   }
   events(recordId: $id, kinds: [${HISTORY_KINDS.join(", ")}], first: 100, newest: true) { seq kind actor at instanceId processId after }
-  entities { key name fields { key label type choices minimum maximum maxLength currency } }
+  entities { key name fields { key label type choices minimum maximum maxLength currency target } }
   processes { id name status entity { key } }
 }`;
 
@@ -110,6 +110,8 @@ class RecordPage {
     this.own = new Map();
     // The value this page last saved, per field, as the server keeps it.
     this.sent = new Map();
+    // The names of the records lookup values point at, by id; null: out of the user's sight.
+    this.names = new Map();
     // The clock does not count as a change: time spent grows with every read.
     this.reloads = reloads(["lastEventSeq", "durationSeconds"]);
     // "Active for 9 minutes" and "Due in 3 days" move with the clock.
@@ -146,6 +148,28 @@ class RecordPage {
     const state = { ...data, message: this.message, settled: this.settled, notes: [...this.notes], selected: this.selected };
     if (this.reloads.changed(state) || this.focusAfter) this.render();
     this.watch(instance ? instance.id : null, data.lastEventSeq);
+    this.nameLookups();
+  }
+
+  // Read the names of the records the lookup values point at, each once, in one request;
+  // the page shows them once known (until then, and for a record out of sight, the id).
+  async nameLookups() {
+    const { values } = this.data.record;
+    const ids = [...new Set([...this.fields.values()]
+      .filter((f) => f.type === "LOOKUP" && values[f.key] != null)
+      .map((f) => String(values[f.key])))]
+      .filter((id) => !this.names.has(id));
+    if (!ids.length) return;
+    const query = `query(${ids.map((_, i) => `$r${i}: ID!`).join(", ")}) {
+      ${ids.map((_, i) => `r${i}: record(id: $r${i}) { name }`).join(" ")} }`;
+    let found;
+    try {
+      found = await graphql(query, Object.fromEntries(ids.map((id, i) => [`r${i}`, id])));
+    } catch {
+      return; // the ids stay shown; the next load asks again
+    }
+    ids.forEach((id, i) => this.names.set(id, found[`r${i}`]?.name ?? null));
+    if (!this.left) this.render();
   }
 
   // Follow the instance the bar shows; a switch of process follows the new one.
@@ -362,7 +386,7 @@ class RecordPage {
         el("h1", { id: "record-name", tabindex: "-1" }, record.name),
         el("p", { class: "meta" }, `${this.data.entities.find((e) => e.key === record.entity)?.name || record.entity} · owner ${record.owner} · updated ${when(record.updatedAt)}`)),
       instance ? renderProcess(this, instance) : renderNoProcess(this),
-      renderDetails(this.fields, this.data.record.values),
+      renderDetails(this.fields, this.data.record.values, this.names),
       instance ? renderHistory(instance, this.data.events, (id) => this.processName(id)) : "",
     ));
     if (focus) {

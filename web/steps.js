@@ -2,7 +2,7 @@
 // (in the field's words, with the refused value kept in the input), or what the gate still
 // asks of it. Text, number and date inputs save on change; a select saves only when the user
 // confirms it (Enter, or leaving it), so an arrow key never saves a value by itself.
-import { el, fieldInput } from "./dom.js";
+import { el, fieldInput, recordLink } from "./dom.js";
 
 // While the page redraws, the inputs it removes lose focus: that is not the user leaving them.
 let quiet = false;
@@ -21,8 +21,9 @@ export function refusalOf(field, reason) {
 }
 
 // `notes` maps a field's key to { saved } or { error, raw } (this page's own saves and
-// refusals); `save(field, value, shown)` sends a value.
-export function renderSteps({ stage, state, instance, values, notes, save }) {
+// refusals); `save(field, value, shown)` sends a value; `names` maps the id of a record a
+// lookup points at to its name, where known.
+export function renderSteps({ stage, state, instance, values, notes, save, names }) {
   const editable = state !== "UPCOMING" && instance.status === "ACTIVE";
   const missing = new Set(state === "ACTIVE" ? instance.missingSteps.map((m) => m.field.key) : []);
   return stage.steps.map((step) => {
@@ -77,9 +78,13 @@ export function renderSteps({ stage, state, instance, values, notes, save }) {
     } else {
       input.addEventListener("change", send);
     }
+    const link = field.type === "LOOKUP" && shown != null
+      ? el("p", { class: "step-link" }, "Open ", recordLink(shown, names))
+      : "";
     return el("div", { class: `step${kind === "error" ? " invalid" : ""}${missing.has(field.key) ? " missing" : ""}`, "data-step": field.key },
       el("label", { for: id }, field.label, step.required ? el("span", { class: "required", "aria-hidden": "true" }, " *") : ""),
       input,
+      link,
       el("p", { id: noteId, class: `step-note ${kind}` }, kind === "saved" ? ["✓ ", text] : text));
   });
 }
