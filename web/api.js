@@ -96,9 +96,10 @@ function newKey() {
 // A mutation `name` taking `{ input }`, for one user action; resolves to the data, as
 // graphql() does. With a key, a lost answer is retried once, after a pause, with the same
 // body; when that fails too, the error says in words whether anything may have changed.
-export async function mutate(name, query, input) {
+// `extra`: variables besides the input, such as advanceStage's linkRecordId.
+export async function mutate(name, query, input, extra = {}) {
   const keyed = KEYED.has(name);
-  const body = JSON.stringify({ query, variables: { input: keyed ? { ...input, idempotencyKey: newKey() } : input } });
+  const body = JSON.stringify({ query, variables: { ...extra, input: keyed ? { ...input, idempotencyKey: newKey() } : input } });
   const lost = [];
   for (;;) {
     const sent = await post(body);

@@ -58,6 +58,10 @@ function renderStage(page, instance, progress, index, open) {
     el("span", { class: "mark", "aria-hidden": "true" }, state === "DONE" ? "✓" : String(index + 1)),
     el("span", { class: "name" }, stage.name),
   ];
+  // A stage of another entity's record (a process across entities) says whose.
+  if (stage.entity && stage.entity !== page.data.record.entity) {
+    parts.push(el("span", { class: "entity" }, ` ${page.entityName(stage.entity)}`));
+  }
   if (current) {
     parts.push(el("span", { class: "since", "data-since": instance.activeSince }, `active for ${elapsed(instance.activeSince)}`));
     if (instance.dueAt) parts.push(renderDue(instance));
@@ -112,24 +116,48 @@ function renderMoves(page, instance) {
     moves.push(page.moveButton({ id: "move-finish", class: "primary", refused: !instance.canFinish && gate, "aria-describedby": "gate" },
       "finishInstance", {}, "Finish…"));
   } else {
-    const next = instance.nextStage && instance.canAdvance ? ` → ${instance.nextStage.name}` : "";
+    const onward = instance.nextStage && instance.canAdvance ? instance.nextStage : null;
+    // Into a stage of an entity the run has no record of yet: it crosses, into a new record
+    // of it or into one the user links.
+    const crossing = onward && onward.entity !== instance.activeStage.entity && !page.recordOf(instance, onward.entity)
+      ? page.entityName(onward.entity) : null;
+    const next = onward ? ` → ${onward.name}${crossing ? ` (new ${crossing})` : ""}` : "";
     moves.push(page.moveButton({ id: "move-next", class: "primary", refused: !instance.canAdvance && (gate || "This stage cannot be left yet."), "aria-describedby": "gate" },
       "advanceStage", {}, `Next stage${next}`));
+    if (crossing) moves.push(renderLink(page, crossing));
   }
   moves.push(el("span", { id: "gate", class: "gate" }, gate));
   moves.push(page.moveButton({ id: "move-abandon", class: "danger" }, "abandonInstance", {}, "Abandon…"));
   return el("div", { class: "moves", role: "group", "aria-label": "Moves" }, moves);
 }
 
+// "or link Opportunity #[ ] [Link and go on]": the crossing into a record that exists.
+function renderLink(page, entityName) {
+  const input = el("input", { id: "link-record", type: "text", inputmode: "numeric", size: "6", autocomplete: "off" });
+  return el("span", { class: "link-record" },
+    el("label", { for: "link-record" }, `or link ${entityName} #`), input, " ",
+    page.moveButton({ id: "move-link" }, "advanceStage", () => ({ linkRecordId: input.value.trim() }), "Link and go on"));
+}
+
 function renderPanel(page, instance, progress) {
   const { stage, state } = progress;
+  // A stage of another entity's record is worked on that record's page: here its steps are
+  // shown as they stand there, with the way to it.
+  const own = !stage.entity || stage.entity === page.data.record.entity;
+  const other = own ? null : page.recordOf(instance, stage.entity);
   const steps = renderSteps({
     stage, state, instance,
-    values: page.data.record.values,
-    notes: page.notes,
+    values: own ? page.data.record.values : (other?.values ?? {}),
+    notes: own ? page.notes : new Map(),
     names: page.names,
-    save: (field, value, shown, raw) => page.save(field, value, shown, raw),
+    save: (field, value, shown, raw) => page.save(field, value, shown, raw, stage.entity),
   });
+  if (!own) {
+    for (const input of steps.flatMap((node) => [...node.querySelectorAll("input, select, textarea")])) input.disabled = true;
+  }
+  const whose = own ? "" : el("p", { class: "works-on" }, other
+    ? [`${stage.name} works on the ${page.entityName(stage.entity)} `, el("a", { href: `#/records/${other.id}`, id: "works-on" }, other.name), ": its steps are filled there."]
+    : `${stage.name} works on a ${page.entityName(stage.entity)}, made or linked when the run moves on to it.`);
   const extra = [];
   if (instance.status === "ACTIVE" && state === "DONE") {
     extra.push(page.moveButton({ id: "move-to-open" }, "moveToStage", { stage: stage.key }, `Go back to ${stage.name}`));
@@ -138,6 +166,7 @@ function renderPanel(page, instance, progress) {
   const category = stage.name.toLowerCase() === stage.category.toLowerCase() ? "" : ` ${titleCase(stage.category)}`;
   return el("div", { class: "panel", id: "stage-panel", "data-stage": stage.key },
     el("h3", { id: "panel-title", tabindex: "-1" }, stage.name, el("small", {}, category, where)),
+    whose,
     stage.guidance ? el("p", { class: "guidance" }, stage.guidance) : "",
     steps.length ? el("div", { class: "steps" }, steps) : el("p", { class: "muted" }, "This stage asks for no steps."),
     extra.length ? el("div", { class: "actions" }, extra) : "",

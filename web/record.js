@@ -16,11 +16,12 @@ const INSTANCE = `
   id version status processVersion activeSince completedAt completedBy dueAt overdue
   outcome { key label } outcomeReason
   process { id name outcomes { key label reasonRequired } }
-  stages { state stage { key name category guidance isLast
+  stages { state stage { key name category guidance isLast entity
     steps { required field { key label type choices minimum maximum maxLength currency target } } } }
-  activeStage { key name isLast }
+  activeStage { key name isLast entity }
   missingSteps { field { key label } }
-  nextStage { key name }
+  nextStage { key name entity }
+  records { entity record { id name values version } }
   path { key name }
   canAdvance canFinish
   history(last: 100) { stage { key name } enteredAt exitedAt enteredBy durationSeconds }
@@ -41,13 +42,20 @@ const INVALID = "... on InvalidValue { field reason }";
 
 function instanceMutation(name, input = "InstanceInput", gated = false) {
   return `mutation($input: ${input}!) { ${name}(input: $input) {
-    ... on InstanceChange { event { seq } instance { id version activeStage { name } outcome { label } record { version values } } }
+    ... on InstanceChange { event { seq } instance { id version activeStage { name entity } outcome { label } record { version values } records { entity record { id } } } }
     ${RESULT_ERRORS} ${CONFLICT} ${gated ? GATE : ""} ${name === "completeStep" ? INVALID : ""} } }`;
 }
 
+// Across entities, a move answers with the records of the run, to go on to the one its
+// active stage works on.
+const ADVANCE = `mutation($input: InstanceInput!, $link: ID) { advanceStage(input: $input, linkRecordId: $link) {
+    ... on InstanceChange { event { seq } instance { id version activeStage { name entity } outcome { label } record { version values }
+      records { entity record { id } } } }
+    ${RESULT_ERRORS} ${CONFLICT} ${GATE} ${INVALID} } }`;
+
 const MUTATIONS = {
   completeStep: instanceMutation("completeStep", "CompleteStepInput"),
-  advanceStage: instanceMutation("advanceStage", "InstanceInput", true),
+  advanceStage: ADVANCE,
   moveToStage: instanceMutation("moveToStage", "MoveToStageInput"),
   finishInstance: instanceMutation("finishInstance", "FinishInstanceInput", true),
   abandonInstance: instanceMutation("abandonInstance"),
@@ -214,9 +222,21 @@ class RecordPage {
   }
 
   // A step's value, sent as the user left it; `raw` is what the input showed, kept on a refusal.
-  save(field, value, shown, raw) {
+  // `entity`: whose record the step's stage works on.
+  save(field, value, shown, raw, entity) {
     this.notes.delete(field.key);
-    return this.change("completeStep", { field: field.key, value }, this.seen(), shown, raw);
+    return this.change("completeStep", { field: field.key, value, entity }, this.seen(), shown, raw);
+  }
+
+  // The record of the run that `entity`'s stages work on: this page's, or another the run
+  // crossed into (null: not reached yet).
+  recordOf(instance, entity) {
+    if (!entity || entity === this.data.record.entity) return this.data.record;
+    return instance.records.find((r) => r.entity === entity)?.record ?? null;
+  }
+
+  entityName(key) {
+    return this.data.entities.find((e) => e.key === key)?.name || key;
   }
 
   // Send a change the user made on the view `seen` (the versions the page showed); on a
@@ -247,6 +267,11 @@ class RecordPage {
           this.focusAfter = FOCUS_AFTER[name];
           announce(outcome.said);
         }
+        if (outcome.goTo) {
+          if (move) this.moving -= 1;
+          location.hash = `#/records/${outcome.goTo}`;
+          return;
+        }
       }
       if (move) {
         this.moving -= 1;
@@ -270,14 +295,25 @@ class RecordPage {
     }
     const recordBase = this.since("Record", this.id, seen.record, move);
     if (name === "switchProcess") full.expectedVersion = recordBase;
-    const result = (await track(mutate(name, MUTATIONS[name], full)))[name];
+    const { linkRecordId, ...sent } = full;
+    const extra = name === "advanceStage" ? { link: linkRecordId || null } : {};
+    const result = (await track(mutate(name, MUTATIONS[name], sent, extra)))[name];
     const refusal = refused(result);
     if (!refusal) {
-      this.remember(name, full, recordBase, result.instance);
-      return { said: said(name, result.instance) };
+      this.remember(name, sent, recordBase, result.instance);
+      return { said: said(name, result.instance), goTo: this.elsewhere(result.instance) };
     }
     if (name === "completeStep" && refusal.currentVersion !== undefined) return this.again(full, shown);
     return this.explain(refusal);
+  }
+
+  // After a move across entities: the record the run's active stage now works on, when it
+  // is not this page's (the page goes on there, as the bar does).
+  elsewhere(instance) {
+    const entity = instance?.activeStage?.entity;
+    if (!entity || entity === this.data.record.entity) return null;
+    const found = instance.records?.find((r) => r.entity === entity)?.record;
+    return found && found.id !== this.id ? found.id : null;
   }
 
   explain(refusal) {
