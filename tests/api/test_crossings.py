@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from documents import CREATE_RECORD, FINISH, MOVE_TO, REACTIVATE, START, UPDATE_RECORD
+from sockets import Socket
 from users import make_user
 
 from server.domain.access import BaseRole
@@ -459,3 +460,45 @@ async def test_a_process_across_entities_migrates_to_its_next_version(flow: Flow
     assert moved[waiting]["toStage"] == "fast_track"
     again = await flow.advance(instance)
     assert again["__typename"] == "StageGateBlocked", again
+
+
+SUBSCRIBED = """subscription($id: ID!) { instanceEvents(instanceId: $id) {
+  seq kind recordId } }"""
+MOVES = """subscription($id: ID!) { stageChanged(instanceId: $id) { seq kind recordId } }"""
+
+
+async def _next(socket: Socket) -> tuple[str, str | None]:
+    message = await socket.receive()
+    assert message["type"] == "next", message
+    data = next(iter(message["payload"]["data"].values()))
+    return data["kind"], data["recordId"]
+
+
+async def test_subscribers_hear_every_record_of_the_instance(flow: Flow) -> None:
+    lead, instance = await flow.lead("60000.00")
+    token = await flow.gql.token("demo")
+    async with Socket(flow.gql.app, token) as events, Socket(flow.gql.app, token) as moves:
+        await events.subscribe("1", SUBSCRIBED, id=instance)
+        await moves.subscribe("1", MOVES, id=instance)
+        crossed = await flow.advance(instance)
+        opportunity = crossed["instance"]["records"][1]["record"]["id"]
+        await flow.step(instance, "customer_need", "Faster sums")
+        # A change of the opportunity outside the run, and of the lead: both are the run's.
+        for record in (opportunity, lead):
+            updated = await flow.ask(
+                UPDATE_RECORD, input={"recordId": record, "values": {"company_name": "Engines"}}
+            )
+            assert updated["updateRecord"]["__typename"] == "RecordUpdated", updated
+        await flow.ask(MOVE_TO, input={"instanceId": instance, "stage": "fast_track"})
+        assert [await _next(events) for _ in range(6)] == [
+            ("RECORD_CREATED", opportunity),
+            ("STAGE_ADVANCED", opportunity),
+            ("STEP_COMPLETED", opportunity),
+            ("RECORD_UPDATED", opportunity),
+            ("RECORD_UPDATED", lead),
+            ("STAGE_MOVED_BACK", lead),
+        ]
+        assert [await _next(moves) for _ in range(2)] == [
+            ("STAGE_ADVANCED", opportunity),
+            ("STAGE_MOVED_BACK", lead),
+        ]
