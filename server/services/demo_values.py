@@ -91,6 +91,11 @@ TEXTS = {
         "Credited the customer and reshipped",
     ],
     "product": ["Surface Laptop", "LaserJet 400", "Portal", "Mobile app", "Headset H2"],
+    "work_performed": [
+        "Replaced the fuser unit and ran a test print",
+        "Swapped the motherboard; the device starts again",
+        "Reseated the cabling and updated the firmware",
+    ],
 }
 
 LOST_REASONS = [
@@ -138,17 +143,20 @@ def step_value(
     users: list[str],
 ) -> Any:
     """What a user would enter for step `field`, given the record's values so far."""
-    if field in ("decision_maker_identified", "identified", "qualified", "customer_satisfied"):
+    if field in (
+        *("decision_maker_identified", "identified", "qualified", "customer_satisfied"),
+        "completed",
+    ):
         return True
     if field.startswith(("identify_", "develop_", "present_", "complete_", "final_", "send_")):
         return True
     if field in ("file_debrief", "similar_cases_checked", "legal_review_done"):
         return rnd.random() < 0.8
-    if field in ("demo_requested", "escalated", "decision_maker"):
+    if field in ("demo_requested", "escalated", "decision_maker", "needs_visit"):
         return rnd.random() < 0.35
     if field.endswith("_date"):
         return today.isoformat()
-    if field in ("assigned_to", "account_manager", "executive_sponsor"):
+    if field in ("assigned_to", "account_manager", "executive_sponsor", "technician"):
         return rnd.choice(users)
     if field == "estimated_budget":
         revenue = float(values.get("estimated_revenue") or 20000)

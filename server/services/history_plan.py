@@ -66,9 +66,9 @@ PROFILES = [
     Profile(
         "phone-to-case",
         140,
-        hours={"identify": 2.5, "research": 18, "resolve": 30},
+        hours={"identify": 2.5, "research": 18, "resolve": 30, "dispatch": 20, "visit": 40},
         drop={"identify": 0.1, "research": 0.04},
-        back={"resolve": 0.1},
+        back={"resolve": 0.1, "visit": 0.05},
         outcomes=[("resolved", 0.9), ("cancelled", 0.1)],
         stall=0.06,
     ),
