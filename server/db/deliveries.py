@@ -23,11 +23,12 @@ from tortoise.connection import get_connection
 from server.db import store, webhooks
 from server.db.models import (
     ProcessRow,
+    RecordRow,
     WebhookAttemptRow,
     WebhookDeliveryRow,
     WebhookRow,
 )
-from server.domain.events import EventKind
+from server.domain.events import Event, EventKind
 from server.domain.webhook import DELIVERED_KINDS, DeliveryState, WebhookStatus
 
 PLAN_BATCH = 500
@@ -65,7 +66,7 @@ async def plan(*, now: dt.datetime) -> int | None:
     events = [event for event in read if (event.seq or 0) <= horizon]
     full = len(read) == PLAN_BATCH and len(events) == len(read)
     reached = (events[-1].seq or start) if full else max(start, horizon)
-    entities = await _entities({e.process_id for e in events if e.process_id is not None})
+    entities = await _entities(events)
     planned = [
         WebhookDeliveryRow(
             uid=str(uuid.uuid4()),
@@ -82,7 +83,7 @@ async def plan(*, now: dt.datetime) -> int | None:
         for event in events
         if event.kind.value in DELIVERED_KINDS
         for hook in hooks
-        if (topics := hook.wants(event, entity=entities.get(event.process_id or 0)))
+        if (topics := hook.wants(event, entity=entities.get(event.seq or 0)))
     ]
     if planned:
         await WebhookDeliveryRow.bulk_create(planned, ignore_conflicts=True)
@@ -100,11 +101,24 @@ async def _move_cursor(value: int) -> None:
     )
 
 
-async def _entities(process_ids: set[int]) -> dict[int, str]:
-    if not process_ids:
-        return {}
-    rows = await ProcessRow.filter(id__in=process_ids).values_list("id", "entity_id")
-    return {int(id): str(entity) for id, entity in rows}
+async def _entities(events: list[Event]) -> dict[int, str]:
+    """The entity each event (by seq) is about: its record's; else its process's (a process
+    across entities tells each change on the record it concerns)."""
+    process_ids = {e.process_id for e in events if e.process_id is not None}
+    record_ids = {e.record_id for e in events if e.record_id is not None}
+    processes: dict[int, str] = {}
+    if process_ids:
+        rows = await ProcessRow.filter(id__in=process_ids).values_list("id", "entity_id")
+        processes = {int(id): str(entity) for id, entity in rows}
+    records: dict[int, str] = {}
+    if record_ids:
+        found = await RecordRow.filter(id__in=record_ids).values_list("id", "entity_id")
+        records = {int(id): str(entity) for id, entity in found}
+    return {
+        event.seq or 0: entity
+        for event in events
+        if (entity := records.get(event.record_id or 0) or processes.get(event.process_id or 0))
+    }
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from documents import COMPLETE_STEP
+from documents import ADVANCE, COMPLETE_STEP, CREATE_RECORD, START
 from graphql_client import GraphQL
 from making import new_instance, started_instance
 from receiver import Receiver, receiving, verified
@@ -235,3 +235,47 @@ async def test_private_addresses_are_refused_without_the_setting(
         assert attempt.status is None
         assert attempt.error is not None and "not a public address" in attempt.error
         assert receiver.tries == []
+
+
+async def test_an_entity_filter_hears_a_process_across_entities_on_each_record(
+    app: Starlette, gql: Any
+) -> None:
+    """Lead to Opportunity moves on from the lead to the opportunity it makes: a webhook
+    for opportunities hears of the run from the crossing on, one for leads until it."""
+    secret = new_secret()
+    found = await gql.execute("{ processes { id key } }")
+    process = next(p["id"] for p in found["processes"] if p["key"] == "lead-to-opportunity")
+    async with (
+        receiving(Receiver(secret=secret)) as leads,
+        receiving(Receiver(secret=secret)) as opportunities,
+    ):
+        await made(app, leads.url, secret=secret, topics=["STAGE_ENTERED"], entities=["lead"])
+        await made(
+            app,
+            opportunities.url,
+            secret=secret,
+            topics=["STAGE_ENTERED"],
+            entities=["opportunity"],
+        )
+        values = {
+            **{"contact_name": "Ada", "company_name": "Engines", "email": "a@e.example"},
+            **{"source": "Referral", "interest": "Sums", "budget_amount": "9000.00"},
+            **{"purchase_timeframe": "Unknown", "qualification_call_date": "2026-06-01"},
+            **{"qualification_call_notes": "Keen", "qualified": True},
+        }
+        created = await gql.execute(
+            CREATE_RECORD, {"input": {"entity": "lead", "name": "Ada", "values": values}}
+        )
+        record = created["createRecord"]["record"]["id"]
+        started = await gql.execute(START, {"input": {"recordId": record, "processId": process}})
+        instance = started["startInstance"]["instance"]["id"]
+        for _ in range(3):  # to identify, to the call, across to develop
+            moved = await gql.execute(ADVANCE, {"input": {"instanceId": instance}})
+            assert moved["advanceStage"]["__typename"] == "StageAdvanced", moved
+        await leads.wait_for(lambda r: len(r.arrivals) == 3)
+        await opportunities.wait_for(lambda r: len(r.arrivals) == 1)
+        await app.state.sender.send_now()
+    entered = [a.body["event"]["toStage"] for a in leads.arrivals]
+    assert entered == ["qualify", "identify", "fast_track"]
+    (crossed,) = opportunities.arrivals
+    assert crossed.body["event"]["toStage"] == "develop"
