@@ -502,3 +502,17 @@ async def test_subscribers_hear_every_record_of_the_instance(flow: Flow) -> None
             ("STAGE_ADVANCED", opportunity),
             ("STAGE_MOVED_BACK", lead),
         ]
+
+
+async def test_a_hostile_entity_for_a_step_is_refused_and_changes_nothing(flow: Flow) -> None:
+    _, instance = await flow.lead("60000.00")
+    await flow.advance(instance)
+    state = await flow.ask(STATE)
+    for entity in ("Lead", "lead\x00", "opportunity; DROP TABLE record", "é", "-"):
+        answer = await flow.step(instance, "customer_need", "x", entity=entity)
+        assert answer == {
+            "__typename": "InvalidValue",
+            "field": "entity",
+            "reason": "is not an entity key",
+        }, (entity, answer)
+    assert await flow.ask(STATE) == state

@@ -328,3 +328,31 @@ def test_a_step_is_written_to_the_record_of_its_stage_entity() -> None:
     assert stage.key == "qualify"
     with pytest.raises(rules.InvalidTransition):
         rules.step_stage(moved, process, "need", "lead")
+
+
+@pytest.mark.parametrize(
+    "crossings",
+    [
+        "opportunity",
+        [None],
+        [[]],
+        [{"entity": 5, "lookup": "lead"}],
+        [{"entity": "deal", "lookup": ["lead"]}],
+        [{"entity": "deal", "lookup": "lead", "map": "company"}],
+        [{"entity": "deal", "lookup": "lead", "map": [7, None, {"field": 1, "from": {}}]}],
+        [{"entity": "deal", "lookup": "lead", "map": [{"field": "company", "from": "company"}]}],
+        [{"entity": "deal\x00", "lookup": "lead\ud800", "extra": True}],
+        [{"entity": "deal", "lookup": "lead"}] * 3,
+    ],
+)
+def test_a_crossing_of_the_wrong_shape_is_a_problem_not_a_crash(crossings: Any) -> None:
+    data = chain()
+    data["crossings"] = crossings
+    found = problems(data)
+    assert found and all(isinstance(p, Problem) and p.message for p in found)
+
+
+def test_a_stage_entity_of_the_wrong_shape_is_a_problem() -> None:
+    data = chain()
+    data["stages"][1]["entity"] = ["deal"]
+    assert Problem("stages[1].entity", "expected an entity key") in problems(data)
