@@ -1,8 +1,8 @@
 // The condition of a branch: comparisons and nested all / any / not groups, each control
-// fitting the field it tests. Mixed into Editor.
+// fitting the field it tests, of the stage's record or of a record before it. Mixed into Editor.
 import { el, fieldInput } from "./dom.js";
 import { control, button, nextId } from "./designer-controls.js";
-import { CONDITION_KINDS, OPERATORS, convert, kindOf } from "./designer-model.js";
+import { CONDITION_KINDS, OPERATORS, convert, kindOf, placeOf } from "./designer-model.js";
 
 export const conditionParts = {
   // A condition: a comparison, or an all / any / not group of conditions, nested.
@@ -24,7 +24,7 @@ export const conditionParts = {
         remove ? button("Remove", remove, { "aria-label": "Remove this condition", class: "d-danger" }) : null),
       el("div", { class: "d-slot" }));
     if (kind === "compare") {
-      box.append(this.comparison(condition));
+      box.append(this.comparison(condition, this.definition.stages[placeOf(path)?.stage]));
     } else if (kind === "not") {
       box.append(this.conditionEditor(condition.not, `${path}.not`, (inner) => (condition.not = inner)));
     } else {
@@ -50,18 +50,20 @@ export const conditionParts = {
     return box;
   },
 
-  comparison(node) {
-    const field = el("select", {}, this.fieldOptions(node.field, "Choose a field…"));
+  // A comparison in a branch of `stage`.
+  comparison(node, stage) {
+    const find = (key) => this.conditionField(stage, key);
+    const field = el("select", {}, this.fieldOptions(node.field, "Choose a field…", this.conditionFields(stage), find(node.field)));
     field.value = node.field ?? "";
     const op = el("select", {}, OPERATORS.map(([value, text]) => el("option", { value }, text)));
     if (node.op && !OPERATORS.some(([value]) => value === node.op)) op.append(el("option", { value: node.op }, String(node.op)));
     op.value = node.op ?? "eq";
     const value = el("div", { class: "d-value" });
-    const renderValue = () => value.replaceChildren(this.valueControl(node));
+    const renderValue = () => value.replaceChildren(this.valueControl(node, find(node.field)));
     field.addEventListener("change", () => {
-      const before = this.field(node.field)?.type;
+      const before = find(node.field)?.type;
       node.field = field.value;
-      if (this.field(node.field)?.type !== before && node.op !== "is_set") delete node.value;
+      if (find(node.field)?.type !== before && node.op !== "is_set") delete node.value;
       renderValue();
       this.changed();
     });
@@ -80,8 +82,8 @@ export const conditionParts = {
     return el("div", { class: "d-compare" }, control("Field", field, null), control("Operator", op, null), value);
   },
 
-  valueControl(node) {
-    const field = this.field(node.field);
+  // The value of a comparison of `field` (undefined: a field unknown here).
+  valueControl(node, field) {
     const set = (value) => {
       if (value === null || value === undefined || (Array.isArray(value) && value.length === 0)) delete node.value;
       else node.value = value;

@@ -55,7 +55,7 @@ function edgesOf(stages, label) {
   const edges = [];
   stages.forEach((stage, i) => {
     stage.branches.forEach((branch, j) => {
-      edges.push({ from: i, to: index.get(branch?.to), branch: j, kind: "branch", text: conditionWords(branch?.when, label) });
+      edges.push({ from: i, to: index.get(branch?.to), branch: j, kind: "branch", text: conditionWords(branch?.when, (key) => label(key, i)) });
     });
     if (stage.next) edges.push({ from: i, to: index.get(stage.next), kind: "next", text: "default" });
   });
@@ -83,8 +83,8 @@ function describe(problems) {
 }
 
 /**
- * The SVG of `stages`; `open(index)` takes the user to a stage's editor, `label(fieldKey)`
- * names a field in the short words of a condition.
+ * The SVG of `stages`; `open(index)` takes the user to a stage's editor, `label(fieldKey,
+ * index)` names a field in the short words of a condition of the stage at `index`.
  */
 export function drawProcess(stages, { problems = [], label = (key) => key, open = () => {} } = {}) {
   if (stages.length === 0) return el("p", { class: "d-empty" }, "Add a stage to see the flow drawn here.");

@@ -1,11 +1,13 @@
 // The editor of one process: the page around the form (title, state, toolbar, problems,
 // the drawing) and the draft's round trips with the server. The form's parts are rendered
-// by designer-stages.js, designer-steps.js and designer-conditions.js, mixed in below.
+// by designer-stages.js, designer-steps.js, designer-conditions.js and designer-crossings.js,
+// mixed in below.
 import { el, when } from "./dom.js";
 import { checkDraft, discardDraft, loadDesign, publishProcess, refused, setProcessActive, updateProcess } from "./designer-api.js";
 import { stageParts } from "./designer-stages.js";
 import { stepParts } from "./designer-steps.js";
 import { conditionParts } from "./designer-conditions.js";
+import { crossingParts } from "./designer-crossings.js";
 import { pipelineParts } from "./designer-pipeline.js";
 import { badge, button, control, nextId, placeProblems, textarea } from "./designer-controls.js";
 import { drawProcess } from "./designer-drawing.js";
@@ -79,6 +81,7 @@ export class Editor {
       if (!Array.isArray(stage.steps)) stage.steps = [];
       if (!Array.isArray(stage.branches)) stage.branches = [];
     }
+    this.takeCrossings(definition);
     this.definition = definition;
     this.entity = this.entities.find((entity) => entity.key === definition.entity) ?? { key: definition.entity, name: definition.entity, fields: [] };
     this.problems = draft.problems;
@@ -89,10 +92,6 @@ export class Editor {
 
   field(key) {
     return this.entity.fields.find((field) => field.key === key);
-  }
-
-  fieldLabel(key) {
-    return this.field(key)?.label ?? key;
   }
 
   // ---- page frame: title, state, actions ----
@@ -315,7 +314,7 @@ export class Editor {
     const focused = this.drawing.contains(document.activeElement) ? document.activeElement.dataset.stage : undefined;
     const svg = drawProcess(this.definition.stages, {
       problems: this.fresh ? this.problems : [],
-      label: (key) => this.fieldLabel(key),
+      label: (key, i) => this.conditionLabel(this.definition.stages[i], key),
       open: (index) => this.openStage(index),
     });
     this.drawing.querySelector("svg, .d-empty")?.remove();
@@ -362,6 +361,7 @@ export class Editor {
         el("div", { class: "d-fixed" },
           el("div", { "data-path": "entity" }, el("span", {}, "Entity: "), el("strong", {}, this.entity.name)),
           el("div", { "data-path": "key" }, el("span", {}, "Key: "), el("code", {}, d.key ?? "")))),
+      this.crossingsPart(),
       stages,
     );
     this.showProblems();
@@ -383,4 +383,4 @@ export class Editor {
   }
 }
 
-Object.assign(Editor.prototype, stageParts, stepParts, conditionParts, pipelineParts);
+Object.assign(Editor.prototype, stageParts, stepParts, conditionParts, crossingParts, pipelineParts);

@@ -25,7 +25,7 @@ export const CONDITION_KINDS = [
 export const KEY_PATTERN = /^[a-z][a-z0-9_-]{0,63}$/;
 export const KEY_PATTERN_HTML = "[a-z][a-z0-9_\\-]{0,63}";
 // The canonical order of a stage's parts in the file form.
-export const STAGE_KEYS = ["key", "name", "category", "guidance", "due", "due_business_days", "probability", "steps", "next", "branches"];
+export const STAGE_KEYS = ["key", "name", "entity", "category", "guidance", "due", "due_business_days", "probability", "steps", "next", "branches"];
 
 // Who may run a process as people read it; an empty list lets everyone.
 export function whoMayRun(roles) {
@@ -41,18 +41,25 @@ export function slug(text, separator) {
 }
 
 // In the file form: canonical key order, empty optional parts left out, unknown parts kept.
+// A stage on the process's first entity does not name it.
 export function fileForm(definition) {
-  const { key, name, entity, description, amount_field: amount, close_date_field: closeDate, stages, ...rest } = definition;
+  const { key, name, entity, description, amount_field: amount, close_date_field: closeDate, crossings, stages, ...rest } = definition;
   const out = { key, name, entity };
   if (description) out.description = description;
   if (amount) out.amount_field = amount;
   if (closeDate) out.close_date_field = closeDate;
+  if (crossings?.length) {
+    out.crossings = crossings.map(({ entity: crossed, lookup, map, ...more }) => ({
+      entity: crossed, lookup, ...(map?.length ? { map } : {}), ...more,
+    }));
+  }
   out.stages = stages.map((stage) => {
     const copy = {};
     for (const part of STAGE_KEYS) {
       const value = stage[part];
       if (value === undefined || value === null) continue;
       if ((part === "guidance" && value === "") || (part === "branches" && value.length === 0)) continue;
+      if (part === "entity" && value === entity) continue;
       copy[part] = value;
     }
     for (const [part, value] of Object.entries(stage)) if (!STAGE_KEYS.includes(part)) copy[part] = value;
@@ -88,18 +95,25 @@ export function convert(condition, kind) {
   return { [kind]: [condition] };
 }
 
-// Where a problem is, as people read it: "Stage 2, step 1, field: ".
+// Where a problem is, as people read it: "Stage 2, step 1, field: ". Crossings count on
+// from the first entity, as the form shows them: crossings[0] is "Entity 2".
 export function where(path) {
   if (!path) return "";
   const words = { name: "name", key: "key", category: "category", guidance: "guidance", steps: "steps", field: "field",
     required: "required", next: "default next stage", branches: "branches", to: "target stage", when: "condition",
     description: "description", entity: "entity", stages: "stages", not: "not", due: "due",
     due_business_days: "business days", probability: "probability", amount_field: "amount field",
-    close_date_field: "close date field" };
-  const parts = [...path.matchAll(/([a-z_]+)(?:\[(\d+)\])?/g)].map(([, name, index]) => {
-    const single = { stages: "stage", steps: "step", branches: "branch", all: "item", any: "item" }[name];
-    if (index !== undefined && single) return `${single} ${Number(index) + 1}`;
-    return words[name] ?? name;
+    close_date_field: "close date field", crossings: "entities", lookup: "lookup", map: "values copied", from: "copied from" };
+  let before = null;
+  const parts = [...path.matchAll(/([a-z_]+)(?:\[(\d+)\])?/g)].flatMap(([, name, index]) => {
+    const after = before;
+    before = name;
+    if (name === "crossings" && index !== undefined) return [`entity ${Number(index) + 2}`];
+    if (name === "entity" && after === "crossings") return [];
+    if (name === "entity" && after === "stages") return ["works on"];
+    const single = { stages: "stage", steps: "step", branches: "branch", all: "item", any: "item", map: "value" }[name];
+    if (index !== undefined && single) return [`${single} ${Number(index) + 1}`];
+    return [words[name] ?? name];
   });
   const text = parts.join(", ");
   return `${text.charAt(0).toUpperCase()}${text.slice(1)}: `;

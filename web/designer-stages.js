@@ -1,5 +1,6 @@
-// The stages part of the editor's form: each stage's card (name, key, category, guidance,
-// default next stage), its branches, adding, moving and removing stages. Mixed into Editor.
+// The stages part of the editor's form: each stage's card (name, key, category, the entity
+// it works on, guidance, default next stage), its branches, adding, moving and removing
+// stages. Mixed into Editor.
 import { el, titleCase } from "./dom.js";
 import { button, checkbox, control, nextId, textarea } from "./designer-controls.js";
 import { CATEGORIES, KEY_PATTERN_HTML, newStageCategory, slug, usualOrder } from "./designer-model.js";
@@ -173,7 +174,8 @@ export const stageParts = {
       el("div", { class: "d-grid" },
         control("Name", name, `${path}.name`),
         control("Key", key, `${path}.key`),
-        control("Category", category, `${path}.category`)),
+        control("Category", category, `${path}.category`),
+        this.worksOnPart(stage, path)),
       control("Guidance", guidance, `${path}.guidance`),
       this.duePart(stage, path),
       this.probabilityPart(stage, path),

@@ -10,6 +10,7 @@ from typing import Any
 from browsing import axe_violations, needs_browser, open_page, screenshot
 from playwright.sync_api import Locator, Page, expect
 from serving import Server, graphql
+from test_browser_designer import assert_named_by_visible_text
 
 pytestmark = needs_browser
 # The machine may be busy: wait as long for assertions as for actions.
@@ -121,6 +122,7 @@ def test_the_designer_shows_lead_to_opportunity_across_its_entities(
     expect(
         drawing.get_by_role("img", name=re.compile(r"^Branch 1 of Develop: when Lead: Budget"))
     ).to_have_count(1)
+    assert assert_named_by_visible_text(page) > 100
     assert axe_violations(page) == []
     screenshot(page, "designer-crossings")
     assert errors == []
@@ -199,7 +201,16 @@ def test_a_process_goes_on_to_an_entity_added_in_the_designer(server: Server, br
             "key": "lead-onwards",
             "name": "Lead Onwards",
             "entity": "lead",
-            "stages": [{"key": "qualify", "name": "Qualify", "category": "QUALIFY", "steps": []}],
+            # Named here, the first entity is left out once the designer saves.
+            "stages": [
+                {
+                    "key": "qualify",
+                    "name": "Qualify",
+                    "entity": "lead",
+                    "category": "QUALIFY",
+                    "steps": [],
+                }
+            ],
         },
     )
     page, errors = open_page(browser, f"{server.url}/#/designer/{draft}", "designer")
@@ -247,6 +258,7 @@ def test_a_process_goes_on_to_an_entity_added_in_the_designer(server: Server, br
     expect(page.locator(".d-status")).to_have_text("No problems: the draft can be published.")
     definition = design(server, draft)["definition"]
     assert definition["crossings"] == [{"entity": "opportunity", "lookup": "originating_lead"}]
+    assert "entity" not in definition["stages"][0]
     assert definition["stages"][1]["entity"] == "opportunity"
     assert definition["stages"][1]["steps"] == [{"field": "customer_need", "required": False}]
     assert errors == []
