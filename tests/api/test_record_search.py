@@ -3,6 +3,7 @@ database's trigram index; filtered pages found through the instance indexes."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from documents import CREATE_RECORD, UPDATE_RECORD
@@ -182,7 +183,8 @@ async def test_filtered_and_searched_pages_use_indexes(gql: Any) -> None:
             plan = await _plan(conn, postgres, sql.page, sql.page_params)
             if postgres:
                 assert "Seq Scan on record" not in plan, (how, plan)
-                assert "Seq Scan on instance" not in plan, (how, plan)
+                # (A scan of the links crossed into, empty here, is the planner's fair choice.)
+                assert re.search(r"Seq Scan on instance\b", plan) is None, (how, plan)
             else:
                 lines = plan.splitlines()
                 assert "SCAN r" not in lines and "SCAN i" not in lines, (how, plan)
