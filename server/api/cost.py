@@ -233,6 +233,16 @@ class _Cost:
                 value = None
         if not isinstance(value, int) or isinstance(value, bool):
             return MAX_PAGE  # not a number: coercion refuses it; until then, the worst case
+        if value < 1:
+            # Refused before anything runs: a mutation asking for it would otherwise be
+            # made, and only its answer refused.
+            raise _Refusal(
+                GraphQLError(
+                    f"{argument}: a page holds 1 to {MAX_PAGE} items",
+                    node,
+                    extensions={"code": "INVALID_VALUE"},
+                )
+            )
         if value > MAX_PAGE:
             raise _Refusal(
                 GraphQLError(

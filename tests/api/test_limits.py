@@ -379,6 +379,25 @@ async def test_an_unexpected_error_is_masked_and_logged(
     assert 'SELECT "secret"' in caplog.text
 
 
+async def test_a_mutation_whose_answer_asks_for_an_empty_page_is_not_made(gql: Any) -> None:
+    created = await gql.execute(
+        'mutation { createRecord(input: {entity: "lead", name: "Kept", values: {}}) {'
+        " ... on RecordCreated { record { id } } } }"
+    )
+    record = created["createRecord"]["record"]["id"]
+    before = await gql.execute("{ lastEventSeq }")
+    for page in ("history(last: 0) { enteredAt }", "events(afterSeq: 0, first: -5) { seq }"):
+        refused = (
+            await gql.post(
+                f'mutation {{ startInstance(input: {{recordId: "{record}"}}) {{'
+                f" ... on InstanceStarted {{ instance {{ {page} }} }} }} }}"
+            )
+        ).json()
+        assert refused["data"] is None, refused
+        assert refused["errors"][0]["extensions"]["code"] == "INVALID_VALUE", refused
+    assert await gql.execute("{ lastEventSeq }") == before
+
+
 async def test_expected_and_request_errors_stay_readable(gql: Any) -> None:
     refused = (await gql.post("{ events(afterSeq: 0, first: 0) { seq } }")).json()
     assert refused["errors"][0]["message"] == "first: a page holds 1 to 100 items"
