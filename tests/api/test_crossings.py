@@ -516,3 +516,24 @@ async def test_a_hostile_entity_for_a_step_is_refused_and_changes_nothing(flow: 
             "reason": "is not an entity key",
         }, (entity, answer)
     assert await flow.ask(STATE) == state
+
+
+async def test_leads_racing_to_link_one_opportunity_link_it_once(flow: Flow) -> None:
+    runs = [await flow.lead(f"{60000 + n}.00") for n in range(20)]
+    made = await flow.ask(
+        CREATE_RECORD, input={"entity": "opportunity", "name": "Contested", "values": {}}
+    )
+    contested = made["createRecord"]["record"]["id"]
+
+    answers = await asyncio.gather(*(flow.advance(i, link=contested) for _, i in runs))
+
+    linked = [a for a in answers if a["__typename"] == "StageAdvanced"]
+    refused = [a for a in answers if a["__typename"] == "InvalidTransition"]
+    assert (len(linked), len(refused)) == (1, 19), answers
+    assert {a["code"] for a in refused} == {"ALREADY_RUNNING"}
+    (winner,) = linked
+    lead = winner["instance"]["records"][0]["record"]["id"]
+    shown = (await flow.ask(RECORD, id=contested))["record"]
+    assert shown["values"]["originating_lead"] == int(lead)
+    assert shown["activeInstance"]["id"] == winner["instance"]["id"]
+    assert len(await flow.opportunities()) == 1
