@@ -124,7 +124,7 @@ function renderMoves(page, instance) {
     const next = onward ? ` → ${onward.name}${crossing ? ` (new ${crossing})` : ""}` : "";
     moves.push(page.moveButton({ id: "move-next", class: "primary", refused: !instance.canAdvance && (gate || "This stage cannot be left yet."), "aria-describedby": "gate" },
       "advanceStage", {}, `Next stage${next}`));
-    if (crossing) moves.push(renderLink(page, crossing));
+    if (crossing) moves.push(renderLink(page, onward.entity, crossing));
   }
   moves.push(el("span", { id: "gate", class: "gate" }, gate));
   moves.push(page.moveButton({ id: "move-abandon", class: "danger" }, "abandonInstance", {}, "Abandon…"));
@@ -132,10 +132,23 @@ function renderMoves(page, instance) {
 }
 
 // "or link Opportunity #[ ] [Link and go on]": the crossing into a record that exists.
-function renderLink(page, entityName) {
-  const input = el("input", { id: "link-record", type: "text", inputmode: "numeric", size: "6", autocomplete: "off" });
+// Typing a name suggests the records of the entity it matches, by id.
+function renderLink(page, entity, entityName) {
+  const choices = el("datalist", { id: "link-choices" });
+  const input = el("input", { id: "link-record", type: "text", size: "12", autocomplete: "off", list: "link-choices" });
+  let timer = null;
+  input.addEventListener("input", () => {
+    clearTimeout(timer);
+    const text = input.value.trim();
+    if (text.length < 2 || /^\d+$/.test(text)) return;
+    timer = setTimeout(async () => {
+      const found = await page.linkChoices(entity, text);
+      if (input.value.trim() !== text) return;
+      choices.replaceChildren(...found.map((r) => el("option", { value: r.id, label: r.name })));
+    }, 200);
+  });
   return el("span", { class: "link-record" },
-    el("label", { for: "link-record" }, `or link ${entityName} #`), input, " ",
+    el("label", { for: "link-record" }, `or link an existing ${entityName} (id, or type its name)`), input, choices, " ",
     page.moveButton({ id: "move-link" }, "advanceStage", () => ({ linkRecordId: input.value.trim() }), "Link and go on"));
 }
 

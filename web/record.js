@@ -40,6 +40,9 @@ const RECORD = `query($id: ID!) {
 
 const INVALID = "... on InvalidValue { field reason }";
 
+const LINKABLE = `query($entity: String!, $search: String!) {
+  records(entity: $entity, search: $search, first: 10) { edges { node { id name } } } }`;
+
 function instanceMutation(name, input = "InstanceInput", gated = false) {
   return `mutation($input: ${input}!) { ${name}(input: $input) {
     ... on InstanceChange { event { seq } instance { id version activeStage { name entity } outcome { label } record { version values } records { entity record { id } } } }
@@ -233,6 +236,16 @@ class RecordPage {
   recordOf(instance, entity) {
     if (!entity || entity === this.data.record.entity) return this.data.record;
     return instance.records.find((r) => r.entity === entity)?.record ?? null;
+  }
+
+  // Records of `entity` a crossing may link whose names match `search`, as suggestions.
+  async linkChoices(entity, search) {
+    try {
+      const data = await graphql(LINKABLE, { entity, search });
+      return data.records.edges.map((e) => e.node);
+    } catch {
+      return [];
+    }
   }
 
   entityName(key) {

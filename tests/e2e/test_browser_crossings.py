@@ -53,6 +53,8 @@ def test_a_lead_qualified_in_the_bar_goes_on_as_its_opportunity(
         server, "ana", CREATE, input={"entity": "lead", "name": "Litware tablets", "values": LEAD}
     )
     lead = created["createRecord"]["record"]["id"]
+    spare = {"entity": "opportunity", "name": "Litware - spare tablets", "values": {}}
+    other = graphql_as(server, "ana", CREATE, input=spare)["createRecord"]["record"]["id"]
     started = graphql_as(server, "ana", START, input={"recordId": lead, "processId": process})
     instance = started["startInstance"]["instance"]["id"]
     for _ in range(2):
@@ -69,7 +71,15 @@ def test_a_lead_qualified_in_the_bar_goes_on_as_its_opportunity(
     expect(next_stage).to_have_attribute("aria-disabled", "true")
     yes(page, "qualified")
     expect(next_stage).to_have_text("Next stage → Develop (new Opportunity)")
-    expect(page.get_by_label("or link Opportunity #")).to_be_visible()
+    # A name typed suggests the opportunities it matches, by id.
+    page.get_by_label("or link an existing Opportunity (id, or type its name)").press_sequentially(
+        "spare tab"
+    )
+    expect(page.locator("#link-choices option")).to_have_count(1)
+    expect(page.locator("#link-choices option")).to_have_attribute("value", other)
+    expect(page.locator("#link-choices option")).to_have_attribute(
+        "label", "Litware - spare tablets"
+    )
     next_stage.click()
 
     # The crossing made the opportunity, and the page went on to it: the same bar.
