@@ -12,12 +12,15 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 import pytest
 from documents import CREATE_RECORD, FINISH, MOVE_TO, REACTIVATE, START, UPDATE_RECORD
 from sockets import Socket
+from tortoise.connection import get_connection
 from users import make_user
 
 from server.domain.access import BaseRole
+from server.events.postgres import asyncpg_dsn
 from server.services import accounts
 
 RECORDS = "{ entity record { id name owner values activeInstance { id } } }"
@@ -537,3 +540,64 @@ async def test_leads_racing_to_link_one_opportunity_link_it_once(flow: Flow) -> 
     assert shown["values"]["originating_lead"] == int(lead)
     assert shown["activeInstance"]["id"] == winner["instance"]["id"]
     assert len(await flow.opportunities()) == 1
+
+
+UNAVAILABLE = {"DATABASE_UNAVAILABLE", "OUTCOME_UNKNOWN"}
+CROSSED = """SELECT
+  (SELECT count(*) FROM record WHERE entity_id = 'opportunity') AS opportunities,
+  (SELECT count(*) FROM instance_link) AS links,
+  (SELECT count(*) FROM record r JOIN instance_link k ON k.record_id = r.id
+     JOIN instance i ON i.id = k.instance_id
+     WHERE r.active_instance_id = i.id
+       AND (r."values"->>'originating_lead')::int = i.record_id) AS whole,
+  (SELECT count(*) FROM event WHERE kind = 'RECORD_CREATED'
+     AND record_id IN (SELECT record_id FROM instance_link)) AS told"""
+
+
+@pytest.mark.postgres
+async def test_crossings_cut_off_by_lost_backends_are_whole_or_not_at_all(
+    flow: Flow, database_url: str
+) -> None:
+    """Backends terminated again and again while 30 leads cross, each sent again with its
+    key until answered: every crossing is whole (record, link, lookup, shown instance and
+    event, all or none), made once, and each lead ends on its opportunity."""
+    runs = [await flow.lead(f"{60000 + n}.00") for n in range(30)]
+    cuts = []
+
+    async def cut() -> None:
+        conn = await asyncpg.connect(asyncpg_dsn(database_url))
+        try:
+            for _ in range(12):
+                cuts.append(
+                    await conn.fetchval(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                        " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+                )
+                await asyncio.sleep(0.15)
+        finally:
+            await conn.close()
+
+    async def cross(instance: str) -> dict[str, Any]:
+        while True:
+            response = await flow.gql.post(
+                ADVANCE, {"input": {"instanceId": instance, "idempotencyKey": f"x-{instance}"}}
+            )
+            body = response.json()
+            if response.status_code == 200 and body.get("data"):
+                return body["data"]["advanceStage"]  # type: ignore[no-any-return]
+            # The database was away for every try: the same key again.
+            assert body["errors"][0]["extensions"]["code"] in UNAVAILABLE, body
+            await asyncio.sleep(0.05)
+
+    cutter = asyncio.create_task(cut())
+    answers = await asyncio.gather(*(cross(i) for _, i in runs))
+    await cutter
+    assert sum(cuts) > 0
+    assert {a["__typename"] for a in answers} == {"StageAdvanced"}, answers
+    counts = (await get_connection("default").execute_query_dict(CROSSED))[0]
+    assert counts == {"opportunities": 30, "links": 30, "whole": 30, "told": 30}
+    for (_, instance), answer in zip(runs, answers, strict=True):
+        bar = (await flow.ask(INSTANCE, id=instance))["instance"]
+        assert bar["activeStage"]["key"] == "develop"
+        assert bar["records"] == answer["instance"]["records"]
