@@ -14,7 +14,15 @@ from typing import Any
 
 import asyncpg
 import pytest
-from documents import CREATE_RECORD, FINISH, MOVE_TO, REACTIVATE, START, UPDATE_RECORD
+from documents import (
+    CREATE_RECORD,
+    FINISH,
+    MOVE_TO,
+    REACTIVATE,
+    START,
+    SWITCH,
+    UPDATE_RECORD,
+)
 from sockets import Socket
 from tortoise.connection import get_connection
 from users import make_user
@@ -601,3 +609,26 @@ async def test_crossings_cut_off_by_lost_backends_are_whole_or_not_at_all(
         bar = (await flow.ask(INSTANCE, id=instance))["instance"]
         assert bar["activeStage"]["key"] == "develop"
         assert bar["records"] == answer["instance"]["records"]
+
+
+async def test_the_opportunity_switches_to_its_own_process_and_back(flow: Flow) -> None:
+    _, instance = await flow.lead("60000.00")
+    crossed = await flow.advance(instance)
+    opportunity = crossed["instance"]["records"][1]["record"]["id"]
+    found = await flow.ask("{ processes { id key } }")
+    sales = next(p["id"] for p in found["processes"] if p["key"] == "opportunity-sales")
+
+    away = await flow.ask(SWITCH, input={"recordId": opportunity, "processId": sales})
+    assert away["switchProcess"]["__typename"] == "ProcessSwitched", away
+    assert away["switchProcess"]["instance"]["process"]["key"] == "opportunity-sales"
+    back = await flow.ask(SWITCH, input={"recordId": opportunity, "processId": flow.process})
+    assert back["switchProcess"]["__typename"] == "ProcessSwitched", back
+    # The run it was crossed into, resumed where it stands; not a new one.
+    assert back["switchProcess"]["instance"]["id"] == instance
+    shown = (await flow.ask(RECORD, id=opportunity))["record"]
+    assert shown["activeInstance"]["id"] == instance
+    assert shown["activeInstance"]["activeStage"] == {"key": "develop"}
+    assert sorted(i["process"]["key"] for i in shown["instances"]) == [
+        "lead-to-opportunity",
+        "opportunity-sales",
+    ]
