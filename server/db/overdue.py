@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Awaitable, Callable
 
 from server.db import store
 from server.db.models import InstanceRow, VisitRow
@@ -11,9 +12,17 @@ from server.domain.events import Event, EventKind
 ACTOR = "stageflow"
 
 
-async def mark_batch(now: dt.datetime, *, limit: int) -> list[Event]:
+# The entity whose record a stage works on: (process id, version, stage key) -> entity key.
+EntityOf = Callable[[int, int, str], Awaitable[str]]
+
+
+async def mark_batch(
+    now: dt.datetime, *, limit: int, entity_of: EntityOf | None = None
+) -> list[Event]:
     """Inside a transaction: up to `limit` open stays due by `now` and not marked yet,
-    marked overdue, with one STAGE_OVERDUE event each (numbered, not yet announced).
+    marked overdue, with one STAGE_OVERDUE event each (numbered, not yet announced). An
+    instance that crossed into other records tells it on the record the stay's stage works
+    on (`entity_of`).
 
     On PostgreSQL the stays are locked with SKIP LOCKED: a stay another scanner holds is
     left to it, and a stay a move is closing waits for neither (the move holds it; once
@@ -33,16 +42,21 @@ async def mark_batch(now: dt.datetime, *, limit: int) -> list[Event]:
     instances = {
         row.id: row
         for row in await InstanceRow.filter(id__in={s.instance_id for s in stays}).only(
-            "id", "record_id", "process_id"
+            "id", "record_id", "process_id", "process_version"
         )
     }
+    links = await store.links_of(instances) if entity_of is not None else {}
     events = []
     for stay in stays:
         instance = instances[stay.instance_id]
         assert stay.due_at is not None
+        record_id = instance.record_id
+        if entity_of is not None and (crossed := links.get(instance.id)):
+            entity = await entity_of(instance.process_id, instance.process_version, stay.stage)
+            record_id = crossed.get(entity, record_id)
         event = overdue_event(
             now,
-            record_id=instance.record_id,
+            record_id=record_id,
             instance_id=instance.id,
             process_id=instance.process_id,
             stage=stay.stage,

@@ -218,9 +218,11 @@ class _Life:
         marked = replace(stay, overdue_at=at)
         self.instance = replace(instance, visits=(*instance.visits[:-1], marked))
         assert instance.id is not None and instance.record_id is not None
+        # Told on the record the stay's stage works on, as the scan does.
+        on = self.process.entity_of(_stage(self.process, stay.stage)).key
         return overdue_event(
             at,
-            record_id=instance.record_id,
+            record_id=self.records[on].id or instance.record_id,
             instance_id=instance.id,
             process_id=instance.process_id,
             stage=stay.stage,

@@ -20,10 +20,16 @@ async def mark_overdue(rt: Runtime, *, now: dt.datetime, batch: int = BATCH) -> 
     """Mark every open stay due by `now` overdue, one transaction per batch, and announce
     each one's event once committed; how many were marked."""
     marked = 0
+
+    async def entity_of(process_id: int, version: int, stage: str) -> str:
+        process = await rt.catalog.version(process_id, version)
+        found = process.stage(stage)
+        return (process.entity_of(found) if found is not None else process.entity).key
+
     while True:
 
         async def scan() -> list[Event]:
-            return await overdue.mark_batch(now, limit=batch)
+            return await overdue.mark_batch(now, limit=batch, entity_of=entity_of)
 
         async def landed(events: list[Event]) -> bool:
             return not events or await store.event_landed(events[-1])

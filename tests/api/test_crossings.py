@@ -9,6 +9,7 @@ The same on SQLite and PostgreSQL; on PostgreSQL the concurrent advances run in 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +30,7 @@ from users import make_user
 
 from server.domain.access import BaseRole
 from server.events.postgres import asyncpg_dsn
-from server.services import accounts
+from server.services import accounts, overdue
 
 RECORDS = "{ entity record { id name owner values activeInstance { id } } }"
 BAR = f"""
@@ -632,3 +633,21 @@ async def test_the_opportunity_switches_to_its_own_process_and_back(flow: Flow) 
         "lead-to-opportunity",
         "opportunity-sales",
     ]
+
+
+async def test_a_stay_past_its_due_is_told_on_the_record_its_stage_works_on(
+    flow: Flow,
+) -> None:
+    lead, waiting = await flow.lead("20000.00", source="Referral")
+    _, instance = await flow.lead("60000.00")
+    crossed = await flow.advance(instance)
+    opportunity = crossed["instance"]["records"][1]["record"]["id"]
+    before = await flow.ask("{ lastEventSeq }")
+
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=60)
+    assert await overdue.mark_overdue(flow.gql.app.state.runtime, now=later) >= 2
+
+    events = (await flow.ask(EVENTS, after=before["lastEventSeq"]))["events"]
+    told = {e["instanceId"]: e["recordId"] for e in events if e["kind"] == "STAGE_OVERDUE"}
+    assert told[instance] == opportunity
+    assert told[waiting] == lead
