@@ -221,8 +221,8 @@ async def advance_stage(
             shown = await _cross(
                 moved, process, crossing, path, link_record_id, now=now, by=by, runnable=runnable
             )
-            crossed = {"crossed": {"entity": entity, "recordId": shown.id}}
-            crossed["crossed"]["created"] = link_record_id is None
+            made = link_record_id is None
+            crossed = {"crossed": {"entity": entity, "recordId": shown.id, "created": made}}
         await store.save_instance(instance, moved)
         event = replace(event, record_id=shown.id, after={**(event.after or {}), **crossed})
         return Change(event=event, instance=moved, record=shown)
