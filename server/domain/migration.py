@@ -13,9 +13,6 @@ from server.domain.events import Event, EventKind
 from server.domain.instance import Instance, InstanceStatus, Visit, enter_stage
 from server.domain.process import Process, Stage, Step, missing_steps
 
-# Problems about single instances are listed up to this many.
-MAX_LISTED = 100
-
 
 @dataclass(frozen=True)
 class Outcome:
@@ -61,17 +58,23 @@ def check_mapping(
     if problems or not reached:
         return problems
     chain = {e.key for e in target.entities}
+    # Grouped as `stranded` is: one problem per entity left out, and per stage landed on.
+    stray: dict[str, list[int]] = {}
     unreached: dict[str, list[int]] = {}
     for instance in instances:
         has = reached.get(instance.id or 0, {target.entity.key})
         lands = target.stage(mapping.get(instance.active_stage, instance.active_stage))
         assert lands is not None
-        if not has <= chain:
-            stray = sorted(has - chain)[0]
-            msg = f"version {target.version} does not run on {stray}, which instance {instance.id} is on"
-            problems.append(Problem("toVersion", msg))
-        elif target.entity_of(lands).key not in has:
+        for entity in sorted(has - chain):
+            stray.setdefault(entity, []).append(instance.id or 0)
+        if has <= chain and target.entity_of(lands).key not in has:
             unreached.setdefault(lands.key, []).append(instance.id or 0)
+    for entity, ids in stray.items():
+        msg = (
+            f"version {target.version} does not run on {entity}, which {len(ids)} instance(s) "
+            f"are on ({', '.join(map(str, ids[:10]))})"
+        )
+        problems.append(Problem("toVersion", msg))
     for stage, ids in unreached.items():
         entity = target.entity_of(target.stage(stage)).key  # type: ignore[arg-type]
         msg = (
@@ -79,7 +82,7 @@ def check_mapping(
             f"into ({', '.join(map(str, ids[:10]))}); map them to a stage of an entity they are on"
         )
         problems.append(Problem(f"stageMapping.{stage}", msg))
-    return problems[:MAX_LISTED]
+    return problems
 
 
 def migrate(

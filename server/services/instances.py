@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -21,8 +21,12 @@ from server.domain.validation import KEY_PATTERN
 from server.services.lookups import check_lookups
 from server.services.runtime import Change, Decided, Runtime, check_version, commit, utcnow
 
-# A rule that moves an instance: (instance, process, record, now, by) -> (moved, event).
-Move = Callable[[Instance, Process, Record, dt.datetime, str], tuple[Instance, Event]]
+# A rule that moves an instance: (instance, process, the active stage's record, the values of
+# every record on the instance by entity, now, by) -> (moved, event).
+Move = Callable[
+    [Instance, Process, Record, Mapping[str, Mapping[str, Any]], dt.datetime, str],
+    tuple[Instance, Event],
+]
 
 
 async def start_instance(
@@ -183,65 +187,18 @@ async def complete_step(
     )
 
 
-async def advance_stage(
-    rt: Runtime,
-    *,
-    instance_id: int,
-    expected_version: int | None,
-    by: str,
-    link_record_id: int | None = None,
-    idempotency_key: str | None = None,
-    runnable: set[int] | None = None,
-) -> Change:
+async def advance_stage(rt: Runtime, *, link_record_id: int | None = None, **kw: Any) -> Change:
     """Leave the active stage forward, through the gate and branching. Into a stage of the
     process's next entity, the instance crosses: into the record given (`link_record_id`),
     or into one created from the records on its path, in the same transaction."""
-
-    async def change() -> Change:
-        instance, process, record = await _load(
-            rt, instance_id, expected_version, runnable=runnable
-        )
-        path = await _path(instance, process, record)
-        now = utcnow()
-        values = {entity: held.values for entity, held in path.items()}
-        own = path[process.entity_of(_stage(process, instance.active_stage)).key]
-        moved, event = rules.advance(instance, process, own.values, now=now, by=by, path=values)
-        entity = process.entity_of(_stage(process, moved.active_stage)).key
-        shown = path.get(entity)
-        if shown is not None and link_record_id is not None:
-            raise InvalidTransition(
-                TransitionCode.NO_CROSSING,
-                f"this move stays on the {entity} record already on the instance; "
-                "leave linkRecordId out",
-            )
-        crossed: dict[str, Any] = {}
-        if shown is None:
-            crossing = process.crossing_into(entity)
-            assert crossing is not None, "validation puts every stage's entity on the chain"
-            shown = await _cross(
-                moved, process, crossing, path, link_record_id, now=now, by=by, runnable=runnable
-            )
-            made = link_record_id is None
-            crossed = {"crossed": {"entity": entity, "recordId": shown.id, "created": made}}
-        await store.save_instance(instance, moved)
-        event = replace(event, record_id=shown.id, after={**(event.after or {}), **crossed})
-        return Change(event=event, instance=moved, record=shown)
-
-    request = {
-        "instanceId": instance_id,
-        "stage": None,
-        "expectedVersion": expected_version,
-        # Left out when absent: a key used before crossings existed is bound to the same.
-        **({"linkRecordId": link_record_id} if link_record_id is not None else {}),
-    }
-    return await commit(
+    return await _move(
         rt,
-        change,
+        lambda i, p, r, held, now, by: rules.advance(i, p, r.values, now=now, by=by, path=held),
         kind=EventKind.STAGE_ADVANCED,
-        by=by,
-        idempotency_key=idempotency_key,
-        request=request,
-        visible=runnable,
+        link_record_id=link_record_id,
+        # Left out when absent: a key used before crossings existed is bound to the same.
+        asked={"linkRecordId": link_record_id} if link_record_id is not None else None,
+        **kw,
     )
 
 
@@ -259,8 +216,6 @@ async def _cross(
     """The record the instance crosses into, on the instance and showing it: created, or the
     one given (which must be of the entity, visible to the user and on no other instance of
     the process), its lookup set back to the record before it. Each change is an event."""
-    position = process.position(crossing.entity.key) or 0
-    before = path[process.entities[position - 1].key]
     if link_record_id is None:
         made, created = rules.crossed_record(process, crossing, path, now=now, by=by)
         made = await store.insert_record(replace(made, active_instance_id=instance.id))
@@ -288,6 +243,7 @@ async def _cross(
             TransitionCode.ALREADY_RUNNING,
             f"record {target.id} is on another instance of {process.key} already",
         )
+    before = path[process.entities[(process.position(crossing.entity.key) or 0) - 1].key]
     linked, event = update_record(
         target,
         crossing.entity,
@@ -333,7 +289,7 @@ async def move_to_stage(rt: Runtime, *, stage: str, **kw: Any) -> Change:
     """Go back to a stage on the traversed path."""
     return await _move(
         rt,
-        lambda i, p, r, now, by: rules.move_to(i, p, stage, now=now, by=by),
+        lambda i, p, r, _, now, by: rules.move_to(i, p, stage, now=now, by=by),
         kind=EventKind.STAGE_MOVED_BACK,
         stage=stage,
         **kw,
@@ -346,7 +302,7 @@ async def finish_instance(
     """Finish from a last stage, with one of the process's outcomes if it declares any."""
     return await _move(
         rt,
-        lambda i, p, r, now, by: rules.finish(
+        lambda i, p, r, _, now, by: rules.finish(
             i, p, r.values, outcome=outcome, reason=reason, now=now, by=by
         ),
         kind=EventKind.INSTANCE_FINISHED,
@@ -359,7 +315,7 @@ async def finish_instance(
 async def abandon_instance(rt: Runtime, **kw: Any) -> Change:
     return await _move(
         rt,
-        lambda i, p, r, now, by: rules.abandon(i, now=now, by=by),
+        lambda i, p, r, _, now, by: rules.abandon(i, now=now, by=by),
         kind=EventKind.INSTANCE_ABANDONED,
         **kw,
     )
@@ -368,7 +324,7 @@ async def abandon_instance(rt: Runtime, **kw: Any) -> Change:
 async def reactivate_instance(rt: Runtime, **kw: Any) -> Change:
     return await _move(
         rt,
-        lambda i, p, r, now, by: rules.reactivate(i, p, now=now, by=by),
+        lambda i, p, r, _, now, by: rules.reactivate(i, p, now=now, by=by),
         kind=EventKind.INSTANCE_REACTIVATED,
         **kw,
     )
@@ -384,22 +340,43 @@ async def _move(
     kind: EventKind,
     stage: str | None = None,
     asked: dict[str, Any] | None = None,
+    link_record_id: int | None = None,
     idempotency_key: str | None = None,
     runnable: set[int] | None = None,
 ) -> Change:
-    """`asked`: what else the request gave, which its idempotency key is bound to."""
+    """`asked`: what else the request gave, which its idempotency key is bound to.
+
+    Each stage is worked on its entity's record: the move is decided on the active stage's,
+    and told on the record of the stage it leaves the instance in. Only a move forward can
+    reach an entity with no record on the instance yet: it crosses into one (`_cross`)."""
 
     async def change() -> Change:
         instance, process, record = await _load(
             rt, instance_id, expected_version, runnable=runnable
         )
-        # Each stage is worked on its entity's record: the move is decided on the active
-        # stage's, and told on the record of the stage it leaves the instance in.
         path = await _path(instance, process, record)
+        now = utcnow()
+        held = {entity: on.values for entity, on in path.items()}
         own = path[process.entity_of(_stage(process, instance.active_stage)).key]
-        moved, event = move(instance, process, own, utcnow(), by)
+        moved, event = move(instance, process, own, held, now, by)
+        entity = process.entity_of(_stage(process, moved.active_stage)).key
+        shown = path.get(entity)
+        if shown is not None and link_record_id is not None:
+            raise InvalidTransition(
+                TransitionCode.NO_CROSSING,
+                f"this move stays on the {entity} record already on the instance; "
+                "leave linkRecordId out",
+            )
+        if shown is None:
+            crossing = process.crossing_into(entity)
+            assert crossing is not None, "validation puts every stage's entity on the chain"
+            shown = await _cross(
+                moved, process, crossing, path, link_record_id, now=now, by=by, runnable=runnable
+            )
+            made = link_record_id is None
+            crossed = {"entity": entity, "recordId": shown.id, "created": made}
+            event = replace(event, after={**(event.after or {}), "crossed": crossed})
         await store.save_instance(instance, moved)
-        shown = path[process.entity_of(_stage(process, moved.active_stage)).key]
         return Change(event=replace(event, record_id=shown.id), instance=moved, record=shown)
 
     request = {

@@ -356,3 +356,38 @@ def test_a_stage_entity_of_the_wrong_shape_is_a_problem() -> None:
     data = chain()
     data["stages"][1]["entity"] = ["deal"]
     assert Problem("stages[1].entity", "expected an entity key") in problems(data)
+
+
+def test_a_migration_lands_only_where_the_instances_have_records() -> None:
+    from dataclasses import replace
+
+    from server.domain.migration import check_mapping
+
+    source = loaded()
+    lead = _lead(qualified=True)
+    started, _ = rules.start(source, lead, now=T0, by="ann")
+    waiting = replace(started, id=1)
+    crossed = replace(rules.advance(started, source, lead.values, now=T0, by="ann")[0], id=2)
+    reached = {1: {"lead"}, 2: {"lead", "deal"}}
+    # Onto the deal's stage, the run that never crossed has nowhere to stand.
+    assert check_mapping({"qualify": "develop"}, source, source, [waiting, crossed], reached) == [
+        Problem(
+            "stageMapping.develop",
+            "stage 'develop' works on deal, which 1 instance(s) have not crossed into (1); "
+            "map them to a stage of an entity they are on",
+        )
+    ]
+    # A version on the lead alone leaves the deal the crossed run is on behind.
+    alone = load_process(
+        {
+            "key": "lead-to-deal",
+            "name": "Lead to deal",
+            "entity": "lead",
+            "stages": [stage("qualify")],
+        },
+        ENTITIES,
+    )
+    assert check_mapping({"develop": "qualify"}, source, alone, [waiting, crossed], reached) == [
+        Problem("toVersion", "version 1 does not run on deal, which 1 instance(s) are on (2)")
+    ]
+    assert check_mapping({}, source, source, [waiting, crossed], reached) == []
